@@ -1,0 +1,153 @@
+//! HTTP/1.1 server side, parsed directly on monoio's `TcpStream` with `httparse`.
+//!
+//! One read buffer per connection; every complete request in it is parsed and answered, and
+//! the answers go out in one write. Head and body sizes are bounded (431 / 413, then the
+//! connection closes), as are idle time and the time a slow client may take to send a request.
+//! `Expect: 100-continue`, chunked request bodies, HTTP/1.0 and `Connection: close` are handled
+//! here so that handlers only ever see a complete request.
+//!
+//! Must not import `api`, `replication` or `storage`: a handler is anything implementing
+//! [`Handler`].
+
+mod conn;
+mod parse;
+mod response;
+
+pub use conn::{serve_connection, ConnLimits};
+pub use parse::{parse_request, BodyKind, ParseError, Parsed, RequestHead};
+pub use response::{encode_response, DateCache};
+
+use std::future::Future;
+
+/// The request methods mostdb routes on; anything else is `Other` (405 on known paths).
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Method {
+    Get,
+    Head,
+    Post,
+    Put,
+    Delete,
+    Options,
+    Other,
+}
+
+impl Method {
+    pub fn from_bytes(m: &[u8]) -> Method {
+        match m {
+            b"GET" => Method::Get,
+            b"HEAD" => Method::Head,
+            b"POST" => Method::Post,
+            b"PUT" => Method::Put,
+            b"DELETE" => Method::Delete,
+            b"OPTIONS" => Method::Options,
+            _ => Method::Other,
+        }
+    }
+}
+
+/// A complete request as a handler sees it: the body is fully read (and de-chunked).
+pub struct Request<'a> {
+    pub method: Method,
+    /// The path without the query string, as sent (not percent-decoded).
+    pub path: &'a str,
+    /// The raw query string after `?`, if any.
+    pub query: Option<&'a str>,
+    pub headers: &'a [(&'a str, &'a [u8])],
+    pub body: &'a [u8],
+}
+
+impl<'a> Request<'a> {
+    /// The first header with this name (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&'a [u8]> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| *v)
+    }
+}
+
+/// The body of a response: a fixed text or bytes built for this answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Body {
+    Static(&'static [u8]),
+    Owned(Vec<u8>),
+}
+
+impl Body {
+    pub fn as_bytes(&self) -> &[u8] {
+        match self {
+            Body::Static(b) => b,
+            Body::Owned(v) => v,
+        }
+    }
+}
+
+/// A response before encoding. The connection adds `Server`, `Date`, `Content-Length` and,
+/// when it will close, `Connection: close`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Response {
+    pub status: u16,
+    /// `None` sends no Content-Type (as the original does for OPTIONS).
+    pub content_type: Option<&'static str>,
+    /// The `Allow` header, for 405 and OPTIONS.
+    pub allow: Option<&'static str>,
+    pub body: Body,
+}
+
+pub const CONTENT_TYPE_JSON: &str = "application/json";
+pub const CONTENT_TYPE_TEXT: &str = "text/plain; charset=utf-8";
+
+impl Response {
+    pub fn json(status: u16, body: Vec<u8>) -> Response {
+        Response {
+            status,
+            content_type: Some(CONTENT_TYPE_JSON),
+            allow: None,
+            body: Body::Owned(body),
+        }
+    }
+
+    pub fn json_static(status: u16, body: &'static [u8]) -> Response {
+        Response {
+            status,
+            content_type: Some(CONTENT_TYPE_JSON),
+            allow: None,
+            body: Body::Static(body),
+        }
+    }
+
+    pub fn text(status: u16, body: &'static str) -> Response {
+        Response {
+            status,
+            content_type: Some(CONTENT_TYPE_TEXT),
+            allow: None,
+            body: Body::Static(body.as_bytes()),
+        }
+    }
+}
+
+/// What serves requests on a connection. Runs on the connection's core; need not be `Send`.
+pub trait Handler {
+    fn call<'a>(&'a self, req: Request<'a>) -> impl Future<Output = Response> + 'a;
+}
+
+/// The reason phrase of the status codes mostdb sends.
+pub fn reason(status: u16) -> &'static str {
+    match status {
+        100 => "Continue",
+        200 => "OK",
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        408 => "Request Timeout",
+        413 => "Payload Too Large",
+        431 => "Request Header Fields Too Large",
+        500 => "Internal Server Error",
+        501 => "Not Implemented",
+        503 => "Service Unavailable",
+        505 => "HTTP Version Not Supported",
+        _ => "Unknown",
+    }
+}

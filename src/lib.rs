@@ -1,0 +1,24 @@
+//! mostdb: a leaderless, replicated key-value database with an HTTP/JSON API.
+//!
+//! Every node serves every request; an operation succeeds when a majority ("most") of the
+//! nodes agree. The module map, with dependencies pointing downward only:
+//!
+//! | module        | responsibility                                                        | must not import            |
+//! |---------------|-----------------------------------------------------------------------|----------------------------|
+//! | `http`        | HTTP/1.1 parsing, connection loop, response encoding                  | `api`, `replication`, `storage` |
+//! | `api`         | routes, handlers, the JSON of the original API, the one `ApiError`    | `storage` (goes through `replication`) |
+//! | `replication` | the coordinator (quorum logic), the hybrid logical clock, replica ops | `http`, `api`              |
+//! | `storage`     | records and versions, shards over fjall, durability                    | everything above           |
+//! | `runtime`     | one monoio runtime per core, cross-core hops, shutdown                 | `api`, `http`              |
+//! | `config`      | settings from the environment and flags (a leaf)                       | everything                 |
+//! | `limits`      | every bound, as a named constant with its unit (a leaf)                | everything                 |
+//!
+//! The binary (`src/main.rs`) is the boot script that wires them together.
+
+pub mod api;
+pub mod config;
+pub mod http;
+pub mod limits;
+pub mod replication;
+pub mod runtime;
+pub mod storage;

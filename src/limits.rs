@@ -1,0 +1,42 @@
+//! Every bound of the server, as a named constant with its unit last. Nothing here imports
+//! anything; relations between bounds are asserted at compile time at the bottom.
+
+/// Largest request head (request line plus headers); larger gets 431 and the connection closes.
+pub const HEAD_BYTES_MAX: usize = 16 * 1024;
+/// Most headers in one request head; more gets 431.
+pub const HEADERS_MAX: usize = 64;
+/// Default for `MOSTDB_MAX_VALUE_BYTES`: the original takes 10 MiB values.
+pub const VALUE_BYTES_MAX_DEFAULT: usize = 16 * 1024 * 1024;
+/// Room in a body beyond the value itself: the key, the JSON punctuation, escapes.
+pub const BODY_OVERHEAD_BYTES: usize = 1024 * 1024;
+/// Largest key, in bytes of UTF-8 (fjall takes at most 65,536).
+pub const KEY_BYTES_MAX: usize = 8 * 1024;
+/// Initial capacity of a connection's read buffer.
+pub const CONN_READ_BUFFER_BYTES: usize = 16 * 1024;
+/// A read buffer larger than this is given back after the request that needed it.
+pub const CONN_READ_BUFFER_KEEP_BYTES: usize = 256 * 1024;
+/// Responses of one batch of pipelined requests are written at the latest at this size.
+pub const CONN_WRITE_BUFFER_FLUSH_BYTES: usize = 256 * 1024;
+/// Most pipelined requests answered from one read before the answers are written.
+pub const PIPELINE_REQUESTS_MAX: usize = 256;
+/// A keep-alive connection with no request for this long is closed.
+pub const IDLE_TIMEOUT_MS: u64 = 60_000;
+/// A request must arrive completely within this long of its first byte (slow clients).
+pub const REQUEST_TIMEOUT_MS: u64 = 30_000;
+/// Writing one batch of answers must finish within this long (a client that stops reading).
+pub const WRITE_TIMEOUT_MS: u64 = 30_000;
+/// Open client connections per node; past this, new connections are closed at once.
+pub const CONNECTIONS_MAX: usize = 16_384;
+/// On SIGTERM/SIGINT, in-flight requests get this long to finish.
+pub const SHUTDOWN_GRACE_MS: u64 = 5_000;
+/// Jobs queued for one core by the others; senders wait when it is full.
+pub const CORE_INBOX_JOBS_MAX: usize = 4_096;
+/// Most threads (cores) a node runs; the core number lives in the low 8 bits of a version's origin.
+pub const THREADS_MAX: usize = 256;
+/// Most shards a data directory may be created with.
+pub const SHARDS_MAX: u32 = 256;
+
+const _: () = assert!(HEAD_BYTES_MAX >= 1024);
+const _: () = assert!(CONN_READ_BUFFER_BYTES <= CONN_READ_BUFFER_KEEP_BYTES);
+const _: () = assert!(KEY_BYTES_MAX <= 65_536);
+const _: () = assert!(THREADS_MAX <= 256);

@@ -1,0 +1,36 @@
+//! Storage: versioned records in shards, each shard its own fjall `Database` owned by one core.
+//!
+//! A record is `version ‖ flags ‖ value`; a delete is a tombstone (a version with no value).
+//! The only write is [`Shard::write_if_newer`], the replica's atomic compare-and-write.
+//! Durability follows `MOSTDB_SYNC` (DESIGN §4): nothing is reported before it is as durable
+//! as the mode promises.
+//!
+//! Must not import `http`, `api`, `replication` or `runtime`.
+
+pub mod record;
+pub mod shard;
+pub mod store;
+
+pub use record::{Record, Version};
+pub use shard::{Shard, WriteOutcome};
+pub use store::{Store, StoreInfo, StoreOptions};
+
+/// What can go wrong in storage. A failed fsync is not here: it stops the process.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StorageError {
+    #[error("store {path} is in use by another mostdb process")]
+    Locked { path: String },
+    #[error("{what} {path}: {source}")]
+    Io {
+        what: &'static str,
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("fjall: {0}")]
+    Fjall(#[from] fjall::Error),
+    #[error("corrupt {what}: {detail}")]
+    Corrupt { what: &'static str, detail: String },
+    #[error("shard {shard} is busy: its writes are waiting for flushes")]
+    Busy { shard: u32 },
+}
