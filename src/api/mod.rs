@@ -1,1 +1,247 @@
-//! STUB
+//! The client API: routes, handlers and the JSON of the original mostdb, byte for byte where
+//! the original is right (`POST {ctx}/set|get|del`), plus `GET {ctx}/get?key=…`, `/healthz`
+//! and `/readyz`. Every handler does the same three steps: parse the request, apply it
+//! through the coordinator, encode the answer. [`ApiError`] is the only error clients see.
+//!
+//! Must not import `storage`: data is reached only through `replication`.
+
+pub mod error;
+pub mod json;
+mod query;
+
+pub use error::ApiError;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use crate::http::{Body, Handler, Method, Request, Response};
+use crate::limits::KEY_BYTES_MAX;
+use crate::replication::{OpError, Replication};
+
+use json::Field;
+
+const ALLOW_POST: &str = "POST, OPTIONS";
+const ALLOW_GET_POST: &str = "GET, POST, OPTIONS";
+const ALLOW_GET: &str = "GET, OPTIONS";
+const ALLOW_PROBE: &str = "GET, HEAD, OPTIONS";
+
+const BODY_ALIVE: &[u8] = br#"{"code":200,"success":true,"result":{"status":"alive"}}"#;
+const BODY_READY: &[u8] = br#"{"code":200,"success":true,"result":{"status":"ready"}}"#;
+
+/// What the API needs from the settings.
+#[derive(Debug, Clone)]
+pub struct ApiConfig {
+    /// The route prefix, e.g. `/mostdb`; empty for the root.
+    pub context_path: String,
+    /// `(header name, value)` when the API key is enabled.
+    pub api_key: Option<(String, Vec<u8>)>,
+    pub max_value_bytes: usize,
+}
+
+/// One core's request handler.
+pub struct Api {
+    replication: Replication,
+    config: Arc<ApiConfig>,
+    /// True once every core serves, false again when the node stops.
+    ready: Arc<AtomicBool>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Route {
+    Set,
+    Get,
+    Del,
+    /// The original's `GET {ctx}/get1`: a get whose JSON is in a GET's body.
+    Get1,
+    /// This node's own copy, no quorum (the original's peer endpoint, now for operators).
+    LocalGet,
+    /// The original's `api/set|del`, which bypassed the quorum: refused.
+    LocalWrite,
+    Healthz,
+    Readyz,
+}
+
+impl Handler for Api {
+    fn call<'a>(&'a self, req: Request<'a>) -> impl std::future::Future<Output = Response> + 'a {
+        self.serve(req)
+    }
+}
+
+impl Api {
+    pub fn new(replication: Replication, config: Arc<ApiConfig>, ready: Arc<AtomicBool>) -> Api {
+        Api { replication, config, ready }
+    }
+
+    async fn serve(&self, req: Request<'_>) -> Response {
+        if !self.authorized(&req) {
+            return ApiError::Unauthorized.to_response();
+        }
+        let Some((route, allow)) = self.route(req.path) else {
+            return Response::text(404, "Not Found");
+        };
+        let result = match (req.method, route) {
+            (Method::Options, _) => return options(allow),
+            (Method::Post, Route::Set) => self.set(req.body).await,
+            (Method::Post, Route::Del) => self.del(req.body).await,
+            (Method::Post, Route::Get) | (Method::Get, Route::Get1) => self.get(req.body, false).await,
+            (Method::Get, Route::Get) => self.get_by_query(req.query).await,
+            (Method::Post, Route::LocalGet) => self.get(req.body, true).await,
+            (Method::Post, Route::LocalWrite) => Err(ApiError::Forbidden {
+                detail: "api/set and api/del bypassed the quorum in the original; use set and del",
+            }),
+            (Method::Get | Method::Head, Route::Healthz) => Ok(Response::json_static(200, BODY_ALIVE)),
+            (Method::Get | Method::Head, Route::Readyz) => self.readiness(),
+            _ => return method_not_allowed(allow),
+        };
+        result.unwrap_or_else(|err| err.to_response())
+    }
+
+    fn route(&self, path: &str) -> Option<(Route, &'static str)> {
+        match path {
+            "/healthz" => return Some((Route::Healthz, ALLOW_PROBE)),
+            "/readyz" => return Some((Route::Readyz, ALLOW_PROBE)),
+            _ => {}
+        }
+        let rest = path.strip_prefix(self.config.context_path.as_str())?;
+        Some(match rest {
+            "/set" => (Route::Set, ALLOW_POST),
+            "/get" => (Route::Get, ALLOW_GET_POST),
+            "/del" => (Route::Del, ALLOW_POST),
+            "/get1" => (Route::Get1, ALLOW_GET),
+            "/api/get" => (Route::LocalGet, ALLOW_POST),
+            "/api/set" | "/api/del" => (Route::LocalWrite, ALLOW_POST),
+            _ => return None,
+        })
+    }
+
+    /// The API key, when enabled, on every route; compared in constant time.
+    fn authorized(&self, req: &Request<'_>) -> bool {
+        match &self.config.api_key {
+            None => true,
+            Some((name, expected)) => req.header(name).is_some_and(|got| constant_time_eq(got, expected)),
+        }
+    }
+
+    fn readiness(&self) -> Result<Response, ApiError> {
+        if self.ready.load(Ordering::Relaxed) {
+            Ok(Response::json_static(200, BODY_READY))
+        } else {
+            Err(ApiError::NotReady)
+        }
+    }
+
+    async fn set(&self, body: &[u8]) -> Result<Response, ApiError> {
+        let (key, value) = self.parse_key_value(body)?;
+        self.replication.set(key, value).await.map_err(op_error)?;
+        Ok(Response::json_static(200, json::BODY_OK))
+    }
+
+    async fn del(&self, body: &[u8]) -> Result<Response, ApiError> {
+        let key = parse_key(json::decode(body).ok_or(BAD_PARAM)?.key)?;
+        self.replication.del(key).await.map_err(op_error)?;
+        Ok(Response::json_static(200, json::BODY_OK))
+    }
+
+    async fn get(&self, body: &[u8], local: bool) -> Result<Response, ApiError> {
+        let key = parse_key(json::decode(body).ok_or(BAD_PARAM)?.key)?;
+        self.read(key, local).await
+    }
+
+    async fn get_by_query(&self, query: Option<&str>) -> Result<Response, ApiError> {
+        let key = query::param(query.unwrap_or(""), "key").ok_or(BAD_PARAM)?;
+        let key = parse_key(Field::Str(key.into()))?;
+        self.read(key, false).await
+    }
+
+    async fn read(&self, key: Vec<u8>, local: bool) -> Result<Response, ApiError> {
+        // The key goes to the owner core and comes back in the answer; keep a copy for it.
+        let found = if local {
+            self.replication.local_get(key.clone()).await
+        } else {
+            self.replication.get(key.clone()).await
+        };
+        match found.map_err(op_error)? {
+            Some(value) => Ok(Response::json(200, json::encode_get_ok(&key, &value))),
+            None => Err(ApiError::NotFound),
+        }
+    }
+
+    fn parse_key_value(&self, body: &[u8]) -> Result<(Vec<u8>, Vec<u8>), ApiError> {
+        let kv = json::decode(body).ok_or(BAD_PARAM)?;
+        let key = parse_key(kv.key)?;
+        let value = match kv.value {
+            Field::Str(v) if v.len() <= self.config.max_value_bytes => v.into_owned().into_bytes(),
+            Field::Str(_) => return Err(bad_param("value is larger than MOSTDB_MAX_VALUE_BYTES")),
+            Field::NotString => return Err(bad_param("value must be a string")),
+            Field::Missing => return Err(bad_param("value is required")),
+        };
+        Ok((key, value))
+    }
+}
+
+const BAD_PARAM: ApiError = ApiError::BadParam { detail: None };
+
+fn bad_param(detail: &'static str) -> ApiError {
+    ApiError::BadParam { detail: Some(detail) }
+}
+
+fn parse_key(key: Field<'_>) -> Result<Vec<u8>, ApiError> {
+    match key {
+        Field::Str(k) if k.is_empty() => Err(BAD_PARAM),
+        Field::Str(k) if k.len() > KEY_BYTES_MAX => Err(bad_param("key is longer than 8192 bytes")),
+        Field::Str(k) => Ok(k.into_owned().into_bytes()),
+        Field::Missing | Field::NotString => Err(BAD_PARAM),
+    }
+}
+
+fn op_error(err: OpError) -> ApiError {
+    match err {
+        OpError::NotMost { indeterminate } => ApiError::NotMost { indeterminate },
+        OpError::Busy => ApiError::Busy,
+        OpError::Storage(detail) => {
+            tracing::error!(%detail, "storage error");
+            ApiError::Internal
+        }
+    }
+}
+
+fn options(allow: &'static str) -> Response {
+    Response { status: 200, content_type: None, allow: Some(allow), body: Body::Static(b"") }
+}
+
+fn method_not_allowed(allow: &'static str) -> Response {
+    Response { allow: Some(allow), ..Response::text(405, "Method Not Allowed") }
+}
+
+/// Compares without an early exit, so the time taken does not tell how much of a guess was right.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    let mut diff = (a.len() != b.len()) as u8;
+    for i in 0..a.len().max(b.len()) {
+        diff |= a.get(i).copied().unwrap_or(0) ^ b.get(i).copied().unwrap_or(0xff);
+    }
+    diff == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn constant_time_eq_compares_whole_values() {
+        assert!(constant_time_eq(b"secret", b"secret"));
+        assert!(!constant_time_eq(b"secret", b"secreT"));
+        assert!(!constant_time_eq(b"secret", b"secret2"));
+        assert!(!constant_time_eq(b"", b"x"));
+        assert!(constant_time_eq(b"", b""));
+    }
+
+    #[test]
+    fn keys_are_checked() {
+        assert_eq!(parse_key(Field::Missing), Err(BAD_PARAM));
+        assert_eq!(parse_key(Field::Str("".into())), Err(BAD_PARAM));
+        assert_eq!(parse_key(Field::NotString), Err(BAD_PARAM));
+        assert_eq!(parse_key(Field::Str("k".into())), Ok(b"k".to_vec()));
+        let long = "k".repeat(KEY_BYTES_MAX + 1);
+        assert!(matches!(parse_key(Field::Str(long.into())), Err(ApiError::BadParam { detail: Some(_) })));
+    }
+}

@@ -1,3 +1,182 @@
-//! Cores: one monoio runtime per thread, cross-core hops to a shard's owner, shutdown.
+//! Cores: one monoio runtime per thread, the cross-core hop to a shard's owner, shutdown.
+//!
+//! Each core runs its own event loop (io_uring where the kernel and seccomp allow it, epoll
+//! otherwise). Work for another core travels as a boxed job over that core's bounded inbox
+//! and its answer comes back over a oneshot; nothing on the hot path takes a lock shared
+//! between cores. Must not import `http`, `api`, `replication` or `storage`: the per-core
+//! state a job receives is a type parameter.
+
 pub mod latch;
+
 pub use latch::Latch;
+
+use std::future::Future;
+use std::rc::Rc;
+
+use crate::limits::CORE_INBOX_JOBS_MAX;
+
+/// Ring entries of an io_uring runtime (monoio's default; 256 is its minimum).
+const URING_ENTRIES: u32 = 1024;
+/// Threads in each core's blocking pool (fsyncs, clock ceilings): one is enough to keep
+/// group commits of the core's shards going while the loop serves requests.
+const BLOCKING_THREADS_PER_CORE: usize = 1;
+
+type UringRuntime = monoio::FusionRuntime<
+    monoio::time::TimeDriver<monoio::IoUringDriver>,
+    monoio::time::TimeDriver<monoio::LegacyDriver>,
+>;
+type EpollRuntime = monoio::Runtime<monoio::time::TimeDriver<monoio::LegacyDriver>>;
+
+/// The event loop of one core, whichever driver it got.
+pub enum CoreRuntime {
+    Fusion(UringRuntime),
+    Epoll(EpollRuntime),
+}
+
+impl CoreRuntime {
+    /// Builds the runtime for one core: monoio's Fusion driver (io_uring, or epoll when
+    /// io_uring is unavailable), and if building that fails outright (e.g. a small memlock
+    /// limit on an old kernel), the epoll driver.
+    pub fn build() -> std::io::Result<CoreRuntime> {
+        let fusion = monoio::RuntimeBuilder::<monoio::FusionDriver>::new()
+            .with_entries(URING_ENTRIES)
+            .enable_timer()
+            .attach_thread_pool(Box::new(monoio::blocking::DefaultThreadPool::new(
+                BLOCKING_THREADS_PER_CORE,
+            )))
+            .build();
+        match fusion {
+            Ok(rt) => Ok(CoreRuntime::Fusion(rt)),
+            Err(err) => {
+                tracing::warn!(%err, "io_uring runtime failed to build; using epoll");
+                monoio::RuntimeBuilder::<monoio::LegacyDriver>::new()
+                    .enable_timer()
+                    .attach_thread_pool(Box::new(monoio::blocking::DefaultThreadPool::new(
+                        BLOCKING_THREADS_PER_CORE,
+                    )))
+                    .build()
+                    .map(CoreRuntime::Epoll)
+            }
+        }
+    }
+
+    /// The I/O driver this core got, for the log.
+    pub fn driver(&self) -> &'static str {
+        match self {
+            CoreRuntime::Fusion(monoio::FusionRuntime::Uring(_)) => "io_uring",
+            CoreRuntime::Fusion(monoio::FusionRuntime::Legacy(_)) => "epoll",
+            CoreRuntime::Epoll(_) => "epoll",
+        }
+    }
+
+    pub fn block_on<F: Future>(&mut self, future: F) -> F::Output {
+        match self {
+            CoreRuntime::Fusion(rt) => rt.block_on(future),
+            CoreRuntime::Epoll(rt) => rt.block_on(future),
+        }
+    }
+}
+
+/// A unit of work sent to another core; it receives that core's state.
+pub type Job<L> = Box<dyn FnOnce(&Rc<L>) + Send>;
+
+/// The target core has stopped (shutdown): the job was not run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("core {core} has stopped")]
+pub struct CoreGone {
+    pub core: usize,
+}
+
+/// The senders to every core's inbox. Shared by all cores (`Arc`).
+pub struct Hub<L> {
+    inboxes: Vec<flume::Sender<Job<L>>>,
+}
+
+/// The receiving side of one core's inbox; its core drains it with [`Inbox::run`].
+pub struct Inbox<L> {
+    receiver: flume::Receiver<Job<L>>,
+}
+
+impl<L: 'static> Hub<L> {
+    /// A hub for `threads` cores and the inbox of each, in core order.
+    pub fn new(threads: usize) -> (Hub<L>, Vec<Inbox<L>>) {
+        let (inboxes, receivers) = (0..threads)
+            .map(|_| {
+                let (tx, rx) = flume::bounded(CORE_INBOX_JOBS_MAX);
+                (tx, Inbox { receiver: rx })
+            })
+            .unzip();
+        (Hub { inboxes }, receivers)
+    }
+
+    pub fn threads(&self) -> usize {
+        self.inboxes.len()
+    }
+
+    /// Runs `f` on `core` with that core's state and returns its answer. Waits while the
+    /// core's inbox is full (backpressure, not an unbounded queue).
+    pub async fn run_on<T, F, Fut>(&self, core: usize, f: F) -> Result<T, CoreGone>
+    where
+        T: Send + 'static,
+        F: FnOnce(Rc<L>) -> Fut + Send + 'static,
+        Fut: Future<Output = T> + 'static,
+    {
+        let (tx, rx) = futures_channel::oneshot::channel();
+        let job: Job<L> = Box::new(move |local: &Rc<L>| {
+            let local = local.clone();
+            monoio::spawn(async move {
+                let _ = tx.send(f(local).await);
+            });
+        });
+        self.inboxes[core].send_async(job).await.map_err(|_| CoreGone { core })?;
+        rx.await.map_err(|_| CoreGone { core })
+    }
+}
+
+impl<L: 'static> Inbox<L> {
+    /// Runs every job sent to this core until all senders are gone.
+    pub async fn run(self, local: Rc<L>) {
+        while let Ok(job) = self.receiver.recv_async().await {
+            job(&local);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    #[test]
+    fn jobs_hop_to_their_core_and_answer() {
+        let (hub, mut inboxes) = Hub::<usize>::new(2);
+        let hub = Arc::new(hub);
+        let inbox1 = inboxes.pop().unwrap();
+        let core1 = std::thread::spawn(move || {
+            let mut rt = CoreRuntime::build().unwrap();
+            rt.block_on(inbox1.run(Rc::new(1usize)));
+        });
+        let mut rt = CoreRuntime::build().unwrap();
+        let thread_of_core1 = rt.block_on({
+            let hub = hub.clone();
+            async move {
+                let mut answers = Vec::new();
+                for i in 0..100u64 {
+                    let got = hub
+                        .run_on(1, move |local: Rc<usize>| async move { (*local, i * 2) })
+                        .await
+                        .unwrap();
+                    answers.push(got);
+                }
+                assert!(answers.iter().enumerate().all(|(i, a)| *a == (1, i as u64 * 2)));
+                hub.run_on(1, |_| async { format!("{:?}", std::thread::current().id()) })
+                    .await
+                    .unwrap()
+            }
+        });
+        assert_ne!(thread_of_core1, format!("{:?}", std::thread::current().id()));
+        drop(inboxes);
+        drop(hub);
+        core1.join().unwrap();
+    }
+}

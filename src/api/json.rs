@@ -1,0 +1,358 @@
+//! The JSON of the original API: decoding `{"key","value"}` request bodies with the original's
+//! leniencies (field names in any case, last duplicate wins, unknown fields ignored, invalid
+//! UTF-8 replaced by U+FFFD), and encoding answers byte for byte as the original's Go
+//! `encoding/json` does (`<`, `>`, `&`, U+2028, U+2029 escaped; other non-ASCII raw).
+//!
+//! Decoding goes through serde, so both JSON crates can be measured on the real bodies
+//! (`benches/api.rs`); [`decode`] uses the one that measured faster. Must not import
+//! `replication` or `storage`.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use serde::de::{self, Deserializer, IgnoredAny, MapAccess, Visitor};
+
+/// A string field of a request body, as found.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Field<'a> {
+    #[default]
+    Missing,
+    Str(Cow<'a, str>),
+    /// Present, but a number, object, array, boolean or null.
+    NotString,
+}
+
+/// A decoded `{"key": …, "value": …}` body.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct KvBody<'a> {
+    pub key: Field<'a>,
+    pub value: Field<'a>,
+}
+
+/// Which JSON crate decodes: the user chose sonic-rs; `benches/api.rs` measures both.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decoder {
+    SerdeJson,
+    SonicRs,
+}
+
+/// The decoder used on the request path: serde_json, which measured faster than sonic-rs
+/// on this API's small bodies (see README, "JSON").
+pub const DECODER: Decoder = Decoder::SerdeJson;
+
+/// Decodes a request body; `None` when it is not one JSON object (the original's 参数有误).
+/// Invalid UTF-8 is replaced byte by byte with U+FFFD first, as Go does.
+pub fn decode(body: &[u8]) -> Option<KvBody<'static>> {
+    decode_with(DECODER, body)
+}
+
+pub fn decode_with(decoder: Decoder, body: &[u8]) -> Option<KvBody<'static>> {
+    match std::str::from_utf8(body) {
+        Ok(text) => decode_str(decoder, text).map(KvBody::into_owned),
+        Err(_) => decode_str(decoder, &replace_invalid_utf8(body)).map(KvBody::into_owned),
+    }
+}
+
+/// Decodes without copying strings that need no unescaping.
+pub fn decode_str(decoder: Decoder, text: &str) -> Option<KvBody<'_>> {
+    match decoder {
+        Decoder::SerdeJson => serde_json::from_str(text).ok(),
+        Decoder::SonicRs => sonic_rs::from_str(text).ok(),
+    }
+}
+
+impl<'a> Field<'a> {
+    fn into_owned(self) -> Field<'static> {
+        match self {
+            Field::Missing => Field::Missing,
+            Field::NotString => Field::NotString,
+            Field::Str(s) => Field::Str(Cow::Owned(s.into_owned())),
+        }
+    }
+}
+
+impl<'a> KvBody<'a> {
+    pub fn into_owned(self) -> KvBody<'static> {
+        KvBody { key: self.key.into_owned(), value: self.value.into_owned() }
+    }
+}
+
+/// Go's decoder turns each byte of an invalid UTF-8 sequence into one U+FFFD.
+fn replace_invalid_utf8(mut bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len() + 8);
+    loop {
+        match std::str::from_utf8(bytes) {
+            Ok(valid) => {
+                out.push_str(valid);
+                return out;
+            }
+            Err(err) => {
+                let (valid, rest) = bytes.split_at(err.valid_up_to());
+                // Safe to unwrap: from_utf8 just said this prefix is valid.
+                out.push_str(std::str::from_utf8(valid).unwrap_or_default());
+                out.push('\u{FFFD}');
+                bytes = &rest[1..];
+            }
+        }
+    }
+}
+
+enum Name {
+    Key,
+    Value,
+    Other,
+}
+
+impl<'de> serde::Deserialize<'de> for Name {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Name;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a field name")
+            }
+            fn visit_str<E: de::Error>(self, name: &str) -> Result<Name, E> {
+                Ok(if name.eq_ignore_ascii_case("key") {
+                    Name::Key
+                } else if name.eq_ignore_ascii_case("value") {
+                    Name::Value
+                } else {
+                    Name::Other
+                })
+            }
+        }
+        d.deserialize_str(V)
+    }
+}
+
+impl<'de: 'a, 'a> serde::Deserialize<'de> for Field<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Field<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("any JSON value")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, s: &'de str) -> Result<Field<'de>, E> {
+                Ok(Field::Str(Cow::Borrowed(s)))
+            }
+            fn visit_str<E: de::Error>(self, s: &str) -> Result<Field<'de>, E> {
+                Ok(Field::Str(Cow::Owned(s.to_owned())))
+            }
+            fn visit_string<E: de::Error>(self, s: String) -> Result<Field<'de>, E> {
+                Ok(Field::Str(Cow::Owned(s)))
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<Field<'de>, E> {
+                Ok(Field::NotString)
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<Field<'de>, E> {
+                Ok(Field::NotString)
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<Field<'de>, E> {
+                Ok(Field::NotString)
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<Field<'de>, E> {
+                Ok(Field::NotString)
+            }
+            fn visit_unit<E>(self) -> Result<Field<'de>, E> {
+                Ok(Field::NotString)
+            }
+            fn visit_none<E>(self) -> Result<Field<'de>, E> {
+                Ok(Field::NotString)
+            }
+            fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Field<'de>, D::Error> {
+                d.deserialize_any(self)
+            }
+            fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Field<'de>, A::Error> {
+                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(Field::NotString)
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Field<'de>, A::Error> {
+                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                Ok(Field::NotString)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+impl<'de: 'a, 'a> serde::Deserialize<'de> for KvBody<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = KvBody<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<KvBody<'de>, A::Error> {
+                let mut body = KvBody::default();
+                while let Some(name) = map.next_key::<Name>()? {
+                    match name {
+                        Name::Key => body.key = map.next_value()?,
+                        Name::Value => body.value = map.next_value()?,
+                        Name::Other => {
+                            map.next_value::<IgnoredAny>()?;
+                        }
+                    }
+                }
+                Ok(body)
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
+/// Appends `s` as a JSON string exactly as Go's `encoding/json` writes it: `"`, `\`, `\n`,
+/// `\r`, `\t` escaped by name, other control bytes and `<` `>` `&` as `\u00XX`, U+2028 and
+/// U+2029 as `\u2028`/`\u2029`, invalid UTF-8 as `\ufffd`, everything else raw.
+pub fn write_go_string(out: &mut Vec<u8>, s: &[u8]) {
+    out.push(b'"');
+    let mut start = 0;
+    let mut i = 0;
+    while i < s.len() {
+        let b = s[i];
+        if b < 0x80 {
+            let escape: Option<&[u8]> = match b {
+                b'"' => Some(b"\\\""),
+                b'\\' => Some(b"\\\\"),
+                b'\n' => Some(b"\\n"),
+                b'\r' => Some(b"\\r"),
+                b'\t' => Some(b"\\t"),
+                b'<' | b'>' | b'&' | 0..=0x1f => Some(b""),
+                _ => None,
+            };
+            if let Some(named) = escape {
+                out.extend_from_slice(&s[start..i]);
+                if named.is_empty() {
+                    out.extend_from_slice(&[b'\\', b'u', b'0', b'0', HEX[(b >> 4) as usize], HEX[(b & 0xf) as usize]]);
+                } else {
+                    out.extend_from_slice(named);
+                }
+                start = i + 1;
+            }
+            i += 1;
+            continue;
+        }
+        let width = utf8_width(&s[i..]);
+        if width == 0 {
+            out.extend_from_slice(&s[start..i]);
+            out.extend_from_slice(b"\\ufffd");
+            i += 1;
+            start = i;
+            continue;
+        }
+        if width == 3 && s[i] == 0xE2 && s[i + 1] == 0x80 && (s[i + 2] == 0xA8 || s[i + 2] == 0xA9) {
+            out.extend_from_slice(&s[start..i]);
+            out.extend_from_slice(if s[i + 2] == 0xA8 { b"\\u2028" } else { b"\\u2029" });
+            start = i + 3;
+        }
+        i += width;
+    }
+    out.extend_from_slice(&s[start..]);
+    out.push(b'"');
+}
+
+/// The length of the valid UTF-8 sequence at the start of `s` (non-empty, first byte ≥ 0x80),
+/// or 0 when it is not valid.
+fn utf8_width(s: &[u8]) -> usize {
+    let width = match s[0] {
+        0xC2..=0xDF => 2,
+        0xE0..=0xEF => 3,
+        0xF0..=0xF4 => 4,
+        _ => return 0,
+    };
+    match s.get(..width).map(std::str::from_utf8) {
+        Some(Ok(_)) => width,
+        _ => 0,
+    }
+}
+
+pub const BODY_OK: &[u8] = br#"{"code":200,"success":true}"#;
+
+/// `{"code":200,"success":true,"result":{"key":K,"value":V}}`, with `value` left out when
+/// empty (Go's `omitempty`), as the original answers.
+pub fn encode_get_ok(key: &[u8], value: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(48 + key.len() + value.len() + value.len() / 8);
+    out.extend_from_slice(br#"{"code":200,"success":true,"result":{"key":"#);
+    write_go_string(&mut out, key);
+    if !value.is_empty() {
+        out.extend_from_slice(br#","value":"#);
+        write_go_string(&mut out, value);
+    }
+    out.extend_from_slice(b"}}");
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn both(body: &[u8]) -> Option<KvBody<'static>> {
+        let a = decode_with(Decoder::SerdeJson, body);
+        let b = decode_with(Decoder::SonicRs, body);
+        assert_eq!(a, b, "decoders disagree on {:?}", String::from_utf8_lossy(body));
+        a
+    }
+
+    fn s(v: &str) -> Field<'static> {
+        Field::Str(Cow::Owned(v.to_owned()))
+    }
+
+    #[test]
+    fn decodes_the_originals_leniencies() {
+        let kv = both(br#"{"key":"ping","value":"pong"}"#).unwrap();
+        assert_eq!((kv.key, kv.value), (s("ping"), s("pong")));
+        let kv = both(br#"{"KEY":"kcase","VaLuE":"vv"}"#).unwrap();
+        assert_eq!((kv.key, kv.value), (s("kcase"), s("vv")));
+        let kv = both(br#"{"key":"d1","key":"d2","value":"dv"}"#).unwrap();
+        assert_eq!(kv.key, s("d2"));
+        let kv = both(br#"{"key":"k","value":"s","extra":{"a":[1,2]}}"#).unwrap();
+        assert_eq!(kv.value, s("s"));
+        let kv = both(br#"{"key":"\u952e\ud83d\udd11"}"#).unwrap();
+        assert_eq!((kv.key, kv.value), (s("键🔑"), Field::Missing));
+        let kv = both(b"{\"key\":\"bad8\",\"value\":\"\xff\xfe\"}").unwrap();
+        assert_eq!(kv.value, s("\u{FFFD}\u{FFFD}"));
+    }
+
+    #[test]
+    fn classifies_non_string_fields() {
+        for body in [r#"{"key":"k","value":123}"#, r#"{"key":"k","value":{"a":1}}"#, r#"{"key":"k","value":true}"#, r#"{"key":"k","value":null}"#, r#"{"key":"k","value":[1]}"#] {
+            assert_eq!(both(body.as_bytes()).unwrap().value, Field::NotString, "{body}");
+        }
+        assert_eq!(both(br#"{"key":123}"#).unwrap().key, Field::NotString);
+    }
+
+    #[test]
+    fn rejects_what_is_not_one_object() {
+        for body in [&b""[..], b"{\"key\":\"a\",\"value\":", b"{\"key\":\"tg\",\"value\":\"v\"} x", b"{}{}", b"[1,2]", b"\xef\xbb\xbf{\"key\":\"a\"}", b"hello world", b"key=a&value=b", b"\"str\"", b"null"] {
+            assert_eq!(both(body), None, "{:?}", String::from_utf8_lossy(body));
+        }
+    }
+
+    fn go(s: &str) -> String {
+        let mut out = Vec::new();
+        write_go_string(&mut out, s.as_bytes());
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn encodes_strings_as_go_does() {
+        assert_eq!(go("h<>&"), r#""h\u003c\u003e\u0026""#);
+        assert_eq!(go("a<b>&c \"q\" \\ \n\t \u{2028} /"), r#""a\u003cb\u003e\u0026c \"q\" \\ \n\t \u2028 /""#);
+        assert_eq!(go("a\0b\u{1}\u{7f}\r"), r#""a\u0000b\u0001\r""#.replace("\\r", "\u{7f}\\r"));
+        assert_eq!(go("键🔑 值✓ é \u{2029}"), "\"键🔑 值✓ é \\u2029\"");
+        let mut out = Vec::new();
+        write_go_string(&mut out, b"x\xffy\xe2\x80");
+        assert_eq!(out, br#""x\ufffdy\ufffd\ufffd""#);
+    }
+
+    #[test]
+    fn encodes_get_answers_byte_for_byte() {
+        assert_eq!(encode_get_ok(b"ping", b"pong"), br#"{"code":200,"success":true,"result":{"key":"ping","value":"pong"}}"#);
+        assert_eq!(encode_get_ok(b"knum", b""), br#"{"code":200,"success":true,"result":{"key":"knum"}}"#);
+        let body = encode_get_ok("h<>&".as_bytes(), "a<b>&c \"q\" \\ \n\t \u{2028} /".as_bytes());
+        assert_eq!(body.len(), 121);
+    }
+}
