@@ -40,3 +40,35 @@ const _: () = assert!(HEAD_BYTES_MAX >= 1024);
 const _: () = assert!(CONN_READ_BUFFER_BYTES <= CONN_READ_BUFFER_KEEP_BYTES);
 const _: () = assert!(KEY_BYTES_MAX <= 65_536);
 const _: () = assert!(THREADS_MAX <= 256);
+
+// --- storage (src/storage) ---
+
+/// Memtable size of a shard's keyspace before it is sealed and flushed (fjall's default is
+/// 64 MiB; with one `Database` per shard and several shards per node, smaller keeps memory
+/// and journal replay bounded).
+pub const SHARD_MEMTABLE_BYTES: u64 = 16 * 1024 * 1024;
+/// Block cache of each shard's `Database` (fjall's cache is per `Database`).
+pub const SHARD_CACHE_BYTES: u64 = 32 * 1024 * 1024;
+/// A write waits (asynchronously) while its shard has at least this many sealed memtables
+/// queued for flush; fjall itself `thread::sleep`s the writer at 4, which would block the loop.
+pub const SHARD_SEALED_MEMTABLES_MAX: usize = 2;
+/// A write waits (asynchronously) while its shard has at least this many L0 tables; fjall
+/// stalls the writer at 20 L0 runs and halts it at 30.
+pub const SHARD_L0_TABLES_MAX: usize = 16;
+/// How long a waiting write sleeps between looks at the flush backlog.
+pub const SHARD_STALL_POLL_MS: u64 = 5;
+/// A write that has waited this long in total for the flush backlog fails with `Busy`.
+pub const SHARD_STALL_WAIT_MS_MAX: u64 = 10_000;
+
+// --- hybrid logical clock (src/replication/clock.rs) ---
+
+/// How far ahead of the clock a persisted ceiling is placed.
+pub const CLOCK_CEILING_AHEAD_MS: u64 = 2_000;
+/// When the clock comes within this of its ceiling, a new ceiling is persisted in the
+/// background, so issuing a version never waits for a disk write in the common case.
+pub const CLOCK_CEILING_REFRESH_MS: u64 = 1_000;
+
+const _: () = assert!(SHARD_SEALED_MEMTABLES_MAX < 4);
+const _: () = assert!(SHARD_L0_TABLES_MAX < 20);
+const _: () = assert!(SHARD_STALL_POLL_MS > 0 && SHARD_STALL_POLL_MS < SHARD_STALL_WAIT_MS_MAX);
+const _: () = assert!(CLOCK_CEILING_REFRESH_MS < CLOCK_CEILING_AHEAD_MS);

@@ -33,4 +33,6 @@ pub enum StorageError {
     Corrupt { what: &'static str, detail: String },
     #[error("shard {shard} is busy: its writes are waiting for flushes")]
     Busy { shard: u32 },
+    #[error("invalid storage setting: {detail}")]
+    Invalid { detail: String },
 }

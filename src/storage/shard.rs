@@ -1,25 +1,545 @@
-//! STUB — being written (storage helper).
+//! A shard as its owner core sees it: the replica's atomic compare-and-write, reads, async
+//! backpressure, and (under `MOSTDB_SYNC=always`) group-committed fsyncs off the loop.
+//!
+//! [`Shard`] is `!Send`: it lives on the one core that owns the shard, in a monoio runtime
+//! with the timer enabled and a blocking thread pool attached
+//! (`attach_thread_pool(Box::new(monoio::blocking::DefaultThreadPool::new(1)))`); without the
+//! pool, `SyncMode::Always` panics on its first fsync. Because only this core touches the
+//! shard and [`Shard::write_if_newer`] does not await between its compare and its insert,
+//! the compare-and-write needs no lock.
+//!
+//! Must not import `http`, `api`, `replication` or `runtime`.
+
+use super::record::{self, RecordRef};
+use super::store::ShardDb;
 use super::{Record, StorageError, Version};
+use crate::config::SyncMode;
+use crate::limits;
+use std::cell::{Cell, RefCell};
+use std::future::Future;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant};
+
+/// What [`Shard::write_if_newer`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WriteOutcome {
+    /// The version was above the held one and is now stored.
     Stored,
+    /// The shard already held exactly this version: a repeat of the same write.
     Same,
+    /// The shard holds a newer version; nothing was written.
     Newer(Version),
 }
-pub struct Shard {}
+
+/// Cheap counters and gauges for metrics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ShardStats {
+    /// fjall's approximate item count (tombstones and not-yet-compacted overwrites included).
+    pub approximate_keys: u64,
+    /// Bytes of the shard's tables on disk (journals not included).
+    pub disk_bytes: u64,
+    pub sealed_memtables: u64,
+    pub l0_tables: u64,
+    /// Versions stored (`Stored` outcomes).
+    pub writes: u64,
+    /// fsyncs completed by the group commit (`SyncMode::Always` only).
+    pub fsyncs: u64,
+    /// Writes that had to wait for the flush backlog at least once.
+    pub stalled_writes: u64,
+    /// Writes that gave up on the backlog with [`StorageError::Busy`].
+    pub busy_writes: u64,
+}
+
+pub struct Shard {
+    db: ShardDb,
+    sync: SyncMode,
+    state: Rc<SyncState>,
+    /// The encoding buffer of every write, reused (borrowed only between awaits).
+    scratch: RefCell<Vec<u8>>,
+    writes: Cell<u64>,
+    stalled_writes: Cell<u64>,
+    busy_writes: Cell<u64>,
+}
+
+/// Group-commit bookkeeping. Every insert takes the next ticket; an fsync that starts after
+/// ticket `t` was inserted makes every ticket `≤ t` durable.
+#[derive(Default)]
+struct SyncState {
+    /// Tickets handed out: inserts done.
+    written: Cell<u64>,
+    /// Every ticket up to this one is durable.
+    synced: Cell<u64>,
+    /// An fsync is running and holds fjall's journal mutex: an insert now would block the loop.
+    syncing: Cell<bool>,
+    /// A sync round is spawned and has not finished.
+    round_pending: Cell<bool>,
+    fsyncs: Cell<u64>,
+    /// Tasks waiting for a round to finish; all are woken when one does.
+    waiters: RefCell<Vec<Waker>>,
+}
+
 impl Shard {
-    pub fn new(_db: super::store::ShardDb, _sync: crate::config::SyncMode) -> Shard {
-        Shard {}
+    /// Wraps a shard's handles for its owner core (call it on that core).
+    pub fn new(db: ShardDb, sync: SyncMode) -> Shard {
+        Shard {
+            db,
+            sync,
+            state: Rc::new(SyncState::default()),
+            scratch: RefCell::new(Vec::new()),
+            writes: Cell::new(0),
+            stalled_writes: Cell::new(0),
+            busy_writes: Cell::new(0),
+        }
     }
-    pub async fn read(&self, _key: &[u8]) -> Result<Option<Record>, StorageError> {
-        panic!("stub")
+
+    pub fn index(&self) -> u32 {
+        self.db.index()
     }
+
+    /// The record held for `key`, tombstones included. Under `SyncMode::Always` it is
+    /// returned only once it is durable (DESIGN §4: a READ answer must not show a version a
+    /// restart could forget).
+    pub async fn read(&self, key: &[u8]) -> Result<Option<Record>, StorageError> {
+        check_key(key)?;
+        let (record, ticket) = {
+            let held = self.db.keyspace().get(key)?;
+            let record = held.as_deref().map(RecordRef::decode).transpose()?;
+            // Whatever was visible was inserted with a ticket ≤ this one.
+            (record.map(|r| r.to_record()), self.state.written.get())
+        };
+        self.wait_durable(ticket).await;
+        Ok(record)
+    }
+
+    /// The replica's compare-and-write: stores `(version, value)` (`None` = tombstone) iff
+    /// `version` is above the held version (an absent key holds [`Version::ZERO`]). Answers
+    /// only once the outcome is as durable as the sync mode promises.
     pub async fn write_if_newer(
         &self,
-        _key: &[u8],
-        _version: Version,
-        _value: Option<&[u8]>,
+        key: &[u8],
+        version: Version,
+        value: Option<&[u8]>,
     ) -> Result<WriteOutcome, StorageError> {
-        panic!("stub")
+        check_key(key)?;
+        self.wait_until_writable().await?;
+        // No await from here to the insert: on the owner core this makes it atomic.
+        let held = match self.db.keyspace().get(key)? {
+            Some(bytes) => RecordRef::decode(&bytes)?.version,
+            None => Version::ZERO,
+        };
+        let outcome = if version > held {
+            self.insert(key, version, value)?;
+            WriteOutcome::Stored
+        } else if version == held {
+            WriteOutcome::Same
+        } else {
+            WriteOutcome::Newer(held)
+        };
+        // Same and Newer reveal the held version, which may itself still be unsynced.
+        let ticket = self.state.written.get();
+        self.wait_durable(ticket).await;
+        Ok(outcome)
+    }
+
+    pub fn stats(&self) -> ShardStats {
+        let ks = self.db.keyspace();
+        ShardStats {
+            approximate_keys: ks.approximate_len() as u64,
+            disk_bytes: ks.disk_space(),
+            sealed_memtables: ks.sealed_memtable_count() as u64,
+            l0_tables: ks.l0_table_count() as u64,
+            writes: self.writes.get(),
+            fsyncs: self.state.fsyncs.get(),
+            stalled_writes: self.stalled_writes.get(),
+            busy_writes: self.busy_writes.get(),
+        }
+    }
+
+    fn insert(
+        &self,
+        key: &[u8],
+        version: Version,
+        value: Option<&[u8]>,
+    ) -> Result<(), StorageError> {
+        debug_assert!(
+            !self.state.syncing.get(),
+            "insert during fsync blocks the loop"
+        );
+        let mut buf = self.scratch.borrow_mut();
+        record::encode_into(version, value, &mut buf);
+        if let Err(e) = self.db.keyspace().insert(key, &buf[..]) {
+            if matches!(e, fjall::Error::Poisoned | fjall::Error::Io(_)) {
+                // fjall poisons the journal on a failed write: nothing can be trusted to reach
+                // disk any more, and an acknowledged version must never be forgotten.
+                fatal(self.index(), "journal write failed", &e);
+            }
+            return Err(e.into());
+        }
+        self.state.written.set(self.state.written.get() + 1);
+        self.writes.set(self.writes.get() + 1);
+        Ok(())
+    }
+
+    /// Waits (without blocking the loop) until an insert cannot block: no fsync in flight,
+    /// and a flush backlog below the point where fjall would put the thread to sleep.
+    async fn wait_until_writable(&self) -> Result<(), StorageError> {
+        let mut stalled_since: Option<Instant> = None;
+        loop {
+            if self.sync == SyncMode::Always && self.state.syncing.get() {
+                self.state.wait_until(|s| !s.syncing.get()).await;
+            }
+            if !self.backlogged() {
+                return Ok(());
+            }
+            let since = *stalled_since.get_or_insert_with(|| {
+                self.stalled_writes.set(self.stalled_writes.get() + 1);
+                Instant::now()
+            });
+            if since.elapsed() >= Duration::from_millis(limits::SHARD_STALL_WAIT_MS_MAX) {
+                self.busy_writes.set(self.busy_writes.get() + 1);
+                tracing::warn!(shard = self.index(), "write gave up waiting for flushes");
+                return Err(StorageError::Busy {
+                    shard: self.index(),
+                });
+            }
+            monoio::time::sleep(Duration::from_millis(limits::SHARD_STALL_POLL_MS)).await;
+        }
+    }
+
+    fn backlogged(&self) -> bool {
+        let ks = self.db.keyspace();
+        ks.sealed_memtable_count() >= limits::SHARD_SEALED_MEMTABLES_MAX
+            || ks.l0_table_count() >= limits::SHARD_L0_TABLES_MAX
+    }
+
+    /// Under `SyncMode::Always`, waits until every insert up to `ticket` is fsynced.
+    async fn wait_durable(&self, ticket: u64) {
+        if self.sync != SyncMode::Always || self.state.synced.get() >= ticket {
+            return;
+        }
+        while self.state.synced.get() < ticket {
+            start_sync_round(&self.state, &self.db);
+            // Also wake when the round ends, so a shortfall starts another instead of hanging.
+            self.state
+                .wait_until(|s| s.synced.get() >= ticket || !s.round_pending.get())
+                .await;
+        }
+    }
+}
+
+/// Spawns one group-commit round unless one is pending. The round is a task of its own, so
+/// a writer that is cancelled while waiting cannot leave the shard stuck mid-fsync.
+///
+/// Writers woken by the previous round are already in the run queue ahead of the new task,
+/// so they insert before it starts: its single fsync covers all of them.
+fn start_sync_round(state: &Rc<SyncState>, db: &ShardDb) {
+    if state.round_pending.replace(true) {
+        return;
+    }
+    let state = state.clone();
+    let db = db.clone();
+    monoio::spawn(async move {
+        let target = state.written.get();
+        state.syncing.set(true);
+        let index = db.index();
+        let handle = db.database().clone();
+        let result =
+            monoio::spawn_blocking(move || handle.persist(fjall::PersistMode::SyncData)).await;
+        match result {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => fatal(index, "fsync failed", &e),
+            Err(e) => fatal(index, "fsync task failed", &e),
+        }
+        debug_assert_eq!(state.written.get(), target, "no insert while syncing");
+        state.synced.set(target);
+        state.fsyncs.set(state.fsyncs.get() + 1);
+        state.syncing.set(false);
+        state.round_pending.set(false);
+        state.wake_all();
+    });
+}
+
+/// Stops the process: DESIGN §4, forgetting an acknowledged version breaks the quorum proof.
+fn fatal(shard: u32, what: &str, error: &dyn std::fmt::Debug) -> ! {
+    tracing::error!(shard, error = ?error, "{what}; stopping the process (a write may be lost)");
+    eprintln!("mostdb: shard {shard}: {what}: {error:?}; aborting");
+    std::process::abort();
+}
+
+fn check_key(key: &[u8]) -> Result<(), StorageError> {
+    // fjall panics on an empty key.
+    if key.is_empty() || key.len() > limits::KEY_BYTES_MAX {
+        return Err(StorageError::Invalid {
+            detail: format!(
+                "key of {} bytes (must be 1..={})",
+                key.len(),
+                limits::KEY_BYTES_MAX
+            ),
+        });
+    }
+    Ok(())
+}
+
+impl SyncState {
+    fn wait_until<F: Fn(&SyncState) -> bool>(&self, done: F) -> WaitUntil<'_, F> {
+        WaitUntil { state: self, done }
+    }
+
+    fn wake_all(&self) {
+        let waiters = std::mem::take(&mut *self.waiters.borrow_mut());
+        for w in waiters {
+            w.wake();
+        }
+    }
+}
+
+/// Resolves once `done` holds; re-checked each time a sync round finishes.
+struct WaitUntil<'a, F> {
+    state: &'a SyncState,
+    done: F,
+}
+
+impl<F: Fn(&SyncState) -> bool> Future for WaitUntil<'_, F> {
+    type Output = ();
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if (self.done)(self.state) {
+            return Poll::Ready(());
+        }
+        self.state.waiters.borrow_mut().push(cx.waker().clone());
+        Poll::Pending
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::store::test_dir::TempDir;
+    use crate::storage::{Store, StoreOptions};
+
+    fn run<F: Future>(f: F) -> F::Output {
+        let mut rt = monoio::RuntimeBuilder::<monoio::FusionDriver>::new()
+            .enable_timer()
+            .attach_thread_pool(Box::new(monoio::blocking::DefaultThreadPool::new(1)))
+            .build()
+            .expect("runtime");
+        rt.block_on(f)
+    }
+
+    fn open(dir: &TempDir, sync: SyncMode) -> (Store, Rc<Shard>) {
+        let store = Store::open(StoreOptions {
+            root: dir.path().to_path_buf(),
+            shards_if_new: 1,
+            sync,
+        })
+        .expect("open store");
+        let shard = Rc::new(Shard::new(store.shard_db(0), sync));
+        (store, shard)
+    }
+
+    fn v(hlc: u64, origin: u64) -> Version {
+        Version { hlc, origin }
+    }
+
+    #[test]
+    fn stored_same_newer() {
+        let dir = TempDir::new("shard-outcomes");
+        let (_store, shard) = open(&dir, SyncMode::Os);
+        run(async {
+            assert_eq!(shard.read(b"k").await.expect("read"), None);
+            let w = |ver, val: &'static [u8]| shard.write_if_newer(b"k", ver, Some(val));
+            assert_eq!(w(v(10, 1), b"a").await.expect("w"), WriteOutcome::Stored);
+            assert_eq!(w(v(10, 1), b"a").await.expect("w"), WriteOutcome::Same);
+            assert_eq!(
+                w(v(9, 7), b"old").await.expect("w"),
+                WriteOutcome::Newer(v(10, 1))
+            );
+            assert_eq!(w(v(11, 0), b"b").await.expect("w"), WriteOutcome::Stored);
+            let rec = shard.read(b"k").await.expect("read").expect("present");
+            assert_eq!(
+                rec,
+                Record {
+                    version: v(11, 0),
+                    value: Some(b"b".to_vec())
+                }
+            );
+            assert_eq!(shard.stats().writes, 2);
+            assert_eq!(shard.stats().fsyncs, 0, "Os mode never fsyncs");
+        });
+    }
+
+    #[test]
+    fn origin_breaks_ties_at_equal_hlc() {
+        let dir = TempDir::new("shard-origin");
+        let (_store, shard) = open(&dir, SyncMode::Os);
+        run(async {
+            let w = |ver| shard.write_if_newer(b"k", ver, Some(b"x"));
+            assert_eq!(w(v(5, 1)).await.expect("w"), WriteOutcome::Stored);
+            assert_eq!(w(v(5, 2)).await.expect("w"), WriteOutcome::Stored);
+            assert_eq!(w(v(5, 1)).await.expect("w"), WriteOutcome::Newer(v(5, 2)));
+        });
+    }
+
+    #[test]
+    fn tombstones_are_versions() {
+        let dir = TempDir::new("shard-tombstone");
+        let (_store, shard) = open(&dir, SyncMode::Os);
+        run(async {
+            shard
+                .write_if_newer(b"k", v(1, 1), Some(b"x"))
+                .await
+                .expect("w");
+            let del = shard
+                .write_if_newer(b"k", v(2, 1), None)
+                .await
+                .expect("del");
+            assert_eq!(del, WriteOutcome::Stored);
+            let rec = shard
+                .read(b"k")
+                .await
+                .expect("read")
+                .expect("tombstone is held");
+            assert_eq!(
+                rec,
+                Record {
+                    version: v(2, 1),
+                    value: None
+                }
+            );
+            let late = shard
+                .write_if_newer(b"k", v(1, 9), Some(b"late"))
+                .await
+                .expect("w");
+            assert_eq!(
+                late,
+                WriteOutcome::Newer(v(2, 1)),
+                "a tombstone blocks older writes"
+            );
+            // A tombstone on an absent key is stored too (it fences older writes).
+            let fresh = shard
+                .write_if_newer(b"n", v(3, 1), None)
+                .await
+                .expect("del");
+            assert_eq!(fresh, WriteOutcome::Stored);
+        });
+    }
+
+    #[test]
+    fn bad_keys_are_refused() {
+        let dir = TempDir::new("shard-badkey");
+        let (_store, shard) = open(&dir, SyncMode::Os);
+        run(async {
+            let long = vec![b'k'; limits::KEY_BYTES_MAX + 1];
+            for key in [&b""[..], &long[..]] {
+                let r = shard.write_if_newer(key, v(1, 1), Some(b"x")).await;
+                assert!(matches!(r, Err(StorageError::Invalid { .. })), "{r:?}");
+                assert!(matches!(
+                    shard.read(key).await,
+                    Err(StorageError::Invalid { .. })
+                ));
+            }
+        });
+    }
+
+    #[test]
+    fn always_mode_group_commits_and_answers_after_the_fsync() {
+        const WRITES: u64 = 200;
+        let dir = TempDir::new("shard-always");
+        let (_store, shard) = open(&dir, SyncMode::Always);
+        run(async {
+            let mut handles = Vec::new();
+            for i in 0..WRITES {
+                let shard = shard.clone();
+                handles.push(monoio::spawn(async move {
+                    let fsyncs_at_call = shard.state.fsyncs.get();
+                    let in_flight = u64::from(shard.state.syncing.get());
+                    let key = format!("key{i}");
+                    let out = shard
+                        .write_if_newer(key.as_bytes(), v(1, i), Some(b"v"))
+                        .await;
+                    assert_eq!(out.expect("write"), WriteOutcome::Stored);
+                    // Answered only after an fsync that started after this insert finished.
+                    assert!(shard.state.fsyncs.get() >= fsyncs_at_call + 1 + in_flight);
+                }));
+                if i % 50 == 0 {
+                    // Let some rounds start in between, so writes also queue behind an fsync.
+                    monoio::time::sleep(Duration::from_millis(1)).await;
+                }
+            }
+            for h in handles {
+                h.await;
+            }
+            let stats = shard.stats();
+            assert_eq!(stats.writes, WRITES);
+            assert!(
+                stats.fsyncs >= 1 && stats.fsyncs <= WRITES / 10,
+                "{stats:?}"
+            );
+            assert_eq!(shard.state.synced.get(), shard.state.written.get());
+        });
+    }
+
+    #[test]
+    fn always_mode_read_waits_for_unsynced_writes() {
+        let dir = TempDir::new("shard-always-read");
+        let (_store, shard) = open(&dir, SyncMode::Always);
+        run(async {
+            // Insert without waiting, as if the writer had been cancelled after its insert.
+            shard.insert(b"k", v(1, 1), Some(b"x")).expect("insert");
+            assert_eq!(shard.state.fsyncs.get(), 0);
+            let rec = shard.read(b"k").await.expect("read").expect("present");
+            assert_eq!(rec.version, v(1, 1));
+            assert_eq!(shard.state.fsyncs.get(), 1, "the read waited for an fsync");
+            // Same and Newer reveal the held version too: they wait in the same way.
+            shard.insert(b"j", v(5, 1), Some(b"y")).expect("insert");
+            let out = shard
+                .write_if_newer(b"j", v(4, 1), Some(b"z"))
+                .await
+                .expect("w");
+            assert_eq!(out, WriteOutcome::Newer(v(5, 1)));
+            assert_eq!(shard.state.fsyncs.get(), 2);
+            // Nothing unsynced: no fsync for a read.
+            shard.read(b"j").await.expect("read");
+            assert_eq!(shard.state.fsyncs.get(), 2);
+        });
+    }
+
+    #[test]
+    fn data_survives_drop_and_reopen() {
+        for sync in [SyncMode::Os, SyncMode::Always] {
+            let dir = TempDir::new("shard-reopen");
+            {
+                let (store, shard) = open(&dir, sync);
+                run(async {
+                    shard
+                        .write_if_newer(b"a", v(7, 3), Some(b"kept"))
+                        .await
+                        .expect("w");
+                    shard
+                        .write_if_newer(b"b", v(8, 3), None)
+                        .await
+                        .expect("del");
+                });
+                drop(shard);
+                drop(store); // no close: as after a crash of the process
+            }
+            let (_store, shard) = open(&dir, sync);
+            run(async {
+                let a = shard.read(b"a").await.expect("read").expect("present");
+                assert_eq!(
+                    a,
+                    Record {
+                        version: v(7, 3),
+                        value: Some(b"kept".to_vec())
+                    }
+                );
+                let b = shard.read(b"b").await.expect("read").expect("tombstone");
+                assert_eq!(b.version, v(8, 3));
+                assert!(b.is_tombstone());
+                let again = shard.write_if_newer(b"a", v(7, 3), Some(b"kept")).await;
+                assert_eq!(again.expect("w"), WriteOutcome::Same);
+            });
+        }
     }
 }
