@@ -1,0 +1,182 @@
+#!/usr/bin/env bash
+# Whole-server load benchmark on loopback, every figure a ratio to a ceiling measured in the
+# same run: (a) mostdb-ceiling (mostdb's runtime and HTTP layer answering a fixed body),
+# (b) GET and (c) SET on one mostdb node with MOSTDB_SYNC=os, (d) GET and SET with
+# MOSTDB_SYNC=always. wrk counts only successful answers (scripts/wrk-*.lua), the same way
+# for the ceiling. Targets: GET >= 0.8x and SET >= 0.6x of the ceiling with MOSTDB_SYNC=os.
+#
+# Environment:
+#   DURATION=10      seconds per scenario        CONNS=64        wrk connections
+#   WRK_THREADS=1    wrk threads                 KEYS=10000      keys pre-loaded for GET
+#   PIN=0            1: server on CPUs 0..n-2, wrk on the last CPU (taskset)
+#   MOSTDB_THREADS   server threads (default: one per core, or per server CPU with PIN=1)
+#   PORT=5380        first of the two loopback ports used (ceiling, then node)
+#   BENCH_TMPDIR     where the node's temporary store root goes (default $TMPDIR or /tmp;
+#                    must not be tmpfs, where fsync is free)
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+REPO=$(pwd)
+DURATION=${DURATION:-10}
+CONNS=${CONNS:-64}
+WRK_THREADS=${WRK_THREADS:-1}
+KEYS=${KEYS:-10000}
+PIN=${PIN:-0}
+PORT=${PORT:-5380}
+TARGET_DIR=${CARGO_TARGET_DIR:-$REPO/target}
+HOST=127.0.0.1
+# Longest wait for a server to answer after it is started.
+READY_TIMEOUT_S=30
+# Longest wait for a server to exit after SIGTERM before SIGKILL.
+STOP_TIMEOUT_S=10
+
+PIDS=()
+WORK=$(mktemp -d "${BENCH_TMPDIR:-${TMPDIR:-/tmp}}/mostdb-bench.XXXXXX")
+
+cleanup() {
+  local pid
+  for pid in "${PIDS[@]}"; do stop_pid "$pid"; done
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+log() { printf '%s\n' "$*" >&2; }
+
+install_wrk() {
+  command -v wrk >/dev/null && return
+  log "wrk not found; installing it with apt-get"
+  apt-get install -y wrk >/dev/null 2>&1 || { apt-get update >/dev/null && apt-get install -y wrk >/dev/null; }
+}
+
+# CPU lists for PIN=1: the server gets all CPUs but the last, wrk the last one.
+cpus=$(nproc)
+if [[ $PIN == 1 && $cpus -ge 2 ]]; then
+  SERVER_RUN=(taskset -c "0-$((cpus - 2))")
+  WRK_RUN=(taskset -c "$((cpus - 1))")
+  export MOSTDB_THREADS=${MOSTDB_THREADS:-$((cpus - 1))}
+else
+  SERVER_RUN=()
+  WRK_RUN=()
+fi
+
+stop_pid() {
+  local pid=$1 waited=0
+  kill -0 "$pid" 2>/dev/null || return 0
+  kill -TERM "$pid" 2>/dev/null || true
+  while kill -0 "$pid" 2>/dev/null && ((waited < STOP_TIMEOUT_S * 10)); do
+    sleep 0.1
+    waited=$((waited + 1))
+  done
+  kill -KILL "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+}
+
+# start NAME PORT PROBE_URL PROBE_METHOD -- COMMAND...: starts a server in the background,
+# waits until PROBE_URL answers 200. Sets SERVER_PID.
+start() {
+  local name=$1 port=$2 url=$3 method=$4
+  shift 5
+  if curl -s -o /dev/null --max-time 1 "http://$HOST:$port/"; then
+    log "port $port already answers: stop whatever listens there (SO_REUSEPORT would share it)"
+    exit 1
+  fi
+  "${SERVER_RUN[@]}" "$@" >"$WORK/$name.log" 2>&1 &
+  SERVER_PID=$!
+  PIDS+=("$SERVER_PID")
+  local tries=0
+  until curl -sf -o /dev/null --max-time 1 -X "$method" "$url"; do
+    if ! kill -0 "$SERVER_PID" 2>/dev/null || ((tries >= READY_TIMEOUT_S * 10)); then
+      log "$name did not come up; its log:"
+      cat "$WORK/$name.log" >&2
+      exit 1
+    fi
+    sleep 0.1
+    tries=$((tries + 1))
+  done
+}
+
+start_node() {
+  local name=$1 sync=$2
+  start "$name" "$((PORT + 1))" "http://$HOST:$((PORT + 1))/readyz" GET -- \
+    env MOSTDB_STORE_ROOT="$WORK/store" MOSTDB_HOST=$HOST MOSTDB_SERVER_PORT=$((PORT + 1)) \
+    MOSTDB_SYNC="$sync" MOSTDB_LOG_LEVEL=WARN "$TARGET_DIR/release/mostdb"
+}
+
+# Writes k0..k{KEYS-1} with the values scripts/wrk-kv.lua expects, over one curl connection.
+preload() {
+  local port=$1 config="$WORK/preload.curl" i key pad
+  pad=$(printf 'v%.0s' $(seq 56))
+  : >"$config"
+  for ((i = 0; i < KEYS; i++)); do
+    key="k$i"
+    ((i == 0)) || echo next >>"$config"
+    printf 'url = "http://%s:%s/mostdb/set"\nheader = "Content-Type: application/json"\ndata = "{\\"key\\":\\"%s\\",\\"value\\":\\"%s:%s\\"}"\n' \
+      "$HOST" "$port" "$key" "$key" "$pad" >>"$config"
+  done
+  local ok
+  ok=$(curl -s -K "$config" | grep -o '"success":true' | wc -l)
+  if ((ok != KEYS)); then
+    log "preload: only $ok of $KEYS sets succeeded"
+    exit 1
+  fi
+}
+
+# run_wrk SCENARIO PORT SCRIPT ARGS...: prints "scenario ok_rps p50_us p99_us bad".
+run_wrk() {
+  local scenario=$1 port=$2 script=$3
+  shift 3
+  local out line
+  out=$("${WRK_RUN[@]}" wrk -t"$WRK_THREADS" -c"$CONNS" -d"${DURATION}s" --timeout 10s \
+    -s "$REPO/scripts/$script" "http://$HOST:$port" -- "$@")
+  line=$(grep '^MOSTDB_BENCH ' <<<"$out") || { log "wrk printed no result:"; log "$out"; exit 1; }
+  field() { sed -n "s/.* $1=\([0-9.]*\).*/\1/p" <<<"$line"; }
+  echo "$scenario $(field ok_rps) $(field p50_us) $(field p99_us) $(field bad)"
+  log "  $scenario: $line"
+}
+
+print_table() {
+  awk '
+    NR == 1 { base = $2 }
+    { printf "%-26s %12d %9.2f %9.2f %8d %7.2fx\n", $1, $2, $3 / 1000, $4 / 1000, $5, ($2 / base) }
+    $1 == "get_sync_os" { get = $2 / base }
+    $1 == "set_sync_os" { set = $2 / base }
+    END {
+      printf "\ntargets (MOSTDB_SYNC=os): GET >= 0.80x: %.2fx %s; SET >= 0.60x: %.2fx %s\n",
+        get, (get >= 0.8 ? "met" : "NOT met"), set, (set >= 0.6 ? "met" : "NOT met")
+    }' <<<"$1" | {
+    printf '%-26s %12s %9s %9s %8s %8s\n' scenario "ok req/s" "p50 ms" "p99 ms" failed "ratio"
+    cat
+  }
+}
+
+main() {
+  if [[ $(stat -f -c %T "$WORK") == tmpfs ]]; then
+    log "warning: $WORK is on tmpfs, where fsync costs nothing; set BENCH_TMPDIR"
+  fi
+  install_wrk
+  cargo build --release --bins
+  log "wrk -t$WRK_THREADS -c$CONNS -d${DURATION}s, $KEYS keys, PIN=$PIN, threads=${MOSTDB_THREADS:-one per core}"
+  local rows=""
+
+  start ceiling "$PORT" "http://$HOST:$PORT/" POST -- \
+    env MOSTDB_SERVER_PORT="$PORT" "$TARGET_DIR/release/mostdb-ceiling"
+  rows+=$(run_wrk ceiling "$PORT" wrk-fixed.lua "$KEYS")$'\n'
+  stop_pid "$SERVER_PID"
+
+  start_node node-os os
+  preload "$((PORT + 1))"
+  rows+=$(run_wrk get_sync_os "$((PORT + 1))" wrk-get.lua "$KEYS")$'\n'
+  rows+=$(run_wrk set_sync_os "$((PORT + 1))" wrk-set.lua "os-$$-$(date +%s)")$'\n'
+  stop_pid "$SERVER_PID"
+
+  # Same store, reopened: the pre-loaded keys are still there.
+  start_node node-always always
+  rows+=$(run_wrk get_sync_always "$((PORT + 1))" wrk-get.lua "$KEYS")$'\n'
+  rows+=$(run_wrk set_sync_always "$((PORT + 1))" wrk-set.lua "always-$$-$(date +%s)")$'\n'
+  stop_pid "$SERVER_PID"
+
+  echo
+  print_table "${rows%$'\n'}"
+}
+
+main "$@"
