@@ -1,6 +1,19 @@
-//! STUB — being written (config helper). Settings from `MOSTDB_*` environment variables and flags.
+//! Settings from `MOSTDB_*` environment variables and command-line flags, validated once at
+//! start. A leaf: imports only `crate::limits` and std (no logging either: warnings are
+//! returned for the binary to log, errors for it to print before exiting with status 2).
+//!
+//! The environment names, defaults and quirks are the original's (`ORIGINAL.md` §1); each
+//! setting also has a flag, and a flag wins over the environment. The value parsers live in
+//! `config/values.rs`; this file holds the table of settings and the wiring.
+
+mod values;
+
+use crate::limits;
 use std::net::IpAddr;
 use std::path::PathBuf;
+
+/// Exit status of the binary when the command line or the environment is invalid.
+pub const EXIT_STATUS_USAGE: i32 = 2;
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub enum SyncMode {
@@ -8,6 +21,16 @@ pub enum SyncMode {
     Os,
     /// Every write is fsynced (group commit per loop turn) before it is answered.
     Always,
+}
+
+impl SyncMode {
+    /// The setting's spelling (`os`, `always`), for logs.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            SyncMode::Os => "os",
+            SyncMode::Always => "always",
+        }
+    }
 }
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -19,19 +42,526 @@ pub enum LogLevel {
     Error,
 }
 
-#[derive(Clone, Debug)]
+impl LogLevel {
+    /// The level as a `tracing` filter directive (`"trace"` … `"error"`).
+    pub fn as_filter_str(&self) -> &'static str {
+        match self {
+            LogLevel::Trace => "trace",
+            LogLevel::Debug => "debug",
+            LogLevel::Info => "info",
+            LogLevel::Warn => "warn",
+            LogLevel::Error => "error",
+        }
+    }
+
+    /// A level by name, any case, as the original accepts them: `FATAL` is `Error` (we have no
+    /// fatal level), `WARNING` is `Warn`. For runtime changes of the level too.
+    pub fn from_name(name: &str) -> Option<LogLevel> {
+        values::log_level(name.trim()).ok()
+    }
+}
+
+/// Every setting of a node, validated. `Settings::default()` is what an empty environment gives.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Settings {
+    /// `MOSTDB_STORE_ROOT`: data directory (non-empty path).
     pub store_root: PathBuf,
+    /// `MOSTDB_HOST`: address the listeners bind to.
     pub host: IpAddr,
+    /// `MOSTDB_SERVER_PORT`: 1..=65535.
     pub port: u16,
+    /// `MOSTDB_SERVER_URL`: this node's own URL as given (validated `http://host:port[/]`).
     pub server_url: Option<String>,
+    /// `MOSTDB_CLUSTER_URLS`: every item as given (trimmed), each validated
+    /// `http://host:port[/]`, no two alike; this node may or may not be among them.
     pub cluster_urls: Vec<String>,
+    /// `MOSTDB_CONTEXT_PATH`, normalised: starts with `/`, no trailing or repeated `/`
+    /// (e.g. `/mostdb`); `""` when configured as `/`, i.e. the routes sit at the root.
     pub context_path: String,
     pub log_level: LogLevel,
     pub api_key_enable: bool,
+    /// A valid header name (RFC 9110 token).
     pub api_key_name: String,
+    /// Visible ASCII and spaces, non-empty; never logged.
     pub api_key_value: String,
+    /// 1..=`limits::THREADS_MAX`.
     pub threads: usize,
     pub sync: SyncMode,
+    /// `VALUE_BYTES_MAX_LOWEST..=VALUE_BYTES_MAX_HIGHEST`.
     pub max_value_bytes: usize,
 }
+
+impl Settings {
+    /// The largest request body accepted: the largest value plus room for the key and JSON.
+    pub fn body_bytes_max(&self) -> usize {
+        self.max_value_bytes + limits::BODY_OVERHEAD_BYTES
+    }
+}
+
+impl Default for Settings {
+    fn default() -> Settings {
+        let no_input = Inputs::empty(default_threads());
+        // The defaults are constants of this file, checked by the unit tests: not input.
+        build(&no_input).expect("the built-in defaults are valid")
+    }
+}
+
+/// What the command line asks for.
+#[derive(Debug)]
+pub enum Command {
+    /// Run the server with these settings; the warnings are for the binary to log.
+    Run(Settings, Vec<String>),
+    /// Print this usage text and exit 0.
+    Help(String),
+    /// Print this (`mostdb <version>`) and exit 0.
+    Version(String),
+}
+
+/// A bad command line or environment. Each one's `Display` is one line naming the setting,
+/// the value given and what is expected; the binary prints it and exits with `EXIT_STATUS_USAGE`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// `name` is the environment variable or the flag as typed.
+    #[error("{name}={value:?}: expected {expected}")]
+    Invalid {
+        name: String,
+        value: String,
+        expected: String,
+    },
+    /// Like `Invalid`, for a secret: the value is not repeated.
+    #[error("{name} (value not shown): expected {expected}")]
+    InvalidSecret { name: String, expected: String },
+    /// One item (counted from 1) of a list setting is wrong.
+    #[error("{name}={value:?}: item {index} {item:?} {problem}")]
+    InvalidItem {
+        name: String,
+        value: String,
+        index: usize,
+        item: String,
+        problem: String,
+    },
+    /// Two names for the same setting disagree (the values are not shown: they may be secrets).
+    #[error("{first} and {second} are both set and differ: set only {first}")]
+    Conflict {
+        first: &'static str,
+        second: &'static str,
+    },
+    #[error("unknown flag {flag:?}{}; see --help", did_you_mean(.suggestion))]
+    UnknownFlag {
+        flag: String,
+        suggestion: Option<&'static str>,
+    },
+    #[error("{flag} needs a value, as `{flag} VALUE` or `{flag}=VALUE`")]
+    MissingValue { flag: String },
+    #[error("unexpected argument {arg:?}{hint}; see --help")]
+    UnexpectedArgument { arg: String, hint: &'static str },
+}
+
+fn did_you_mean(suggestion: &Option<&'static str>) -> String {
+    match suggestion {
+        Some(name) => format!(" (did you mean {name}?)"),
+        None => String::new(),
+    }
+}
+
+/// The settings, in the order of the `SETTINGS` table (checked at compile time below).
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+enum Key {
+    StoreRoot,
+    Host,
+    Port,
+    ServerUrl,
+    ClusterUrls,
+    ContextPath,
+    LogLevel,
+    Threads,
+    Sync,
+    MaxValueBytes,
+    ApiKeyEnable,
+    ApiKeyName,
+    ApiKeyValue,
+}
+
+const KEY_COUNT: usize = 13;
+
+/// One setting: its names, its default (parsed like any given value) and its help line.
+struct Spec {
+    key: Key,
+    env: &'static str,
+    /// The first one is the one shown in the help.
+    flags: &'static [&'static str],
+    metavar: &'static str,
+    /// `None` only for the thread count, whose default is the number of cores.
+    default: Option<&'static str>,
+    about: &'static str,
+}
+
+const ENV_PREFIX: &str = "MOSTDB_";
+/// The original's misspelt name for `MOSTDB_API_KEY_VALUE`, still accepted.
+const ENV_API_KEY_VAULE: &str = "MOSTDB_API_KEY_VAULE";
+const ENV_API_KEY_VALUE: &str = "MOSTDB_API_KEY_VALUE";
+/// The original's default key: anyone who has read its README knows it.
+const API_KEY_VALUE_WELL_KNOWN: &str = "mostdb";
+
+#[rustfmt::skip]
+const SETTINGS: [Spec; KEY_COUNT] = [
+    Spec { key: Key::StoreRoot, env: "MOSTDB_STORE_ROOT", flags: &["--store-root"], metavar: "PATH",
+           default: Some("/opt/mostdb"), about: "data directory, created if missing" },
+    Spec { key: Key::Host, env: "MOSTDB_HOST", flags: &["--host"], metavar: "ADDR",
+           default: Some("0.0.0.0"), about: "IP address to listen on (:: for every IPv6 address)" },
+    Spec { key: Key::Port, env: "MOSTDB_SERVER_PORT", flags: &["--port", "--server-port"], metavar: "N",
+           default: Some("5379"), about: "port for clients and peers, 1-65535" },
+    Spec { key: Key::ServerUrl, env: "MOSTDB_SERVER_URL", flags: &["--server-url"], metavar: "URL",
+           default: Some(""), about: "this node's own URL, http://host:port (optional)" },
+    Spec { key: Key::ClusterUrls, env: "MOSTDB_CLUSTER_URLS", flags: &["--cluster-urls"], metavar: "LIST",
+           default: Some(""), about: "every node's URL, separated by ';' or ','; empty: a single node" },
+    Spec { key: Key::ContextPath, env: "MOSTDB_CONTEXT_PATH", flags: &["--context-path"], metavar: "PATH",
+           default: Some("/mostdb"), about: "prefix of the API routes, e.g. /mostdb/set" },
+    Spec { key: Key::LogLevel, env: "MOSTDB_LOG_LEVEL", flags: &["--log-level"], metavar: "LEVEL",
+           default: Some("INFO"), about: "TRACE, DEBUG, INFO, WARN or ERROR (FATAL: ERROR), any case" },
+    Spec { key: Key::Threads, env: "MOSTDB_THREADS", flags: &["--threads"], metavar: "N",
+           default: None, about: "worker threads, one per core" },
+    Spec { key: Key::Sync, env: "MOSTDB_SYNC", flags: &["--sync"], metavar: "MODE",
+           default: Some("os"), about: "os: a write reaches the OS before it is answered (survives a \
+           crash of the process);\nalways: it is fsynced (survives a crash of the machine)" },
+    Spec { key: Key::MaxValueBytes, env: "MOSTDB_MAX_VALUE_BYTES", flags: &["--max-value-bytes"],
+           metavar: "SIZE", default: Some("16MiB"), about: "largest value, in bytes or with a suffix:\n\
+           K/KiB, M/MiB, G/GiB (x1024), KB/MB/GB (x1000); from 1KiB to 512MiB" },
+    Spec { key: Key::ApiKeyEnable, env: "MOSTDB_API_KEY_ENABLE", flags: &["--api-key-enable"],
+           metavar: "BOOL", default: Some("false"), about: "require the API key on every request \
+           (true/false/1/0)" },
+    Spec { key: Key::ApiKeyName, env: "MOSTDB_API_KEY_NAME", flags: &["--api-key-name"], metavar: "NAME",
+           default: Some("X-MOSTDB-AUTH"), about: "header that carries the API key" },
+    Spec { key: Key::ApiKeyValue, env: ENV_API_KEY_VALUE, flags: &["--api-key-value"], metavar: "KEY",
+           default: Some(API_KEY_VALUE_WELL_KNOWN), about: "the API key (the original's misspelt \
+           MOSTDB_API_KEY_VAULE is read too);\nchange it when the key is enabled" },
+];
+
+// `Inputs` is indexed by `Key as usize`: the table must list the keys in declaration order.
+const _: () = {
+    let mut i = 0;
+    while i < KEY_COUNT {
+        assert!(SETTINGS[i].key as usize == i);
+        i += 1;
+    }
+};
+
+/// One value as given, with the name it was given under (env variable or flag as typed).
+#[derive(Clone, Debug)]
+struct Given {
+    name: String,
+    value: String,
+}
+
+/// The raw values, before validation: the environment overlaid with the flags.
+struct Inputs {
+    given: [Option<Given>; KEY_COUNT],
+    /// `MOSTDB_API_KEY_VAULE`, until `apply_api_key_vaule` folds it in.
+    api_key_vaule: Option<Given>,
+    default_threads: usize,
+    warnings: Vec<String>,
+}
+
+impl Inputs {
+    fn empty(default_threads: usize) -> Inputs {
+        Inputs {
+            given: std::array::from_fn(|_| None),
+            api_key_vaule: None,
+            default_threads,
+            warnings: Vec::new(),
+        }
+    }
+}
+
+/// Reads the command line (without the program name) and the environment. Pure: the caller
+/// passes both in, so tests need not touch the process; `parse_process` reads the real ones.
+/// `--help` and `--version` win over any bad value elsewhere.
+pub fn parse(
+    args: impl IntoIterator<Item = String>,
+    env: impl IntoIterator<Item = (String, String)>,
+) -> Result<Command, ConfigError> {
+    let flags = match read_args(args)? {
+        Args::Help => return Ok(Command::Help(usage(default_threads()))),
+        Args::Version => return Ok(Command::Version(version())),
+        Args::Flags(flags) => flags,
+    };
+    let mut inputs = Inputs::empty(default_threads());
+    read_env(env, &mut inputs);
+    let api_key_value_flag = flags[Key::ApiKeyValue as usize].is_some();
+    for (index, given) in flags.into_iter().enumerate() {
+        if given.is_some() {
+            inputs.given[index] = given;
+        }
+    }
+    apply_api_key_vaule(&mut inputs, api_key_value_flag)?;
+    let settings = build(&inputs)?;
+    let mut warnings = inputs.warnings;
+    warnings.extend(settings_warnings(&settings));
+    Ok(Command::Run(settings, warnings))
+}
+
+/// `parse` on this process's arguments and environment. Names or values that are not UTF-8
+/// are converted lossily (so a bad value is reported rather than a panic).
+pub fn parse_process() -> Result<Command, ConfigError> {
+    let lossy = |s: std::ffi::OsString| s.to_string_lossy().into_owned();
+    let args = std::env::args_os().skip(1).map(lossy);
+    let env = std::env::vars_os().map(|(name, value)| (lossy(name), lossy(value)));
+    parse(args, env)
+}
+
+/// `mostdb <version>`, as the original's `-v` prints it.
+pub fn version() -> String {
+    format!("mostdb {}", env!("CARGO_PKG_VERSION"))
+}
+
+/// The default thread count: the cores this process may run on, within the bound.
+fn default_threads() -> usize {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    cores.clamp(1, limits::THREADS_MAX)
+}
+
+enum Args {
+    Help,
+    Version,
+    Flags(Box<[Option<Given>; KEY_COUNT]>),
+}
+
+fn read_args(args: impl IntoIterator<Item = String>) -> Result<Args, ConfigError> {
+    let mut flags: [Option<Given>; KEY_COUNT] = std::array::from_fn(|_| None);
+    let mut args = args.into_iter().peekable();
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "-h" | "--help" | "-help" | "help" => return Ok(Args::Help),
+            "-v" | "-V" | "--version" | "-version" | "version" => return Ok(Args::Version),
+            _ => {}
+        }
+        if !arg.starts_with('-') || arg == "-" || arg == "-d" {
+            return Err(unexpected_argument(arg));
+        }
+        let (flag, inline_value) = match arg.split_once('=') {
+            Some((flag, value)) => (flag.to_string(), Some(value.to_string())),
+            None => (arg, None),
+        };
+        let Some(index) = SETTINGS
+            .iter()
+            .position(|spec| spec.flags.contains(&flag.as_str()))
+        else {
+            let suggestion = closest(
+                &flag,
+                SETTINGS.iter().flat_map(|spec| spec.flags.iter().copied()),
+            );
+            return Err(ConfigError::UnknownFlag { flag, suggestion });
+        };
+        // A flag right after a flag is a forgotten value, not a value (none starts with "--").
+        let value = match inline_value {
+            Some(value) => value,
+            None => match args.next_if(|next| !next.starts_with("--")) {
+                Some(value) => value,
+                None => return Err(ConfigError::MissingValue { flag }),
+            },
+        };
+        flags[index] = Some(Given { name: flag, value });
+    }
+    Ok(Args::Flags(Box::new(flags)))
+}
+
+fn unexpected_argument(arg: String) -> ConfigError {
+    // The original's daemon commands: a service manager (systemd, Docker) does this now.
+    let hint = match arg.as_str() {
+        "-d" | "start" | "stop" | "restart" => {
+            " (no daemon mode: run mostdb under a service manager)"
+        }
+        _ => "",
+    };
+    ConfigError::UnexpectedArgument { arg, hint }
+}
+
+/// Takes the `MOSTDB_*` variables; warns about unknown ones. An empty value counts as unset,
+/// as in the original (and as `VAR=` lines in compose files mean).
+fn read_env(env: impl IntoIterator<Item = (String, String)>, inputs: &mut Inputs) {
+    for (name, value) in env {
+        if !name.to_ascii_uppercase().starts_with(ENV_PREFIX) {
+            continue;
+        }
+        let value = value.trim();
+        let index = SETTINGS.iter().position(|spec| spec.env == name);
+        if index.is_none() && name != ENV_API_KEY_VAULE {
+            inputs.warnings.push(unknown_env_warning(&name));
+            continue;
+        }
+        if value.is_empty() {
+            continue;
+        }
+        let given = Some(Given {
+            name: name.clone(),
+            value: value.to_string(),
+        });
+        match index {
+            Some(index) => inputs.given[index] = given,
+            None => inputs.api_key_vaule = given,
+        }
+    }
+}
+
+/// Folds the original's misspelt `MOSTDB_API_KEY_VAULE` into the API key value, after the
+/// flags are in: the flag wins over both names, and the two names must not disagree.
+fn apply_api_key_vaule(inputs: &mut Inputs, from_flag: bool) -> Result<(), ConfigError> {
+    let Some(vaule) = inputs.api_key_vaule.take() else {
+        return Ok(());
+    };
+    let value = &mut inputs.given[Key::ApiKeyValue as usize];
+    match value {
+        _ if from_flag => Ok(()),
+        Some(value) if value.value != vaule.value => Err(ConfigError::Conflict {
+            first: ENV_API_KEY_VALUE,
+            second: ENV_API_KEY_VAULE,
+        }),
+        Some(_) => Ok(()),
+        None => {
+            *value = Some(vaule);
+            Ok(())
+        }
+    }
+}
+
+fn unknown_env_warning(name: &str) -> String {
+    let known = SETTINGS
+        .iter()
+        .map(|spec| spec.env)
+        .chain([ENV_API_KEY_VAULE]);
+    let hint = did_you_mean(&closest(name, known));
+    format!("unknown setting {name} ignored{hint}")
+}
+
+/// The candidate closest to `name`, if close enough to be a misspelling. Compared without
+/// the `MOSTDB_` or `--` prefix and case, allowing more typos in longer names.
+fn closest<'a>(name: &str, candidates: impl Iterator<Item = &'a str>) -> Option<&'a str> {
+    let stem = |text: &str| {
+        let upper = text.to_ascii_uppercase();
+        let upper = upper.strip_prefix(ENV_PREFIX).unwrap_or(&upper);
+        upper.trim_start_matches('-').to_string()
+    };
+    let name = stem(name);
+    let distance_max = match name.len() {
+        0..=4 => 1,
+        5..=8 => 2,
+        _ => 3,
+    };
+    candidates
+        .map(|candidate| (values::edit_distance(&name, &stem(candidate)), candidate))
+        .filter(|(distance, _)| *distance <= distance_max)
+        .min_by_key(|(distance, _)| *distance)
+        .map(|(_, candidate)| candidate)
+}
+
+/// Validates every setting: the given value, else the default.
+fn build(inputs: &Inputs) -> Result<Settings, ConfigError> {
+    Ok(Settings {
+        store_root: setting(inputs, Key::StoreRoot, values::store_root)?,
+        host: setting(inputs, Key::Host, values::host)?,
+        port: setting(inputs, Key::Port, values::port)?,
+        server_url: setting(inputs, Key::ServerUrl, values::server_url)?,
+        cluster_urls: cluster_urls(inputs)?,
+        context_path: setting(inputs, Key::ContextPath, values::context_path)?,
+        log_level: setting(inputs, Key::LogLevel, values::log_level)?,
+        api_key_enable: setting(inputs, Key::ApiKeyEnable, values::boolean)?,
+        api_key_name: setting(inputs, Key::ApiKeyName, values::header_name)?,
+        api_key_value: api_key_value(inputs)?,
+        threads: threads(inputs)?,
+        sync: setting(inputs, Key::Sync, values::sync_mode)?,
+        max_value_bytes: setting(inputs, Key::MaxValueBytes, values::value_bytes_max)?,
+    })
+}
+
+/// The value to validate for `key` and the name to blame for it: as given, else the default.
+fn raw(inputs: &Inputs, key: Key) -> (&str, &str) {
+    let spec = &SETTINGS[key as usize];
+    match &inputs.given[key as usize] {
+        Some(given) => (given.name.as_str(), given.value.as_str()),
+        None => (spec.env, spec.default.unwrap_or("")),
+    }
+}
+
+fn setting<T>(
+    inputs: &Inputs,
+    key: Key,
+    parse: fn(&str) -> Result<T, String>,
+) -> Result<T, ConfigError> {
+    let (name, value) = raw(inputs, key);
+    parse(value).map_err(|expected| ConfigError::Invalid {
+        name: name.to_string(),
+        value: value.to_string(),
+        expected,
+    })
+}
+
+fn threads(inputs: &Inputs) -> Result<usize, ConfigError> {
+    match &inputs.given[Key::Threads as usize] {
+        Some(_) => setting(inputs, Key::Threads, values::threads),
+        None => Ok(inputs.default_threads),
+    }
+}
+
+fn api_key_value(inputs: &Inputs) -> Result<String, ConfigError> {
+    let (name, value) = raw(inputs, Key::ApiKeyValue);
+    values::api_key_value(value).map_err(|expected| ConfigError::InvalidSecret {
+        name: name.to_string(),
+        expected,
+    })
+}
+
+fn cluster_urls(inputs: &Inputs) -> Result<Vec<String>, ConfigError> {
+    let (name, value) = raw(inputs, Key::ClusterUrls);
+    values::url_list(value).map_err(|(index, item, problem)| ConfigError::InvalidItem {
+        name: name.to_string(),
+        value: value.to_string(),
+        index,
+        item,
+        problem,
+    })
+}
+
+/// Valid but risky combinations.
+fn settings_warnings(settings: &Settings) -> Vec<String> {
+    let mut warnings = Vec::new();
+    if settings.api_key_enable && settings.api_key_value == API_KEY_VALUE_WELL_KNOWN {
+        warnings.push(format!(
+            "MOSTDB_API_KEY_ENABLE is true but the API key is the well-known default \
+             {API_KEY_VALUE_WELL_KNOWN:?}: set {ENV_API_KEY_VALUE} to a secret"
+        ));
+    }
+    warnings
+}
+
+/// The `--help` text: every setting with its flag, environment variable and default.
+fn usage(default_threads: usize) -> String {
+    let mut text = format!(
+        "{} - a leaderless, replicated key-value database\n\n\
+         Usage: mostdb [--FLAG VALUE | --FLAG=VALUE]...\n       \
+         mostdb --help | --version\n\n\
+         Every setting is read from its environment variable; a flag wins over it.\n\n",
+        version()
+    );
+    for spec in &SETTINGS {
+        let flags = spec.flags.join(", ");
+        let default = match spec.default {
+            Some("") => "none".to_string(),
+            Some(default) => default.to_string(),
+            None => format!(
+                "the number of cores ({default_threads} here), at most {}",
+                limits::THREADS_MAX
+            ),
+        };
+        text.push_str(&format!(
+            "  {flags} {metavar}\n      {env}, default {default}\n      {about}\n",
+            metavar = spec.metavar,
+            env = spec.env,
+            about = spec.about.replace('\n', "\n      "),
+        ));
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests;

@@ -7,6 +7,10 @@ pub const HEAD_BYTES_MAX: usize = 16 * 1024;
 pub const HEADERS_MAX: usize = 64;
 /// Default for `MOSTDB_MAX_VALUE_BYTES`: the original takes 10 MiB values.
 pub const VALUE_BYTES_MAX_DEFAULT: usize = 16 * 1024 * 1024;
+/// Smallest `MOSTDB_MAX_VALUE_BYTES` accepted: below this a typo (`16` for `16MiB`) is likelier than intent.
+pub const VALUE_BYTES_MAX_LOWEST: usize = 1024;
+/// Largest `MOSTDB_MAX_VALUE_BYTES` accepted: a whole value sits in memory, several times over, per request.
+pub const VALUE_BYTES_MAX_HIGHEST: usize = 512 * 1024 * 1024;
 /// Room in a body beyond the value itself: the key, the JSON punctuation, escapes.
 pub const BODY_OVERHEAD_BYTES: usize = 1024 * 1024;
 /// Largest key, in bytes of UTF-8 (fjall takes at most 65,536).
@@ -40,6 +44,8 @@ const _: () = assert!(HEAD_BYTES_MAX >= 1024);
 const _: () = assert!(CONN_READ_BUFFER_BYTES <= CONN_READ_BUFFER_KEEP_BYTES);
 const _: () = assert!(KEY_BYTES_MAX <= 65_536);
 const _: () = assert!(THREADS_MAX <= 256);
+const _: () = assert!(VALUE_BYTES_MAX_LOWEST <= VALUE_BYTES_MAX_DEFAULT);
+const _: () = assert!(VALUE_BYTES_MAX_DEFAULT <= VALUE_BYTES_MAX_HIGHEST);
 
 // --- storage (src/storage) ---
 
