@@ -78,3 +78,23 @@ const _: () = assert!(SHARD_SEALED_MEMTABLES_MAX < 4);
 const _: () = assert!(SHARD_L0_TABLES_MAX < 20);
 const _: () = assert!(SHARD_STALL_POLL_MS > 0 && SHARD_STALL_POLL_MS < SHARD_STALL_WAIT_MS_MAX);
 const _: () = assert!(CLOCK_CEILING_REFRESH_MS < CLOCK_CEILING_AHEAD_MS);
+
+// --- http (src/http) ---
+
+/// Initial capacity of a connection's write buffer (answers of one batch).
+pub const CONN_WRITE_BUFFER_BYTES: usize = 16 * 1024;
+/// A write buffer larger than this is given back after the batch that needed it.
+pub const CONN_WRITE_BUFFER_KEEP_BYTES: usize = 512 * 1024;
+/// After answering with `Connection: close`, at most this much of what the client still sends
+/// is read and discarded, so that closing does not reset the connection before it reads the answer.
+pub const CONN_DRAIN_BYTES_MAX: usize = 256 * 1024;
+/// The discarding above stops after this long.
+pub const CONN_DRAIN_TIMEOUT_MS: u64 = 2_000;
+/// Longest chunk-size line of a chunked body (hex size plus extensions).
+pub const CHUNK_LINE_BYTES_MAX: usize = 4 * 1024;
+/// Largest trailer section of a chunked body (trailers are read and ignored); more gets 431.
+pub const CHUNK_TRAILER_BYTES_MAX: usize = 16 * 1024;
+
+const _: () = assert!(CONN_WRITE_BUFFER_BYTES <= CONN_WRITE_BUFFER_KEEP_BYTES);
+const _: () = assert!(CONN_WRITE_BUFFER_FLUSH_BYTES <= CONN_WRITE_BUFFER_KEEP_BYTES);
+const _: () = assert!(CHUNK_LINE_BYTES_MAX >= 32);

@@ -1,3 +1,558 @@
-//! STUB — being written (http helper).
-pub struct ConnLimits;
-pub fn serve_connection() {}
+//! The connection loop: read into one buffer, answer every complete request buffered (in
+//! order, one handler call at a time), write all the answers with one write; enforce the head
+//! and body limits and the idle, request and write timeouts; close without losing an answer.
+//! Must not import `api`, `replication` or `storage`: handlers come in through [`Handler`].
+//!
+//! The stream and the buffered bytes stay together in [`Conn`] so that a later `Upgrade` (peer
+//! links on the same port) can take both back and continue with another protocol.
+
+use std::io;
+use std::mem;
+use std::time::Duration;
+
+use monoio::buf::IoBufMut;
+use monoio::io::{AsyncReadRent, AsyncWriteRent, AsyncWriteRentExt};
+use monoio::net::TcpStream;
+use monoio::time::{sleep_until, timeout, timeout_at, Instant};
+
+use super::chunked::{ChunkStatus, ChunkedDecoder};
+use super::parse::{header_slots, parse_request, BodyKind, ParseError, Parsed, RequestHead};
+use super::response::{encode_response, DateCache};
+use super::{reason, Handler, Method, Request, Response};
+use crate::limits::{
+    BODY_OVERHEAD_BYTES, CHUNK_LINE_BYTES_MAX, CHUNK_TRAILER_BYTES_MAX, CONN_DRAIN_BYTES_MAX,
+    CONN_DRAIN_TIMEOUT_MS, CONN_READ_BUFFER_BYTES, CONN_READ_BUFFER_KEEP_BYTES,
+    CONN_WRITE_BUFFER_BYTES, CONN_WRITE_BUFFER_FLUSH_BYTES, CONN_WRITE_BUFFER_KEEP_BYTES,
+    HEAD_BYTES_MAX, IDLE_TIMEOUT_MS, PIPELINE_REQUESTS_MAX, REQUEST_TIMEOUT_MS,
+    VALUE_BYTES_MAX_DEFAULT, WRITE_TIMEOUT_MS,
+};
+use crate::runtime::Latch;
+
+/// The size bound one connection enforces.
+#[derive(Debug, Clone)]
+pub struct ConnLimits {
+    /// Largest request body, declared or de-chunked; more gets 413. Default:
+    /// `VALUE_BYTES_MAX_DEFAULT + BODY_OVERHEAD_BYTES`.
+    pub body_bytes_max: usize,
+}
+
+impl Default for ConnLimits {
+    fn default() -> Self {
+        ConnLimits {
+            body_bytes_max: VALUE_BYTES_MAX_DEFAULT + BODY_OVERHEAD_BYTES,
+        }
+    }
+}
+
+/// The time bounds one connection enforces.
+#[derive(Debug, Clone)]
+pub struct ConnTimeouts {
+    /// Close a connection with nothing buffered after this long. Default `IDLE_TIMEOUT_MS`.
+    pub idle_ms: u64,
+    /// A request must be complete this long after its first byte, else 408. Default
+    /// `REQUEST_TIMEOUT_MS`.
+    pub request_ms: u64,
+    /// Each write of answers must finish within this long. Default `WRITE_TIMEOUT_MS`.
+    pub write_ms: u64,
+}
+
+impl Default for ConnTimeouts {
+    fn default() -> Self {
+        ConnTimeouts {
+            idle_ms: IDLE_TIMEOUT_MS,
+            request_ms: REQUEST_TIMEOUT_MS,
+            write_ms: WRITE_TIMEOUT_MS,
+        }
+    }
+}
+
+/// The original's answer to anything it cannot parse (kept for clients that match on it).
+const PARSE_ERROR_BODY: &str = "Error when parsing request";
+const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
+/// Timeouts are clamped to a day, longer than any sane setting, so a deadline never overflows.
+const TIMEOUT_MS_CLAMP: u64 = 86_400_000;
+
+/// Serves HTTP/1.1 requests on `stream` until the client leaves, a limit or timeout ends the
+/// connection, or `shutdown` is set (then every complete request is still answered, and a
+/// partly received one is waited for). The caller sets `TCP_NODELAY` on the stream (answers
+/// already go out in one write per batch; Nagle would only delay them).
+pub async fn serve_connection<H: Handler>(
+    stream: TcpStream,
+    handler: &H,
+    limits: &ConnLimits,
+    shutdown: &Latch,
+    date: &DateCache,
+) {
+    let timeouts = ConnTimeouts::default();
+    serve_connection_with_timeouts(stream, handler, limits, &timeouts, shutdown, date).await
+}
+
+/// [`serve_connection`] with other than the default timeouts.
+pub async fn serve_connection_with_timeouts<H: Handler>(
+    stream: TcpStream,
+    handler: &H,
+    limits: &ConnLimits,
+    timeouts: &ConnTimeouts,
+    shutdown: &Latch,
+    date: &DateCache,
+) {
+    let mut conn = Conn::new(stream, limits, timeouts);
+    let end = conn.run(handler, shutdown, date).await;
+    match &end {
+        End::Failed(e) => tracing::debug!(error = %e, "connection failed"),
+        other => tracing::trace!(end = ?other, "connection ends"),
+    }
+    conn.close(end).await;
+}
+
+/// Why a connection ends. (An `Upgrade` variant will hand `Conn::stream` and the unread bytes
+/// of `Conn::buf` to the peer protocol.)
+#[derive(Debug)]
+enum End {
+    /// The client closed its side; everything it sent was answered.
+    PeerClosed,
+    /// Nothing arrived for the idle timeout.
+    Idle,
+    /// The server is stopping and nothing was pending.
+    Shutdown,
+    /// The last answer said `Connection: close` (asked for, HTTP/1.0, an error, a timeout).
+    Answered,
+    /// A read or write failed or timed out.
+    Failed(io::Error),
+}
+
+/// What the request at the front of the buffer needs before it is complete.
+#[derive(Debug, Clone, Copy)]
+enum Need {
+    /// Nothing is buffered.
+    Nothing,
+    /// More of the head.
+    Head,
+    /// The whole request is this many bytes (head plus declared body).
+    Body { total: usize },
+    /// More of a chunked body.
+    Chunked,
+}
+
+/// The outcome of answering what is buffered.
+enum Batch {
+    More(Need),
+    Close,
+}
+
+/// The outcome for the request at one position of the buffer.
+enum Step {
+    Answered { end: usize, close: bool },
+    Wait(Need),
+    Refused(ParseError),
+}
+
+enum Read {
+    Data,
+    Eof,
+    Idle,
+    TooSlow,
+    Shutdown,
+    Failed(io::Error),
+}
+
+struct Conn<'l> {
+    stream: TcpStream,
+    /// Received bytes; at every read, `buf` holds a prefix of one request (or nothing).
+    buf: Vec<u8>,
+    /// Encoded answers not yet written.
+    out: Vec<u8>,
+    limits: &'l ConnLimits,
+    timeouts: &'l ConnTimeouts,
+    /// The decoder of the partly received chunked body at the front of `buf`, if any.
+    chunked: Option<ChunkedDecoder>,
+    /// Whether `100 Continue` went out for the request at the front of `buf`.
+    continue_sent: bool,
+    /// When the first byte of the request at the front of `buf` arrived.
+    request_started: Option<Instant>,
+}
+
+impl<'l> Conn<'l> {
+    fn new(stream: TcpStream, limits: &'l ConnLimits, timeouts: &'l ConnTimeouts) -> Self {
+        Conn {
+            stream,
+            buf: Vec::with_capacity(CONN_READ_BUFFER_BYTES),
+            out: Vec::with_capacity(CONN_WRITE_BUFFER_BYTES),
+            limits,
+            timeouts,
+            chunked: None,
+            continue_sent: false,
+            request_started: None,
+        }
+    }
+
+    async fn run<H: Handler>(&mut self, handler: &H, shutdown: &Latch, date: &DateCache) -> End {
+        loop {
+            let need = match self.answer_buffered(handler, shutdown, date).await {
+                Ok(Batch::More(need)) => need,
+                Ok(Batch::Close) => return self.flush_then(End::Answered).await,
+                Err(e) => return End::Failed(e),
+            };
+            if let Err(e) = self.flush().await {
+                return End::Failed(e);
+            }
+            if shutdown.is_set() && self.buf.is_empty() {
+                return End::Shutdown;
+            }
+            if !self.make_room(need) {
+                // Unreachable within the limits (they bound what a request may buffer), but a
+                // full buffer must never turn into a zero-length read that looks like EOF.
+                let err = ParseError::BodyTooLarge {
+                    declared: self.buf.len(),
+                    limit: self.limits.body_bytes_max,
+                };
+                self.encode_error(err, &date.get());
+                return self.flush_then(End::Answered).await;
+            }
+            match self.read(shutdown).await {
+                Read::Data => {}
+                Read::Eof => return End::PeerClosed,
+                Read::Idle => return End::Idle,
+                Read::Shutdown => return End::Shutdown,
+                Read::Failed(e) => return End::Failed(e),
+                Read::TooSlow => {
+                    let resp = Response::text(408, reason(408));
+                    encode_response(&mut self.out, &resp, &date.get(), true, false);
+                    return self.flush_then(End::Answered).await;
+                }
+            }
+        }
+    }
+
+    /// Answers every complete request in the buffer, in order, and removes them from it.
+    async fn answer_buffered<H: Handler>(
+        &mut self,
+        handler: &H,
+        shutdown: &Latch,
+        date: &DateCache,
+    ) -> io::Result<Batch> {
+        let date = date.get();
+        let mut pos = 0;
+        let mut unflushed = 0;
+        let batch = loop {
+            if pos == self.buf.len() {
+                break Batch::More(Need::Nothing);
+            }
+            match self.answer_one(pos, handler, shutdown, &date).await {
+                Step::Answered { end, close } => {
+                    pos = end;
+                    self.continue_sent = false;
+                    if close {
+                        break Batch::Close;
+                    }
+                    unflushed += 1;
+                    if unflushed >= PIPELINE_REQUESTS_MAX
+                        || self.out.len() >= CONN_WRITE_BUFFER_FLUSH_BYTES
+                    {
+                        self.flush().await?;
+                        unflushed = 0;
+                    }
+                }
+                Step::Wait(need) => break Batch::More(need),
+                Step::Refused(err) => {
+                    self.encode_error(err, &date);
+                    break Batch::Close;
+                }
+            }
+        };
+        self.consume(pos);
+        Ok(batch)
+    }
+
+    /// Frames the request at `buf[pos..]` and, when it is complete, answers it.
+    async fn answer_one<H: Handler>(
+        &mut self,
+        pos: usize,
+        handler: &H,
+        shutdown: &Latch,
+        date: &[u8],
+    ) -> Step {
+        let mut slots = header_slots();
+        let head = match parse_request(&self.buf[pos..], &mut slots, self.limits.body_bytes_max) {
+            Ok(Parsed::Complete(head)) => head,
+            Ok(Parsed::Incomplete) => return Step::Wait(Need::Head),
+            Err(e) => return Step::Refused(e),
+        };
+        let head_len = head.head_len;
+        let body_len = match head.body {
+            BodyKind::None => 0,
+            BodyKind::Length(n) if self.buf.len() - pos >= head_len + n => n,
+            BodyKind::Length(n) => {
+                let expect = head.expect_continue;
+                self.want_body(expect);
+                return Step::Wait(Need::Body {
+                    total: head_len + n,
+                });
+            }
+            BodyKind::Chunked => {
+                let expect = head.expect_continue;
+                return self
+                    .answer_chunked(pos, head_len, expect, handler, shutdown, date)
+                    .await;
+            }
+        };
+        let end = pos + head_len + body_len;
+        let last = end == self.buf.len();
+        let body = &self.buf[pos + head_len..end];
+        let close = respond(handler, &head, body, &mut self.out, date, shutdown, last).await;
+        Step::Answered { end, close }
+    }
+
+    /// Decodes more of the chunked body of the request at `pos` and answers it once complete.
+    async fn answer_chunked<H: Handler>(
+        &mut self,
+        pos: usize,
+        head_len: usize,
+        expect_continue: bool,
+        handler: &H,
+        shutdown: &Latch,
+        date: &[u8],
+    ) -> Step {
+        let max = self.limits.body_bytes_max;
+        let decoder = self.chunked.get_or_insert_with(|| ChunkedDecoder::new(max));
+        let (body_len, consumed) = match decoder.decode(&mut self.buf, pos + head_len) {
+            Ok(ChunkStatus::Complete { body_len, consumed }) => (body_len, consumed),
+            Ok(ChunkStatus::Incomplete) => {
+                self.want_body(expect_continue);
+                return Step::Wait(Need::Chunked);
+            }
+            Err(e) => return Step::Refused(e),
+        };
+        self.chunked = None;
+        // The head is parsed again: decoding needed the buffer mutably, and decoding in place
+        // never touches the head's bytes, so this cannot fail differently from the first time.
+        let mut slots = header_slots();
+        let head = match parse_request(&self.buf[pos..pos + head_len], &mut slots, max) {
+            Ok(Parsed::Complete(head)) => head,
+            Ok(Parsed::Incomplete) | Err(_) => {
+                return Step::Refused(ParseError::Malformed {
+                    what: "request head changed while its body was decoded",
+                })
+            }
+        };
+        let end = pos + head_len + consumed;
+        let last = end == self.buf.len();
+        let body = &self.buf[pos + head_len..pos + head_len + body_len];
+        let close = respond(handler, &head, body, &mut self.out, date, shutdown, last).await;
+        Step::Answered { end, close }
+    }
+
+    /// The head is complete and its body allowed but not all here: a client that sent
+    /// `Expect: 100-continue` waits for `100 Continue` (curl does, for bodies over 1 KiB).
+    fn want_body(&mut self, expect_continue: bool) {
+        if expect_continue && !self.continue_sent {
+            self.out.extend_from_slice(CONTINUE);
+            self.continue_sent = true;
+        }
+    }
+
+    fn encode_error(&mut self, err: ParseError, date: &[u8]) {
+        tracing::debug!(error = %err, "refusing request");
+        let status = err.status();
+        let body = if status == 400 {
+            PARSE_ERROR_BODY
+        } else {
+            reason(status)
+        };
+        encode_response(
+            &mut self.out,
+            &Response::text(status, body),
+            date,
+            true,
+            false,
+        );
+    }
+
+    /// Removes the answered requests (`buf[..pos]`); what remains starts a new request.
+    fn consume(&mut self, pos: usize) {
+        if pos == 0 {
+            return;
+        }
+        if pos == self.buf.len() {
+            self.buf.clear();
+            self.request_started = None;
+        } else {
+            self.buf.copy_within(pos.., 0);
+            self.buf.truncate(self.buf.len() - pos);
+            // Its first bytes came with the last read; now is a close, slightly late bound.
+            self.request_started = Some(Instant::now());
+        }
+    }
+
+    /// Makes room for the next read, growing only as far as the request at the front needs
+    /// (doubling, so a client must send bytes to make the server allocate), and gives back a
+    /// large buffer once the request that needed it is answered. False if no room can be made.
+    fn make_room(&mut self, need: Need) -> bool {
+        let base = CONN_READ_BUFFER_BYTES.max(HEAD_BYTES_MAX);
+        let limit = match need {
+            Need::Nothing | Need::Head => {
+                if self.buf.capacity() > CONN_READ_BUFFER_KEEP_BYTES {
+                    self.buf.shrink_to(base);
+                }
+                base
+            }
+            Need::Body { total } => total,
+            Need::Chunked => {
+                HEAD_BYTES_MAX
+                    + self.limits.body_bytes_max
+                    + CHUNK_LINE_BYTES_MAX
+                    + CHUNK_TRAILER_BYTES_MAX
+            }
+        };
+        let (len, cap) = (self.buf.len(), self.buf.capacity());
+        if len == cap || cap < base.min(limit) {
+            let target = cap.saturating_mul(2).max(base).min(limit);
+            if target > len {
+                self.buf.reserve_exact(target - len);
+            }
+        }
+        self.buf.len() < self.buf.capacity()
+    }
+
+    /// Reads more into the spare capacity of `buf`, bounded by the idle timeout (nothing
+    /// buffered; the shutdown latch also ends the wait) or the request timeout (a request
+    /// partly received; it is waited for even during shutdown).
+    async fn read(&mut self, shutdown: &Latch) -> Read {
+        enum Got {
+            Read(io::Result<usize>, Vec<u8>),
+            Deadline,
+            Shutdown,
+        }
+        let idle = self.buf.is_empty();
+        let now = Instant::now();
+        let deadline = if idle {
+            after(now, self.timeouts.idle_ms)
+        } else {
+            after(
+                self.request_started.unwrap_or(now),
+                self.timeouts.request_ms,
+            )
+        };
+        let buf = mem::take(&mut self.buf);
+        let (len, cap) = (buf.len(), buf.capacity());
+        // When a timer wins, the read is dropped (monoio cancels it) and its buffer with it:
+        // the connection closes then, so the buffer is not needed.
+        let got = monoio::select! {
+            biased;
+            (res, slice) = self.stream.read(buf.slice_mut(len..cap)) => {
+                Got::Read(res, slice.into_inner())
+            }
+            _ = sleep_until(deadline) => Got::Deadline,
+            _ = shutdown.wait(), if idle => Got::Shutdown,
+        };
+        match got {
+            Got::Read(res, buf) => {
+                self.buf = buf;
+                match res {
+                    Ok(0) => Read::Eof,
+                    Ok(_) => {
+                        if idle {
+                            self.request_started = Some(Instant::now());
+                        }
+                        Read::Data
+                    }
+                    Err(e) => Read::Failed(e),
+                }
+            }
+            Got::Deadline if idle => Read::Idle,
+            Got::Deadline => Read::TooSlow,
+            Got::Shutdown => Read::Shutdown,
+        }
+    }
+
+    /// Writes the encoded answers, bounded by the write timeout.
+    async fn flush(&mut self) -> io::Result<()> {
+        if self.out.is_empty() {
+            return Ok(());
+        }
+        let out = mem::take(&mut self.out);
+        let limit = Duration::from_millis(self.timeouts.write_ms.min(TIMEOUT_MS_CLAMP));
+        match timeout(limit, self.stream.write_all(out)).await {
+            Ok((Ok(_), mut out)) => {
+                out.clear();
+                if out.capacity() > CONN_WRITE_BUFFER_KEEP_BYTES {
+                    out = Vec::with_capacity(CONN_WRITE_BUFFER_BYTES);
+                }
+                self.out = out;
+                Ok(())
+            }
+            Ok((Err(e), _)) => Err(e),
+            Err(_) => Err(io::Error::new(io::ErrorKind::TimedOut, "write timed out")),
+        }
+    }
+
+    async fn flush_then(&mut self, end: End) -> End {
+        match self.flush().await {
+            Ok(()) => end,
+            Err(e) => End::Failed(e),
+        }
+    }
+
+    /// After `Connection: close` the answer is out; send FIN, then read (and drop) what the
+    /// client still sends, for a bounded time and amount: closing a socket with unread input
+    /// sends a reset, which can destroy the answer before the client reads it.
+    async fn close(mut self, end: End) {
+        if !matches!(end, End::Answered) {
+            return;
+        }
+        if self.stream.shutdown().await.is_err() {
+            return;
+        }
+        let deadline = after(Instant::now(), CONN_DRAIN_TIMEOUT_MS);
+        let mut buf = mem::take(&mut self.buf);
+        buf.clear();
+        buf.shrink_to(CONN_READ_BUFFER_BYTES);
+        buf.reserve(CONN_READ_BUFFER_BYTES);
+        let mut drained = 0;
+        while drained < CONN_DRAIN_BYTES_MAX {
+            match timeout_at(deadline, self.stream.read(buf)).await {
+                Ok((Ok(n), b)) if n > 0 => {
+                    drained += n;
+                    buf = b;
+                    buf.clear();
+                }
+                _ => return,
+            }
+        }
+    }
+}
+
+/// Calls the handler for one complete request and appends its encoded answer to `out`.
+/// Returns whether the connection closes after it: the request says so, or the server is
+/// stopping and nothing else is buffered (`last`). Decided after the handler ran, since
+/// shutdown may begin while it waits.
+async fn respond<H: Handler>(
+    handler: &H,
+    head: &RequestHead<'_, '_>,
+    body: &[u8],
+    out: &mut Vec<u8>,
+    date: &[u8],
+    shutdown: &Latch,
+    last: bool,
+) -> bool {
+    let req = Request {
+        method: head.method,
+        path: head.path,
+        query: head.query,
+        headers: head.headers,
+        body,
+    };
+    let resp = handler.call(req).await;
+    let close = !head.keep_alive || (last && shutdown.is_set());
+    tracing::trace!(status = resp.status, close, "answered");
+    encode_response(out, &resp, date, close, head.method == Method::Head);
+    close
+}
+
+fn after(start: Instant, ms: u64) -> Instant {
+    start + Duration::from_millis(ms.min(TIMEOUT_MS_CLAMP))
+}
+
+#[cfg(test)]
+#[path = "conn_tests.rs"]
+mod tests;

@@ -9,13 +9,17 @@
 //! Must not import `api`, `replication` or `storage`: a handler is anything implementing
 //! [`Handler`].
 
+mod chunked;
 mod conn;
 mod parse;
 mod response;
 
-pub use conn::{serve_connection, ConnLimits};
-pub use parse::{parse_request, BodyKind, ParseError, Parsed, RequestHead};
-pub use response::{encode_response, DateCache};
+pub use chunked::{ChunkStatus, ChunkedDecoder};
+pub use conn::{serve_connection, serve_connection_with_timeouts, ConnLimits, ConnTimeouts};
+pub use parse::{
+    header_slots, parse_request, BodyKind, Header, HeaderSlots, ParseError, Parsed, RequestHead,
+};
+pub use response::{encode_response, format_http_date, DateCache, HTTP_DATE_LEN};
 
 use std::future::Future;
 
