@@ -208,7 +208,9 @@ impl Shard {
         }
     }
 
-    fn backlogged(&self) -> bool {
+    /// Whether the flush backlog is at the point where writes wait: a connection loop may
+    /// stop reading new requests meanwhile (DESIGN §1, never block the loop).
+    pub fn backlogged(&self) -> bool {
         let ks = self.db.keyspace();
         ks.sealed_memtable_count() >= limits::SHARD_SEALED_MEMTABLES_MAX
             || ks.l0_table_count() >= limits::SHARD_L0_TABLES_MAX
