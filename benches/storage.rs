@@ -81,7 +81,7 @@ impl Drop for Fixture {
 fn bench_write(c: &mut Criterion) {
     let value = vec![b'v'; VALUE_BYTES];
     // What the shard stores: the record header (17 bytes) plus the value.
-    let record = vec![b'r'; VALUE_BYTES + 17];
+    let record = [b'r'; VALUE_BYTES + 17];
     let mut g = c.benchmark_group("write");
     g.throughput(Throughput::Elements(1));
 
