@@ -21,4 +21,5 @@ pub mod http;
 pub mod limits;
 pub mod replication;
 pub mod runtime;
+pub mod server;
 pub mod storage;

@@ -1,1 +1,161 @@
-fn main() {}
+//! The mostdb server binary: a boot script, one log line per step.
+//!
+//! 1. settings (environment and flags) · 2. logging · 3. signals · 4. file-descriptor limit ·
+//! 5. the port · 6. the store · 7. the cores · 8. serve until SIGTERM/SIGINT · 9. stop the
+//! cores, persist the store, mark a clean shutdown.
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use mostdb::config::{self, Command, Settings};
+use mostdb::server;
+use mostdb::storage::{Store, StoreOptions};
+
+fn main() -> ExitCode {
+    match config::parse_process() {
+        Ok(Command::Run(settings, warnings)) => run(settings, warnings),
+        Ok(Command::Help(text)) => {
+            print!("{text}");
+            ExitCode::SUCCESS
+        }
+        Ok(Command::Version(text)) => {
+            println!("{text}");
+            ExitCode::SUCCESS
+        }
+        Err(err) => {
+            eprintln!("mostdb: {err}");
+            ExitCode::from(config::EXIT_STATUS_USAGE as u8)
+        }
+    }
+}
+
+fn run(settings: Settings, warnings: Vec<String>) -> ExitCode {
+    init_logging(&settings);
+    for warning in &warnings {
+        tracing::warn!("{warning}");
+    }
+    tracing::info!(
+        version = env!("CARGO_PKG_VERSION"),
+        threads = settings.threads,
+        sync = settings.sync.as_str(),
+        "mostdb starting"
+    );
+    let signals = block_stop_signals();
+    raise_fd_limit();
+
+    let addr = SocketAddr::new(settings.host, settings.port);
+    if let Err(err) = server::probe_port(addr) {
+        tracing::error!(%addr, %err, "cannot listen: is another server using this port?");
+        return ExitCode::FAILURE;
+    }
+
+    let store = match Store::open(StoreOptions {
+        root: settings.store_root.clone(),
+        shards_if_new: settings.threads as u32,
+        sync: settings.sync,
+    }) {
+        Ok(store) => Arc::new(store),
+        Err(err) => {
+            tracing::error!(store = %settings.store_root.display(), %err, "cannot open the store");
+            return ExitCode::FAILURE;
+        }
+    };
+    log_store(&settings, &store);
+
+    let running = match server::start(&settings, store.clone(), addr) {
+        Ok(running) => running,
+        Err(err) => {
+            tracing::error!(%err, "cannot start");
+            return ExitCode::FAILURE;
+        }
+    };
+    tracing::info!(%addr, context_path = %settings.context_path, "ready");
+
+    let signal = wait_for_signal(&signals);
+    tracing::info!(
+        signal,
+        "stopping: no new connections, finishing requests in flight"
+    );
+    running.stop();
+    let store = match Arc::try_unwrap(store) {
+        Ok(store) => store,
+        Err(_) => {
+            tracing::error!(
+                "the store is still in use after every core stopped; not marking a clean shutdown"
+            );
+            return ExitCode::FAILURE;
+        }
+    };
+    if let Err(err) = store.close() {
+        tracing::error!(%err, "could not persist the store on shutdown");
+        return ExitCode::FAILURE;
+    }
+    tracing::info!("stopped cleanly");
+    ExitCode::SUCCESS
+}
+
+fn init_logging(settings: &Settings) {
+    let filter = tracing_subscriber::EnvFilter::new(format!(
+        "{},fjall=warn,lsm_tree=warn",
+        settings.log_level.as_filter_str()
+    ));
+    use std::io::IsTerminal;
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+fn log_store(settings: &Settings, store: &Store) {
+    // The store logs what it opened; this adds what it means for durability.
+    let info = store.info();
+    if !info.created
+        && !info.last_shutdown_clean
+        && info.boot_changed
+        && settings.sync == config::SyncMode::Os
+    {
+        tracing::warn!(
+            "the machine restarted without a clean shutdown while MOSTDB_SYNC=os: writes acknowledged \
+             just before the crash may be lost on this node (only MOSTDB_SYNC=always survives power loss)"
+        );
+    }
+}
+
+/// Blocks SIGTERM and SIGINT in this thread before any other starts, so every thread
+/// inherits the mask and only [`wait_for_signal`] ever sees them.
+fn block_stop_signals() -> libc::sigset_t {
+    // SAFETY: plain libc signal-set calls on a set owned by this function.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGTERM);
+        libc::sigaddset(&mut set, libc::SIGINT);
+        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+        set
+    }
+}
+
+fn wait_for_signal(set: &libc::sigset_t) -> &'static str {
+    let mut signal: libc::c_int = 0;
+    // SAFETY: `set` is a valid, initialised signal set; sigwait only writes `signal`.
+    let rc = unsafe { libc::sigwait(set, &mut signal) };
+    match (rc, signal) {
+        (0, libc::SIGTERM) => "SIGTERM",
+        (0, libc::SIGINT) => "SIGINT",
+        _ => "unknown",
+    }
+}
+
+/// Raises the soft limit on open files to the hard limit: every client connection is one.
+fn raise_fd_limit() {
+    // SAFETY: getrlimit/setrlimit with a valid, owned struct.
+    unsafe {
+        let mut lim: libc::rlimit = std::mem::zeroed();
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 && lim.rlim_cur < lim.rlim_max {
+            lim.rlim_cur = lim.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
+        }
+    }
+}

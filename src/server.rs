@@ -1,0 +1,253 @@
+//! The composition root: starts one event loop per core, each with its listener (SO_REUSEPORT),
+//! its share of the shards and its API handler, and stops them on request. It is the only
+//! module that knows every layer; nothing imports it but the binaries.
+
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use monoio::net::{ListenerOpts, TcpListener};
+
+use crate::api::{Api, ApiConfig};
+use crate::config::Settings;
+use crate::http::{serve_connection, ConnLimits, DateCache, Handler};
+use crate::limits::{CONNECTIONS_MAX, SHUTDOWN_GRACE_MS};
+use crate::replication::{CoreReplica, Replication};
+use crate::runtime::{CoreRuntime, Hub, Inbox, Latch};
+use crate::storage::Store;
+
+/// Pending connections the kernel keeps per core's listener.
+const LISTEN_BACKLOG: i32 = 4096;
+/// Pause after an accept error (e.g. out of file descriptors) before accepting again.
+const ACCEPT_ERROR_PAUSE_MS: u64 = 50;
+/// How often a stopping core looks whether its connections have finished.
+const DRAIN_POLL_MS: u64 = 10;
+
+/// Fails with a clear error when the address is taken. Needed because monoio's listeners set
+/// SO_REUSEPORT, so a second process would otherwise silently share the port.
+pub fn probe_port(addr: SocketAddr) -> std::io::Result<()> {
+    std::net::TcpListener::bind(addr).map(drop)
+}
+
+/// A running node: its core threads and the means to stop them.
+pub struct Running {
+    threads: Vec<std::thread::JoinHandle<()>>,
+    stops: Vec<flume::Sender<()>>,
+    ready: Arc<AtomicBool>,
+}
+
+impl Running {
+    /// Asks every core to stop accepting and finish its connections; waits for them.
+    pub fn stop(self) {
+        self.ready.store(false, Ordering::SeqCst);
+        for stop in &self.stops {
+            let _ = stop.send(());
+        }
+        for thread in self.threads {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Starts every core; returns once each has bound its listener and opened its shards (or
+/// the first error).
+pub fn start(settings: &Settings, store: Arc<Store>, addr: SocketAddr) -> Result<Running, String> {
+    let threads = settings.threads;
+    let (hub, inboxes) = Hub::<CoreReplica>::new(threads);
+    let shared = Arc::new(Shared {
+        hub: Arc::new(hub),
+        store,
+        settings: settings.clone(),
+        api: Arc::new(ApiConfig {
+            context_path: settings.context_path.clone(),
+            api_key: settings.api_key_enable.then(|| {
+                (
+                    settings.api_key_name.clone(),
+                    settings.api_key_value.clone().into_bytes(),
+                )
+            }),
+            max_value_bytes: settings.max_value_bytes,
+        }),
+        ready: Arc::new(AtomicBool::new(false)),
+        connections: AtomicUsize::new(0),
+        addr,
+    });
+    let (up_tx, up_rx) = std::sync::mpsc::channel();
+    let mut running = Running {
+        threads: Vec::new(),
+        stops: Vec::new(),
+        ready: shared.ready.clone(),
+    };
+    for (core, inbox) in inboxes.into_iter().enumerate() {
+        let (stop_tx, stop_rx) = flume::bounded(1);
+        let (shared, up_tx) = (shared.clone(), up_tx.clone());
+        let thread = std::thread::Builder::new()
+            .name(format!("core-{core}"))
+            .spawn(move || run_core(core, shared, inbox, stop_rx, up_tx))
+            .map_err(|e| format!("cannot start thread for core {core}: {e}"))?;
+        running.threads.push(thread);
+        running.stops.push(stop_tx);
+    }
+    for _ in 0..threads {
+        match up_rx.recv() {
+            Ok(Ok(())) => {}
+            Ok(Err(err)) => {
+                running.stop();
+                return Err(err);
+            }
+            Err(_) => return Err("a core thread died while starting".to_string()),
+        }
+    }
+    shared.ready.store(true, Ordering::SeqCst);
+    Ok(running)
+}
+
+/// What every core shares.
+struct Shared {
+    hub: Arc<Hub<CoreReplica>>,
+    store: Arc<Store>,
+    settings: Settings,
+    api: Arc<ApiConfig>,
+    ready: Arc<AtomicBool>,
+    connections: AtomicUsize,
+    addr: SocketAddr,
+}
+
+fn run_core(
+    core: usize,
+    shared: Arc<Shared>,
+    inbox: Inbox<CoreReplica>,
+    stop: flume::Receiver<()>,
+    up: std::sync::mpsc::Sender<Result<(), String>>,
+) {
+    let mut runtime = match CoreRuntime::build() {
+        Ok(rt) => rt,
+        Err(err) => {
+            let _ = up.send(Err(format!(
+                "core {core}: cannot build its event loop: {err}"
+            )));
+            return;
+        }
+    };
+    tracing::info!(core, driver = runtime.driver(), "core event loop up");
+    runtime.block_on(core_main(core, shared, inbox, stop, up));
+}
+
+async fn core_main(
+    core: usize,
+    shared: Arc<Shared>,
+    inbox: Inbox<CoreReplica>,
+    stop: flume::Receiver<()>,
+    up: std::sync::mpsc::Sender<Result<(), String>>,
+) {
+    let settings = &shared.settings;
+    let started = CoreReplica::open(
+        &shared.store,
+        core,
+        settings.threads,
+        settings.sync,
+        &settings.store_root,
+    )
+    .map_err(|e| format!("core {core}: cannot open its clock: {e}"))
+    .and_then(|replica| {
+        let opts = ListenerOpts::new().reuse_port(true).backlog(LISTEN_BACKLOG);
+        TcpListener::bind_with_config(shared.addr, &opts)
+            .map(|listener| (replica, listener))
+            .map_err(|e| format!("core {core}: cannot listen on {}: {e}", shared.addr))
+    });
+    let (replica, listener) = match started {
+        Ok(ok) => ok,
+        Err(err) => {
+            let _ = up.send(Err(err));
+            return;
+        }
+    };
+    let replica = Rc::new(replica);
+    monoio::spawn(inbox.run(replica.clone()));
+    let replication = Replication::new(core, replica, shared.hub.clone(), shared.store.clone());
+    let api = Rc::new(Api::new(
+        replication,
+        shared.api.clone(),
+        shared.ready.clone(),
+    ));
+    let shutdown = Latch::new();
+    monoio::spawn({
+        let shutdown = shutdown.clone();
+        async move {
+            let _ = stop.recv_async().await;
+            shutdown.set();
+        }
+    });
+    let _ = up.send(Ok(()));
+    let live = Rc::new(std::cell::Cell::new(0usize));
+    accept_loop(&listener, api, &shared, &shutdown, &live).await;
+    drop(listener);
+    drain(core, &live).await;
+}
+
+async fn accept_loop<H: Handler + 'static>(
+    listener: &TcpListener,
+    handler: Rc<H>,
+    shared: &Arc<Shared>,
+    shutdown: &Latch,
+    live: &Rc<std::cell::Cell<usize>>,
+) {
+    let limits = Rc::new(ConnLimits {
+        body_bytes_max: shared.settings.body_bytes_max(),
+    });
+    let date = Rc::new(DateCache::new());
+    loop {
+        let accepted = monoio::select! {
+            _ = shutdown.wait() => return,
+            accepted = listener.accept() => accepted,
+        };
+        let stream = match accepted {
+            Ok((stream, _peer)) => stream,
+            Err(err) => {
+                tracing::warn!(%err, "accept failed");
+                monoio::time::sleep(Duration::from_millis(ACCEPT_ERROR_PAUSE_MS)).await;
+                continue;
+            }
+        };
+        if shared.connections.fetch_add(1, Ordering::Relaxed) >= CONNECTIONS_MAX {
+            shared.connections.fetch_sub(1, Ordering::Relaxed);
+            tracing::warn!(
+                max = CONNECTIONS_MAX,
+                "connection limit reached; closing a new connection"
+            );
+            continue;
+        }
+        let _ = stream.set_nodelay(true);
+        live.set(live.get() + 1);
+        let (handler, limits, date, shutdown, live, shared) = (
+            handler.clone(),
+            limits.clone(),
+            date.clone(),
+            shutdown.clone(),
+            live.clone(),
+            shared.clone(),
+        );
+        monoio::spawn(async move {
+            serve_connection(stream, &*handler, &limits, &shutdown, &date).await;
+            live.set(live.get() - 1);
+            shared.connections.fetch_sub(1, Ordering::Relaxed);
+        });
+    }
+}
+
+/// Waits, bounded by the grace period, for this core's connections to finish.
+async fn drain(core: usize, live: &Rc<std::cell::Cell<usize>>) {
+    let deadline = Instant::now() + Duration::from_millis(SHUTDOWN_GRACE_MS);
+    while live.get() > 0 && Instant::now() < deadline {
+        monoio::time::sleep(Duration::from_millis(DRAIN_POLL_MS)).await;
+    }
+    if live.get() > 0 {
+        tracing::warn!(
+            core,
+            open = live.get(),
+            "grace period over; closing connections"
+        );
+    }
+}
