@@ -31,6 +31,14 @@ fn main() -> ExitCode {
 }
 
 fn run(settings: Settings, warnings: Vec<String>) -> ExitCode {
+    if let Some(peer) = first_peer(&settings) {
+        // Serving a member list as independent single nodes would silently diverge them.
+        eprintln!(
+            "mostdb: MOSTDB_CLUSTER_URLS lists another node ({peer}), but this version serves a \
+             single node only (replication comes in a later version): unset MOSTDB_CLUSTER_URLS"
+        );
+        return ExitCode::from(config::EXIT_STATUS_USAGE as u8);
+    }
     init_logging(&settings);
     for warning in &warnings {
         tracing::warn!("{warning}");
@@ -93,6 +101,17 @@ fn run(settings: Settings, warnings: Vec<String>) -> ExitCode {
     }
     tracing::info!("stopped cleanly");
     ExitCode::SUCCESS
+}
+
+/// A cluster member other than this node itself (compared without case and trailing `/`).
+fn first_peer(settings: &Settings) -> Option<&str> {
+    let normal = |url: &str| url.trim_end_matches('/').to_ascii_lowercase();
+    let own = settings.server_url.as_deref().map(normal);
+    settings
+        .cluster_urls
+        .iter()
+        .find(|url| Some(normal(url)) != own)
+        .map(String::as_str)
 }
 
 fn init_logging(settings: &Settings) {
