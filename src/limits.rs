@@ -98,3 +98,23 @@ pub const CHUNK_TRAILER_BYTES_MAX: usize = 16 * 1024;
 const _: () = assert!(CONN_WRITE_BUFFER_BYTES <= CONN_WRITE_BUFFER_KEEP_BYTES);
 const _: () = assert!(CONN_WRITE_BUFFER_FLUSH_BYTES <= CONN_WRITE_BUFFER_KEEP_BYTES);
 const _: () = assert!(CHUNK_LINE_BYTES_MAX >= 32);
+
+// --- quorum protocol (src/replication/coordinator) ---
+
+/// Most nodes in a cluster: a coordinator tracks the replicas in a 64-bit set.
+pub const REPLICAS_MAX: usize = 64;
+/// A write that every replica rejected is issued under a fresh version at most this many
+/// times in all (the first attempt included) before it fails definitely (nothing stored).
+pub const WRITE_ATTEMPTS_MAX: u32 = 8;
+/// A read whose repair met a newer version is started at most this many times in all
+/// before it fails (failing a read is always safe).
+pub const READ_ATTEMPTS_MAX: u32 = 4;
+/// Keys remembered as contended (a write of theirs was rejected recently); their writes
+/// take the safe (2 round trip) path. Past this, the oldest is forgotten.
+pub const CONTENDED_KEYS_MAX: usize = 4_096;
+/// How long a key stays contended after its last rejection.
+pub const CONTENDED_HOLD_MS: u64 = 2_000;
+
+const _: () = assert!(REPLICAS_MAX <= 64);
+const _: () = assert!(WRITE_ATTEMPTS_MAX >= 1 && READ_ATTEMPTS_MAX >= 1);
+const _: () = assert!(CONTENDED_KEYS_MAX > 0 && CONTENDED_HOLD_MS > 0);

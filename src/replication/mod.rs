@@ -10,6 +10,9 @@
 //! Must not import `http` or `api`.
 
 pub mod clock;
+pub mod coordinator;
+pub mod protocol;
+pub mod replica;
 
 use std::rc::Rc;
 use std::sync::Arc;

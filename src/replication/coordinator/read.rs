@@ -1,0 +1,280 @@
+//! The read (get) state machine of DESIGN §3.
+//!
+//! READ every replica; once Q answered, `m` = the largest version among them. If all Q carry
+//! exactly `m`, done. Otherwise REPAIR(`m`) every replica that reported less (and any later
+//! answer below `m`); a replica counts as holding `m` on a READ answer equal to `m` or a
+//! `RepairOk`. Once Q hold exactly `m` (I6), return it. A rejected repair (someone holds
+//! newer) starts the read over, a bounded number of times; then, or at the deadline,
+//! NotMost: failing a read is always safe.
+
+use super::{check_replicas, quorum, Action, ReplicaSet};
+use crate::limits;
+use crate::replication::protocol::{ReplicaReply, ReplicaRequest};
+use crate::storage::Version;
+
+/// How a read ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ReadDone {
+    /// A majority held exactly `version`, whose value this is.
+    Found { version: Version, value: Vec<u8> },
+    /// A majority held exactly `version`: absent ([`Version::ZERO`]) or a tombstone.
+    NotFound { version: Version },
+    /// No majority could be had: nothing is known (and nothing was changed but repairs).
+    NotMost,
+}
+
+/// One replica's part in the current attempt.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+enum Slot {
+    /// READ sent, no answer yet.
+    Reading,
+    /// Never written to a socket (or unreachable from the start).
+    NotSent,
+    /// Answered the READ before `m` was fixed.
+    Answered(Version),
+    /// Holds exactly `m` (READ answer `m`, or `RepairOk`).
+    Holds,
+    /// REPAIR(`m`) sent, no answer yet.
+    Repairing,
+    /// Answered above `m` after `m` was fixed: ignored (its repair would be rejected anyway).
+    Above,
+}
+
+/// A read in progress. See the module doc for the rules.
+#[derive(Debug)]
+pub struct ReadOp {
+    key: Vec<u8>,
+    reachable: ReplicaSet,
+    round: u32,
+    /// Attempts started (the first included).
+    attempts: u32,
+    slots: Vec<Slot>,
+    /// The largest version answered so far in this attempt and its value; fixed as `m` once
+    /// Q answered.
+    best: (Version, Option<Vec<u8>>),
+    fixed: bool,
+    done: bool,
+    observed: Version,
+}
+
+impl ReadOp {
+    /// Starts a read of `key` from the reachable replicas of `0..n`. Fewer than a majority
+    /// reachable → NotMost at once.
+    pub fn start(n: usize, key: Vec<u8>, reachable: ReplicaSet) -> (ReadOp, Action<ReadDone>) {
+        check_replicas(n);
+        let mut op = ReadOp {
+            key,
+            reachable: reachable.intersect(ReplicaSet::all(n)),
+            round: 0,
+            attempts: 0,
+            slots: vec![Slot::NotSent; n],
+            best: (Version::ZERO, None),
+            fixed: false,
+            done: false,
+            observed: Version::ZERO,
+        };
+        let action = if op.reachable.len() < quorum(n) {
+            op.finish(ReadDone::NotMost)
+        } else {
+            op.start_attempt()
+        };
+        (op, action)
+    }
+
+    /// An answer from replica `from` to a request of round `round`. Answers of other rounds,
+    /// from unknown replicas, repeated, or not fitting the request are ignored.
+    pub fn on_reply(&mut self, from: usize, round: u32, reply: ReplicaReply) -> Action<ReadDone> {
+        if let Some(seen) = reply.version_seen() {
+            self.observed = self.observed.max(seen);
+        }
+        if self.done || round != self.round {
+            return Action::Wait;
+        }
+        match (self.slots.get(from).copied(), reply) {
+            (Some(Slot::Reading), ReplicaReply::Read { version, value }) => {
+                if self.fixed {
+                    self.on_late_answer(from, version)
+                } else {
+                    self.on_answer(from, version, value)
+                }
+            }
+            (Some(Slot::Repairing), ReplicaReply::RepairOk) => {
+                self.slots[from] = Slot::Holds;
+                self.evaluate()
+            }
+            // Someone holds newer than `m`: our `m` may be stale. Start over.
+            (Some(Slot::Repairing), ReplicaReply::RepairRejected { held, .. })
+                if held > self.best.0 =>
+            {
+                if self.attempts >= limits::READ_ATTEMPTS_MAX {
+                    self.finish(ReadDone::NotMost)
+                } else {
+                    self.start_attempt()
+                }
+            }
+            // PUT or COPY answers, bogus rejections: never a vote (I7).
+            _ => Action::Wait,
+        }
+    }
+
+    /// The request of round `round` to replica `to` was never written to a socket.
+    pub fn on_not_sent(&mut self, to: usize, round: u32) -> Action<ReadDone> {
+        if self.done || round != self.round {
+            return Action::Wait;
+        }
+        match self.slots.get(to) {
+            Some(Slot::Reading | Slot::Repairing) => {
+                self.slots[to] = Slot::NotSent;
+                self.evaluate()
+            }
+            _ => Action::Wait,
+        }
+    }
+
+    /// The operation's deadline passed: failing a read is always safe.
+    pub fn on_deadline(&mut self) -> Action<ReadDone> {
+        if self.done {
+            return Action::Wait;
+        }
+        self.finish(ReadDone::NotMost)
+    }
+
+    /// The largest version seen in any answer so far.
+    pub fn observed(&self) -> Version {
+        self.observed
+    }
+
+    pub fn is_done(&self) -> bool {
+        self.done
+    }
+
+    /// Attempts started so far (restarts after a rejected repair add one each).
+    pub fn attempts(&self) -> u32 {
+        self.attempts
+    }
+
+    fn start_attempt(&mut self) -> Action<ReadDone> {
+        self.round += 1;
+        self.attempts += 1;
+        self.best = (Version::ZERO, None);
+        self.fixed = false;
+        for (replica, slot) in self.slots.iter_mut().enumerate() {
+            *slot = if self.reachable.contains(replica) {
+                Slot::Reading
+            } else {
+                Slot::NotSent
+            };
+        }
+        Action::Send {
+            round: self.round,
+            to: self.reachable,
+            request: ReplicaRequest::Read {
+                key: self.key.clone(),
+            },
+        }
+    }
+
+    /// A READ answer while `m` is still open.
+    fn on_answer(
+        &mut self,
+        from: usize,
+        version: Version,
+        value: Option<Vec<u8>>,
+    ) -> Action<ReadDone> {
+        self.slots[from] = Slot::Answered(version);
+        // Versions are unique, so an answer equal to the best carries the same value.
+        if version > self.best.0 {
+            self.best = (version, value);
+        }
+        let answered = self.count(|s| matches!(s, Slot::Answered(_)));
+        if answered < quorum(self.slots.len()) {
+            return self.evaluate();
+        }
+        // Q answered: fix `m`, and repair everyone who reported less.
+        self.fixed = true;
+        let m = self.best.0;
+        let mut stale = ReplicaSet::EMPTY;
+        for (replica, slot) in self.slots.iter_mut().enumerate() {
+            if let Slot::Answered(v) = *slot {
+                debug_assert!(v <= m);
+                *slot = if v == m {
+                    Slot::Holds
+                } else {
+                    stale.insert(replica);
+                    Slot::Repairing
+                };
+            }
+        }
+        if stale.is_empty() {
+            return self.evaluate();
+        }
+        self.repair(stale)
+    }
+
+    /// A READ answer after `m` was fixed.
+    fn on_late_answer(&mut self, from: usize, version: Version) -> Action<ReadDone> {
+        let m = self.best.0;
+        if version == m {
+            self.slots[from] = Slot::Holds;
+            self.evaluate()
+        } else if version < m {
+            self.slots[from] = Slot::Repairing;
+            self.repair(ReplicaSet::of([from]))
+        } else {
+            self.slots[from] = Slot::Above;
+            self.evaluate()
+        }
+    }
+
+    fn repair(&self, to: ReplicaSet) -> Action<ReadDone> {
+        Action::Send {
+            round: self.round,
+            to,
+            request: ReplicaRequest::Repair {
+                key: self.key.clone(),
+                version: self.best.0,
+                value: self.best.1.clone(),
+            },
+        }
+    }
+
+    fn count(&self, pred: impl Fn(&Slot) -> bool) -> usize {
+        self.slots.iter().filter(|s| pred(s)).count()
+    }
+
+    /// Done once Q hold exactly `m`; NotMost once that can no longer happen.
+    fn evaluate(&mut self) -> Action<ReadDone> {
+        let q = quorum(self.slots.len());
+        let holds = self.count(|s| *s == Slot::Holds);
+        if self.fixed && holds >= q {
+            let (version, value) = self.best.clone();
+            return self.finish(match value {
+                Some(value) if version != Version::ZERO => ReadDone::Found { version, value },
+                _ => ReadDone::NotFound { version },
+            });
+        }
+        let possible = self.count(|s| {
+            matches!(
+                s,
+                Slot::Reading | Slot::Answered(_) | Slot::Holds | Slot::Repairing
+            )
+        });
+        if possible < q {
+            return self.finish(ReadDone::NotMost);
+        }
+        Action::Wait
+    }
+
+    fn finish(&mut self, outcome: ReadDone) -> Action<ReadDone> {
+        if !matches!(outcome, ReadDone::NotMost) {
+            // I6: a read returns `m` only once Q replicas held exactly `m`.
+            let holds = self.count(|s| *s == Slot::Holds);
+            debug_assert!(
+                self.fixed && holds >= quorum(self.slots.len()),
+                "I6: {holds} hold m"
+            );
+        }
+        self.done = true;
+        Action::Done(outcome)
+    }
+}
