@@ -12,12 +12,18 @@ pub enum ApiError {
     /// The original's "参数有误": the body is not a JSON object, or the key is missing,
     /// empty or not a string. `detail` is set only for what the original accepted (a
     /// non-string value) or did not limit (sizes), so the original's cases stay byte-exact.
-    BadParam { detail: Option<&'static str> },
+    BadParam {
+        detail: Option<&'static str>,
+    },
     NotFound,
     /// Fewer than a majority agreed. `indeterminate`: the write may or may not take effect.
-    NotMost { indeterminate: bool },
+    NotMost {
+        indeterminate: bool,
+    },
     Unauthorized,
-    Forbidden { detail: &'static str },
+    Forbidden {
+        detail: &'static str,
+    },
     /// The store is behind on flushing; nothing was applied. Retry later.
     Busy,
     /// The node is starting, recovering or stopping.
@@ -77,7 +83,10 @@ impl ApiError {
         out.extend_from_slice(b",\"message\":");
         write_go_string(&mut out, self.message().as_bytes());
         out.extend_from_slice(b",\"success\":false");
-        if let ApiError::NotMost { indeterminate: true } = self {
+        if let ApiError::NotMost {
+            indeterminate: true,
+        } = self
+        {
             out.extend_from_slice(b",\"indeterminate\":true");
         }
         if let Some(detail) = self.detail() {
@@ -103,10 +112,21 @@ mod tests {
 
     #[test]
     fn envelopes_match_the_original() {
-        assert_eq!(body(ApiError::NotFound), r#"{"code":500,"message":"NotFound","success":false}"#);
-        assert_eq!(body(ApiError::NotMost { indeterminate: false }), r#"{"code":500,"message":"NotMost","success":false}"#);
+        assert_eq!(
+            body(ApiError::NotFound),
+            r#"{"code":500,"message":"NotFound","success":false}"#
+        );
+        assert_eq!(
+            body(ApiError::NotMost {
+                indeterminate: false
+            }),
+            r#"{"code":500,"message":"NotMost","success":false}"#
+        );
         let bad = ApiError::BadParam { detail: None };
-        assert_eq!(body(bad.clone()), r#"{"code":500,"message":"参数有误","success":false}"#);
+        assert_eq!(
+            body(bad.clone()),
+            r#"{"code":500,"message":"参数有误","success":false}"#
+        );
         assert_eq!(bad.body().len(), 53);
         assert_eq!(bad.status(), 200);
     }
@@ -114,15 +134,22 @@ mod tests {
     #[test]
     fn new_outcomes_extend_the_envelope() {
         assert_eq!(
-            body(ApiError::NotMost { indeterminate: true }),
+            body(ApiError::NotMost {
+                indeterminate: true
+            }),
             r#"{"code":500,"message":"NotMost","success":false,"indeterminate":true}"#
         );
         assert_eq!(
-            body(ApiError::BadParam { detail: Some("value must be a string") }),
+            body(ApiError::BadParam {
+                detail: Some("value must be a string")
+            }),
             r#"{"code":500,"message":"参数有误","success":false,"detail":"value must be a string"}"#
         );
         assert_eq!(ApiError::Unauthorized.status(), 401);
-        assert_eq!(body(ApiError::Unauthorized), r#"{"code":401,"message":"Unauthorized","success":false}"#);
+        assert_eq!(
+            body(ApiError::Unauthorized),
+            r#"{"code":401,"message":"Unauthorized","success":false}"#
+        );
         assert_eq!(ApiError::Busy.status(), 503);
     }
 }

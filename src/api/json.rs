@@ -73,7 +73,10 @@ impl<'a> Field<'a> {
 
 impl<'a> KvBody<'a> {
     pub fn into_owned(self) -> KvBody<'static> {
-        KvBody { key: self.key.into_owned(), value: self.value.into_owned() }
+        KvBody {
+            key: self.key.into_owned(),
+            value: self.value.into_owned(),
+        }
     }
 }
 
@@ -226,7 +229,14 @@ pub fn write_go_string(out: &mut Vec<u8>, s: &[u8]) {
             if let Some(named) = escape {
                 out.extend_from_slice(&s[start..i]);
                 if named.is_empty() {
-                    out.extend_from_slice(&[b'\\', b'u', b'0', b'0', HEX[(b >> 4) as usize], HEX[(b & 0xf) as usize]]);
+                    out.extend_from_slice(&[
+                        b'\\',
+                        b'u',
+                        b'0',
+                        b'0',
+                        HEX[(b >> 4) as usize],
+                        HEX[(b & 0xf) as usize],
+                    ]);
                 } else {
                     out.extend_from_slice(named);
                 }
@@ -243,9 +253,14 @@ pub fn write_go_string(out: &mut Vec<u8>, s: &[u8]) {
             start = i;
             continue;
         }
-        if width == 3 && s[i] == 0xE2 && s[i + 1] == 0x80 && (s[i + 2] == 0xA8 || s[i + 2] == 0xA9) {
+        if width == 3 && s[i] == 0xE2 && s[i + 1] == 0x80 && (s[i + 2] == 0xA8 || s[i + 2] == 0xA9)
+        {
             out.extend_from_slice(&s[start..i]);
-            out.extend_from_slice(if s[i + 2] == 0xA8 { b"\\u2028" } else { b"\\u2029" });
+            out.extend_from_slice(if s[i + 2] == 0xA8 {
+                b"\\u2028"
+            } else {
+                b"\\u2029"
+            });
             start = i + 3;
         }
         i += width;
@@ -292,7 +307,12 @@ mod tests {
     fn both(body: &[u8]) -> Option<KvBody<'static>> {
         let a = decode_with(Decoder::SerdeJson, body);
         let b = decode_with(Decoder::SonicRs, body);
-        assert_eq!(a, b, "decoders disagree on {:?}", String::from_utf8_lossy(body));
+        assert_eq!(
+            a,
+            b,
+            "decoders disagree on {:?}",
+            String::from_utf8_lossy(body)
+        );
         a
     }
 
@@ -318,15 +338,36 @@ mod tests {
 
     #[test]
     fn classifies_non_string_fields() {
-        for body in [r#"{"key":"k","value":123}"#, r#"{"key":"k","value":{"a":1}}"#, r#"{"key":"k","value":true}"#, r#"{"key":"k","value":null}"#, r#"{"key":"k","value":[1]}"#] {
-            assert_eq!(both(body.as_bytes()).unwrap().value, Field::NotString, "{body}");
+        for body in [
+            r#"{"key":"k","value":123}"#,
+            r#"{"key":"k","value":{"a":1}}"#,
+            r#"{"key":"k","value":true}"#,
+            r#"{"key":"k","value":null}"#,
+            r#"{"key":"k","value":[1]}"#,
+        ] {
+            assert_eq!(
+                both(body.as_bytes()).unwrap().value,
+                Field::NotString,
+                "{body}"
+            );
         }
         assert_eq!(both(br#"{"key":123}"#).unwrap().key, Field::NotString);
     }
 
     #[test]
     fn rejects_what_is_not_one_object() {
-        for body in [&b""[..], b"{\"key\":\"a\",\"value\":", b"{\"key\":\"tg\",\"value\":\"v\"} x", b"{}{}", b"[1,2]", b"\xef\xbb\xbf{\"key\":\"a\"}", b"hello world", b"key=a&value=b", b"\"str\"", b"null"] {
+        for body in [
+            &b""[..],
+            b"{\"key\":\"a\",\"value\":",
+            b"{\"key\":\"tg\",\"value\":\"v\"} x",
+            b"{}{}",
+            b"[1,2]",
+            b"\xef\xbb\xbf{\"key\":\"a\"}",
+            b"hello world",
+            b"key=a&value=b",
+            b"\"str\"",
+            b"null",
+        ] {
             assert_eq!(both(body), None, "{:?}", String::from_utf8_lossy(body));
         }
     }
@@ -340,8 +381,14 @@ mod tests {
     #[test]
     fn encodes_strings_as_go_does() {
         assert_eq!(go("h<>&"), r#""h\u003c\u003e\u0026""#);
-        assert_eq!(go("a<b>&c \"q\" \\ \n\t \u{2028} /"), r#""a\u003cb\u003e\u0026c \"q\" \\ \n\t \u2028 /""#);
-        assert_eq!(go("a\0b\u{1}\u{7f}\r"), r#""a\u0000b\u0001\r""#.replace("\\r", "\u{7f}\\r"));
+        assert_eq!(
+            go("a<b>&c \"q\" \\ \n\t \u{2028} /"),
+            r#""a\u003cb\u003e\u0026c \"q\" \\ \n\t \u2028 /""#
+        );
+        assert_eq!(
+            go("a\0b\u{1}\u{7f}\r"),
+            r#""a\u0000b\u0001\r""#.replace("\\r", "\u{7f}\\r")
+        );
         assert_eq!(go("键🔑 值✓ é \u{2029}"), "\"键🔑 值✓ é \\u2029\"");
         let mut out = Vec::new();
         write_go_string(&mut out, b"x\xffy\xe2\x80");
@@ -350,9 +397,18 @@ mod tests {
 
     #[test]
     fn encodes_get_answers_byte_for_byte() {
-        assert_eq!(encode_get_ok(b"ping", b"pong"), br#"{"code":200,"success":true,"result":{"key":"ping","value":"pong"}}"#);
-        assert_eq!(encode_get_ok(b"knum", b""), br#"{"code":200,"success":true,"result":{"key":"knum"}}"#);
-        let body = encode_get_ok("h<>&".as_bytes(), "a<b>&c \"q\" \\ \n\t \u{2028} /".as_bytes());
+        assert_eq!(
+            encode_get_ok(b"ping", b"pong"),
+            br#"{"code":200,"success":true,"result":{"key":"ping","value":"pong"}}"#
+        );
+        assert_eq!(
+            encode_get_ok(b"knum", b""),
+            br#"{"code":200,"success":true,"result":{"key":"knum"}}"#
+        );
+        let body = encode_get_ok(
+            "h<>&".as_bytes(),
+            "a<b>&c \"q\" \\ \n\t \u{2028} /".as_bytes(),
+        );
         assert_eq!(body.len(), 121);
     }
 }

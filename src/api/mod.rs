@@ -69,7 +69,11 @@ impl Handler for Api {
 
 impl Api {
     pub fn new(replication: Replication, config: Arc<ApiConfig>, ready: Arc<AtomicBool>) -> Api {
-        Api { replication, config, ready }
+        Api {
+            replication,
+            config,
+            ready,
+        }
     }
 
     async fn serve(&self, req: Request<'_>) -> Response {
@@ -83,13 +87,17 @@ impl Api {
             (Method::Options, _) => return options(allow),
             (Method::Post, Route::Set) => self.set(req.body).await,
             (Method::Post, Route::Del) => self.del(req.body).await,
-            (Method::Post, Route::Get) | (Method::Get, Route::Get1) => self.get(req.body, false).await,
+            (Method::Post, Route::Get) | (Method::Get, Route::Get1) => {
+                self.get(req.body, false).await
+            }
             (Method::Get, Route::Get) => self.get_by_query(req.query).await,
             (Method::Post, Route::LocalGet) => self.get(req.body, true).await,
             (Method::Post, Route::LocalWrite) => Err(ApiError::Forbidden {
                 detail: "api/set and api/del bypassed the quorum in the original; use set and del",
             }),
-            (Method::Get | Method::Head, Route::Healthz) => Ok(Response::json_static(200, BODY_ALIVE)),
+            (Method::Get | Method::Head, Route::Healthz) => {
+                Ok(Response::json_static(200, BODY_ALIVE))
+            }
             (Method::Get | Method::Head, Route::Readyz) => self.readiness(),
             _ => return method_not_allowed(allow),
         };
@@ -118,7 +126,9 @@ impl Api {
     fn authorized(&self, req: &Request<'_>) -> bool {
         match &self.config.api_key {
             None => true,
-            Some((name, expected)) => req.header(name).is_some_and(|got| constant_time_eq(got, expected)),
+            Some((name, expected)) => req
+                .header(name)
+                .is_some_and(|got| constant_time_eq(got, expected)),
         }
     }
 
@@ -182,7 +192,9 @@ impl Api {
 const BAD_PARAM: ApiError = ApiError::BadParam { detail: None };
 
 fn bad_param(detail: &'static str) -> ApiError {
-    ApiError::BadParam { detail: Some(detail) }
+    ApiError::BadParam {
+        detail: Some(detail),
+    }
 }
 
 fn parse_key(key: Field<'_>) -> Result<Vec<u8>, ApiError> {
@@ -206,11 +218,19 @@ fn op_error(err: OpError) -> ApiError {
 }
 
 fn options(allow: &'static str) -> Response {
-    Response { status: 200, content_type: None, allow: Some(allow), body: Body::Static(b"") }
+    Response {
+        status: 200,
+        content_type: None,
+        allow: Some(allow),
+        body: Body::Static(b""),
+    }
 }
 
 fn method_not_allowed(allow: &'static str) -> Response {
-    Response { allow: Some(allow), ..Response::text(405, "Method Not Allowed") }
+    Response {
+        allow: Some(allow),
+        ..Response::text(405, "Method Not Allowed")
+    }
 }
 
 /// Compares without an early exit, so the time taken does not tell how much of a guess was right.
@@ -242,6 +262,9 @@ mod tests {
         assert_eq!(parse_key(Field::NotString), Err(BAD_PARAM));
         assert_eq!(parse_key(Field::Str("k".into())), Ok(b"k".to_vec()));
         let long = "k".repeat(KEY_BYTES_MAX + 1);
-        assert!(matches!(parse_key(Field::Str(long.into())), Err(ApiError::BadParam { detail: Some(_) })));
+        assert!(matches!(
+            parse_key(Field::Str(long.into())),
+            Err(ApiError::BadParam { detail: Some(_) })
+        ));
     }
 }

@@ -37,7 +37,10 @@ mod tests {
     #[test]
     fn decodes_form_encoding() {
         assert_eq!(param("key=ping", "key").as_deref(), Some("ping"));
-        assert_eq!(param("x=1&key=a%20b+c%2B", "key").as_deref(), Some("a b c+"));
+        assert_eq!(
+            param("x=1&key=a%20b+c%2B", "key").as_deref(),
+            Some("a b c+")
+        );
         assert_eq!(param("key=%E9%94%AE", "key").as_deref(), Some("键"));
         assert_eq!(param("keys=1", "key"), None);
         assert_eq!(param("key=%zz", "key"), None);

@@ -64,7 +64,13 @@ pub struct CoreReplica {
 
 impl CoreReplica {
     /// Opens this core's share of the store: shard `s` belongs to core `s % threads`.
-    pub fn open(store: &Store, core: usize, threads: usize, sync: crate::config::SyncMode, root: &std::path::Path) -> std::io::Result<CoreReplica> {
+    pub fn open(
+        store: &Store,
+        core: usize,
+        threads: usize,
+        sync: crate::config::SyncMode,
+        root: &std::path::Path,
+    ) -> std::io::Result<CoreReplica> {
         let shards = (0..store.shard_count())
             .map(|s| (s as usize % threads == core).then(|| Shard::new(store.shard_db(s), sync)))
             .collect();
@@ -83,7 +89,12 @@ impl CoreReplica {
 
     /// PUT on the local replica, coordinated: versions the write and retries a rejected
     /// one under a fresh version (DESIGN §3, fast path rule 2, with N = 1).
-    async fn write(&self, shard: u32, key: &[u8], value: Option<&[u8]>) -> Result<Version, OpError> {
+    async fn write(
+        &self,
+        shard: u32,
+        key: &[u8],
+        value: Option<&[u8]>,
+    ) -> Result<Version, OpError> {
         let shard = self.shard(shard);
         for _ in 0..WRITE_ATTEMPTS_MAX {
             let version = self.hlc.now().await;
@@ -92,7 +103,9 @@ impl CoreReplica {
                 WriteOutcome::Newer(held) => self.hlc.observe(held.hlc),
             }
         }
-        Err(OpError::NotMost { indeterminate: false })
+        Err(OpError::NotMost {
+            indeterminate: false,
+        })
     }
 
     /// READ on the local replica; a tombstone reads as absent.
@@ -115,8 +128,18 @@ pub struct Replication {
 }
 
 impl Replication {
-    pub fn new(core: usize, local: Rc<CoreReplica>, hub: Arc<Hub<CoreReplica>>, store: Arc<Store>) -> Self {
-        Replication { core, local, hub, store }
+    pub fn new(
+        core: usize,
+        local: Rc<CoreReplica>,
+        hub: Arc<Hub<CoreReplica>>,
+        store: Arc<Store>,
+    ) -> Self {
+        Replication {
+            core,
+            local,
+            hub,
+            store,
+        }
     }
 
     /// Runs `op` on the core that owns `shard`.
@@ -130,7 +153,9 @@ impl Replication {
         if owner == self.core {
             op(self.local.clone(), shard).await
         } else {
-            self.hub.run_on(owner, move |local| op(local, shard)).await?
+            self.hub
+                .run_on(owner, move |local| op(local, shard))
+                .await?
         }
     }
 
@@ -142,9 +167,10 @@ impl Replication {
     }
 
     pub async fn del(&self, key: Vec<u8>) -> Result<(), OpError> {
-        self.on_owner(self.store.shard_for_key(&key), move |local, shard| async move {
-            local.write(shard, &key, None).await.map(drop)
-        })
+        self.on_owner(
+            self.store.shard_for_key(&key),
+            move |local, shard| async move { local.write(shard, &key, None).await.map(drop) },
+        )
         .await
     }
 
@@ -155,7 +181,10 @@ impl Replication {
 
     /// This node's own copy, without any quorum (the original's `/api/get`).
     pub async fn local_get(&self, key: Vec<u8>) -> Result<Option<Vec<u8>>, OpError> {
-        self.on_owner(self.store.shard_for_key(&key), move |local, shard| async move { local.read(shard, &key).await })
-            .await
+        self.on_owner(
+            self.store.shard_for_key(&key),
+            move |local, shard| async move { local.read(shard, &key).await },
+        )
+        .await
     }
 }

@@ -128,7 +128,10 @@ impl<L: 'static> Hub<L> {
                 let _ = tx.send(f(local).await);
             });
         });
-        self.inboxes[core].send_async(job).await.map_err(|_| CoreGone { core })?;
+        self.inboxes[core]
+            .send_async(job)
+            .await
+            .map_err(|_| CoreGone { core })?;
         rx.await.map_err(|_| CoreGone { core })
     }
 }
@@ -168,13 +171,21 @@ mod tests {
                         .unwrap();
                     answers.push(got);
                 }
-                assert!(answers.iter().enumerate().all(|(i, a)| *a == (1, i as u64 * 2)));
-                hub.run_on(1, |_| async { format!("{:?}", std::thread::current().id()) })
-                    .await
-                    .unwrap()
+                assert!(answers
+                    .iter()
+                    .enumerate()
+                    .all(|(i, a)| *a == (1, i as u64 * 2)));
+                hub.run_on(1, |_| async {
+                    format!("{:?}", std::thread::current().id())
+                })
+                .await
+                .unwrap()
             }
         });
-        assert_ne!(thread_of_core1, format!("{:?}", std::thread::current().id()));
+        assert_ne!(
+            thread_of_core1,
+            format!("{:?}", std::thread::current().id())
+        );
         drop(inboxes);
         drop(hub);
         core1.join().unwrap();
