@@ -1,0 +1,241 @@
+//! The clients' history of operations and its linearizability check, one register per key,
+//! with the `todc-utils` Wing–Gong–Lowe checker (shaped as STACK §5.3 says, so it stays fast).
+//!
+//! Every write has a unique value. An operation that failed definitely (a read's NotMost, a
+//! write's NotMost: nothing applied) is left out. An indeterminate write whose value no read
+//! returned is left out too (it can always be placed last); one that was read gets its
+//! response at the return of the last read that saw it; an indeterminate delete stays open
+//! to the end. A client continues under a fresh process id after an indeterminate operation.
+
+use todc_utils::{Action, History, Specification, WGLChecker};
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum KvOp {
+    Set(u64),
+    Del,
+    /// The value read (`None`: not found). Calls carry `Get(None)`.
+    Get(Option<u64>),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Ret {
+    /// Still running.
+    Open,
+    /// Returned at this global sequence number.
+    Ok(u64),
+    /// The outcome is unknown (indeterminate write, or its coordinator crashed after sending).
+    Indeterminate,
+    /// Definitely had no effect.
+    Failed,
+}
+
+#[derive(Clone, Debug)]
+pub struct Rec {
+    pub pid: usize,
+    pub key: usize,
+    pub op: KvOp,
+    pub call: u64,
+    pub ret: Ret,
+    /// Coordinator, mode, version: printed with a failing history.
+    pub note: String,
+}
+
+/// Records calls and returns in one global order (a sequence number per event).
+#[derive(Default)]
+pub struct Recorder {
+    pub recs: Vec<Rec>,
+    seq: u64,
+}
+
+impl Recorder {
+    pub fn call(&mut self, pid: usize, key: usize, op: KvOp) -> usize {
+        self.seq += 1;
+        self.recs.push(Rec {
+            pid,
+            key,
+            op,
+            call: self.seq,
+            ret: Ret::Open,
+            note: String::new(),
+        });
+        self.recs.len() - 1
+    }
+
+    /// The operation returned; a read's `op` carries the value read.
+    pub fn ok(&mut self, rec: usize, op: KvOp) {
+        self.seq += 1;
+        let r = &mut self.recs[rec];
+        r.op = op;
+        r.ret = Ret::Ok(self.seq);
+    }
+
+    pub fn end(&mut self, rec: usize, ret: Ret) {
+        debug_assert!(matches!(ret, Ret::Indeterminate | Ret::Failed));
+        self.recs[rec].ret = ret;
+    }
+}
+
+/// One register per key: the state is the value held (`None`: absent or deleted).
+struct Register;
+
+impl Specification for Register {
+    type State = Option<u64>;
+    type Operation = KvOp;
+
+    fn init() -> Self::State {
+        None
+    }
+
+    fn apply(op: &KvOp, state: &Self::State) -> (bool, Self::State) {
+        match op {
+            KvOp::Set(v) => (true, Some(*v)),
+            KvOp::Del => (true, None),
+            KvOp::Get(read) => (read == state, *state),
+        }
+    }
+}
+
+/// The ops of one key as `(call, return)` sequence numbers, pruned as the module doc says.
+fn shaped(recs: &[Rec], key: usize) -> Vec<(usize, u64, u64)> {
+    let mut last_read: std::collections::BTreeMap<u64, u64> = Default::default();
+    for r in recs.iter().filter(|r| r.key == key) {
+        if let (KvOp::Get(Some(v)), Ret::Ok(t)) = (&r.op, &r.ret) {
+            let e = last_read.entry(*v).or_insert(*t);
+            *e = (*e).max(*t);
+        }
+    }
+    let mut ops = Vec::new();
+    let mut end = u64::MAX / 2;
+    for (i, r) in recs.iter().enumerate().filter(|(_, r)| r.key == key) {
+        let ret = match (&r.op, &r.ret) {
+            (_, Ret::Failed) => continue,
+            (_, Ret::Ok(t)) => *t,
+            (KvOp::Set(v), Ret::Indeterminate | Ret::Open) => match last_read.get(v) {
+                Some(&t) if t > r.call => t,
+                // Read before it was even called: keep it open, the checker will object.
+                Some(_) => {
+                    end += 1;
+                    end
+                }
+                None => continue,
+            },
+            (_, Ret::Indeterminate | Ret::Open) => {
+                end += 1;
+                end
+            }
+        };
+        ops.push((i, r.call, ret));
+    }
+    ops
+}
+
+/// Checks every key's history; on failure, the key and its (pruned) history, printable.
+pub fn check(recs: &[Rec], keys: usize) -> Result<(), String> {
+    for key in 0..keys {
+        let ops = shaped(recs, key);
+        if ops.is_empty() {
+            continue;
+        }
+        let mut events: Vec<(u64, usize, Action<KvOp>)> = Vec::with_capacity(ops.len() * 2);
+        for &(i, call, ret) in &ops {
+            let r = &recs[i];
+            let call_op = match r.op {
+                KvOp::Get(_) => KvOp::Get(None),
+                ref other => other.clone(),
+            };
+            events.push((call, r.pid, Action::Call(call_op)));
+            events.push((ret, r.pid, Action::Response(r.op.clone())));
+        }
+        events.sort_by_key(|e| e.0);
+        let history = History::from_actions(events.into_iter().map(|(_, p, a)| (p, a)).collect());
+        if !WGLChecker::<Register>::is_linearizable(history) {
+            return Err(format!(
+                "key k{key}: not linearizable\n{}",
+                dump(recs, &ops)
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn dump(recs: &[Rec], ops: &[(usize, u64, u64)]) -> String {
+    let mut out = String::from("   call    ret  pid  op                note\n");
+    for &(i, call, ret) in ops {
+        let r = &recs[i];
+        let ret = if ret >= u64::MAX / 2 {
+            "end".to_string()
+        } else {
+            ret.to_string()
+        };
+        let op = format!("{:?}", r.op);
+        out.push_str(&format!(
+            "{call:>7} {ret:>6} {:>4}  {op:<18} {:?} {}\n",
+            r.pid, r.ret, r.note
+        ));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn history(ops: &[(usize, KvOp, u64, Ret)]) -> Vec<Rec> {
+        ops.iter()
+            .map(|(pid, op, call, ret)| Rec {
+                pid: *pid,
+                key: 0,
+                op: op.clone(),
+                call: *call,
+                ret: ret.clone(),
+                note: String::new(),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_stale_read_after_a_completed_write_is_caught() {
+        let recs = history(&[
+            (0, KvOp::Set(1), 1, Ret::Ok(2)),
+            (0, KvOp::Set(2), 3, Ret::Ok(4)),
+            (1, KvOp::Get(Some(1)), 5, Ret::Ok(6)),
+        ]);
+        assert!(check(&recs, 1).is_err());
+    }
+
+    #[test]
+    fn a_read_seeing_x_then_y_then_x_again_is_caught() {
+        let recs = history(&[
+            (0, KvOp::Set(1), 1, Ret::Indeterminate),
+            (1, KvOp::Set(2), 2, Ret::Ok(3)),
+            (2, KvOp::Get(Some(1)), 4, Ret::Ok(5)),
+            (2, KvOp::Get(Some(2)), 6, Ret::Ok(7)),
+            (2, KvOp::Get(Some(1)), 8, Ret::Ok(9)),
+        ]);
+        assert!(check(&recs, 1).is_err());
+    }
+
+    #[test]
+    fn concurrent_and_indeterminate_ops_may_be_reordered() {
+        let recs = history(&[
+            (0, KvOp::Set(1), 1, Ret::Ok(6)),
+            (1, KvOp::Set(2), 2, Ret::Ok(5)),
+            (2, KvOp::Get(Some(2)), 3, Ret::Ok(4)),
+            (3, KvOp::Del, 7, Ret::Indeterminate),
+            (4, KvOp::Set(3), 8, Ret::Indeterminate),
+            (5, KvOp::Set(4), 9, Ret::Failed),
+            (6, KvOp::Get(Some(1)), 10, Ret::Ok(11)),
+            (6, KvOp::Get(None), 12, Ret::Ok(13)),
+        ]);
+        assert_eq!(check(&recs, 1), Ok(()));
+    }
+
+    #[test]
+    fn a_value_of_a_failed_write_must_never_be_read() {
+        let recs = history(&[
+            (0, KvOp::Set(1), 1, Ret::Failed),
+            (1, KvOp::Get(Some(1)), 2, Ret::Ok(3)),
+        ]);
+        assert!(check(&recs, 1).is_err());
+    }
+}
