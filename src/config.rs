@@ -33,6 +33,16 @@ impl SyncMode {
     }
 }
 
+/// How writes are coordinated by default (DESIGN §3).
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum WriteMode {
+    /// One round trip; concurrent writers to one key can make a write indeterminate.
+    Fast,
+    /// Read the versions from a majority first: two round trips, never indeterminate under
+    /// contention (only when replicas do not answer).
+    Safe,
+}
+
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub enum LogLevel {
     Trace,
@@ -89,6 +99,14 @@ pub struct Settings {
     pub sync: SyncMode,
     /// `VALUE_BYTES_MAX_LOWEST..=VALUE_BYTES_MAX_HIGHEST`.
     pub max_value_bytes: usize,
+    /// `MOSTDB_TIMEOUT_MS`: the deadline of one client operation across the cluster.
+    pub timeout_ms: u64,
+    pub write_mode: WriteMode,
+    /// `MOSTDB_CLUSTER_SECRET`, or derived from the API key; empty: peer links unauthenticated.
+    /// Never logged.
+    pub cluster_secret: String,
+    pub cluster_id: String,
+    pub cluster_epoch: u64,
 }
 
 impl Settings {
@@ -181,9 +199,14 @@ enum Key {
     ApiKeyEnable,
     ApiKeyName,
     ApiKeyValue,
+    TimeoutMs,
+    WriteMode,
+    ClusterSecret,
+    ClusterId,
+    ClusterEpoch,
 }
 
-const KEY_COUNT: usize = 13;
+const KEY_COUNT: usize = 18;
 
 /// One setting: its names, its default (parsed like any given value) and its help line.
 struct Spec {
@@ -236,6 +259,21 @@ const SETTINGS: [Spec; KEY_COUNT] = [
     Spec { key: Key::ApiKeyValue, env: ENV_API_KEY_VALUE, flags: &["--api-key-value"], metavar: "KEY",
            default: Some(API_KEY_VALUE_WELL_KNOWN), about: "the API key (the original's misspelt \
            MOSTDB_API_KEY_VAULE is read too);\nchange it when the key is enabled" },
+    Spec { key: Key::TimeoutMs, env: "MOSTDB_TIMEOUT_MS", flags: &["--timeout-ms"], metavar: "MS",
+           default: Some("1500"), about: "deadline of one operation across the cluster, in ms \
+           (50-60000)" },
+    Spec { key: Key::WriteMode, env: "MOSTDB_WRITE_MODE", flags: &["--write-mode"], metavar: "MODE",
+           default: Some("fast"), about: "fast: one round trip per write;\nsafe: read versions \
+           first (two round trips, never indeterminate under contention)" },
+    Spec { key: Key::ClusterSecret, env: "MOSTDB_CLUSTER_SECRET", flags: &["--cluster-secret"],
+           metavar: "SECRET", default: Some(""), about: "shared by every node, authenticates peer \
+           links;\ndefault: derived from the API key when it is enabled, else none (an open cluster)" },
+    Spec { key: Key::ClusterId, env: "MOSTDB_CLUSTER_ID", flags: &["--cluster-id"], metavar: "NAME",
+           default: Some("mostdb"), about: "name every node of one cluster shares (letters, digits, \
+           '-', '_', '.')" },
+    Spec { key: Key::ClusterEpoch, env: "MOSTDB_CLUSTER_EPOCH", flags: &["--cluster-epoch"],
+           metavar: "N", default: Some("1"), about: "configuration epoch: raise it on every node \
+           when the member list changes" },
 ];
 
 // `Inputs` is indexed by `Key as usize`: the table must list the keys in declaration order.
@@ -471,6 +509,11 @@ fn build(inputs: &Inputs) -> Result<Settings, ConfigError> {
         threads: threads(inputs)?,
         sync: setting(inputs, Key::Sync, values::sync_mode)?,
         max_value_bytes: setting(inputs, Key::MaxValueBytes, values::value_bytes_max)?,
+        timeout_ms: setting(inputs, Key::TimeoutMs, values::timeout_ms)?,
+        write_mode: setting(inputs, Key::WriteMode, values::write_mode)?,
+        cluster_secret: cluster_secret(inputs)?,
+        cluster_id: setting(inputs, Key::ClusterId, values::cluster_id)?,
+        cluster_epoch: setting(inputs, Key::ClusterEpoch, values::cluster_epoch)?,
     })
 }
 
@@ -508,6 +551,24 @@ fn api_key_value(inputs: &Inputs) -> Result<String, ConfigError> {
     values::api_key_value(value).map_err(|expected| ConfigError::InvalidSecret {
         name: name.to_string(),
         expected,
+    })
+}
+
+/// The peer-link secret: as given; else derived from the API key when that is enabled (so a
+/// deployment that sets only the key gets authenticated peer links); else none.
+fn cluster_secret(inputs: &Inputs) -> Result<String, ConfigError> {
+    let (name, value) = raw(inputs, Key::ClusterSecret);
+    if !value.is_empty() {
+        return values::api_key_value(value).map_err(|expected| ConfigError::InvalidSecret {
+            name: name.to_string(),
+            expected,
+        });
+    }
+    let enabled = setting(inputs, Key::ApiKeyEnable, values::boolean)?;
+    Ok(if enabled {
+        format!("api-key:{}", api_key_value(inputs)?)
+    } else {
+        String::new()
     })
 }
 

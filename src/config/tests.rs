@@ -700,3 +700,47 @@ fn edit_distance_counts_typos() {
     assert_eq!(values::edit_distance("FOO", "HOST"), 3);
     assert_eq!(values::edit_distance("", "AB"), 2);
 }
+
+#[test]
+fn cluster_settings_have_defaults_and_bounds() {
+    let s = settings(&[], &[]);
+    assert_eq!((s.timeout_ms, s.write_mode), (1500, WriteMode::Fast));
+    assert_eq!((s.cluster_id.as_str(), s.cluster_epoch), ("mostdb", 1));
+    assert_eq!(s.cluster_secret, "", "no key, no secret: an open cluster");
+    let s = settings(
+        &["--write-mode", "SAFE"],
+        &[
+            ("MOSTDB_TIMEOUT_MS", "250"),
+            ("MOSTDB_CLUSTER_ID", "prod-1"),
+            ("MOSTDB_CLUSTER_EPOCH", "7"),
+        ],
+    );
+    assert_eq!((s.timeout_ms, s.write_mode), (250, WriteMode::Safe));
+    assert_eq!((s.cluster_id.as_str(), s.cluster_epoch), ("prod-1", 7));
+    assert_eq!(
+        env_message("MOSTDB_TIMEOUT_MS", "10"),
+        r#"MOSTDB_TIMEOUT_MS="10": expected milliseconds, 50-60000"#
+    );
+    assert!(env_message("MOSTDB_WRITE_MODE", "quick").contains("fast or safe"));
+    assert!(env_message("MOSTDB_CLUSTER_ID", "a b").contains("letters, digits"));
+    assert!(env_message("MOSTDB_CLUSTER_EPOCH", "0").contains("1 or more"));
+}
+
+#[test]
+fn cluster_secret_is_given_or_derived_from_the_api_key() {
+    let s = settings(&[], &[("MOSTDB_CLUSTER_SECRET", "s3cret")]);
+    assert_eq!(s.cluster_secret, "s3cret");
+    let key = [
+        ("MOSTDB_API_KEY_ENABLE", "true"),
+        ("MOSTDB_API_KEY_VALUE", "k1"),
+    ];
+    let derived = settings(&[], &key).cluster_secret;
+    assert!(!derived.is_empty() && derived.contains("k1"));
+    let other = settings(&[], &[key[0], ("MOSTDB_API_KEY_VALUE", "k2")]).cluster_secret;
+    assert_ne!(derived, other);
+    let message = error(&[], &[("MOSTDB_CLUSTER_SECRET", "bad\u{7}")]).to_string();
+    assert!(
+        message.starts_with("MOSTDB_CLUSTER_SECRET") && !message.contains('\u{7}'),
+        "{message}"
+    );
+}

@@ -1,7 +1,7 @@
 //! Parsers of single setting values: each takes the text (already trimmed) and returns the
 //! value or what was expected instead, for `ConfigError`. Imports only `crate::limits` and std.
 
-use super::{LogLevel, SyncMode};
+use super::{LogLevel, SyncMode, WriteMode};
 use crate::limits;
 use std::net::{IpAddr, Ipv6Addr};
 use std::path::PathBuf;
@@ -303,4 +303,49 @@ pub(super) fn edit_distance(a: &str, b: &str) -> usize {
         }
     }
     distances[a.len()][b.len()]
+}
+
+/// Lowest and highest `MOSTDB_TIMEOUT_MS`: below 50 ms a loaded loopback misses deadlines;
+/// above a minute a client would rather retry.
+const TIMEOUT_MS_LOWEST: u64 = 50;
+const TIMEOUT_MS_HIGHEST: u64 = 60_000;
+
+pub(super) fn timeout_ms(text: &str) -> Result<u64, String> {
+    text.parse::<u64>()
+        .ok()
+        .filter(|ms| (TIMEOUT_MS_LOWEST..=TIMEOUT_MS_HIGHEST).contains(ms))
+        .ok_or_else(|| format!("milliseconds, {TIMEOUT_MS_LOWEST}-{TIMEOUT_MS_HIGHEST}"))
+}
+
+pub(super) fn write_mode(text: &str) -> Result<WriteMode, String> {
+    match text.to_ascii_lowercase().as_str() {
+        "fast" => Ok(WriteMode::Fast),
+        "safe" => Ok(WriteMode::Safe),
+        _ => Err("fast or safe".to_string()),
+    }
+}
+
+/// Most bytes in a cluster id (it travels in every peer handshake).
+const CLUSTER_ID_BYTES_MAX: usize = 64;
+
+pub(super) fn cluster_id(text: &str) -> Result<String, String> {
+    let ok = !text.is_empty()
+        && text.len() <= CLUSTER_ID_BYTES_MAX
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
+    if ok {
+        Ok(text.to_string())
+    } else {
+        Err(format!(
+            "1-{CLUSTER_ID_BYTES_MAX} letters, digits, '-', '_' or '.'"
+        ))
+    }
+}
+
+pub(super) fn cluster_epoch(text: &str) -> Result<u64, String> {
+    text.parse::<u64>()
+        .ok()
+        .filter(|epoch| *epoch >= 1)
+        .ok_or_else(|| "a whole number, 1 or more".to_string())
 }
