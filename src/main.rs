@@ -86,15 +86,6 @@ fn run(settings: Settings, warnings: Vec<String>) -> ExitCode {
         "stopping: no new connections, finishing requests in flight"
     );
     running.stop();
-    let store = match Arc::try_unwrap(store) {
-        Ok(store) => store,
-        Err(_) => {
-            tracing::error!(
-                "the store is still in use after every core stopped; not marking a clean shutdown"
-            );
-            return ExitCode::FAILURE;
-        }
-    };
     if let Err(err) = store.close() {
         tracing::error!(%err, "could not persist the store on shutdown");
         return ExitCode::FAILURE;

@@ -178,24 +178,18 @@ impl Store {
     }
 
     /// Persists every shard (fsync) and leaves the clean-shutdown marker. Call it after the
-    /// cores have stopped: a write after `close` would not be covered by the marker.
-    pub fn close(self) -> Result<(), StorageError> {
+    /// cores have stopped: a write after `close` would not be covered by the marker. Takes
+    /// `&self` because a stopped core may still hold a handle (tasks cut off at the end of the
+    /// shutdown grace period are never polled again, but are not dropped before exit); the
+    /// directory lock is released when the last handle goes, at the latest when the process
+    /// exits.
+    pub fn close(&self) -> Result<(), StorageError> {
         for shard in &self.shards {
             shard.db.persist(PersistMode::SyncAll)?;
         }
-        let Store {
-            root,
-            shards,
-            _lock,
-            ..
-        } = self;
-        // Drop our handles first, so fjall's own shutdown (worker threads) finishes under
-        // our lock; a clone still held elsewhere keeps its Database alive, already synced.
-        drop(shards);
-        let marker = root.join(CLEAN_SHUTDOWN_FILE);
+        let marker = self.root.join(CLEAN_SHUTDOWN_FILE);
         write_marker(&marker).map_err(io_err("write", &marker))?;
-        tracing::info!(root = %root.display(), "store closed cleanly");
-        drop(_lock);
+        tracing::info!(root = %self.root.display(), "store closed cleanly");
         Ok(())
     }
 }
@@ -532,6 +526,7 @@ mod tests {
         assert_eq!(info.shards, 3);
         assert_ne!(info.node_id << 8, 0);
         first.close().expect("close");
+        drop(first);
 
         let second = Store::open(opts(dir.path(), 9)).expect("reopen");
         assert_eq!(second.info().node_id, info.node_id);
@@ -624,6 +619,7 @@ mod tests {
             .insert("k", "v")
             .expect("insert");
         store.close().expect("close");
+        drop(store);
         let store = Store::open(opts(dir.path(), 2)).expect("reopen");
         let got = store.shard_db(shard).keyspace().get("k").expect("get");
         assert_eq!(got.as_deref(), Some(&b"v"[..]));
