@@ -9,13 +9,16 @@
 //! | `api`         | routes, handlers, the JSON of the original API, the one `ApiError`    | `storage` (goes through `replication`) |
 //! | `replication` | the coordinator (quorum logic), the hybrid logical clock, replica ops | `http`, `api`              |
 //! | `storage`     | records and versions, shards over fjall, durability                    | everything above           |
+//! | `cluster`     | members, which one is this node, quorum size, peer health (passive)    | `http`, `api`, `replication`, `storage` |
 //! | `runtime`     | one monoio runtime per core, cross-core hops, shutdown                 | `api`, `http`              |
 //! | `config`      | settings from the environment and flags (a leaf)                       | everything                 |
 //! | `limits`      | every bound, as a named constant with its unit (a leaf)                | everything                 |
 //!
-//! The binary (`src/main.rs`) is the boot script that wires them together.
+//! `server` is the composition root: it starts the cores and wires every layer together; the
+//! binary (`src/main.rs`) is the boot script around it.
 
 pub mod api;
+pub mod cluster;
 pub mod config;
 pub mod http;
 pub mod limits;
