@@ -14,6 +14,7 @@ use crate::api::{Api, ApiConfig};
 use crate::config::Settings;
 use crate::http::{serve_connection, ConnLimits, DateCache, Handler};
 use crate::limits::{CONNECTIONS_MAX, SHUTDOWN_GRACE_MS};
+use crate::replication::driver::{DefaultWriteMode, Driver};
 use crate::replication::{CoreReplica, Replication};
 use crate::runtime::{CoreRuntime, Hub, Inbox, Latch};
 use crate::storage::Store;
@@ -143,12 +144,17 @@ async fn core_main(
     up: std::sync::mpsc::Sender<Result<(), String>>,
 ) {
     let settings = &shared.settings;
+    let driver = Driver::new(
+        vec![None],
+        Duration::from_millis(settings.timeout_ms),
+        write_mode(settings),
+    );
     let started = CoreReplica::open(
         &shared.store,
         core,
         settings.threads,
-        settings.sync,
         &settings.store_root,
+        driver,
     )
     .map_err(|e| format!("core {core}: cannot open its clock: {e}"))
     .and_then(|replica| {
@@ -249,5 +255,12 @@ async fn drain(core: usize, live: &Rc<std::cell::Cell<usize>>) {
             open = live.get(),
             "grace period over; closing connections"
         );
+    }
+}
+
+fn write_mode(settings: &Settings) -> DefaultWriteMode {
+    match settings.write_mode {
+        crate::config::WriteMode::Fast => DefaultWriteMode::Fast,
+        crate::config::WriteMode::Safe => DefaultWriteMode::Safe,
     }
 }

@@ -1,16 +1,16 @@
-//! Replication: the coordinator that turns a client's set/get/del into replica operations,
-//! the hybrid logical clock that versions writes, and the per-core replica state.
+//! Replication: the coordinator that turns a client's set/get/del into replica operations
+//! (DESIGN §3), the hybrid logical clock that versions writes, the replica rules, and the
+//! per-core replica state.
 //!
 //! The coordinator of a key runs on the core that owns the key's shard: a request that
-//! lands elsewhere hops there first (`runtime::Hub`). Replica operations follow DESIGN §3:
-//! a PUT stores only a version above the one held; a write that every replica rejected is
-//! retried under a fresh version (bounded); anything else short of a majority is
-//! indeterminate and never re-issued. With one node the majority is that node.
+//! lands elsewhere hops there first (`runtime::Hub`). With one node the majority is that
+//! node, through the same state machines.
 //!
 //! Must not import `http` or `api`.
 
 pub mod clock;
 pub mod coordinator;
+pub mod driver;
 pub mod protocol;
 pub mod replica;
 
@@ -18,13 +18,12 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 use crate::runtime::{CoreGone, Hub};
-use crate::storage::{Record, Shard, StorageError, Store, Version, WriteOutcome};
+use crate::storage::{Shard, StorageError, Store};
 
 use clock::Hlc;
-
-/// A write whose every replica rejected it is re-issued under a fresh version at most this
-/// many times before it fails definitely (nothing was stored).
-pub const WRITE_ATTEMPTS_MAX: u32 = 8;
+use coordinator::{ReadDone, WriteDone};
+use driver::Driver;
+use protocol::{ReplicaReply, ReplicaRequest};
 
 /// Why a client operation did not succeed.
 #[derive(Debug, thiserror::Error)]
@@ -54,72 +53,94 @@ impl From<CoreGone> for OpError {
     }
 }
 
-/// The replica state one core owns: its shards and its clock.
+/// The replica state one core owns: its shards, its clock, and its coordinator driver.
 pub struct CoreReplica {
     core: usize,
     /// Indexed by shard number; `Some` only for the shards this core owns.
     shards: Vec<Option<Shard>>,
     hlc: Hlc,
+    driver: Driver,
 }
 
 impl CoreReplica {
-    /// Opens this core's share of the store: shard `s` belongs to core `s % threads`.
+    /// This core's share of the store (shard `s` belongs to core `s % threads`), its clock,
+    /// and the driver that reaches the other replicas.
     pub fn open(
         store: &Store,
         core: usize,
         threads: usize,
-        sync: crate::config::SyncMode,
         root: &std::path::Path,
+        driver: Driver,
     ) -> std::io::Result<CoreReplica> {
+        let sync = store.sync_mode();
         let shards = (0..store.shard_count())
             .map(|s| (s as usize % threads == core).then(|| Shard::new(store.shard_db(s), sync)))
             .collect();
         let origin = clock::origin(store.info().node_id, core);
         let hlc = Hlc::open(root, core, origin)?;
-        Ok(CoreReplica { core, shards, hlc })
+        Ok(CoreReplica {
+            core,
+            shards,
+            hlc,
+            driver,
+        })
+    }
+
+    pub fn hlc(&self) -> &Hlc {
+        &self.hlc
     }
 
     fn shard(&self, shard: u32) -> &Shard {
         match self.shards.get(shard as usize) {
             Some(Some(s)) => s,
-            // A routing bug, not an input: the hop sends every key to its owner.
+            // A routing bug, not an input: every key hops to its owner first.
             _ => panic!("core {} asked for shard {shard} it does not own", self.core),
         }
     }
 
-    /// PUT on the local replica, coordinated: versions the write and retries a rejected
-    /// one under a fresh version (DESIGN §3, fast path rule 2, with N = 1).
-    async fn write(
-        &self,
-        shard: u32,
-        key: &[u8],
-        value: Option<&[u8]>,
-    ) -> Result<Version, OpError> {
-        let shard = self.shard(shard);
-        for _ in 0..WRITE_ATTEMPTS_MAX {
-            let version = self.hlc.now().await;
-            match shard.write_if_newer(key, version, value).await? {
-                WriteOutcome::Stored | WriteOutcome::Same => return Ok(version),
-                WriteOutcome::Newer(held) => self.hlc.observe(held.hlc),
-            }
+    async fn write(&self, shard: u32, key: Vec<u8>, value: Option<Vec<u8>>) -> Result<(), OpError> {
+        match self
+            .driver
+            .write(self.shard(shard), &self.hlc, key, value)
+            .await
+        {
+            WriteDone::Ok { .. } => Ok(()),
+            WriteDone::NotMost => Err(OpError::NotMost {
+                indeterminate: false,
+            }),
+            WriteDone::Indeterminate { .. } => Err(OpError::NotMost {
+                indeterminate: true,
+            }),
         }
-        Err(OpError::NotMost {
-            indeterminate: false,
-        })
     }
 
-    /// READ on the local replica; a tombstone reads as absent.
-    async fn read(&self, shard: u32, key: &[u8]) -> Result<Option<Vec<u8>>, OpError> {
-        let record: Option<Record> = self.shard(shard).read(key).await?;
-        Ok(record.and_then(|r| {
-            self.hlc.observe(r.version.hlc);
-            r.value
-        }))
+    async fn read(&self, shard: u32, key: Vec<u8>) -> Result<Option<Vec<u8>>, OpError> {
+        match self.driver.read(self.shard(shard), &self.hlc, key).await {
+            ReadDone::Found { value, .. } => Ok(Some(value)),
+            ReadDone::NotFound { .. } => Ok(None),
+            ReadDone::NotMost => Err(OpError::NotMost {
+                indeterminate: false,
+            }),
+        }
+    }
+
+    /// This node's own copy; a tombstone reads as absent.
+    async fn read_local(&self, shard: u32, key: &[u8]) -> Result<Option<Vec<u8>>, OpError> {
+        let record = self.shard(shard).read(key).await?;
+        Ok(record.and_then(|r| r.value))
+    }
+
+    /// A replica operation from a peer's coordinator, on this (owner) core.
+    async fn serve(&self, shard: u32, request: ReplicaRequest) -> Result<ReplicaReply, OpError> {
+        if let Some(version) = request.version() {
+            self.hlc.observe(version.hlc);
+        }
+        Ok(replica::apply(self.shard(shard), &request).await?)
     }
 }
 
 /// A core's entry point to the data: routes each key to its owner core and runs the
-/// coordinator there. One per core; used by the API handlers.
+/// coordinator there. One per core; used by the API handlers and the peer server.
 pub struct Replication {
     core: usize,
     local: Rc<CoreReplica>,
@@ -160,30 +181,47 @@ impl Replication {
     }
 
     pub async fn set(&self, key: Vec<u8>, value: Vec<u8>) -> Result<(), OpError> {
-        self.on_owner(self.store.shard_for_key(&key), move |local, shard| async move {
-            local.write(shard, &key, Some(&value)).await.map(drop)
-        })
+        self.on_owner(
+            self.store.shard_for_key(&key),
+            move |local, shard| async move { local.write(shard, key, Some(value)).await },
+        )
         .await
     }
 
     pub async fn del(&self, key: Vec<u8>) -> Result<(), OpError> {
         self.on_owner(
             self.store.shard_for_key(&key),
-            move |local, shard| async move { local.write(shard, &key, None).await.map(drop) },
+            move |local, shard| async move { local.write(shard, key, None).await },
         )
         .await
     }
 
-    /// The value a majority holds (with one node: this node's).
+    /// The value a majority holds exactly (DESIGN §3, read).
     pub async fn get(&self, key: Vec<u8>) -> Result<Option<Vec<u8>>, OpError> {
-        self.local_get(key).await
+        self.on_owner(
+            self.store.shard_for_key(&key),
+            move |local, shard| async move { local.read(shard, key).await },
+        )
+        .await
     }
 
     /// This node's own copy, without any quorum (the original's `/api/get`).
     pub async fn local_get(&self, key: Vec<u8>) -> Result<Option<Vec<u8>>, OpError> {
         self.on_owner(
             self.store.shard_for_key(&key),
-            move |local, shard| async move { local.read(shard, &key).await },
+            move |local, shard| async move { local.read_local(shard, &key).await },
+        )
+        .await
+    }
+
+    /// A replica operation sent by a peer's coordinator.
+    pub async fn serve_peer_request(
+        &self,
+        request: ReplicaRequest,
+    ) -> Result<ReplicaReply, OpError> {
+        self.on_owner(
+            self.store.shard_for_key(request.key()),
+            move |local, shard| async move { local.serve(shard, request).await },
         )
         .await
     }

@@ -244,6 +244,11 @@ impl WriteOp {
         self.saw_rejection
     }
 
+    /// The key being written (the driver notes contended keys by it).
+    pub fn key(&self) -> &[u8] {
+        &self.key
+    }
+
     pub fn mode(&self) -> WriteMode {
         self.mode
     }

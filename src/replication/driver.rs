@@ -1,0 +1,234 @@
+//! Runs the coordinator's state machines on the core that owns the key: sends their
+//! requests (to the local replica directly, to peers over their links), feeds back the
+//! answers, "never sent" notices and the deadline, and keeps the clock observing every
+//! version seen. All the protocol's decisions are in `coordinator`; this is only plumbing.
+
+use std::cell::RefCell;
+use std::future::Future;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use futures_channel::mpsc;
+use futures_core::Stream;
+
+use super::clock::Hlc;
+use super::coordinator::{Action, ContendedKeys, ReadDone, ReadOp, ReplicaSet, WriteDone, WriteOp};
+use super::protocol::{ReplicaReply, ReplicaRequest};
+use super::replica;
+use crate::storage::{Shard, StorageError};
+
+/// What became of a request sent to a peer without an answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Undelivered {
+    /// Never written to a socket (the link was down or its queue full): not received.
+    NotSent,
+    /// Written, but no answer came (the link broke, or the deadline passed): it may have
+    /// been received.
+    Unknown,
+}
+
+pub type CallFuture = Pin<Box<dyn Future<Output = Result<ReplicaReply, Undelivered>>>>;
+
+/// One core's way to one peer.
+pub trait Link {
+    /// Whether requests can be written to this peer now ("reachable" in DESIGN §3).
+    fn is_up(&self) -> bool;
+    fn call(&self, request: ReplicaRequest, deadline: Instant) -> CallFuture;
+}
+
+/// How writes choose their path by default.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DefaultWriteMode {
+    Fast,
+    Safe,
+}
+
+/// The coordinator side of one core: the replicas as this core reaches them.
+pub struct Driver {
+    /// Indexed by replica; `None` is this node (the local replica).
+    links: Vec<Option<Rc<dyn Link>>>,
+    self_index: usize,
+    timeout: Duration,
+    write_mode: DefaultWriteMode,
+    contended: RefCell<ContendedKeys>,
+    started: Instant,
+}
+
+type Answer = (usize, u32, Result<ReplicaReply, Undelivered>);
+
+impl Driver {
+    pub fn new(
+        links: Vec<Option<Rc<dyn Link>>>,
+        timeout: Duration,
+        write_mode: DefaultWriteMode,
+    ) -> Driver {
+        let self_index = links.iter().position(Option::is_none).unwrap_or_default();
+        debug_assert_eq!(links.iter().filter(|l| l.is_none()).count(), 1);
+        Driver {
+            links,
+            self_index,
+            timeout,
+            write_mode,
+            contended: RefCell::new(ContendedKeys::default()),
+            started: Instant::now(),
+        }
+    }
+
+    fn n(&self) -> usize {
+        self.links.len()
+    }
+
+    /// This node and every peer whose link is up.
+    fn reachable(&self) -> ReplicaSet {
+        ReplicaSet::of(
+            self.links
+                .iter()
+                .enumerate()
+                .filter_map(|(i, link)| match link {
+                    None => Some(i),
+                    Some(link) => link.is_up().then_some(i),
+                }),
+        )
+    }
+
+    fn now_ms(&self) -> u64 {
+        self.started.elapsed().as_millis() as u64
+    }
+
+    /// set (`Some`) or del (`None`) of `key`, coordinated across the replicas.
+    pub async fn write(
+        &self,
+        shard: &Shard,
+        hlc: &Hlc,
+        key: Vec<u8>,
+        value: Option<Vec<u8>>,
+    ) -> WriteDone {
+        let deadline = Instant::now() + self.timeout;
+        let safe = self.write_mode == DefaultWriteMode::Safe
+            || self.contended.borrow_mut().contains(&key, self.now_ms());
+        let (mut op, first) = if safe {
+            WriteOp::safe(self.n(), key, value, self.reachable())
+        } else {
+            let version = hlc.now().await;
+            WriteOp::fast(self.n(), key, value, version, self.reachable())
+        };
+        let mut rounds = Rounds::new(self, shard, deadline);
+        let mut action = first;
+        let done = loop {
+            action = match action {
+                Action::Done(done) => break done,
+                Action::NeedVersion { above } => {
+                    hlc.observe(above.hlc);
+                    let version = hlc.now().await;
+                    op.on_version(version)
+                }
+                Action::Send { round, to, request } => {
+                    rounds.send(round, to, request);
+                    Action::Wait
+                }
+                Action::Wait => match rounds.next().await {
+                    Some((from, round, Ok(reply))) => op.on_reply(from, round, reply),
+                    Some((to, round, Err(Undelivered::NotSent))) => op.on_not_sent(to, round),
+                    Some((_, _, Err(Undelivered::Unknown))) => Action::Wait,
+                    None => op.on_deadline(),
+                },
+            };
+            hlc.observe(op.observed().hlc);
+        };
+        if op.saw_rejection() {
+            self.contended.borrow_mut().note(op.key(), self.now_ms());
+        }
+        done
+    }
+
+    /// get of `key`: what a majority holds exactly.
+    pub async fn read(&self, shard: &Shard, hlc: &Hlc, key: Vec<u8>) -> ReadDone {
+        let deadline = Instant::now() + self.timeout;
+        let (mut op, first) = ReadOp::start(self.n(), key, self.reachable());
+        let mut rounds = Rounds::new(self, shard, deadline);
+        let mut action = first;
+        loop {
+            action = match action {
+                Action::Done(done) => return done,
+                // A read never versions anything.
+                Action::NeedVersion { .. } => op.on_deadline(),
+                Action::Send { round, to, request } => {
+                    rounds.send(round, to, request);
+                    Action::Wait
+                }
+                Action::Wait => match rounds.next().await {
+                    Some((from, round, Ok(reply))) => op.on_reply(from, round, reply),
+                    Some((to, round, Err(Undelivered::NotSent))) => op.on_not_sent(to, round),
+                    Some((_, _, Err(Undelivered::Unknown))) => Action::Wait,
+                    None => op.on_deadline(),
+                },
+            };
+            hlc.observe(op.observed().hlc);
+        }
+    }
+}
+
+/// The requests of one operation in flight: peers' answers arrive over a channel, the local
+/// replica's is applied in place (after the peers' requests are on their way).
+struct Rounds<'a> {
+    driver: &'a Driver,
+    shard: &'a Shard,
+    deadline: Instant,
+    local: Option<(u32, ReplicaRequest)>,
+    answers: Option<(
+        mpsc::UnboundedSender<Answer>,
+        mpsc::UnboundedReceiver<Answer>,
+    )>,
+}
+
+impl<'a> Rounds<'a> {
+    fn new(driver: &'a Driver, shard: &'a Shard, deadline: Instant) -> Rounds<'a> {
+        Rounds {
+            driver,
+            shard,
+            deadline,
+            local: None,
+            answers: None,
+        }
+    }
+
+    fn send(&mut self, round: u32, to: ReplicaSet, request: ReplicaRequest) {
+        for replica in to.iter() {
+            match &self.driver.links[replica] {
+                None => self.local = Some((round, request.clone())),
+                Some(link) => {
+                    let (tx, _) = self.answers.get_or_insert_with(mpsc::unbounded);
+                    let tx = tx.clone();
+                    let call = link.call(request.clone(), self.deadline);
+                    monoio::spawn(async move {
+                        let _ = tx.unbounded_send((replica, round, call.await));
+                    });
+                }
+            }
+        }
+    }
+
+    /// The next answer, or `None` once the deadline has passed.
+    async fn next(&mut self) -> Option<Answer> {
+        if let Some((round, request)) = self.local.take() {
+            let answer = match replica::apply(self.shard, &request).await {
+                Ok(reply) => Ok(reply),
+                // Busy: nothing was stored, as if the request never arrived.
+                Err(StorageError::Busy { .. }) => Err(Undelivered::NotSent),
+                Err(err) => {
+                    tracing::error!(%err, "local replica failed");
+                    Err(Undelivered::NotSent)
+                }
+            };
+            return Some((self.driver.self_index, round, answer));
+        }
+        let (_, rx) = self.answers.as_mut()?;
+        let remaining = self.deadline.saturating_duration_since(Instant::now());
+        let next = std::future::poll_fn(|cx| Pin::new(&mut *rx).poll_next(cx));
+        monoio::select! {
+            answer = next => answer,
+            _ = monoio::time::sleep(remaining) => None,
+        }
+    }
+}
