@@ -223,6 +223,7 @@ fn options(allow: &'static str) -> Response {
         content_type: None,
         allow: Some(allow),
         body: Body::Static(b""),
+        upgrade: None,
     }
 }
 

@@ -3,8 +3,9 @@
 //! and body limits and the idle, request and write timeouts; close without losing an answer.
 //! Must not import `api`, `replication` or `storage`: handlers come in through [`Handler`].
 //!
-//! The stream and the buffered bytes stay together in [`Conn`] so that a later `Upgrade` (peer
-//! links on the same port) can take both back and continue with another protocol.
+//! The stream and the buffered bytes stay together in [`Conn`] so that an `Upgrade` (peer links
+//! on the same port) takes both back: a handler answers with [`Response::switching`], the
+//! connection writes every answer so far plus the `101`, and returns [`Upgraded`].
 
 use std::io;
 use std::mem;
@@ -18,7 +19,7 @@ use monoio::time::{sleep_until, timeout, timeout_at, Instant};
 use super::chunked::{ChunkStatus, ChunkedDecoder};
 use super::parse::{header_slots, parse_request, BodyKind, ParseError, Parsed, RequestHead};
 use super::response::{encode_response, DateCache};
-use super::{reason, Handler, Method, Request, Response};
+use super::{reason, Handler, Method, Request, Response, Upgrade};
 use crate::limits::{
     BODY_OVERHEAD_BYTES, CHUNK_LINE_BYTES_MAX, CHUNK_TRAILER_BYTES_MAX, CONN_DRAIN_BYTES_MAX,
     CONN_DRAIN_TIMEOUT_MS, CONN_READ_BUFFER_BYTES, CONN_READ_BUFFER_KEEP_BYTES,
@@ -72,17 +73,28 @@ const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
 /// Timeouts are clamped to a day, longer than any sane setting, so a deadline never overflows.
 const TIMEOUT_MS_CLAMP: u64 = 86_400_000;
 
+/// A connection switched to another protocol: the `101` is written; `leftover` holds the bytes
+/// the client sent after the upgrading request (the new protocol's first bytes, if any).
+#[derive(Debug)]
+pub struct Upgraded {
+    pub stream: TcpStream,
+    pub leftover: Vec<u8>,
+}
+
 /// Serves HTTP/1.1 requests on `stream` until the client leaves, a limit or timeout ends the
 /// connection, or `shutdown` is set (then every complete request is still answered, and a
 /// partly received one is waited for). The caller sets `TCP_NODELAY` on the stream (answers
 /// already go out in one write per batch; Nagle would only delay them).
+///
+/// Returns `Some` when a handler switched the connection to another protocol
+/// ([`Response::switching`]); `None` when the connection is over.
 pub async fn serve_connection<H: Handler>(
     stream: TcpStream,
     handler: &H,
     limits: &ConnLimits,
     shutdown: &Latch,
     date: &DateCache,
-) {
+) -> Option<Upgraded> {
     let timeouts = ConnTimeouts::default();
     serve_connection_with_timeouts(stream, handler, limits, &timeouts, shutdown, date).await
 }
@@ -95,18 +107,25 @@ pub async fn serve_connection_with_timeouts<H: Handler>(
     timeouts: &ConnTimeouts,
     shutdown: &Latch,
     date: &DateCache,
-) {
+) -> Option<Upgraded> {
     let mut conn = Conn::new(stream, limits, timeouts);
     let end = conn.run(handler, shutdown, date).await;
     match &end {
         End::Failed(e) => tracing::debug!(error = %e, "connection failed"),
+        End::Upgraded => {
+            tracing::trace!("connection upgraded");
+            return Some(Upgraded {
+                stream: conn.stream,
+                leftover: conn.buf,
+            });
+        }
         other => tracing::trace!(end = ?other, "connection ends"),
     }
     conn.close(end).await;
+    None
 }
 
-/// Why a connection ends. (An `Upgrade` variant will hand `Conn::stream` and the unread bytes
-/// of `Conn::buf` to the peer protocol.)
+/// Why a connection ends.
 #[derive(Debug)]
 enum End {
     /// The client closed its side; everything it sent was answered.
@@ -119,6 +138,8 @@ enum End {
     Answered,
     /// A read or write failed or timed out.
     Failed(io::Error),
+    /// The `101` is out; the stream and the unread bytes of `buf` go to the new protocol.
+    Upgraded,
 }
 
 /// What the request at the front of the buffer needs before it is complete.
@@ -138,13 +159,23 @@ enum Need {
 enum Batch {
     More(Need),
     Close,
+    Upgrade,
 }
 
 /// The outcome for the request at one position of the buffer.
 enum Step {
-    Answered { end: usize, close: bool },
+    Answered { end: usize, after: After },
     Wait(Need),
     Refused(ParseError),
+}
+
+/// What the connection does after an answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum After {
+    KeepOpen,
+    Close,
+    /// The answer was a `101`: nothing more is read as HTTP.
+    Upgrade,
 }
 
 enum Read {
@@ -191,6 +222,7 @@ impl<'l> Conn<'l> {
             let need = match self.answer_buffered(handler, shutdown, date).await {
                 Ok(Batch::More(need)) => need,
                 Ok(Batch::Close) => return self.flush_then(End::Answered).await,
+                Ok(Batch::Upgrade) => return self.flush_then(End::Upgraded).await,
                 Err(e) => return End::Failed(e),
             };
             if let Err(e) = self.flush().await {
@@ -239,11 +271,13 @@ impl<'l> Conn<'l> {
                 break Batch::More(Need::Nothing);
             }
             match self.answer_one(pos, handler, shutdown, &date).await {
-                Step::Answered { end, close } => {
+                Step::Answered { end, after } => {
                     pos = end;
                     self.continue_sent = false;
-                    if close {
-                        break Batch::Close;
+                    match after {
+                        After::KeepOpen => {}
+                        After::Close => break Batch::Close,
+                        After::Upgrade => break Batch::Upgrade,
                     }
                     unflushed += 1;
                     if unflushed >= PIPELINE_REQUESTS_MAX
@@ -299,8 +333,8 @@ impl<'l> Conn<'l> {
         let end = pos + head_len + body_len;
         let last = end == self.buf.len();
         let body = &self.buf[pos + head_len..end];
-        let close = respond(handler, &head, body, &mut self.out, date, shutdown, last).await;
-        Step::Answered { end, close }
+        let after = respond(handler, &head, body, &mut self.out, date, shutdown, last).await;
+        Step::Answered { end, after }
     }
 
     /// Decodes more of the chunked body of the request at `pos` and answers it once complete.
@@ -338,8 +372,8 @@ impl<'l> Conn<'l> {
         let end = pos + head_len + consumed;
         let last = end == self.buf.len();
         let body = &self.buf[pos + head_len..pos + head_len + body_len];
-        let close = respond(handler, &head, body, &mut self.out, date, shutdown, last).await;
-        Step::Answered { end, close }
+        let after = respond(handler, &head, body, &mut self.out, date, shutdown, last).await;
+        Step::Answered { end, after }
     }
 
     /// The head is complete and its body allowed but not all here: a client that sent
@@ -525,7 +559,8 @@ impl<'l> Conn<'l> {
 /// Calls the handler for one complete request and appends its encoded answer to `out`.
 /// Returns whether the connection closes after it: the request says so, or the server is
 /// stopping and nothing else is buffered (`last`). Decided after the handler ran, since
-/// shutdown may begin while it waits.
+/// shutdown may begin while it waits. An upgrade answer always switches: the new protocol
+/// decides about shutdown itself.
 async fn respond<H: Handler>(
     handler: &H,
     head: &RequestHead<'_, '_>,
@@ -534,7 +569,7 @@ async fn respond<H: Handler>(
     date: &[u8],
     shutdown: &Latch,
     last: bool,
-) -> bool {
+) -> After {
     let req = Request {
         method: head.method,
         path: head.path,
@@ -543,10 +578,31 @@ async fn respond<H: Handler>(
         body,
     };
     let resp = handler.call(req).await;
+    if let Some(upgrade) = &resp.upgrade {
+        tracing::trace!(protocol = upgrade.protocol, "switching protocols");
+        encode_switching(out, upgrade, date);
+        return After::Upgrade;
+    }
     let close = !head.keep_alive || (last && shutdown.is_set());
     tracing::trace!(status = resp.status, close, "answered");
     encode_response(out, &resp, date, close, head.method == Method::Head);
-    close
+    if close {
+        After::Close
+    } else {
+        After::KeepOpen
+    }
+}
+
+/// Appends `HTTP/1.1 101 Switching Protocols` with `Server`, `Date`, `Connection: Upgrade`,
+/// `Upgrade: {protocol}` and the upgrade's own header lines.
+fn encode_switching(out: &mut Vec<u8>, upgrade: &Upgrade, date: &[u8]) {
+    out.extend_from_slice(b"HTTP/1.1 101 Switching Protocols\r\nServer: mostdb\r\nDate: ");
+    out.extend_from_slice(date);
+    out.extend_from_slice(b"\r\nConnection: Upgrade\r\nUpgrade: ");
+    out.extend_from_slice(upgrade.protocol.as_bytes());
+    out.extend_from_slice(b"\r\n");
+    out.extend_from_slice(&upgrade.headers);
+    out.extend_from_slice(b"\r\n");
 }
 
 fn after(start: Instant, ms: u64) -> Instant {

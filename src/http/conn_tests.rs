@@ -13,7 +13,8 @@ const BODY_MAX: usize = 64 * 1024;
 const CLIENT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Echoes the request: `{method:?} {path} {query or -} ` then the body. `/shutdown` sets the
-/// shutdown latch; `/slow` answers after 30 ms (so answers must wait for earlier ones).
+/// shutdown latch; `/slow` answers after 30 ms (so answers must wait for earlier ones);
+/// `/upgrade` switches to [`UPGRADE_PROTOCOL`], served by [`echo_raw`].
 struct Echo {
     shutdown: Latch,
 }
@@ -26,6 +27,12 @@ impl Handler for Echo {
             }
             if req.path == "/slow" {
                 monoio::time::sleep(Duration::from_millis(30)).await;
+            }
+            if req.path == "/upgrade" {
+                return Response::switching(crate::http::Upgrade {
+                    protocol: UPGRADE_PROTOCOL,
+                    headers: b"X-Test: yes\r\n".to_vec(),
+                });
             }
             let mut body = format!(
                 "{:?} {} {} ",
@@ -40,7 +47,36 @@ impl Handler for Echo {
                 content_type: Some(crate::http::CONTENT_TYPE_TEXT),
                 allow: None,
                 body: Body::Owned(body),
+                upgrade: None,
             }
+        }
+    }
+}
+
+const UPGRADE_PROTOCOL: &str = "echo-test/1";
+
+/// The protocol after `/upgrade`: echoes every byte, starting with those the HTTP loop had
+/// buffered after the upgrading request.
+async fn echo_raw(up: Upgraded) {
+    let Upgraded {
+        mut stream,
+        leftover,
+    } = up;
+    let mut buf = leftover;
+    loop {
+        if !buf.is_empty() {
+            let (res, back) = stream.write_all(buf).await;
+            if res.is_err() {
+                return;
+            }
+            buf = back;
+        }
+        buf.clear();
+        buf.reserve(4096);
+        let (res, back) = stream.read(buf).await;
+        match res {
+            Ok(n) if n > 0 => buf = back,
+            _ => return,
         }
     }
 }
@@ -108,9 +144,11 @@ async fn serve_forever(tx: std::sync::mpsc::Sender<Option<SocketAddr>>, timeouts
             shutdown.clone(),
             date.clone(),
         );
-        monoio::spawn(
-            async move { serve_connection_with_timeouts(stream, &*h, &l, &t, &s, &d).await },
-        );
+        monoio::spawn(async move {
+            if let Some(up) = serve_connection_with_timeouts(stream, &*h, &l, &t, &s, &d).await {
+                echo_raw(up).await;
+            }
+        });
     }
 }
 
@@ -234,6 +272,49 @@ fn keep_alive_and_exact_format() {
     // Same connection, second request.
     c.send(b"GET /two HTTP/1.1\r\n\r\n");
     assert_eq!(c.response().body_text(), "Get /two - ");
+}
+
+/// Reads back exactly `want.len()` bytes and compares.
+fn expect_raw(c: &mut Client, want: &[u8]) {
+    let mut got = vec![0; want.len()];
+    c.reader.read_exact(&mut got).expect("raw bytes");
+    assert_eq!(String::from_utf8_lossy(&got), String::from_utf8_lossy(want));
+}
+
+/// Pipelined before the upgrade: answered as HTTP, in order, before the 101. After it, every
+/// byte (also those that arrived with the upgrading request, even a request line) belongs to
+/// the new protocol.
+fn check_upgrade(addr: SocketAddr) {
+    let mut c = Client::connect(addr);
+    let mut batch = post("/before", "b");
+    batch.extend_from_slice(b"GET /upgrade HTTP/1.1\r\nHost: t\r\nConnection: Upgrade\r\n");
+    batch.extend_from_slice(b"Upgrade: echo-test/1\r\n\r\n");
+    let raw = b"GET /after HTTP/1.1\r\n\r\n\x00\x01binary";
+    batch.extend_from_slice(raw);
+    c.send(&batch);
+    assert_eq!(c.response().body_text(), "Post /before - b");
+    let head = c.head();
+    assert_eq!(head.status_line, "HTTP/1.1 101 Switching Protocols");
+    let names: Vec<&str> = head.headers.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names, ["Server", "Date", "Connection", "Upgrade", "X-Test"]);
+    assert_eq!(head.header("Connection"), Some("Upgrade"));
+    assert_eq!(head.header("Upgrade"), Some(UPGRADE_PROTOCOL));
+    assert_eq!(head.header("X-Test"), Some("yes"));
+    assert_eq!(head.header("Content-Length"), None);
+    expect_raw(&mut c, raw);
+    c.send(b"more bytes, not HTTP\r\n\r\n");
+    expect_raw(&mut c, b"more bytes, not HTTP\r\n\r\n");
+}
+
+#[test]
+fn upgrade_hands_over_the_stream_and_the_buffered_bytes() {
+    check_upgrade(default_server());
+    // An upgrade alone, nothing after it: the new protocol starts with no leftover.
+    let mut c = Client::connect(default_server());
+    c.send(b"GET /upgrade HTTP/1.1\r\n\r\n");
+    assert_eq!(c.head().status(), 101);
+    c.send(b"ping");
+    expect_raw(&mut c, b"ping");
 }
 
 #[test]
@@ -545,6 +626,8 @@ fn io_uring_driver() {
     big.send(head.as_bytes());
     assert_eq!(big.response().status(), 413);
     big.expect_eof();
+
+    check_upgrade(addr);
 
     let mut idle = Client::connect(addr);
     idle.send(b"GET /warm HTTP/1.1\r\n\r\n");

@@ -15,7 +15,9 @@ mod parse;
 mod response;
 
 pub use chunked::{ChunkStatus, ChunkedDecoder};
-pub use conn::{serve_connection, serve_connection_with_timeouts, ConnLimits, ConnTimeouts};
+pub use conn::{
+    serve_connection, serve_connection_with_timeouts, ConnLimits, ConnTimeouts, Upgraded,
+};
 pub use parse::{
     header_slots, parse_request, BodyKind, Header, HeaderSlots, ParseError, Parsed, RequestHead,
 };
@@ -96,6 +98,21 @@ pub struct Response {
     /// The `Allow` header, for 405 and OPTIONS.
     pub allow: Option<&'static str>,
     pub body: Body,
+    /// `Some`: switch the connection to another protocol. The connection answers
+    /// `101 Switching Protocols` (the fields above are ignored), then hands the stream and
+    /// the bytes buffered after this request back to its caller ([`Upgraded`]). Boxed so that
+    /// ordinary responses stay small.
+    pub upgrade: Option<Box<Upgrade>>,
+}
+
+/// What a `101 Switching Protocols` answer says beyond `Server` and `Date`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Upgrade {
+    /// The protocol switched to: the value of the `Upgrade` header (e.g. `mostdb-peer/1`);
+    /// the connection also sends `Connection: Upgrade`.
+    pub protocol: &'static str,
+    /// More header lines, each `Name: value\r\n` (the protocol's own handshake fields).
+    pub headers: Vec<u8>,
 }
 
 pub const CONTENT_TYPE_JSON: &str = "application/json";
@@ -108,6 +125,7 @@ impl Response {
             content_type: Some(CONTENT_TYPE_JSON),
             allow: None,
             body: Body::Owned(body),
+            upgrade: None,
         }
     }
 
@@ -117,6 +135,7 @@ impl Response {
             content_type: Some(CONTENT_TYPE_JSON),
             allow: None,
             body: Body::Static(body),
+            upgrade: None,
         }
     }
 
@@ -126,6 +145,18 @@ impl Response {
             content_type: Some(CONTENT_TYPE_TEXT),
             allow: None,
             body: Body::Static(body.as_bytes()),
+            upgrade: None,
+        }
+    }
+
+    /// A `101 Switching Protocols` answer: the connection switches to `upgrade.protocol`.
+    pub fn switching(upgrade: Upgrade) -> Response {
+        Response {
+            status: 101,
+            content_type: None,
+            allow: None,
+            body: Body::Static(b""),
+            upgrade: Some(Box::new(upgrade)),
         }
     }
 }
@@ -139,6 +170,7 @@ pub trait Handler {
 pub fn reason(status: u16) -> &'static str {
     match status {
         100 => "Continue",
+        101 => "Switching Protocols",
         200 => "OK",
         400 => "Bad Request",
         401 => "Unauthorized",
@@ -146,6 +178,7 @@ pub fn reason(status: u16) -> &'static str {
         404 => "Not Found",
         405 => "Method Not Allowed",
         408 => "Request Timeout",
+        409 => "Conflict",
         413 => "Payload Too Large",
         431 => "Request Header Fields Too Large",
         500 => "Internal Server Error",

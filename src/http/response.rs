@@ -197,6 +197,7 @@ mod tests {
             content_type: None,
             allow: Some("POST, OPTIONS"),
             body: Body::Static(b""),
+            upgrade: None,
         };
         assert_eq!(
             encode(&resp, true, false),
@@ -211,6 +212,7 @@ mod tests {
             content_type: Some("text/plain; charset=utf-8"),
             allow: Some("POST, OPTIONS"),
             body: Body::Owned(b"Method Not Allowed".to_vec()),
+            upgrade: None,
         };
         assert_eq!(
             encode(&resp, false, true),
