@@ -16,7 +16,15 @@ pub struct Latch {
 #[derive(Default)]
 struct Inner {
     set: Cell<bool>,
-    waiters: RefCell<Vec<Waker>>,
+    /// One slot per live `Wait`; a dropped `Wait` frees its slot, so the list is bounded by
+    /// the waits alive now, not by every poll ever made.
+    waiters: RefCell<Slots>,
+}
+
+#[derive(Default)]
+struct Slots {
+    wakers: Vec<Option<Waker>>,
+    free: Vec<usize>,
 }
 
 impl Latch {
@@ -33,7 +41,8 @@ impl Latch {
         if self.inner.set.replace(true) {
             return;
         }
-        for waker in self.inner.waiters.borrow_mut().drain(..) {
+        let wakers = std::mem::take(&mut self.inner.waiters.borrow_mut().wakers);
+        for waker in wakers.into_iter().flatten() {
             waker.wake();
         }
     }
@@ -42,27 +51,58 @@ impl Latch {
     pub fn wait(&self) -> Wait {
         Wait {
             latch: self.clone(),
+            slot: None,
         }
     }
 }
 
 pub struct Wait {
     latch: Latch,
+    slot: Option<usize>,
 }
 
 impl Future for Wait {
     type Output = ();
 
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         if self.latch.is_set() {
             return Poll::Ready(());
         }
-        let mut waiters = self.latch.inner.waiters.borrow_mut();
-        // A task that polls again must not grow the list: keep one waker per distinct task.
-        if !waiters.iter().any(|w| w.will_wake(cx.waker())) {
-            waiters.push(cx.waker().clone());
+        let latch = self.latch.clone();
+        let mut slots = latch.inner.waiters.borrow_mut();
+        match self.slot {
+            Some(i) => match &mut slots.wakers[i] {
+                Some(w) if w.will_wake(cx.waker()) => {}
+                other => *other = Some(cx.waker().clone()),
+            },
+            None => {
+                let waker = Some(cx.waker().clone());
+                let i = match slots.free.pop() {
+                    Some(i) => {
+                        slots.wakers[i] = waker;
+                        i
+                    }
+                    None => {
+                        slots.wakers.push(waker);
+                        slots.wakers.len() - 1
+                    }
+                };
+                self.slot = Some(i);
+            }
         }
         Poll::Pending
+    }
+}
+
+impl Drop for Wait {
+    fn drop(&mut self) {
+        let Some(i) = self.slot else { return };
+        if self.latch.is_set() {
+            return;
+        }
+        let mut slots = self.latch.inner.waiters.borrow_mut();
+        slots.wakers[i] = None;
+        slots.free.push(i);
     }
 }
 
@@ -90,6 +130,39 @@ mod tests {
             latch.set();
             assert_eq!(waiter.await, 7);
             latch.wait().await; // already set: ready at once
+        });
+    }
+
+    /// Connections wait on the shutdown latch in a `select!` on every read: a wait that is
+    /// dropped unfinished must give its slot back, or the list grows with every read and
+    /// keeps every finished task alive.
+    #[test]
+    fn dropped_waits_leave_no_waker_behind() {
+        let mut rt = monoio::RuntimeBuilder::<monoio::LegacyDriver>::new()
+            .enable_timer()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let latch = Latch::new();
+            let tasks: Vec<_> = (0..100)
+                .map(|_| {
+                    let latch = latch.clone();
+                    monoio::spawn(async move {
+                        for _ in 0..10 {
+                            monoio::select! {
+                                _ = latch.wait() => {}
+                                _ = monoio::time::sleep(std::time::Duration::from_micros(1)) => {}
+                            }
+                        }
+                    })
+                })
+                .collect();
+            for task in tasks {
+                task.await;
+            }
+            let slots = latch.inner.waiters.borrow();
+            assert_eq!(slots.wakers.iter().flatten().count(), 0);
+            assert!(slots.wakers.len() <= 100, "{} slots", slots.wakers.len());
         });
     }
 }
