@@ -118,3 +118,52 @@ pub const CONTENDED_HOLD_MS: u64 = 2_000;
 const _: () = assert!(REPLICAS_MAX <= 64);
 const _: () = assert!(WRITE_ATTEMPTS_MAX >= 1 && READ_ATTEMPTS_MAX >= 1);
 const _: () = assert!(CONTENDED_KEYS_MAX > 0 && CONTENDED_HOLD_MS > 0);
+
+// --- peer links (src/replication/peer) ---
+
+/// Bytes of a peer frame beyond its key and value (kind, id, op, lengths, version, flags: 35
+/// today), so the largest frame is `max value + KEY_BYTES_MAX + this`.
+pub const PEER_FRAME_OVERHEAD_BYTES: usize = 64;
+/// Requests one link has in flight (sent or queued, not yet answered); past this, a call is
+/// not sent.
+pub const PEER_CALLS_IN_FLIGHT_MAX: usize = 4_096;
+/// Encoded bytes one link may have queued for its next write; past this, a call is not sent
+/// (one call larger than this still goes out when the queue is empty).
+pub const PEER_QUEUE_BYTES_MAX: usize = 8 * 1024 * 1024;
+/// Requests the accepting side of one link runs at once; past this it stops reading. Above
+/// `PEER_CALLS_IN_FLIGHT_MAX`, so that a well-behaved caller never meets it (calls that time
+/// out free their slot while the replica may still be working on them).
+pub const PEER_SERVE_IN_FLIGHT_MAX: usize = 2 * PEER_CALLS_IN_FLIGHT_MAX;
+/// A link sends a heartbeat this often (the answer gives round-trip time and the peer's clock).
+pub const PEER_PING_INTERVAL_MS: u64 = 300;
+/// A link on which nothing arrived for this long is down: its pending calls are lost and it
+/// reconnects.
+pub const PEER_DOWN_AFTER_MS: u64 = 1_500;
+/// The accepting side closes a link on which nothing arrived for this long (the caller pings
+/// every `PEER_PING_INTERVAL_MS`).
+pub const PEER_SERVE_IDLE_MS: u64 = 5_000;
+/// Writing one batch of frames must finish within this long (a peer that stopped reading).
+pub const PEER_WRITE_TIMEOUT_MS: u64 = 5_000;
+/// First pause before dialling a peer again after a failure; it doubles per failure.
+pub const PEER_BACKOFF_FIRST_MS: u64 = 50;
+/// Longest pause between two dials of the same peer.
+pub const PEER_BACKOFF_MAX_MS: u64 = 2_000;
+/// Connecting and the upgrade handshake together must finish within this long.
+pub const PEER_HANDSHAKE_TIMEOUT_MS: u64 = 2_000;
+/// Largest handshake answer (head and refusal text) a dialler reads.
+pub const PEER_HANDSHAKE_BYTES_MAX: usize = 8 * 1024;
+/// Initial capacity of a link's read and write buffers.
+pub const PEER_BUFFER_BYTES: usize = 64 * 1024;
+/// A link buffer larger than this is given back once the frame that needed it is done.
+pub const PEER_BUFFER_KEEP_BYTES: usize = 1024 * 1024;
+
+const _: () = assert!(PEER_FRAME_OVERHEAD_BYTES >= 35);
+const _: () = assert!(
+    (VALUE_BYTES_MAX_HIGHEST + KEY_BYTES_MAX + PEER_FRAME_OVERHEAD_BYTES) as u64 <= u32::MAX as u64
+);
+const _: () = assert!(PEER_SERVE_IN_FLIGHT_MAX >= PEER_CALLS_IN_FLIGHT_MAX);
+const _: () = assert!(PEER_CALLS_IN_FLIGHT_MAX <= u32::MAX as usize);
+const _: () = assert!(PEER_PING_INTERVAL_MS * 3 <= PEER_DOWN_AFTER_MS);
+const _: () = assert!(PEER_DOWN_AFTER_MS < PEER_SERVE_IDLE_MS);
+const _: () = assert!(PEER_BACKOFF_FIRST_MS > 0 && PEER_BACKOFF_FIRST_MS <= PEER_BACKOFF_MAX_MS);
+const _: () = assert!(PEER_BUFFER_BYTES <= PEER_BUFFER_KEEP_BYTES);

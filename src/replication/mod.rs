@@ -11,6 +11,7 @@
 pub mod clock;
 pub mod coordinator;
 pub mod driver;
+pub mod peer;
 pub mod protocol;
 pub mod replica;
 

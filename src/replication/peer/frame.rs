@@ -1,0 +1,447 @@
+//! Peer frames, sans-IO: encoding into a caller's buffer and decoding from the front of a
+//! read buffer, for the replica operations of [`crate::replication::protocol`] and the
+//! heartbeats. No I/O, no clock; decoding never panics, whatever the bytes. Must not import
+//! `http`, `api` or `runtime`.
+//!
+//! A frame is `len: u32 LE` (the bytes that follow) ‖ `kind: u8` ‖ `id: u64 LE` ‖ payload:
+//!
+//! | kind            | payload                                                          |
+//! |-----------------|------------------------------------------------------------------|
+//! | 1 request       | op ‖ key ‖ (PUT, REPAIR, COPY:) version ‖ value                   |
+//! | 2 reply         | op ‖ (Rejected:) version ‖ (Read, RepairRejected:) version ‖ value |
+//! | 3 unavailable   | — (the replica did not perform request `id`, and never will)     |
+//! | 4 ping, 5 pong  | `sent_us: u64 LE` ‖ `hlc: u64 LE`                                 |
+//!
+//! `key` = `len: u32 LE` ‖ bytes; `version` = `hlc: u64 BE` ‖ `origin: u64 BE` (the order
+//! and bytes of the on-disk record); `value` = `flags: u8` (bit 0: tombstone, the only bit)
+//! ‖ (not a tombstone:) `len: u32 LE` ‖ bytes. Request ops: 1 PUT, 2 READ, 3 REPAIR, 4 COPY.
+//! Reply ops: 1 Accepted, 2 Rejected, 3 Read, 4 RepairOk, 5 RepairRejected, 6 CopyAck.
+//! There is no shard field: each node maps a key to its own shards (their count is per node).
+
+use crate::limits::{KEY_BYTES_MAX, PEER_FRAME_OVERHEAD_BYTES};
+use crate::replication::protocol::{ReplicaReply, ReplicaRequest};
+use crate::storage::Version;
+
+/// Bytes of the length prefix.
+pub const LEN_BYTES: usize = 4;
+/// Bytes every frame has after its length: kind and id.
+pub const HEADER_BYTES: usize = 1 + 8;
+
+const KIND_REQUEST: u8 = 1;
+const KIND_REPLY: u8 = 2;
+const KIND_UNAVAILABLE: u8 = 3;
+const KIND_PING: u8 = 4;
+const KIND_PONG: u8 = 5;
+
+const OP_PUT: u8 = 1;
+const OP_READ: u8 = 2;
+const OP_REPAIR: u8 = 3;
+const OP_COPY: u8 = 4;
+
+const REPLY_ACCEPTED: u8 = 1;
+const REPLY_REJECTED: u8 = 2;
+const REPLY_READ: u8 = 3;
+const REPLY_REPAIR_OK: u8 = 4;
+const REPLY_REPAIR_REJECTED: u8 = 5;
+const REPLY_COPY_ACK: u8 = 6;
+
+const FLAG_TOMBSTONE: u8 = 0b0000_0001;
+
+/// A heartbeat: the sender's send time (a link-local microsecond count, echoed by the pong
+/// for the round-trip time) and its clock's last issued or observed HLC.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub struct Heartbeat {
+    pub sent_us: u64,
+    pub hlc: u64,
+}
+
+/// One decoded frame.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Frame {
+    Request {
+        id: u64,
+        request: ReplicaRequest,
+    },
+    Reply {
+        id: u64,
+        reply: ReplicaReply,
+    },
+    /// The replica did not perform request `id` and never will (e.g. its storage was busy).
+    Unavailable {
+        id: u64,
+    },
+    Ping {
+        id: u64,
+        beat: Heartbeat,
+    },
+    /// Answers the ping `id`: `beat.sent_us` is the ping's, `beat.hlc` the answerer's.
+    Pong {
+        id: u64,
+        beat: Heartbeat,
+    },
+}
+
+/// Why bytes are not a frame. Any of these ends the link: framing cannot resynchronise.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum FrameError {
+    #[error("frame of {len} bytes, at most {max} allowed")]
+    TooLarge { len: usize, max: usize },
+    #[error("frame of {len} bytes, shorter than its {min}-byte header")]
+    TooShort { len: usize, min: usize },
+    #[error("unknown frame kind {kind}")]
+    UnknownKind { kind: u8 },
+    #[error("unknown {what} op {op}")]
+    UnknownOp { what: &'static str, op: u8 },
+    #[error("unknown value flags {flags:#010b}")]
+    UnknownFlags { flags: u8 },
+    #[error("{what} of {len} bytes, at most {max} allowed")]
+    FieldTooLarge {
+        what: &'static str,
+        len: usize,
+        max: usize,
+    },
+    #[error("frame ends inside its {what}")]
+    Truncated { what: &'static str },
+    #[error("{extra} bytes after the end of a {what} frame")]
+    Trailing { what: &'static str, extra: usize },
+}
+
+/// The largest frame (after its length prefix) for values of at most `value_bytes_max`.
+pub fn frame_bytes_max(value_bytes_max: usize) -> usize {
+    value_bytes_max
+        .saturating_add(KEY_BYTES_MAX)
+        .saturating_add(PEER_FRAME_OVERHEAD_BYTES)
+}
+
+/// The total size (prefix included) of the frame at the front of `buf`, once its length
+/// prefix is there; refuses a declared length that is out of bounds before its bytes arrive.
+pub fn peek_len(buf: &[u8], value_bytes_max: usize) -> Result<Option<usize>, FrameError> {
+    let Some(prefix) = buf.first_chunk::<LEN_BYTES>() else {
+        return Ok(None);
+    };
+    let len = u32::from_le_bytes(*prefix) as usize;
+    let max = frame_bytes_max(value_bytes_max);
+    if len > max {
+        return Err(FrameError::TooLarge { len, max });
+    }
+    if len < HEADER_BYTES {
+        return Err(FrameError::TooShort {
+            len,
+            min: HEADER_BYTES,
+        });
+    }
+    Ok(Some(LEN_BYTES + len))
+}
+
+/// Decodes the frame at the front of `buf`: `Ok(None)` until it is complete, then the frame
+/// and the bytes it took. Keys and values are copied out (they outlive the read buffer).
+pub fn decode(buf: &[u8], value_bytes_max: usize) -> Result<Option<(Frame, usize)>, FrameError> {
+    let Some(total) = peek_len(buf, value_bytes_max)? else {
+        return Ok(None);
+    };
+    let Some(bytes) = buf.get(LEN_BYTES..total) else {
+        return Ok(None);
+    };
+    let mut r = Cursor { rest: bytes };
+    let kind = r.u8("kind")?;
+    let id = r.u64_le("id")?;
+    let (frame, what) = match kind {
+        KIND_REQUEST => {
+            let request = decode_request(&mut r, value_bytes_max)?;
+            (Frame::Request { id, request }, "request")
+        }
+        KIND_REPLY => {
+            let reply = decode_reply(&mut r, value_bytes_max)?;
+            (Frame::Reply { id, reply }, "reply")
+        }
+        KIND_UNAVAILABLE => (Frame::Unavailable { id }, "unavailable"),
+        KIND_PING => (
+            Frame::Ping {
+                id,
+                beat: r.beat()?,
+            },
+            "ping",
+        ),
+        KIND_PONG => (
+            Frame::Pong {
+                id,
+                beat: r.beat()?,
+            },
+            "pong",
+        ),
+        kind => return Err(FrameError::UnknownKind { kind }),
+    };
+    if !r.rest.is_empty() {
+        return Err(FrameError::Trailing {
+            what,
+            extra: r.rest.len(),
+        });
+    }
+    Ok(Some((frame, total)))
+}
+
+impl Frame {
+    /// Appends this frame to `out`.
+    pub fn encode_into(&self, out: &mut Vec<u8>) {
+        match self {
+            Frame::Request { id, request } => encode_request(out, *id, request),
+            Frame::Reply { id, reply } => encode_reply(out, *id, reply),
+            Frame::Unavailable { id } => encode_unavailable(out, *id),
+            Frame::Ping { id, beat } => encode_beat(out, KIND_PING, *id, *beat),
+            Frame::Pong { id, beat } => encode_beat(out, KIND_PONG, *id, *beat),
+        }
+    }
+}
+
+/// Appends a request frame to `out`.
+pub fn encode_request(out: &mut Vec<u8>, id: u64, request: &ReplicaRequest) {
+    let (op, key, record) = match request {
+        ReplicaRequest::Put {
+            key,
+            version,
+            value,
+        } => (OP_PUT, key, Some((version, value))),
+        ReplicaRequest::Read { key } => (OP_READ, key, None),
+        ReplicaRequest::Repair {
+            key,
+            version,
+            value,
+        } => (OP_REPAIR, key, Some((version, value))),
+        ReplicaRequest::Copy {
+            key,
+            version,
+            value,
+        } => (OP_COPY, key, Some((version, value))),
+    };
+    let value_len = record.and_then(|(_, v)| v.as_ref()).map_or(0, Vec::len);
+    let start = begin(
+        out,
+        KIND_REQUEST,
+        id,
+        1 + 4 + key.len() + 8 + 8 + 1 + 4 + value_len,
+    );
+    out.push(op);
+    put_bytes(out, key);
+    if let Some((version, value)) = record {
+        put_version(out, *version);
+        put_value(out, value.as_deref());
+    }
+    finish(out, start);
+}
+
+/// Appends a reply frame to `out`.
+pub fn encode_reply(out: &mut Vec<u8>, id: u64, reply: &ReplicaReply) {
+    let value_len = match reply {
+        ReplicaReply::Read { value, .. } | ReplicaReply::RepairRejected { value, .. } => {
+            value.as_ref().map_or(0, Vec::len)
+        }
+        _ => 0,
+    };
+    let start = begin(out, KIND_REPLY, id, 1 + 8 + 8 + 1 + 4 + value_len);
+    match reply {
+        ReplicaReply::Accepted => out.push(REPLY_ACCEPTED),
+        ReplicaReply::Rejected { held } => {
+            out.push(REPLY_REJECTED);
+            put_version(out, *held);
+        }
+        ReplicaReply::Read { version, value } => {
+            out.push(REPLY_READ);
+            put_version(out, *version);
+            put_value(out, value.as_deref());
+        }
+        ReplicaReply::RepairOk => out.push(REPLY_REPAIR_OK),
+        ReplicaReply::RepairRejected { held, value } => {
+            out.push(REPLY_REPAIR_REJECTED);
+            put_version(out, *held);
+            put_value(out, value.as_deref());
+        }
+        ReplicaReply::CopyAck => out.push(REPLY_COPY_ACK),
+    }
+    finish(out, start);
+}
+
+/// Appends an "unavailable" answer to request `id`.
+pub fn encode_unavailable(out: &mut Vec<u8>, id: u64) {
+    let start = begin(out, KIND_UNAVAILABLE, id, 0);
+    finish(out, start);
+}
+
+/// Appends a ping.
+pub fn encode_ping(out: &mut Vec<u8>, id: u64, beat: Heartbeat) {
+    encode_beat(out, KIND_PING, id, beat);
+}
+
+/// Appends a pong.
+pub fn encode_pong(out: &mut Vec<u8>, id: u64, beat: Heartbeat) {
+    encode_beat(out, KIND_PONG, id, beat);
+}
+
+fn encode_beat(out: &mut Vec<u8>, kind: u8, id: u64, beat: Heartbeat) {
+    let start = begin(out, kind, id, 16);
+    out.extend_from_slice(&beat.sent_us.to_le_bytes());
+    out.extend_from_slice(&beat.hlc.to_le_bytes());
+    finish(out, start);
+}
+
+/// Reserves room, writes a placeholder length, the kind and the id; returns where the frame
+/// starts.
+fn begin(out: &mut Vec<u8>, kind: u8, id: u64, payload_hint: usize) -> usize {
+    out.reserve(LEN_BYTES + HEADER_BYTES + payload_hint);
+    let start = out.len();
+    out.extend_from_slice(&[0; LEN_BYTES]);
+    out.push(kind);
+    out.extend_from_slice(&id.to_le_bytes());
+    start
+}
+
+/// Patches the length of the frame that starts at `start`.
+fn finish(out: &mut [u8], start: usize) {
+    let len = out.len() - start - LEN_BYTES;
+    out[start..start + LEN_BYTES].copy_from_slice(&len32(len).to_le_bytes());
+}
+
+/// Keys and values are bounded far below 4 GiB (`limits::KEY_BYTES_MAX`,
+/// `limits::VALUE_BYTES_MAX_HIGHEST`, both checked before anything reaches a replica op).
+fn len32(len: usize) -> u32 {
+    u32::try_from(len).expect("peer frame fields are bounded below 4 GiB")
+}
+
+fn put_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
+    out.extend_from_slice(&len32(bytes.len()).to_le_bytes());
+    out.extend_from_slice(bytes);
+}
+
+fn put_version(out: &mut Vec<u8>, version: Version) {
+    out.extend_from_slice(&version.hlc.to_be_bytes());
+    out.extend_from_slice(&version.origin.to_be_bytes());
+}
+
+fn put_value(out: &mut Vec<u8>, value: Option<&[u8]>) {
+    match value {
+        Some(bytes) => {
+            out.push(0);
+            put_bytes(out, bytes);
+        }
+        None => out.push(FLAG_TOMBSTONE),
+    }
+}
+
+fn decode_request(
+    r: &mut Cursor<'_>,
+    value_bytes_max: usize,
+) -> Result<ReplicaRequest, FrameError> {
+    let op = r.u8("request op")?;
+    if !matches!(op, OP_PUT | OP_READ | OP_REPAIR | OP_COPY) {
+        return Err(FrameError::UnknownOp {
+            what: "request",
+            op,
+        });
+    }
+    let key = r.bytes("key", KEY_BYTES_MAX)?.to_vec();
+    if op == OP_READ {
+        return Ok(ReplicaRequest::Read { key });
+    }
+    let version = r.version()?;
+    let value = r.value(value_bytes_max)?;
+    Ok(match op {
+        OP_PUT => ReplicaRequest::Put {
+            key,
+            version,
+            value,
+        },
+        OP_REPAIR => ReplicaRequest::Repair {
+            key,
+            version,
+            value,
+        },
+        _ => ReplicaRequest::Copy {
+            key,
+            version,
+            value,
+        },
+    })
+}
+
+fn decode_reply(r: &mut Cursor<'_>, value_bytes_max: usize) -> Result<ReplicaReply, FrameError> {
+    Ok(match r.u8("reply op")? {
+        REPLY_ACCEPTED => ReplicaReply::Accepted,
+        REPLY_REJECTED => ReplicaReply::Rejected { held: r.version()? },
+        REPLY_READ => ReplicaReply::Read {
+            version: r.version()?,
+            value: r.value(value_bytes_max)?,
+        },
+        REPLY_REPAIR_OK => ReplicaReply::RepairOk,
+        REPLY_REPAIR_REJECTED => ReplicaReply::RepairRejected {
+            held: r.version()?,
+            value: r.value(value_bytes_max)?,
+        },
+        REPLY_COPY_ACK => ReplicaReply::CopyAck,
+        op => return Err(FrameError::UnknownOp { what: "reply", op }),
+    })
+}
+
+/// Reads fields off the front of a frame's bytes; every read is checked.
+struct Cursor<'a> {
+    rest: &'a [u8],
+}
+
+impl<'a> Cursor<'a> {
+    fn take(&mut self, n: usize, what: &'static str) -> Result<&'a [u8], FrameError> {
+        if self.rest.len() < n {
+            return Err(FrameError::Truncated { what });
+        }
+        let (head, tail) = self.rest.split_at(n);
+        self.rest = tail;
+        Ok(head)
+    }
+
+    fn array<const N: usize>(&mut self, what: &'static str) -> Result<[u8; N], FrameError> {
+        let bytes = self.take(N, what)?;
+        let mut out = [0; N];
+        out.copy_from_slice(bytes);
+        Ok(out)
+    }
+
+    fn u8(&mut self, what: &'static str) -> Result<u8, FrameError> {
+        Ok(self.array::<1>(what)?[0])
+    }
+
+    fn u64_le(&mut self, what: &'static str) -> Result<u64, FrameError> {
+        Ok(u64::from_le_bytes(self.array(what)?))
+    }
+
+    fn bytes(&mut self, what: &'static str, max: usize) -> Result<&'a [u8], FrameError> {
+        let len = u32::from_le_bytes(self.array(what)?) as usize;
+        if len > max {
+            return Err(FrameError::FieldTooLarge { what, len, max });
+        }
+        self.take(len, what)
+    }
+
+    fn version(&mut self) -> Result<Version, FrameError> {
+        Ok(Version {
+            hlc: u64::from_be_bytes(self.array("version")?),
+            origin: u64::from_be_bytes(self.array("version")?),
+        })
+    }
+
+    fn value(&mut self, value_bytes_max: usize) -> Result<Option<Vec<u8>>, FrameError> {
+        match self.u8("value flags")? {
+            0 => Ok(Some(self.bytes("value", value_bytes_max)?.to_vec())),
+            FLAG_TOMBSTONE => Ok(None),
+            flags => Err(FrameError::UnknownFlags { flags }),
+        }
+    }
+
+    fn beat(&mut self) -> Result<Heartbeat, FrameError> {
+        Ok(Heartbeat {
+            sent_us: self.u64_le("heartbeat")?,
+            hlc: self.u64_le("heartbeat")?,
+        })
+    }
+}
+
+#[cfg(test)]
+#[path = "frame_tests.rs"]
+mod tests;

@@ -1,0 +1,321 @@
+//! Tests of `frame.rs`: the pinned layout, round trips of random frames, every prefix and
+//! random bytes (never a panic), and the bounds.
+
+use super::*;
+
+const VALUE_MAX: usize = 1024;
+
+fn v(hlc: u64, origin: u64) -> Version {
+    Version { hlc, origin }
+}
+
+fn encoded(frame: &Frame) -> Vec<u8> {
+    let mut out = Vec::new();
+    frame.encode_into(&mut out);
+    out
+}
+
+#[test]
+fn put_layout_is_pinned() {
+    let frame = Frame::Request {
+        id: 0x0102,
+        request: ReplicaRequest::Put {
+            key: b"ab".to_vec(),
+            version: v(0x11, 0x22),
+            value: Some(b"xyz".to_vec()),
+        },
+    };
+    let mut want = vec![];
+    want.extend_from_slice(&(1u32 + 8 + 1 + 4 + 2 + 16 + 1 + 4 + 3).to_le_bytes());
+    want.push(1); // request
+    want.extend_from_slice(&0x0102u64.to_le_bytes());
+    want.push(1); // PUT
+    want.extend_from_slice(&2u32.to_le_bytes());
+    want.extend_from_slice(b"ab");
+    want.extend_from_slice(&0x11u64.to_be_bytes());
+    want.extend_from_slice(&0x22u64.to_be_bytes());
+    want.push(0); // not a tombstone
+    want.extend_from_slice(&3u32.to_le_bytes());
+    want.extend_from_slice(b"xyz");
+    assert_eq!(encoded(&frame), want);
+}
+
+#[test]
+fn small_frames_layout_is_pinned() {
+    let tomb = Frame::Reply {
+        id: 7,
+        reply: ReplicaReply::Read {
+            version: v(1, 2),
+            value: None,
+        },
+    };
+    let bytes = encoded(&tomb);
+    assert_eq!(bytes.len(), 4 + 9 + 1 + 16 + 1);
+    assert_eq!(&bytes[..5], &[27, 0, 0, 0, 2]);
+    assert_eq!(bytes[13], 3, "Read reply op");
+    assert_eq!(*bytes.last().unwrap(), 1, "tombstone flag, no value length");
+
+    let pong = Frame::Pong {
+        id: 9,
+        beat: Heartbeat { sent_us: 5, hlc: 6 },
+    };
+    let bytes = encoded(&pong);
+    assert_eq!(bytes.len(), 4 + 9 + 16);
+    assert_eq!(bytes[4], 5);
+    assert_eq!(&bytes[13..21], &5u64.to_le_bytes());
+    assert_eq!(&bytes[21..29], &6u64.to_le_bytes());
+
+    let mut out = Vec::new();
+    encode_unavailable(&mut out, 3);
+    assert_eq!(out, [9, 0, 0, 0, 3, 3, 0, 0, 0, 0, 0, 0, 0]);
+}
+
+/// xorshift64*: deterministic, so a failing case replays.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+    fn bytes(&mut self, len_max: usize) -> Vec<u8> {
+        let len = self.below(len_max as u64 + 1) as usize;
+        (0..len).map(|_| self.next() as u8).collect()
+    }
+    fn version(&mut self) -> Version {
+        v(self.next(), self.next())
+    }
+    fn value(&mut self) -> Option<Vec<u8>> {
+        (self.below(4) != 0).then(|| self.bytes(VALUE_MAX))
+    }
+}
+
+fn random_frame(rng: &mut Rng) -> Frame {
+    let id = rng.next();
+    let key = rng.bytes(64);
+    let request = |rng: &mut Rng, op| match op {
+        0 => ReplicaRequest::Put {
+            key: key.clone(),
+            version: rng.version(),
+            value: rng.value(),
+        },
+        1 => ReplicaRequest::Read { key: key.clone() },
+        2 => ReplicaRequest::Repair {
+            key: key.clone(),
+            version: rng.version(),
+            value: rng.value(),
+        },
+        _ => ReplicaRequest::Copy {
+            key: key.clone(),
+            version: rng.version(),
+            value: rng.value(),
+        },
+    };
+    let beat = Heartbeat {
+        sent_us: rng.next(),
+        hlc: rng.next(),
+    };
+    match rng.below(12) {
+        op @ 0..=3 => Frame::Request {
+            id,
+            request: request(rng, op),
+        },
+        4 => Frame::Reply {
+            id,
+            reply: ReplicaReply::Accepted,
+        },
+        5 => Frame::Reply {
+            id,
+            reply: ReplicaReply::Rejected {
+                held: rng.version(),
+            },
+        },
+        6 => Frame::Reply {
+            id,
+            reply: ReplicaReply::Read {
+                version: rng.version(),
+                value: rng.value(),
+            },
+        },
+        7 => Frame::Reply {
+            id,
+            reply: ReplicaReply::RepairOk,
+        },
+        8 => Frame::Reply {
+            id,
+            reply: ReplicaReply::RepairRejected {
+                held: rng.version(),
+                value: rng.value(),
+            },
+        },
+        9 => Frame::Reply {
+            id,
+            reply: ReplicaReply::CopyAck,
+        },
+        10 => Frame::Unavailable { id },
+        _ if rng.below(2) == 0 => Frame::Ping { id, beat },
+        _ => Frame::Pong { id, beat },
+    }
+}
+
+#[test]
+fn random_frames_round_trip_back_to_back() {
+    let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+    let mut stream = Vec::new();
+    let mut frames = Vec::new();
+    for _ in 0..3_000 {
+        let frame = random_frame(&mut rng);
+        frame.encode_into(&mut stream);
+        frames.push(frame);
+    }
+    let mut pos = 0;
+    for want in &frames {
+        let (got, used) = decode(&stream[pos..], VALUE_MAX)
+            .expect("valid")
+            .expect("complete");
+        assert_eq!(&got, want);
+        pos += used;
+    }
+    assert_eq!(pos, stream.len());
+    assert_eq!(decode(&stream[pos..], VALUE_MAX), Ok(None));
+}
+
+#[test]
+fn every_prefix_is_incomplete_never_an_error() {
+    let mut rng = Rng(7);
+    for _ in 0..300 {
+        let bytes = encoded(&random_frame(&mut rng));
+        for end in 0..bytes.len() {
+            assert_eq!(decode(&bytes[..end], VALUE_MAX), Ok(None), "prefix {end}");
+        }
+        let (_, used) = decode(&bytes, VALUE_MAX).unwrap().unwrap();
+        assert_eq!(used, bytes.len());
+    }
+}
+
+#[test]
+fn random_bytes_never_panic_and_what_decodes_reencodes_identically() {
+    let mut rng = Rng(42);
+    let (mut decoded, mut refused) = (0, 0);
+    for round in 0..60_000 {
+        let mut bytes = if round % 2 == 0 {
+            rng.bytes(80)
+        } else {
+            // Mutate a valid frame: plausible enough to reach deep into the decoder.
+            let mut b = encoded(&random_frame(&mut rng));
+            for _ in 0..=rng.below(3) {
+                let i = rng.below(b.len() as u64) as usize;
+                b[i] = rng.next() as u8;
+            }
+            b
+        };
+        if round % 3 == 0 && bytes.len() >= 4 {
+            // A sane length prefix, so the payload decoders run on random bytes.
+            let len = (bytes.len() - 4) as u32;
+            bytes[..4].copy_from_slice(&len.to_le_bytes());
+        }
+        match decode(&bytes, VALUE_MAX) {
+            Ok(Some((frame, used))) => {
+                decoded += 1;
+                assert_eq!(encoded(&frame), bytes[..used], "canonical encoding");
+            }
+            Ok(None) => {}
+            Err(_) => refused += 1,
+        }
+    }
+    assert!(decoded > 5_000, "decoded {decoded}");
+    assert!(refused > 5_000, "refused {refused}");
+}
+
+#[test]
+fn bounds_are_enforced_before_the_bytes_arrive() {
+    let max = frame_bytes_max(VALUE_MAX);
+    let mut prefix = ((max + 1) as u32).to_le_bytes().to_vec();
+    assert_eq!(
+        decode(&prefix, VALUE_MAX),
+        Err(FrameError::TooLarge { len: max + 1, max })
+    );
+    prefix = (max as u32).to_le_bytes().to_vec();
+    assert_eq!(peek_len(&prefix, VALUE_MAX), Ok(Some(4 + max)));
+    assert_eq!(
+        decode(&[3, 0, 0, 0, 1, 0, 0], VALUE_MAX),
+        Err(FrameError::TooShort { len: 3, min: 9 })
+    );
+    // A value one byte over the caller's bound, in a frame that is itself within bounds.
+    let frame = Frame::Reply {
+        id: 1,
+        reply: ReplicaReply::Read {
+            version: v(1, 1),
+            value: Some(vec![0; 101]),
+        },
+    };
+    assert!(matches!(
+        decode(&encoded(&frame), 100),
+        Err(FrameError::FieldTooLarge {
+            what: "value",
+            len: 101,
+            max: 100
+        })
+    ));
+    assert!(decode(&encoded(&frame), 101).unwrap().is_some());
+    let big_key = Frame::Request {
+        id: 1,
+        request: ReplicaRequest::Read {
+            key: vec![0; KEY_BYTES_MAX + 1],
+        },
+    };
+    assert!(matches!(
+        decode(&encoded(&big_key), VALUE_MAX),
+        Err(FrameError::FieldTooLarge { what: "key", .. })
+    ));
+}
+
+#[test]
+fn malformed_frames_say_why() {
+    let mut ping = encoded(&Frame::Ping {
+        id: 1,
+        beat: Heartbeat::default(),
+    });
+    ping[4] = 99;
+    assert_eq!(
+        decode(&ping, VALUE_MAX),
+        Err(FrameError::UnknownKind { kind: 99 })
+    );
+    let mut unavailable = Vec::new();
+    encode_unavailable(&mut unavailable, 1);
+    unavailable[0] += 1;
+    unavailable.push(0);
+    assert_eq!(
+        decode(&unavailable, VALUE_MAX),
+        Err(FrameError::Trailing {
+            what: "unavailable",
+            extra: 1
+        })
+    );
+    let mut put = encoded(&Frame::Request {
+        id: 1,
+        request: ReplicaRequest::Put {
+            key: b"k".to_vec(),
+            version: v(1, 1),
+            value: None,
+        },
+    });
+    *put.last_mut().unwrap() = 0b10;
+    assert_eq!(
+        decode(&put, VALUE_MAX),
+        Err(FrameError::UnknownFlags { flags: 0b10 })
+    );
+    put[13] = 9;
+    assert_eq!(
+        decode(&put, VALUE_MAX),
+        Err(FrameError::UnknownOp {
+            what: "request",
+            op: 9
+        })
+    );
+}

@@ -1,0 +1,499 @@
+//! The peer handshake, sans-IO: the HTTP/1.1 `Upgrade` request a dialler sends, the
+//! responder's check of it (→ the `101`'s header lines, or a refusal with its status and
+//! reason), and the dialler's check of the answer. Pure functions; the link and the HTTP
+//! handler do the I/O. Must not import `http`, `api` or `runtime`.
+//!
+//! The cluster secret never crosses the wire: the dialler sends a fresh random nonce and
+//! `proof = HMAC-SHA256(secret, "mostdb-peer/1 dial" ‖ its fields ‖ nonce)`; the responder
+//! answers with `HMAC-SHA256(secret, "mostdb-peer/1 accept" ‖ its fields ‖ the dialler's
+//! nonce and node)`, so each side knows the other holds the secret, a passive observer learns
+//! nothing about it, and an old answer cannot be replayed to a new dial. (Plain TCP: this
+//! does not protect against an active attacker on the path; that would need TLS.) An empty
+//! secret works the same way, so a node with a secret and one without refuse each other.
+
+use std::fmt::Write as _;
+
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+
+use crate::limits::HEADERS_MAX;
+
+/// The reserved path peers dial on the client port.
+pub const PEER_PATH: &str = "/_mostdb/peer";
+/// The `Upgrade` protocol token (its version changes with any incompatible frame change).
+pub const PEER_PROTOCOL: &str = "mostdb-peer/1";
+
+const H_NODE: &str = "X-Mostdb-Node";
+const H_CLUSTER: &str = "X-Mostdb-Cluster";
+const H_EPOCH: &str = "X-Mostdb-Epoch";
+const H_MEMBERS: &str = "X-Mostdb-Members";
+const H_NONCE: &str = "X-Mostdb-Nonce";
+const H_PROOF: &str = "X-Mostdb-Proof";
+
+const NONCE_BYTES: usize = 16;
+const PROOF_BYTES: usize = 32;
+
+type HmacSha256 = Hmac<Sha256>;
+
+/// What a node says about itself in a handshake, and the secret it proves.
+#[derive(Clone)]
+pub struct Identity {
+    pub node_id: u64,
+    pub cluster_id: String,
+    /// The configuration epoch (DESIGN §7).
+    pub epoch: u64,
+    /// How many nodes the cluster has, this one included.
+    pub members: u32,
+    secret: Vec<u8>,
+}
+
+impl std::fmt::Debug for Identity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Identity")
+            .field("node_id", &format_args!("{:016x}", self.node_id))
+            .field("cluster_id", &self.cluster_id)
+            .field("epoch", &self.epoch)
+            .field("members", &self.members)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Identity {
+    pub fn new(node_id: u64, cluster_id: &str, epoch: u64, members: u32, secret: &[u8]) -> Self {
+        Identity {
+            node_id,
+            cluster_id: cluster_id.to_string(),
+            epoch,
+            members,
+            secret: secret.to_vec(),
+        }
+    }
+
+    fn mac(&self, role: &str, fields: &[&[u8]]) -> HmacSha256 {
+        // HMAC takes a key of any length: this cannot fail.
+        let mut mac = HmacSha256::new_from_slice(&self.secret).expect("HMAC accepts any key");
+        mac.update(PEER_PROTOCOL.as_bytes());
+        mac.update(role.as_bytes());
+        for field in fields {
+            mac.update(&(field.len() as u64).to_le_bytes());
+            mac.update(field);
+        }
+        mac
+    }
+}
+
+/// What the other side of an accepted handshake said about itself.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PeerHello {
+    pub node_id: u64,
+    pub cluster_id: String,
+    pub epoch: u64,
+    pub members: u32,
+}
+
+/// A dialler's fresh random challenge.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct Nonce(pub [u8; NONCE_BYTES]);
+
+impl Nonce {
+    /// From the kernel's random source; if that is unreadable, from std's randomly keyed
+    /// SipHash over the time and a counter (unpredictable to others all the same).
+    pub fn random() -> Nonce {
+        use std::io::Read;
+        let mut bytes = [0; NONCE_BYTES];
+        let from_kernel = std::fs::File::open("/dev/urandom")
+            .and_then(|mut f| f.read_exact(&mut bytes))
+            .is_ok();
+        if !from_kernel {
+            use std::hash::{BuildHasher, Hasher};
+            let state = std::collections::hash_map::RandomState::new();
+            for (i, chunk) in bytes.chunks_mut(8).enumerate() {
+                let mut h = state.build_hasher();
+                h.write_usize(i);
+                h.write_u128(std::time::UNIX_EPOCH.elapsed().map_or(0, |d| d.as_nanos()));
+                chunk.copy_from_slice(&h.finish().to_le_bytes()[..chunk.len()]);
+            }
+        }
+        Nonce(bytes)
+    }
+}
+
+/// A refusal's kind: the first word of its body, so the dialler can act on it.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum RefusalCode {
+    /// The request is not a well-formed peer handshake (400).
+    Malformed,
+    /// Another protocol version (409).
+    Protocol,
+    /// The proof does not match this node's secret (403).
+    Secret,
+    /// The dialler reached itself (409): it must stop dialling that address.
+    SelfDial,
+    /// Another cluster (409).
+    Cluster,
+    /// Another configuration epoch (409).
+    Epoch,
+    /// Another member count (409).
+    Members,
+    /// Anything else the dialler got (another status, an unknown code).
+    Other,
+}
+
+impl RefusalCode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RefusalCode::Malformed => "malformed",
+            RefusalCode::Protocol => "protocol",
+            RefusalCode::Secret => "secret",
+            RefusalCode::SelfDial => "self",
+            RefusalCode::Cluster => "cluster",
+            RefusalCode::Epoch => "epoch",
+            RefusalCode::Members => "members",
+            RefusalCode::Other => "other",
+        }
+    }
+
+    fn from_word(word: &str) -> RefusalCode {
+        [
+            RefusalCode::Malformed,
+            RefusalCode::Protocol,
+            RefusalCode::Secret,
+            RefusalCode::SelfDial,
+            RefusalCode::Cluster,
+            RefusalCode::Epoch,
+            RefusalCode::Members,
+        ]
+        .into_iter()
+        .find(|code| code.as_str() == word)
+        .unwrap_or(RefusalCode::Other)
+    }
+}
+
+/// The responder's "no": an HTTP status and a text body `"{code}: {reason}"`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Refusal {
+    pub status: u16,
+    pub code: RefusalCode,
+    pub reason: String,
+}
+
+impl Refusal {
+    fn new(status: u16, code: RefusalCode, reason: String) -> Refusal {
+        Refusal {
+            status,
+            code,
+            reason,
+        }
+    }
+
+    /// The response body.
+    pub fn body(&self) -> Vec<u8> {
+        format!("{}: {}", self.code.as_str(), self.reason).into_bytes()
+    }
+
+    /// The one line the refusing side logs (a dialler reaching itself is expected, once per
+    /// address and core, and logged at debug level).
+    pub fn log(&self) {
+        if self.code == RefusalCode::SelfDial {
+            tracing::debug!("peer handshake: a node dialled itself; refused");
+        } else {
+            tracing::warn!(
+                status = self.status,
+                code = self.code.as_str(),
+                "refusing a peer connection: {}",
+                self.reason
+            );
+        }
+    }
+}
+
+/// Why a dialler's handshake did not give a link.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum HandshakeError {
+    /// The address leads back to this node: never dial it again.
+    #[error("the address leads to this node itself")]
+    SelfDial,
+    #[error("refused with {status} ({}): {reason}", code.as_str())]
+    Refused {
+        status: u16,
+        code: RefusalCode,
+        reason: String,
+    },
+    /// The answer's proof is wrong: the responder does not hold our secret.
+    #[error("the peer's proof does not match our cluster secret")]
+    BadProof,
+    #[error("the peer disagrees: {what}")]
+    Mismatch { what: String },
+    #[error("malformed handshake answer: {what}")]
+    Malformed { what: &'static str },
+}
+
+/// The dialler's `Upgrade` request to `host` (the peer's `host:port`).
+pub fn dial_request(me: &Identity, host: &str, nonce: &Nonce) -> Vec<u8> {
+    let node = format!("{:016x}", me.node_id);
+    let nonce_hex = hex(&nonce.0);
+    let proof = proof(me, "dial", &Claims::of(me, &node), &nonce_hex, "");
+    let mut req = String::with_capacity(512);
+    let _ = write!(
+        req,
+        "GET {PEER_PATH} HTTP/1.1\r\nHost: {host}\r\nConnection: Upgrade\r\n\
+         Upgrade: {PEER_PROTOCOL}\r\n{H_NODE}: {node}\r\n{H_CLUSTER}: {}\r\n\
+         {H_EPOCH}: {}\r\n{H_MEMBERS}: {}\r\n{H_NONCE}: {nonce_hex}\r\n{H_PROOF}: {}\r\n\r\n",
+        me.cluster_id,
+        me.epoch,
+        me.members,
+        hex(&proof.finalize().into_bytes())
+    );
+    req.into_bytes()
+}
+
+/// What one side claims about itself, as it appears on the wire (the node id in hex).
+struct Claims<'a> {
+    node: &'a str,
+    cluster_id: &'a str,
+    epoch: u64,
+    members: u32,
+}
+
+impl<'a> Claims<'a> {
+    fn of(me: &'a Identity, node_hex: &'a str) -> Claims<'a> {
+        Claims {
+            node: node_hex,
+            cluster_id: &me.cluster_id,
+            epoch: me.epoch,
+            members: me.members,
+        }
+    }
+
+    fn of_peer(node_hex: &'a str, hello: &'a PeerHello) -> Claims<'a> {
+        Claims {
+            node: node_hex,
+            cluster_id: &hello.cluster_id,
+            epoch: hello.epoch,
+            members: hello.members,
+        }
+    }
+}
+
+/// The MAC, under `key`'s secret, of one side's claims in `role` ("dial" or "accept"), bound
+/// to the dialler's nonce and (for "accept") the dialler's node id.
+fn proof(
+    key: &Identity,
+    role: &str,
+    claims: &Claims<'_>,
+    nonce_hex: &str,
+    dialler: &str,
+) -> HmacSha256 {
+    let (epoch, members) = (claims.epoch.to_string(), claims.members.to_string());
+    key.mac(
+        role,
+        &[
+            claims.node.as_bytes(),
+            claims.cluster_id.as_bytes(),
+            epoch.as_bytes(),
+            members.as_bytes(),
+            nonce_hex.as_bytes(),
+            dialler.as_bytes(),
+        ],
+    )
+}
+
+/// The peer's identity fields, as sent in either direction.
+struct Fields<'h> {
+    node: &'h str,
+    hello: PeerHello,
+}
+
+/// The responder's check of a dialler's request (its headers, as parsed by the HTTP layer).
+/// `Ok`: the header lines of the `101` (each `Name: value\r\n`) and who dialled.
+pub fn check_request(
+    me: &Identity,
+    headers: &[(&str, &[u8])],
+) -> Result<(Vec<u8>, PeerHello), Refusal> {
+    let malformed = |what: &str| {
+        let reason = format!("not a peer handshake: {what}");
+        Refusal::new(400, RefusalCode::Malformed, reason)
+    };
+    let upgrade = header(headers, "Upgrade").ok_or_else(|| malformed("no Upgrade header"))?;
+    if !upgrade.eq_ignore_ascii_case(PEER_PROTOCOL) {
+        let reason = format!("the dialler speaks {upgrade:?}, this node {PEER_PROTOCOL:?}");
+        return Err(Refusal::new(409, RefusalCode::Protocol, reason));
+    }
+    let fields = read_fields(headers).map_err(malformed)?;
+    let nonce = header(headers, H_NONCE)
+        .filter(|n| unhex::<NONCE_BYTES>(n).is_some())
+        .ok_or_else(|| malformed("no valid nonce"))?;
+    let sent = header(headers, H_PROOF)
+        .and_then(unhex::<PROOF_BYTES>)
+        .ok_or_else(|| malformed("no valid proof"))?;
+    let claims = Claims::of_peer(fields.node, &fields.hello);
+    // `verify_slice` compares in constant time.
+    if proof(me, "dial", &claims, nonce, "")
+        .verify_slice(&sent)
+        .is_err()
+    {
+        let reason = format!("node {} does not hold this cluster's secret", fields.node);
+        return Err(Refusal::new(403, RefusalCode::Secret, reason));
+    }
+    let peer = fields.hello;
+    if peer.node_id == me.node_id {
+        let reason = format!("node {:016x} dialled itself", me.node_id);
+        return Err(Refusal::new(409, RefusalCode::SelfDial, reason));
+    }
+    if let Err((code, reason)) = compare(me, &peer) {
+        return Err(Refusal::new(409, code, reason));
+    }
+    let node = format!("{:016x}", me.node_id);
+    let answer = proof(me, "accept", &Claims::of(me, &node), nonce, fields.node);
+    let mut lines = String::with_capacity(256);
+    let _ = write!(
+        lines,
+        "{H_NODE}: {node}\r\n{H_CLUSTER}: {}\r\n{H_EPOCH}: {}\r\n{H_MEMBERS}: {}\r\n\
+         {H_PROOF}: {}\r\n",
+        me.cluster_id,
+        me.epoch,
+        me.members,
+        hex(&answer.finalize().into_bytes())
+    );
+    Ok((lines.into_bytes(), peer))
+}
+
+/// Same cluster, epoch and member count, or which differs (in words for the log).
+fn compare(me: &Identity, peer: &PeerHello) -> Result<(), (RefusalCode, String)> {
+    let node = format!("node {:016x}", peer.node_id);
+    if peer.cluster_id != me.cluster_id {
+        let why = format!(
+            "{node} is in cluster {:?}, this node in {:?}",
+            peer.cluster_id, me.cluster_id
+        );
+        return Err((RefusalCode::Cluster, why));
+    }
+    if peer.epoch != me.epoch {
+        let why = format!(
+            "{node} runs configuration epoch {}, this node {}",
+            peer.epoch, me.epoch
+        );
+        return Err((RefusalCode::Epoch, why));
+    }
+    if peer.members != me.members {
+        let why = format!(
+            "{node} counts {} members, this node {}",
+            peer.members, me.members
+        );
+        return Err((RefusalCode::Members, why));
+    }
+    Ok(())
+}
+
+/// The dialler's check of the answer to [`dial_request`]: `status`, header lines and body
+/// (a refusal's reason) of the response.
+pub fn check_response(
+    me: &Identity,
+    nonce: &Nonce,
+    status: u16,
+    headers: &[(&str, &[u8])],
+    body: &[u8],
+) -> Result<PeerHello, HandshakeError> {
+    if status != 101 {
+        return Err(refusal_of(status, body));
+    }
+    let upgrade = header(headers, "Upgrade");
+    if !upgrade.is_some_and(|u| u.eq_ignore_ascii_case(PEER_PROTOCOL)) {
+        return Err(HandshakeError::Malformed {
+            what: "101 without our Upgrade protocol",
+        });
+    }
+    let fields = read_fields(headers).map_err(|what| HandshakeError::Malformed { what })?;
+    let sent = header(headers, H_PROOF)
+        .and_then(unhex::<PROOF_BYTES>)
+        .ok_or(HandshakeError::Malformed {
+            what: "no valid proof",
+        })?;
+    let dialler = format!("{:016x}", me.node_id);
+    let claims = Claims::of_peer(fields.node, &fields.hello);
+    let expected = proof(me, "accept", &claims, &hex(&nonce.0), &dialler);
+    if expected.verify_slice(&sent).is_err() {
+        return Err(HandshakeError::BadProof);
+    }
+    let peer = fields.hello;
+    if peer.node_id == me.node_id {
+        return Err(HandshakeError::SelfDial);
+    }
+    compare(me, &peer).map_err(|(_, what)| HandshakeError::Mismatch { what })?;
+    Ok(peer)
+}
+
+/// A non-101 answer: a refusal in our format (`"{code}: {reason}"`), or whatever else the
+/// address answered (an old node, another server).
+fn refusal_of(status: u16, body: &[u8]) -> HandshakeError {
+    let text = String::from_utf8_lossy(body);
+    let (code, reason) = match text.split_once(": ") {
+        Some((word, reason)) => (RefusalCode::from_word(word), reason.to_string()),
+        None => (RefusalCode::Other, text.into_owned()),
+    };
+    if code == RefusalCode::SelfDial {
+        return HandshakeError::SelfDial;
+    }
+    HandshakeError::Refused {
+        status,
+        code,
+        reason,
+    }
+}
+
+fn read_fields<'h>(headers: &[(&'h str, &'h [u8])]) -> Result<Fields<'h>, &'static str> {
+    let node = header(headers, H_NODE).ok_or("no node id")?;
+    let node_id = (node.len() == 16 && node.bytes().all(|b| b.is_ascii_hexdigit()))
+        .then(|| u64::from_str_radix(node, 16).ok())
+        .flatten()
+        .ok_or("node id is not 16 hex digits")?;
+    let cluster_id = header(headers, H_CLUSTER).ok_or("no cluster id")?;
+    let epoch = header(headers, H_EPOCH)
+        .and_then(|e| e.parse().ok())
+        .ok_or("no valid epoch")?;
+    let members = header(headers, H_MEMBERS)
+        .and_then(|m| m.parse().ok())
+        .ok_or("no valid member count")?;
+    Ok(Fields {
+        node,
+        hello: PeerHello {
+            node_id,
+            cluster_id: cluster_id.to_string(),
+            epoch,
+            members,
+        },
+    })
+}
+
+/// The first header with this name (case-insensitive), if its value is ASCII text.
+fn header<'h>(headers: &[(&'h str, &'h [u8])], name: &str) -> Option<&'h str> {
+    headers
+        .iter()
+        .take(HEADERS_MAX)
+        .find(|(n, _)| n.eq_ignore_ascii_case(name))
+        .and_then(|(_, v)| std::str::from_utf8(v).ok())
+        .map(str::trim)
+}
+
+fn hex(bytes: &[u8]) -> String {
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        let _ = write!(s, "{b:02x}");
+    }
+    s
+}
+
+fn unhex<const N: usize>(text: &str) -> Option<[u8; N]> {
+    if text.len() != N * 2 || !text.is_ascii() {
+        return None;
+    }
+    let mut out = [0; N];
+    for (i, byte) in out.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(&text[2 * i..2 * i + 2], 16).ok()?;
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+#[path = "handshake_tests.rs"]
+mod tests;
