@@ -334,9 +334,7 @@ impl WriteOp {
                 version: self.version,
             });
         }
-        if pending == 0 && rejections > 0 && (accepted == 0 || cfg!(feature = "planted-reversion"))
-        {
-            // Every replica that may have received the PUT rejected it: nothing is stored.
+        if nothing_stored(accepted, pending, rejections) {
             if self.attempts >= limits::WRITE_ATTEMPTS_MAX {
                 return self.done(WriteDone::NotMost);
             }
@@ -419,4 +417,18 @@ impl WriteOp {
             );
         }
     }
+}
+
+/// Whether every replica that may have received this round's PUT rejected it, so that no
+/// replica holds its version and a fresh one may be tried.
+#[cfg(not(feature = "planted-reversion"))]
+fn nothing_stored(accepted: usize, pending: usize, rejections: usize) -> bool {
+    rejections > 0 && accepted == 0 && pending == 0
+}
+
+/// The planted bug: takes a rejection with no accept heard yet (answers still missing), or
+/// with a known partial accept, for "nothing stored", and re-versions the write.
+#[cfg(feature = "planted-reversion")]
+fn nothing_stored(accepted: usize, pending: usize, rejections: usize) -> bool {
+    rejections > 0 && (accepted == 0 || pending == 0)
 }

@@ -1,0 +1,529 @@
+//! Clients and the coordinator driver: each client issues get/set/del on a few keys, one at a
+//! time, through a random live node; the node runs the crate's state machine (`WriteOp`,
+//! `ReadOp`) exactly as the runtime would, with its own skewed HLC. Each outcome is checked
+//! against what the simulator itself saw (I3, I4, I6) and recorded in the history.
+
+use super::history::{KvOp, Ret};
+use super::world::{key_bytes, Check, Event, OpId, World};
+use mostdb::replication::coordinator::{
+    quorum, Action, ReadDone, ReadOp, ReplicaSet, WriteDone, WriteMode, WriteOp,
+};
+use mostdb::replication::protocol::{ReplicaReply, ReplicaRequest};
+use mostdb::storage::Version;
+use std::collections::BTreeMap;
+
+pub struct Client {
+    pid: usize,
+    remaining: u32,
+}
+
+enum Machine {
+    Write(WriteOp),
+    Read(ReadOp),
+}
+
+pub struct Op {
+    client: usize,
+    node: usize,
+    incarnation: u32,
+    key: usize,
+    rec: usize,
+    machine: Machine,
+    /// A PUT of this write was handed to the transport (it may be stored somewhere).
+    put_sent: bool,
+    /// The round of the last PUT, and the replicas that answered it (for I3).
+    put_round: u32,
+    votes: BTreeMap<usize, ReplicaReply>,
+    /// Safe mode: the replicas that answered the version query.
+    queried: std::collections::BTreeSet<usize>,
+}
+
+/// Everything on the client side of the world.
+#[derive(Default)]
+pub struct Clients {
+    clients: Vec<Client>,
+    ops: BTreeMap<OpId, Op>,
+    next_op: OpId,
+    next_pid: usize,
+    next_value: u64,
+}
+
+impl Clients {
+    pub fn new(world: &mut World) -> Clients {
+        let mut c = Clients::default();
+        for client in 0..world.cfg.clients {
+            c.clients.push(Client {
+                pid: client,
+                remaining: world.cfg.ops_per_client,
+            });
+            let start = world.rng.range(0, 3);
+            world.schedule(start, Event::ClientNext(client));
+        }
+        c.next_pid = world.cfg.clients;
+        c
+    }
+
+    pub fn all_done(&self) -> bool {
+        self.ops.is_empty() && self.clients.iter().all(|c| c.remaining == 0)
+    }
+
+    /// One event of the simulation.
+    pub fn step(&mut self, w: &mut World, event: Event) -> Check {
+        match event {
+            Event::ClientNext(client) => self.start_op(w, client),
+            Event::Request {
+                to,
+                from,
+                op,
+                round,
+                request,
+            } => w.on_request(to, from, op, round, request),
+            Event::Reply {
+                to,
+                from,
+                op,
+                round,
+                reply,
+            } => self.on_reply(w, to, from, op, round, reply),
+            Event::Deadline(op) => self.feed(w, op, |m| match m {
+                Machine::Write(m) => Step::W(m.on_deadline()),
+                Machine::Read(m) => Step::R(m.on_deadline()),
+            }),
+            Event::Version(op) => self.on_version(w, op),
+            Event::Sync(node) => w.on_sync(node),
+            Event::Crash(node) => {
+                w.on_crash(node)?;
+                self.abort_ops_on(w, node);
+                Ok(())
+            }
+            Event::Restart(node) => {
+                w.on_restart(node);
+                Ok(())
+            }
+            Event::AntiEntropy(node) => {
+                w.on_anti_entropy(node);
+                Ok(())
+            }
+            Event::ClockJump(node) => {
+                w.on_clock_jump(node);
+                Ok(())
+            }
+            Event::Cut => {
+                w.on_cut();
+                Ok(())
+            }
+        }
+    }
+
+    fn start_op(&mut self, w: &mut World, client: usize) -> Check {
+        if self.clients[client].remaining == 0 {
+            return Ok(());
+        }
+        let up: Vec<usize> = (0..w.cfg.nodes).filter(|&n| w.nodes[n].up).collect();
+        if up.is_empty() {
+            w.schedule(5, Event::ClientNext(client));
+            return Ok(());
+        }
+        self.clients[client].remaining -= 1;
+        let node = w.rng.pick(&up);
+        let key = w.rng.below(w.cfg.keys as u64) as usize;
+        let reachable = self.reachable(w, node);
+        let id = self.next_op;
+        self.next_op += 1;
+        let pid = self.clients[client].pid;
+        let n = w.cfg.nodes;
+        let roll = w.rng.below(100);
+        let (machine, action, rec) = if roll < 40 {
+            let rec = w.history.call(pid, key, KvOp::Get(None));
+            let (m, a) = ReadOp::start(n, key_bytes(key), reachable);
+            (Machine::Read(m), Step::R(a), rec)
+        } else {
+            let (value, op) = if roll < 85 {
+                self.next_value += 1;
+                let v = self.next_value;
+                (Some(v.to_be_bytes().to_vec()), KvOp::Set(v))
+            } else {
+                (None, KvOp::Del)
+            };
+            let rec = w.history.call(pid, key, op);
+            let phys = w.nodes[node].phys_ms(w.now);
+            let contended = w.nodes[node].contended.contains(&key_bytes(key), phys);
+            let (m, a) = if contended || w.rng.chance(w.cfg.safe_permille) {
+                w.stats.safe_writes += 1;
+                WriteOp::safe(n, key_bytes(key), value, reachable)
+            } else {
+                let version = w.nodes[node].issue(w.now, node as u64 + 1);
+                issue(w, version, id)?;
+                WriteOp::fast(n, key_bytes(key), value, version, reachable)
+            };
+            (Machine::Write(m), Step::W(a), rec)
+        };
+        w.history.recs[rec].note = format!("n{node}");
+        let incarnation = w.nodes[node].incarnation;
+        self.ops.insert(
+            id,
+            Op {
+                client,
+                node,
+                incarnation,
+                key,
+                rec,
+                machine,
+                put_sent: false,
+                put_round: 0,
+                votes: BTreeMap::new(),
+                queried: Default::default(),
+            },
+        );
+        w.schedule(w.cfg.deadline_ms, Event::Deadline(id));
+        self.drive(w, id, action)
+    }
+
+    /// The replicas the coordinator on `node` believes reachable: itself, and the others that
+    /// are up, minus a few it wrongly believes down, plus down ones it has not noticed yet.
+    fn reachable(&self, w: &mut World, node: usize) -> ReplicaSet {
+        let mut set = ReplicaSet::EMPTY;
+        for r in 0..w.cfg.nodes {
+            let believed_up = if w.nodes[r].up {
+                !w.rng.chance(w.cfg.unreachable_permille)
+            } else {
+                w.rng.chance(300)
+            };
+            if r == node || believed_up {
+                set.insert(r);
+            }
+        }
+        set
+    }
+
+    fn on_reply(
+        &mut self,
+        w: &mut World,
+        to: usize,
+        from: usize,
+        id: OpId,
+        round: u32,
+        reply: ReplicaReply,
+    ) -> Check {
+        let Some(op) = self.ops.get_mut(&id) else {
+            return Ok(()); // the operation is over
+        };
+        if op.node != to || !w.nodes[to].up || w.nodes[to].incarnation != op.incarnation {
+            return Ok(());
+        }
+        if op.put_sent && round == op.put_round {
+            op.votes.entry(from).or_insert_with(|| reply.clone());
+        }
+        if matches!(reply, ReplicaReply::Read { .. }) && !op.put_sent {
+            op.queried.insert(from);
+        }
+        let stray = w.rng.chance(w.cfg.stray_permille).then(|| {
+            let liar = w.rng.below(w.cfg.nodes as u64) as usize;
+            (liar, stray_reply(&op.machine))
+        });
+        self.feed(w, id, |m| match m {
+            Machine::Write(m) => Step::W(m.on_reply(from, round, reply)),
+            Machine::Read(m) => Step::R(m.on_reply(from, round, reply)),
+        })?;
+        if let Some((liar, reply)) = stray {
+            w.stats.strays += 1;
+            // I7: foreign answers (COPY acks, answers of another kind) must never count.
+            self.feed(w, id, |m| match m {
+                Machine::Write(m) => Step::W(m.on_reply(liar, round, reply)),
+                Machine::Read(m) => Step::R(m.on_reply(liar, round, reply)),
+            })?;
+        }
+        Ok(())
+    }
+
+    fn on_version(&mut self, w: &mut World, id: OpId) -> Check {
+        let Some(op) = self.ops.get(&id) else {
+            return Ok(());
+        };
+        let node = op.node;
+        let version = w.nodes[node].issue(w.now, node as u64 + 1);
+        issue(w, version, id)?;
+        w.stats.versions_asked += 1;
+        self.feed(w, id, |m| match m {
+            Machine::Write(m) => Step::W(m.on_version(version)),
+            Machine::Read(_) => Step::R(Action::Wait),
+        })
+    }
+
+    /// Feeds one input to an operation's machine and carries out what it asks.
+    fn feed(&mut self, w: &mut World, id: OpId, input: impl FnOnce(&mut Machine) -> Step) -> Check {
+        let Some(op) = self.ops.get_mut(&id) else {
+            return Ok(());
+        };
+        let action = input(&mut op.machine);
+        self.drive(w, id, action)
+    }
+
+    /// Carries out a machine's actions until it waits: sends (reporting the ones never
+    /// sent), fresh versions (asynchronously, as the real clock may), outcomes.
+    fn drive(&mut self, w: &mut World, id: OpId, first: Step) -> Check {
+        let mut todo = vec![first];
+        while let Some(step) = todo.pop() {
+            let Some(op) = self.ops.get_mut(&id) else {
+                return Ok(());
+            };
+            let observed = match &op.machine {
+                Machine::Write(m) => m.observed(),
+                Machine::Read(m) => m.observed(),
+            };
+            let node = op.node;
+            w.nodes[node].observe(observed);
+            match step.into_generic() {
+                Generic::Send { round, to, request } => {
+                    if matches!(request, ReplicaRequest::Put { .. }) {
+                        op.put_sent = true;
+                        op.put_round = round;
+                        op.votes.clear();
+                    }
+                    if matches!(request, ReplicaRequest::Repair { .. }) {
+                        w.stats.repairs += to.len() as u64;
+                    }
+                    for r in to.iter() {
+                        if !w.send_request(node, r, Some(id), round, request.clone()) {
+                            let op = self.ops.get_mut(&id).expect("op is live");
+                            todo.push(match &mut op.machine {
+                                Machine::Write(m) => Step::W(m.on_not_sent(r, round)),
+                                Machine::Read(m) => Step::R(m.on_not_sent(r, round)),
+                            });
+                        }
+                    }
+                }
+                Generic::NeedVersion(above) => {
+                    w.nodes[node].observe(above);
+                    let after = w.rng.range(0, 2);
+                    w.schedule(after, Event::Version(id));
+                }
+                Generic::Write(done) => return self.write_done(w, id, done),
+                Generic::Read(done) => return self.read_done(w, id, done),
+                Generic::Wait => {}
+            }
+        }
+        Ok(())
+    }
+
+    fn write_done(&mut self, w: &mut World, id: OpId, done: WriteDone) -> Check {
+        let op = self.ops.remove(&id).expect("op is live");
+        let Machine::Write(m) = &op.machine else {
+            return Err("a read ended as a write".into());
+        };
+        if m.saw_rejection() {
+            let phys = w.nodes[op.node].phys_ms(w.now);
+            w.nodes[op.node].contended.note(&key_bytes(op.key), phys);
+        }
+        let note = format!(" {:?} {:?}", m.mode(), done);
+        w.history.recs[op.rec].note.push_str(&note);
+        match done {
+            WriteDone::Ok { version } => {
+                check_write_votes(w, &op, m, version)?;
+                w.stats.ok += 1;
+                let written = w.history.recs[op.rec].op.clone();
+                w.history.ok(op.rec, written);
+            }
+            WriteDone::NotMost => {
+                check_definite_failure(w, &op, id)?;
+                w.stats.not_most += 1;
+                w.history.end(op.rec, Ret::Failed);
+            }
+            WriteDone::Indeterminate { version } => {
+                w.stats.indeterminate += 1;
+                w.history.end(op.rec, Ret::Indeterminate);
+                self.send_hints(w, &op, m, version);
+                self.renew_pid(op.client);
+            }
+        }
+        self.next(w, op.client);
+        Ok(())
+    }
+
+    fn read_done(&mut self, w: &mut World, id: OpId, done: ReadDone) -> Check {
+        let op = self.ops.remove(&id).expect("op is live");
+        w.history.recs[op.rec].note.push_str(&format!(" {done:?}"));
+        let (version, value) = match done {
+            ReadDone::NotMost => {
+                w.stats.reads_failed += 1;
+                w.history.end(op.rec, Ret::Failed);
+                self.next(w, op.client);
+                return Ok(());
+            }
+            ReadDone::NotFound { version } => (version, None),
+            ReadDone::Found { version, value } => {
+                let bytes: [u8; 8] = value
+                    .as_slice()
+                    .try_into()
+                    .map_err(|_| format!("read a value no client wrote: {value:?}"))?;
+                (version, Some(u64::from_be_bytes(bytes)))
+            }
+        };
+        // I6: a read returns `m` only once Q replicas held exactly `m`.
+        let holders = if version == Version::ZERO {
+            w.cfg.nodes
+        } else {
+            w.ever_held.get(&(op.key, version)).map_or(0, |s| s.len())
+        };
+        if holders < quorum(w.cfg.nodes) {
+            w.violated(format!(
+                "I6: op {id} read {version:?} of k{}, held by only {holders} replicas ever",
+                op.key
+            ))?;
+        }
+        w.stats.reads_ok += 1;
+        w.history.ok(op.rec, KvOp::Get(value));
+        self.next(w, op.client);
+        Ok(())
+    }
+
+    /// Hinted handoff, sometimes: re-send the indeterminate PUT under its *same* version.
+    fn send_hints(&mut self, w: &mut World, op: &Op, m: &WriteOp, version: Version) {
+        if !w.rng.chance(500) {
+            return;
+        }
+        let value = match &w.history.recs[op.rec].op {
+            KvOp::Set(v) => Some(v.to_be_bytes().to_vec()),
+            _ => None,
+        };
+        for r in m.missing().iter() {
+            let request = ReplicaRequest::Put {
+                key: key_bytes(op.key),
+                version,
+                value: value.clone(),
+            };
+            w.stats.hints += 1;
+            w.send_request(op.node, r, None, 0, request);
+        }
+    }
+
+    /// A crashed node's coordinators vanish: their clients see the connection drop.
+    fn abort_ops_on(&mut self, w: &mut World, node: usize) {
+        let gone: Vec<OpId> = self
+            .ops
+            .iter()
+            .filter(|(_, op)| op.node == node)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in gone {
+            let op = self.ops.remove(&id).expect("listed");
+            w.stats.aborted += 1;
+            w.history.recs[op.rec].note.push_str(" coordinator crashed");
+            if op.put_sent {
+                w.history.end(op.rec, Ret::Indeterminate);
+                self.renew_pid(op.client);
+            } else {
+                w.history.end(op.rec, Ret::Failed);
+            }
+            self.next(w, op.client);
+        }
+    }
+
+    fn renew_pid(&mut self, client: usize) {
+        self.clients[client].pid = self.next_pid;
+        self.next_pid += 1;
+    }
+
+    fn next(&mut self, w: &mut World, client: usize) {
+        let think = w.rng.range(0, 3);
+        w.schedule(think, Event::ClientNext(client));
+    }
+}
+
+/// I1: a version is issued at most once, ever.
+fn issue(w: &mut World, version: Version, op: OpId) -> Check {
+    if let Some(other) = w.issued.insert(version, op) {
+        return Err(format!(
+            "I1: {version:?} issued twice (ops {other} and {op})"
+        ));
+    }
+    Ok(())
+}
+
+/// I3, recounted from the answers the simulator delivered: Q accepts (fast), or Q "holds ≥ v"
+/// after a version query answered by Q (safe).
+fn check_write_votes(w: &mut World, op: &Op, m: &WriteOp, version: Version) -> Check {
+    let q = quorum(w.cfg.nodes);
+    let votes = op
+        .votes
+        .values()
+        .filter(|reply| match (m.mode(), reply) {
+            (_, ReplicaReply::Accepted) => true,
+            (WriteMode::Safe, ReplicaReply::Rejected { held }) => *held > version,
+            _ => false,
+        })
+        .count();
+    let queried = m.mode() == WriteMode::Fast || op.queried.len() >= q;
+    if votes < q || !queried || m.version() != version {
+        return w.violated(format!(
+            "I3: Ok for {version:?} with {votes} votes, {} query answers",
+            op.queried.len()
+        ));
+    }
+    Ok(())
+}
+
+/// I4: a definite failure only when no replica holds (or, checked at every later store, can
+/// ever store) a version of this write.
+fn check_definite_failure(w: &mut World, op: &Op, id: OpId) -> Check {
+    let versions: Vec<Version> = w
+        .issued
+        .iter()
+        .filter(|(_, o)| **o == id)
+        .map(|(v, _)| *v)
+        .collect();
+    for version in versions {
+        if let Some(holders) = w.ever_held.get(&(op.key, version)) {
+            let message =
+                format!("I4: op {id} failed definitely but {holders:?} stored {version:?}");
+            w.violated(message)?;
+        }
+        w.failed_versions.insert(version);
+    }
+    Ok(())
+}
+
+/// An answer that must never count for this machine (I7).
+fn stray_reply(machine: &Machine) -> ReplicaReply {
+    match machine {
+        Machine::Write(_) => ReplicaReply::CopyAck,
+        Machine::Read(_) => ReplicaReply::Accepted,
+    }
+}
+
+/// An action of either machine.
+enum Step {
+    W(Action<WriteDone>),
+    R(Action<ReadDone>),
+}
+
+enum Generic {
+    Send {
+        round: u32,
+        to: ReplicaSet,
+        request: ReplicaRequest,
+    },
+    NeedVersion(Version),
+    Write(WriteDone),
+    Read(ReadDone),
+    Wait,
+}
+
+impl Step {
+    fn into_generic(self) -> Generic {
+        match self {
+            Step::W(Action::Done(d)) => Generic::Write(d),
+            Step::R(Action::Done(d)) => Generic::Read(d),
+            Step::W(a) => generic(a),
+            Step::R(a) => generic(a),
+        }
+    }
+}
+
+fn generic<T>(action: Action<T>) -> Generic {
+    match action {
+        Action::Send { round, to, request } => Generic::Send { round, to, request },
+        Action::NeedVersion { above } => Generic::NeedVersion(above),
+        Action::Wait | Action::Done(_) => Generic::Wait,
+    }
+}

@@ -1,0 +1,589 @@
+//! The simulated cluster: nodes (replica state with a durable and a volatile part, a skewed
+//! clock with the HLC rule), a network that loses, delays, reorders and duplicates, crashes
+//! and restarts, and one event queue ordered by (time, sequence). Everything random comes
+//! from one seeded [`Rng`], and no hash-ordered iteration is used, so a seed replays exactly.
+//!
+//! The client side (operations, the coordinator driver, the outcome checks) is in
+//! `clients.rs`; this file is the "hardware" and the replica.
+
+use super::history::Recorder;
+use super::rng::Rng;
+use mostdb::replication::coordinator::ContendedKeys;
+use mostdb::replication::protocol::{ReplicaReply, ReplicaRequest};
+use mostdb::replication::replica::decide;
+use mostdb::storage::{Record, Version};
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
+
+pub type OpId = u64;
+pub type Check = Result<(), String>;
+
+/// The fault and load mix of one seed (drawn from the seed itself).
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub nodes: usize,
+    pub clients: usize,
+    pub keys: usize,
+    pub ops_per_client: u32,
+    pub deadline_ms: u64,
+    pub delay_ms_max: u64,
+    pub loss_permille: u32,
+    pub dup_permille: u32,
+    /// Delivered after the operation's deadline.
+    pub late_permille: u32,
+    /// The transport knows the request never left (link down).
+    pub not_sent_permille: u32,
+    /// A live node the coordinator believes down, at the start of an operation.
+    pub unreachable_permille: u32,
+    pub skew_ms_max: u64,
+    /// Mean time between crashes of a node (0: no crashes).
+    pub crash_every_ms: u64,
+    pub down_ms_max: u64,
+    pub sync_every_ms_max: u64,
+    pub safe_permille: u32,
+    /// Foreign answers injected into a coordinator (COPY acks and the like).
+    pub stray_permille: u32,
+    pub clock_jumps: bool,
+    /// Directed links are cut now and then (0: never), for a while: a partition.
+    pub cut_every_ms: u64,
+}
+
+impl Config {
+    pub fn random(rng: &mut Rng) -> Config {
+        let nodes = if rng.chance(500) { 3 } else { 5 };
+        Config {
+            nodes,
+            clients: rng.range(2, 5) as usize,
+            keys: rng.range(1, 3) as usize,
+            ops_per_client: rng.range(8, 24) as u32,
+            deadline_ms: 20,
+            delay_ms_max: rng.range(2, 8),
+            loss_permille: rng.range(0, 80) as u32,
+            dup_permille: rng.range(0, 100) as u32,
+            late_permille: rng.range(0, 60) as u32,
+            not_sent_permille: rng.range(0, 60) as u32,
+            unreachable_permille: rng.range(0, 80) as u32,
+            skew_ms_max: rng.pick(&[0, 5, 20, 60, 150]),
+            crash_every_ms: rng.pick(&[0, 20, 60, 200]),
+            down_ms_max: rng.range(5, 40),
+            sync_every_ms_max: rng.pick(&[1, 3, 8, 20]),
+            safe_permille: rng.pick(&[0, 100, 300]),
+            stray_permille: rng.range(0, 50) as u32,
+            clock_jumps: rng.chance(300),
+            cut_every_ms: rng.pick(&[0, 0, 10, 40]),
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub enum Event {
+    ClientNext(usize),
+    /// A replica request on the wire; `op: None` for COPY and hinted handoff (no answer awaited).
+    Request {
+        to: usize,
+        from: usize,
+        op: Option<OpId>,
+        round: u32,
+        request: ReplicaRequest,
+    },
+    Reply {
+        to: usize,
+        from: usize,
+        op: OpId,
+        round: u32,
+        reply: ReplicaReply,
+    },
+    Deadline(OpId),
+    /// The driver's clock has the fresh version an operation asked for.
+    Version(OpId),
+    Sync(usize),
+    Crash(usize),
+    Restart(usize),
+    AntiEntropy(usize),
+    ClockJump(usize),
+    /// Cut a random directed link for a while.
+    Cut,
+}
+
+struct Scheduled {
+    time: u64,
+    seq: u64,
+    event: Event,
+}
+
+impl PartialEq for Scheduled {
+    fn eq(&self, other: &Self) -> bool {
+        (self.time, self.seq) == (other.time, other.seq)
+    }
+}
+impl Eq for Scheduled {}
+impl PartialOrd for Scheduled {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Scheduled {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        (self.time, self.seq).cmp(&(other.time, other.seq))
+    }
+}
+
+/// A reply held back until what it reveals is durable (group commit).
+struct Held {
+    event: Event,
+    key: usize,
+    reveals: Version,
+}
+
+pub struct Node {
+    pub up: bool,
+    /// Bumped by each crash: coordinators of an earlier incarnation are gone.
+    pub incarnation: u32,
+    skew_ms: i64,
+    /// The HLC's last value. Kept across crashes: the real clock persists a ceiling.
+    hlc_last: u64,
+    pub volatile: BTreeMap<usize, Record>,
+    durable: BTreeMap<usize, Record>,
+    /// Some write is not yet durable.
+    dirty: bool,
+    held: Vec<Held>,
+    /// I2: the largest version of each key this replica revealed in an answer.
+    revealed: BTreeMap<usize, Version>,
+    pub contended: ContendedKeys,
+}
+
+/// Simulated ms at the start (physical clocks are this plus a skew, never below 1).
+const T0_MS: u64 = 1_000;
+/// Bits of the HLC counter below the milliseconds (as in `replication::clock`).
+const COUNTER_BITS: u32 = 16;
+
+impl Node {
+    pub fn phys_ms(&self, now: u64) -> u64 {
+        (now as i64 + self.skew_ms).max(1) as u64
+    }
+
+    /// `now()` = max(last + 1, physical).
+    pub fn issue(&mut self, now: u64, origin: u64) -> Version {
+        let hlc = (self.hlc_last + 1).max(self.phys_ms(now) << COUNTER_BITS);
+        self.hlc_last = hlc;
+        Version { hlc, origin }
+    }
+
+    pub fn observe(&mut self, version: Version) {
+        self.hlc_last = self.hlc_last.max(version.hlc);
+    }
+}
+
+pub struct World {
+    pub cfg: Config,
+    pub rng: Rng,
+    pub now: u64,
+    seq: u64,
+    queue: BinaryHeap<Reverse<Scheduled>>,
+    pub nodes: Vec<Node>,
+    pub history: Recorder,
+    /// I1 and I5: every version issued, and the operation that issued it.
+    pub issued: BTreeMap<Version, OpId>,
+    /// I5: the versions under which each operation's write was stored anywhere.
+    stored_under: BTreeMap<OpId, BTreeSet<Version>>,
+    /// I4: versions of writes reported as definitely failed.
+    pub failed_versions: BTreeSet<Version>,
+    /// I6: `(key, version)` → the replicas that ever held exactly it.
+    pub ever_held: BTreeMap<(usize, Version), BTreeSet<usize>>,
+    pub stats: super::Stats,
+    /// Directed links `(from, to)` cut until the given time.
+    cut_until: BTreeMap<(usize, usize), u64>,
+    /// False: invariant violations are counted, not fatal, so that the linearizability check
+    /// alone can be shown to catch a planted bug (`SIM_CHECK=linearizability`).
+    pub strict: bool,
+}
+
+pub fn key_bytes(key: usize) -> Vec<u8> {
+    vec![b'k', key as u8]
+}
+
+fn key_index(key: &[u8]) -> usize {
+    key.get(1).copied().map_or(0, usize::from)
+}
+
+impl World {
+    pub fn new(seed: u64) -> World {
+        let mut rng = Rng::new(seed);
+        let cfg = Config::random(&mut rng);
+        let nodes = (0..cfg.nodes)
+            .map(|_| {
+                let skew = rng.range(0, 2 * cfg.skew_ms_max) as i64 - cfg.skew_ms_max as i64;
+                Node {
+                    up: true,
+                    incarnation: 0,
+                    skew_ms: skew,
+                    hlc_last: 0,
+                    volatile: BTreeMap::new(),
+                    durable: BTreeMap::new(),
+                    dirty: false,
+                    held: Vec::new(),
+                    revealed: BTreeMap::new(),
+                    contended: ContendedKeys::new(64, 50),
+                }
+            })
+            .collect();
+        World {
+            cfg,
+            rng,
+            now: T0_MS,
+            seq: 0,
+            queue: BinaryHeap::new(),
+            nodes,
+            history: Recorder::default(),
+            issued: BTreeMap::new(),
+            stored_under: BTreeMap::new(),
+            failed_versions: BTreeSet::new(),
+            ever_held: BTreeMap::new(),
+            stats: super::Stats::default(),
+            cut_until: BTreeMap::new(),
+            strict: true,
+        }
+    }
+
+    /// An invariant failed: fatal when strict, else counted and the run goes on.
+    pub fn violated(&mut self, message: String) -> Check {
+        if self.strict {
+            return Err(message);
+        }
+        self.stats.violations += 1;
+        Ok(())
+    }
+
+    /// Background processes of every node: durable syncs, anti-entropy, crashes, clock jumps.
+    pub fn start_background(&mut self) {
+        for node in 0..self.cfg.nodes {
+            let sync = self.rng.range(1, self.cfg.sync_every_ms_max);
+            self.schedule(sync, Event::Sync(node));
+            let copy = self.rng.range(5, 30);
+            self.schedule(copy, Event::AntiEntropy(node));
+            self.schedule_crash(node);
+            if self.cfg.cut_every_ms > 0 && node == 0 {
+                let cut = self.rng.range(1, self.cfg.cut_every_ms);
+                self.schedule(cut, Event::Cut);
+            }
+            if self.cfg.clock_jumps {
+                let jump = self.rng.range(20, 200);
+                self.schedule(jump, Event::ClockJump(node));
+            }
+        }
+    }
+
+    pub fn schedule(&mut self, after_ms: u64, event: Event) {
+        self.seq += 1;
+        self.queue.push(Reverse(Scheduled {
+            time: self.now + after_ms,
+            seq: self.seq,
+            event,
+        }));
+    }
+
+    pub fn pop(&mut self) -> Option<Event> {
+        let Reverse(next) = self.queue.pop()?;
+        debug_assert!(next.time >= self.now);
+        self.now = next.time;
+        Some(next.event)
+    }
+
+    fn schedule_crash(&mut self, node: usize) {
+        let every = self.cfg.crash_every_ms * self.cfg.nodes as u64;
+        if every > 0 {
+            let after = self.rng.range(every / 2, every * 3 / 2);
+            self.schedule(after, Event::Crash(node));
+        }
+    }
+
+    /// Network delay of one message: usually short, sometimes past any deadline.
+    fn delay(&mut self) -> u64 {
+        if self.rng.chance(self.cfg.late_permille) {
+            self.cfg.deadline_ms + self.rng.range(1, 2 * self.cfg.deadline_ms)
+        } else {
+            self.rng.range(1, self.cfg.delay_ms_max)
+        }
+    }
+
+    /// Puts a message on the wire between two nodes: it may be lost, delayed, duplicated.
+    pub fn send_net(&mut self, event: Event) {
+        let link = match &event {
+            Event::Request { from, to, .. } | Event::Reply { from, to, .. } => Some((*from, *to)),
+            _ => None,
+        };
+        let cut = link.is_some_and(|l| self.cut_until.get(&l).is_some_and(|&t| t > self.now));
+        if cut || self.rng.chance(self.cfg.loss_permille) {
+            self.stats.lost += 1;
+            return;
+        }
+        // The transport delivers each request at most once (TCP, never re-sent on another
+        // connection): a PUT processed twice could answer Accepted, then Rejected once a newer
+        // version arrived, and the fast path would take that rejection as "nothing stored".
+        // Answers, COPYs and hints are duplicated freely.
+        let once = matches!(
+            event,
+            Event::Request {
+                op: Some(_),
+                request: ReplicaRequest::Put { .. },
+                ..
+            }
+        );
+        if !once && self.rng.chance(self.cfg.dup_permille) {
+            self.stats.duplicated += 1;
+            let delay = self.delay();
+            self.schedule(delay, event.clone());
+        }
+        let delay = self.delay();
+        self.schedule(delay, event);
+    }
+
+    /// Sends a request from a coordinator on `from` to replica `to`. False when the transport
+    /// knows it was never written to a socket (the coordinator is told: it was not received).
+    pub fn send_request(
+        &mut self,
+        from: usize,
+        to: usize,
+        op: Option<OpId>,
+        round: u32,
+        request: ReplicaRequest,
+    ) -> bool {
+        let event = Event::Request {
+            to,
+            from,
+            op,
+            round,
+            request,
+        };
+        if from == to {
+            // The local replica: no socket, no loss, but it runs later, interleaved.
+            let delay = self.rng.range(0, 1);
+            self.schedule(delay, event);
+            return true;
+        }
+        let cut = self
+            .cut_until
+            .get(&(from, to))
+            .is_some_and(|&t| t > self.now);
+        let link_down = (cut || !self.nodes[to].up) && self.rng.chance(700);
+        if link_down || self.rng.chance(self.cfg.not_sent_permille) {
+            self.stats.not_sent += 1;
+            return false;
+        }
+        self.send_net(event);
+        true
+    }
+
+    /// A replica serves one request under the replica rules of `replication::replica`.
+    pub fn on_request(
+        &mut self,
+        to: usize,
+        from: usize,
+        op: Option<OpId>,
+        round: u32,
+        request: ReplicaRequest,
+    ) -> Check {
+        if !self.nodes[to].up {
+            return Ok(());
+        }
+        let key = key_index(request.key());
+        if let Some(version) = request.version() {
+            self.nodes[to].observe(version); // the HLC takes in every version it sees
+        }
+        let decision = decide(self.nodes[to].volatile.get(&key), &request);
+        if decision.store {
+            self.store(to, key, &request)?;
+        }
+        let Some(op) = op else {
+            return Ok(()); // COPY or a hint: nobody waits for the answer
+        };
+        let reveals = reveals(&request, &decision.reply);
+        let event = Event::Reply {
+            to: from,
+            from: to,
+            op,
+            round,
+            reply: decision.reply,
+        };
+        let early = cfg!(feature = "planted-early-ack")
+            && matches!(
+                request,
+                ReplicaRequest::Put { .. } | ReplicaRequest::Repair { .. }
+            );
+        let node = &mut self.nodes[to];
+        if node.dirty && !early {
+            node.held.push(Held {
+                event,
+                key,
+                reveals,
+            });
+        } else {
+            self.release(to, key, reveals, event);
+        }
+        Ok(())
+    }
+
+    /// Stores a write on a replica's volatile state, checking I2, I4 and I5.
+    fn store(&mut self, node: usize, key: usize, request: &ReplicaRequest) -> Check {
+        let (version, value) = match request {
+            ReplicaRequest::Put { version, value, .. }
+            | ReplicaRequest::Repair { version, value, .. }
+            | ReplicaRequest::Copy { version, value, .. } => (*version, value.clone()),
+            ReplicaRequest::Read { .. } => return Err("a READ stored something".into()),
+        };
+        let held = self.nodes[node].volatile.get(&key).map(|r| r.version);
+        if held.is_some_and(|h| h >= version) {
+            return Err(format!(
+                "I2: n{node} k{key} replaced {held:?} by {version:?}"
+            ));
+        }
+        if self.failed_versions.contains(&version) {
+            self.violated(format!(
+                "I4: n{node} k{key} stored {version:?}, of a write reported as definitely failed"
+            ))?;
+        }
+        let Some(&op) = self.issued.get(&version) else {
+            return Err(format!("I1: n{node} stored {version:?}, never issued"));
+        };
+        let under = self.stored_under.entry(op).or_default();
+        under.insert(version);
+        if under.len() > 1 {
+            let message = format!("I5: the write of op {op} was stored under {under:?}");
+            self.violated(message)?;
+        }
+        self.ever_held
+            .entry((key, version))
+            .or_default()
+            .insert(node);
+        let n = &mut self.nodes[node];
+        n.volatile.insert(key, Record { version, value });
+        n.dirty = true;
+        Ok(())
+    }
+
+    fn release(&mut self, node: usize, key: usize, reveals: Version, event: Event) {
+        let revealed = self.nodes[node].revealed.entry(key).or_default();
+        *revealed = (*revealed).max(reveals);
+        let Event::Reply { to, .. } = event else {
+            return;
+        };
+        if to == node {
+            let delay = self.rng.range(0, 1);
+            self.schedule(delay, event);
+        } else {
+            self.send_net(event);
+        }
+    }
+
+    /// The group commit: every write so far becomes durable, and the answers waiting for it go.
+    pub fn on_sync(&mut self, node: usize) -> Check {
+        let next = self.rng.range(1, self.cfg.sync_every_ms_max);
+        self.schedule(next, Event::Sync(node));
+        let n = &mut self.nodes[node];
+        if !n.up {
+            return Ok(());
+        }
+        for (key, record) in &n.durable {
+            let now = n.volatile.get(key).map(|r| r.version);
+            if now.is_none_or(|v| v < record.version) {
+                return Err(format!("I2: n{node} k{key} volatile {now:?} below durable"));
+            }
+        }
+        n.durable = n.volatile.clone();
+        n.dirty = false;
+        for held in std::mem::take(&mut n.held) {
+            self.release(node, held.key, held.reveals, held.event);
+        }
+        Ok(())
+    }
+
+    /// A crash loses what was not durable, answers not yet sent, and every coordinator there.
+    pub fn on_crash(&mut self, node: usize) -> Check {
+        let n = &mut self.nodes[node];
+        if !n.up {
+            return Ok(());
+        }
+        self.stats.crashes += 1;
+        n.up = false;
+        n.incarnation += 1;
+        n.volatile = n.durable.clone();
+        n.dirty = false;
+        n.held.clear();
+        self.check_revealed(node)?;
+        let down = self.rng.range(1, self.cfg.down_ms_max);
+        self.schedule(down, Event::Restart(node));
+        Ok(())
+    }
+
+    pub fn on_restart(&mut self, node: usize) {
+        self.nodes[node].up = true;
+        self.schedule_crash(node);
+    }
+
+    /// Anti-entropy: COPY one durable record to another replica (its ack is never a vote).
+    pub fn on_anti_entropy(&mut self, node: usize) {
+        let next = self.rng.range(5, 30);
+        self.schedule(next, Event::AntiEntropy(node));
+        let key = self.rng.below(self.cfg.keys as u64) as usize;
+        let to = self.rng.below(self.cfg.nodes as u64) as usize;
+        let n = &self.nodes[node];
+        let (true, Some(record)) = (n.up && to != node, n.durable.get(&key)) else {
+            return;
+        };
+        let request = ReplicaRequest::Copy {
+            key: key_bytes(key),
+            version: record.version,
+            value: record.value.clone(),
+        };
+        self.stats.copies += 1;
+        self.send_request(node, to, None, 0, request);
+    }
+
+    /// A partition: one directed link drops everything for a while.
+    pub fn on_cut(&mut self) {
+        let from = self.rng.below(self.cfg.nodes as u64) as usize;
+        let to = self.rng.below(self.cfg.nodes as u64) as usize;
+        if from != to {
+            let until = self.now + self.rng.range(5, 80);
+            self.cut_until.insert((from, to), until);
+            self.stats.cuts += 1;
+        }
+        let next = self.rng.range(1, self.cfg.cut_every_ms);
+        self.schedule(next, Event::Cut);
+    }
+
+    pub fn on_clock_jump(&mut self, node: usize) {
+        let max = self.cfg.skew_ms_max.max(20) as i64;
+        let jump = self.rng.range(0, 4 * max as u64) as i64 - 2 * max;
+        self.nodes[node].skew_ms += jump;
+        let next = self.rng.range(20, 200);
+        self.schedule(next, Event::ClockJump(node));
+    }
+
+    /// I2 as the outside sees it: a replica never holds less than it has revealed.
+    pub fn check_revealed(&mut self, node: usize) -> Check {
+        let n = &mut self.nodes[node];
+        let mut lost = None;
+        for (key, revealed) in n.revealed.iter_mut() {
+            let held = n.volatile.get(key).map_or(Version::ZERO, |r| r.version);
+            if held < *revealed {
+                lost = Some(format!(
+                    "I2: n{node} k{key} holds {held:?} after answering with {revealed:?} (lost across a crash)"
+                ));
+                *revealed = held; // reported once
+            }
+        }
+        match lost {
+            Some(message) => self.violated(message),
+            None => Ok(()),
+        }
+    }
+}
+
+/// The version an answer shows (what must be durable before it is sent).
+fn reveals(request: &ReplicaRequest, reply: &ReplicaReply) -> Version {
+    match reply {
+        ReplicaReply::Accepted | ReplicaReply::RepairOk => request.version().unwrap_or_default(),
+        other => other.version_seen().unwrap_or_default(),
+    }
+}
