@@ -5,6 +5,7 @@
 mod clients;
 pub mod history;
 mod rng;
+pub mod scenarios;
 mod world;
 
 use std::time::Instant;
