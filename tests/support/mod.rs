@@ -12,6 +12,9 @@
 #![allow(dead_code)]
 
 mod client;
+pub mod cluster;
+pub mod history;
+pub mod proxy;
 
 pub use client::*;
 

@@ -1,0 +1,953 @@
+//! Jepsen-style fault test on the real binary (DESIGN.md §9, layer 3): three nodes on loopback,
+//! concurrent clients on many keys, and nemeses in turn — kill -9 and restart, SIGSTOP longer
+//! than the deadline, a partition of one node through per-link proxies, a quiet period — with
+//! at most one node faulty at a time. Every operation is recorded and each key's history is
+//! checked for linearizability (todc-utils' WGL checker, time-boxed); acknowledged writes must
+//! survive (a final read of every key after healing is part of the checked history), a
+//! definitely failed write must never be read, and ≥ 90 % of operations must succeed.
+//!
+//! `FAULT_SECS` sets the length of the fault schedule (default 60 s).
+//!
+//! The harness's own pieces are tested here too: the link proxy, the answer classification,
+//! and the checker on synthetic histories (a deliberately non-linearizable one must fail).
+
+mod support;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
+use std::time::{Duration, Instant};
+
+use support::cluster::{
+    classify, interpret, Cluster, ClusterSpec, KvClient, Reply, ReplyClass, REPLY_CLASSES,
+};
+use support::history::{
+    self, check, check_key, make_stale_read, splitmix64, synthetic, visible_failures, KvOp,
+    Outcome, Rec, Verdict,
+};
+use support::proxy::{connect, echo_server, echoes, ended, CutMode, LinkProxy};
+
+/// Concurrent client threads.
+const CLIENTS: usize = 6;
+/// Length of the fault schedule when `FAULT_SECS` is not set.
+const FAULT_SECS_DEFAULT: u64 = 60;
+/// `MOSTDB_TIMEOUT_MS` of every node.
+const NODE_TIMEOUT_MS: u64 = 1_000;
+/// How long a client waits for one answer before counting the request as lost.
+const CLIENT_IO_TIMEOUT_MS: u64 = 3_000;
+/// Nodes a client tries for one operation, moving on only after an answer that proves the
+/// attempt had no effect (never after an indeterminate write).
+const ATTEMPTS_MAX: usize = 3;
+/// Keys come from two sliding windows (STACK.md §5.3: many keys, so each key's history stays
+/// small enough for the checker). Half the operations go to a few hot keys, where clients
+/// collide; the rest to many cold keys that each live long enough to see several faults.
+/// A window of `ACTIVE` keys moves on by one key every `OPS_PER_KEY` of its operations, so
+/// each key gets about `OPS_PER_KEY` operations.
+const HOT_KEYS_ACTIVE: u64 = 20;
+const HOT_OPS_PER_KEY: u64 = 150;
+const COLD_KEYS_ACTIVE: u64 = 1_000;
+const COLD_OPS_PER_KEY: u64 = 100;
+/// Pause of a client after an operation that failed on every node it tried (bounds the
+/// request rate against a cluster that refuses everything).
+const FAILED_OP_BACKOFF_MS: u64 = 20;
+/// Operation mix, in percent: get, set, and del for the rest.
+const GET_PERCENT: u64 = 50;
+const SET_PERCENT: u64 = 35;
+/// How long each nemesis holds its fault.
+const KILL_HOLD_MS: u64 = 4_000;
+const PAUSE_HOLD_MS: u64 = 2_500;
+const PARTITION_HOLD_MS: u64 = 4_000;
+const QUIET_MS: u64 = 3_000;
+/// The final read of a key is retried this many rounds over all nodes, this far apart.
+const FINAL_READ_ROUNDS_MAX: usize = 20;
+const FINAL_READ_RETRY_MS: u64 = 250;
+/// Time budget of one key's linearizability check; beyond it the key is "unknown".
+const CHECK_BUDGET_PER_KEY_MS: u64 = 10_000;
+/// Share of operations that must succeed while at most one node is faulty.
+const SUCCESS_SHARE_MIN: f64 = 0.90;
+/// A pause must hold a node for longer than its peers' deadline.
+const _: () = assert!(PAUSE_HOLD_MS > 2 * NODE_TIMEOUT_MS);
+const _: () = assert!(CLIENT_IO_TIMEOUT_MS > 2 * NODE_TIMEOUT_MS);
+/// Failing keys whose histories are printed.
+const FAILED_KEYS_SHOWN_MAX: usize = 3;
+
+// ------------------------------------------------------------------------------------------------
+// Phases and statistics
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+enum Phase {
+    Quiet = 0,
+    Kill = 1,
+    Pause = 2,
+    Partition = 3,
+    Final = 4,
+}
+
+const PHASES: [Phase; 5] = [
+    Phase::Quiet,
+    Phase::Kill,
+    Phase::Pause,
+    Phase::Partition,
+    Phase::Final,
+];
+
+impl Phase {
+    fn from_u8(v: u8) -> Phase {
+        PHASES[usize::from(v).min(PHASES.len() - 1)]
+    }
+    fn name(self) -> &'static str {
+        match self {
+            Phase::Quiet => "quiet",
+            Phase::Kill => "kill -9",
+            Phase::Pause => "SIGSTOP",
+            Phase::Partition => "partition",
+            Phase::Final => "final reads",
+        }
+    }
+}
+
+/// Counts for one phase: attempts by class, and logical operations (an operation may take
+/// several attempts on different nodes) by outcome.
+#[derive(Clone, Copy, Debug, Default)]
+struct PhaseStats {
+    attempts: [u64; REPLY_CLASSES],
+    ops: u64,
+    ops_ok: u64,
+    ops_indeterminate: u64,
+    ops_failed: u64,
+    latency_max_ns: u64,
+}
+
+impl PhaseStats {
+    fn add(&mut self, o: &PhaseStats) {
+        for (a, b) in self.attempts.iter_mut().zip(o.attempts) {
+            *a += b;
+        }
+        self.ops += o.ops;
+        self.ops_ok += o.ops_ok;
+        self.ops_indeterminate += o.ops_indeterminate;
+        self.ops_failed += o.ops_failed;
+        self.latency_max_ns = self.latency_max_ns.max(o.latency_max_ns);
+    }
+    fn attempts_total(&self) -> u64 {
+        self.attempts.iter().sum()
+    }
+    fn n(&self, c: ReplyClass) -> u64 {
+        self.attempts[c as usize]
+    }
+}
+
+type Stats = [PhaseStats; PHASES.len()];
+
+/// What every client thread shares.
+struct Ctx {
+    ports: Vec<u16>,
+    t0: Instant,
+    stop: AtomicBool,
+    phase: AtomicU8,
+    hot_issued: AtomicU64,
+    cold_issued: AtomicU64,
+    next_pid: AtomicU64,
+    seed: u64,
+}
+
+impl Ctx {
+    fn now_ns(&self) -> u64 {
+        self.t0.elapsed().as_nanos() as u64
+    }
+    /// A key from the hot or the cold window (see [`HOT_KEYS_ACTIVE`]).
+    fn pick_key(&self, rng: &mut Rng) -> String {
+        if rng.below(2) == 0 {
+            let n = self.hot_issued.fetch_add(1, Ordering::Relaxed);
+            format!("h{}", n / HOT_OPS_PER_KEY + rng.below(HOT_KEYS_ACTIVE))
+        } else {
+            let n = self.cold_issued.fetch_add(1, Ordering::Relaxed);
+            format!("c{}", n / COLD_OPS_PER_KEY + rng.below(COLD_KEYS_ACTIVE))
+        }
+    }
+    fn new_pid(&self) -> u64 {
+        self.next_pid.fetch_add(1, Ordering::Relaxed)
+    }
+}
+
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = splitmix64(self.0);
+        self.0
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+/// What a client thread hands back.
+#[derive(Default)]
+struct ClientOut {
+    recs: Vec<Rec>,
+    stats: Stats,
+    unexpected: Vec<String>,
+}
+
+// ------------------------------------------------------------------------------------------------
+// The workload
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Get,
+    Set,
+    Del,
+}
+
+fn client_loop(id: usize, ctx: &Ctx) -> ClientOut {
+    let mut out = ClientOut::default();
+    let mut rng = Rng(ctx.seed ^ (id as u64).wrapping_mul(0xA076_1D64_78BD_642F));
+    let mut kv = KvClient::new(
+        ctx.ports.clone(),
+        Duration::from_millis(CLIENT_IO_TIMEOUT_MS),
+    );
+    let mut pid = ctx.new_pid();
+    let mut seq = 0u64;
+    while !ctx.stop.load(Ordering::Relaxed) {
+        let key = ctx.pick_key(&mut rng);
+        let kind = match rng.below(100) {
+            p if p < GET_PERCENT => Kind::Get,
+            p if p < GET_PERCENT + SET_PERCENT => Kind::Set,
+            _ => Kind::Del,
+        };
+        let phase = Phase::from_u8(ctx.phase.load(Ordering::Relaxed));
+        let first = rng.below(ctx.ports.len() as u64) as usize;
+        let mut done = Outcome::Failed;
+        for attempt in 0..ATTEMPTS_MAX.min(ctx.ports.len()) {
+            let node = (first + attempt) % ctx.ports.len();
+            let op = match kind {
+                Kind::Get => KvOp::Get(None),
+                Kind::Del => KvOp::Del,
+                Kind::Set => {
+                    seq += 1;
+                    KvOp::Set(format!("{id}-{seq}"))
+                }
+            };
+            let call_ns = ctx.now_ns();
+            let reply = match &op {
+                KvOp::Set(v) => kv.set(node, &key, v),
+                KvOp::Del => kv.del(node, &key),
+                KvOp::Get(_) => kv.get(node, &key),
+            };
+            let ret_ns = ctx.now_ns();
+            let (outcome, op, class, odd) = interpret(op, reply);
+            out.unexpected.extend(odd);
+            let st = &mut out.stats[phase as usize];
+            st.attempts[class as usize] += 1;
+            st.latency_max_ns = st.latency_max_ns.max(ret_ns - call_ns);
+            let write = !matches!(op, KvOp::Get(_));
+            out.recs.push(Rec {
+                pid,
+                key: key.clone(),
+                op,
+                outcome,
+                call_ns,
+                ret_ns,
+            });
+            done = outcome;
+            if outcome == Outcome::Indeterminate && write {
+                // This process may still have the op in flight: go on as another one.
+                pid = ctx.new_pid();
+                break;
+            }
+            if outcome == Outcome::Ok {
+                break;
+            }
+        }
+        let st = &mut out.stats[phase as usize];
+        st.ops += 1;
+        match done {
+            Outcome::Ok => st.ops_ok += 1,
+            Outcome::Indeterminate => st.ops_indeterminate += 1,
+            Outcome::Failed => {
+                st.ops_failed += 1;
+                std::thread::sleep(Duration::from_millis(FAILED_OP_BACKOFF_MS));
+            }
+        }
+    }
+    out
+}
+
+// ------------------------------------------------------------------------------------------------
+// The nemeses
+
+/// One fault as it was applied.
+struct Event {
+    phase: Phase,
+    node: usize,
+    start_ms: u64,
+    end_ms: u64,
+}
+
+/// Sets the stop flag however the nemesis ends, so the client threads always finish.
+struct StopOnDrop<'a>(&'a AtomicBool);
+
+impl Drop for StopOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+}
+
+/// Quiet, kill -9, pause, partition, in turn, for `secs`; the faulty node rotates. Runs on the
+/// thread that owns the cluster (restarted nodes die with the thread that spawned them).
+fn run_nemeses(cluster: &mut Cluster, ctx: &Ctx, secs: u64) -> Result<Vec<Event>, String> {
+    let end = Instant::now() + Duration::from_secs(secs);
+    let schedule = [Phase::Quiet, Phase::Kill, Phase::Pause, Phase::Partition];
+    let mut events = Vec::new();
+    let mut faults = 0usize;
+    let ms = |d: Duration| d.as_millis() as u64;
+    for step in 0.. {
+        if Instant::now() >= end {
+            break;
+        }
+        let phase = schedule[step % schedule.len()];
+        let node = faults % cluster.size();
+        let start_ms = ms(ctx.t0.elapsed());
+        ctx.phase.store(phase as u8, Ordering::SeqCst);
+        match phase {
+            Phase::Quiet => {
+                let until = (Instant::now() + Duration::from_millis(QUIET_MS)).min(end);
+                std::thread::sleep(until.saturating_duration_since(Instant::now()));
+            }
+            Phase::Kill => {
+                cluster.kill9(node);
+                std::thread::sleep(Duration::from_millis(KILL_HOLD_MS));
+                cluster
+                    .restart(node)
+                    .map_err(|e| format!("restart of node {node} after kill -9: {e}"))?;
+            }
+            Phase::Pause => {
+                cluster.pause(node);
+                std::thread::sleep(Duration::from_millis(PAUSE_HOLD_MS));
+                cluster.resume(node);
+            }
+            Phase::Partition => {
+                cluster.isolate(node, CutMode::Blackhole);
+                std::thread::sleep(Duration::from_millis(PARTITION_HOLD_MS));
+                cluster.heal_links();
+            }
+            Phase::Final => unreachable!("not scheduled"),
+        }
+        if phase != Phase::Quiet {
+            faults += 1;
+        }
+        let node = if phase == Phase::Quiet {
+            usize::MAX
+        } else {
+            node
+        };
+        events.push(Event {
+            phase,
+            node,
+            start_ms,
+            end_ms: ms(ctx.t0.elapsed()),
+        });
+    }
+    ctx.phase.store(Phase::Quiet as u8, Ordering::SeqCst);
+    Ok(events)
+}
+
+/// Reads every key once more through a quorum, after healing, and records the reads.
+fn final_reads(ctx: &Ctx, keys: &BTreeSet<String>, stats: &mut Stats) -> (Vec<Rec>, Vec<String>) {
+    let mut kv = KvClient::new(
+        ctx.ports.clone(),
+        Duration::from_millis(CLIENT_IO_TIMEOUT_MS),
+    );
+    let mut recs = Vec::new();
+    let mut unreadable = Vec::new();
+    let mut unexpected = Vec::new();
+    let n = ctx.ports.len();
+    for (i, key) in keys.iter().enumerate() {
+        let st = &mut stats[Phase::Final as usize];
+        st.ops += 1;
+        let mut read = None;
+        'rounds: for round in 0..FINAL_READ_ROUNDS_MAX {
+            for a in 0..n {
+                let call_ns = ctx.now_ns();
+                let reply = kv.get((i + a) % n, key);
+                let ret_ns = ctx.now_ns();
+                let (outcome, op, class, odd) = interpret(KvOp::Get(None), reply);
+                unexpected.extend(odd);
+                st.attempts[class as usize] += 1;
+                if outcome == Outcome::Ok {
+                    read = Some((op, call_ns, ret_ns));
+                    break 'rounds;
+                }
+            }
+            if round + 1 < FINAL_READ_ROUNDS_MAX {
+                std::thread::sleep(Duration::from_millis(FINAL_READ_RETRY_MS));
+            }
+        }
+        match read {
+            Some((op, call_ns, ret_ns)) => {
+                st.ops_ok += 1;
+                recs.push(Rec {
+                    pid: ctx.new_pid(),
+                    key: key.clone(),
+                    op,
+                    outcome: Outcome::Ok,
+                    call_ns,
+                    ret_ns,
+                });
+            }
+            None => {
+                st.ops_failed += 1;
+                unreadable.push(key.clone());
+            }
+        }
+    }
+    unreadable.extend(unexpected);
+    (recs, unreadable)
+}
+
+// ------------------------------------------------------------------------------------------------
+// The fault test
+
+fn fault_secs() -> u64 {
+    std::env::var("FAULT_SECS")
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(FAULT_SECS_DEFAULT)
+}
+
+#[test]
+fn linearizable_under_kill_pause_and_partition() {
+    let secs = fault_secs();
+    let spec = ClusterSpec {
+        op_timeout_ms: NODE_TIMEOUT_MS,
+        ..ClusterSpec::default()
+    };
+    let mut cluster = Cluster::start(&spec);
+    let seed = splitmix64(std::process::id() as u64 ^ cluster.ports()[0] as u64);
+    println!(
+        "fault test: {} nodes on ports {:?}, {CLIENTS} clients, {secs} s, seed {seed:#x}, dir {}",
+        cluster.size(),
+        cluster.ports(),
+        cluster.dir().display()
+    );
+    let ctx = Ctx {
+        ports: cluster.ports(),
+        t0: Instant::now(),
+        stop: AtomicBool::new(false),
+        phase: AtomicU8::new(Phase::Quiet as u8),
+        hot_issued: AtomicU64::new(0),
+        cold_issued: AtomicU64::new(0),
+        next_pid: AtomicU64::new(0),
+        seed,
+    };
+    let (nemesis, outs) = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..CLIENTS)
+            .map(|id| {
+                let ctx = &ctx;
+                s.spawn(move || client_loop(id, ctx))
+            })
+            .collect();
+        let result = {
+            let _stop = StopOnDrop(&ctx.stop);
+            run_nemeses(&mut cluster, &ctx, secs).and_then(|ev| cluster.heal_all().map(|()| ev))
+        };
+        let outs: Vec<ClientOut> = handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_default())
+            .collect();
+        (result, outs)
+    });
+    let events = match nemesis {
+        Ok(ev) => ev,
+        Err(e) => panic!("nemesis failed: {e}"),
+    };
+    let mut recs = Vec::new();
+    let mut stats: Stats = Default::default();
+    let mut problems = Vec::new();
+    for o in outs {
+        recs.extend(o.recs);
+        for (a, b) in stats.iter_mut().zip(o.stats.iter()) {
+            a.add(b);
+        }
+        problems.extend(
+            o.unexpected
+                .into_iter()
+                .map(|u| format!("unexpected answer: {u}")),
+        );
+    }
+    let keys: BTreeSet<String> = recs.iter().map(|r| r.key.clone()).collect();
+    let (finals, unreadable) = final_reads(&ctx, &keys, &mut stats);
+    problems.extend(
+        unreadable
+            .into_iter()
+            .map(|k| format!("final read failed: {k}")),
+    );
+    let statuses = cluster.stop_all();
+    for (i, st) in statuses.iter().enumerate() {
+        if !st.is_some_and(|s| s.success()) {
+            problems.push(format!("node {i} did not stop cleanly on SIGTERM: {st:?}"));
+        }
+    }
+    report_run(&events, &stats);
+    problems.extend(verify(&recs, &finals, &stats));
+    if !problems.is_empty() {
+        panic!(
+            "fault test failed ({} problems):\n{}",
+            problems.len(),
+            problems.join("\n")
+        );
+    }
+}
+
+fn report_run(events: &[Event], stats: &Stats) {
+    println!("nemesis schedule:");
+    for e in events {
+        let node = if e.node == usize::MAX {
+            "-".to_string()
+        } else {
+            e.node.to_string()
+        };
+        println!(
+            "  {:>7.1} s – {:>7.1} s  {:<12} node {node}",
+            e.start_ms as f64 / 1e3,
+            e.end_ms as f64 / 1e3,
+            e.phase.name()
+        );
+    }
+    let mut total = PhaseStats::default();
+    println!(
+        "{:<12} {:>7} {:>6} {:>6} {:>6} | {:>7} {:>6} {:>6} {:>6} {:>6} {:>6} {:>6} {:>5} {:>8}",
+        "phase",
+        "ops",
+        "ok",
+        "indet",
+        "failed",
+        "reqs",
+        "ok",
+        "nf",
+        "NotMst",
+        "NM-ind",
+        "503",
+        "unsent",
+        "lost",
+        "max ms"
+    );
+    for p in PHASES {
+        let s = &stats[p as usize];
+        total.add(s);
+        print_row(p.name(), s);
+    }
+    print_row("total", &total);
+    let pct = |a: u64, b: u64| 100.0 * a as f64 / b.max(1) as f64;
+    let reqs = total.attempts_total();
+    println!(
+        "operations {}: success {:.2} %, indeterminate {:.2} %, failed {:.2} %; requests {}: \
+         success (incl. NotFound) {:.2} %, NotMost {:.2} % (indeterminate {:.2} %), lost {:.2} %",
+        total.ops,
+        pct(total.ops_ok, total.ops),
+        pct(total.ops_indeterminate, total.ops),
+        pct(total.ops_failed, total.ops),
+        reqs,
+        pct(
+            total.n(ReplyClass::Ok) + total.n(ReplyClass::NotFound),
+            reqs
+        ),
+        pct(
+            total.n(ReplyClass::NotMost) + total.n(ReplyClass::NotMostIndeterminate),
+            reqs
+        ),
+        pct(total.n(ReplyClass::NotMostIndeterminate), reqs),
+        pct(total.n(ReplyClass::Lost), reqs),
+    );
+}
+
+fn print_row(name: &str, s: &PhaseStats) {
+    let a = |c: ReplyClass| s.n(c);
+    println!(
+        "{:<12} {:>7} {:>6} {:>6} {:>6} | {:>7} {:>6} {:>6} {:>6} {:>6} {:>6} {:>6} {:>5} {:>8.1}",
+        name,
+        s.ops,
+        s.ops_ok,
+        s.ops_indeterminate,
+        s.ops_failed,
+        s.attempts_total(),
+        a(ReplyClass::Ok),
+        a(ReplyClass::NotFound),
+        a(ReplyClass::NotMost),
+        a(ReplyClass::NotMostIndeterminate),
+        a(ReplyClass::Unavailable),
+        a(ReplyClass::NotSent),
+        a(ReplyClass::Lost),
+        s.latency_max_ns as f64 / 1e6
+    );
+}
+
+/// Every assertion on a finished run; returns what failed.
+fn verify(recs: &[Rec], finals: &[Rec], stats: &Stats) -> Vec<String> {
+    let mut problems = Vec::new();
+    let mut total = PhaseStats::default();
+    for s in &stats[..Phase::Final as usize] {
+        total.add(s);
+    }
+    let share = total.ops_ok as f64 / total.ops.max(1) as f64;
+    if share < SUCCESS_SHARE_MIN {
+        problems.push(format!(
+            "only {:.2} % of {} operations succeeded (want ≥ {:.0} %)",
+            100.0 * share,
+            total.ops,
+            100.0 * SUCCESS_SHARE_MIN
+        ));
+    }
+    problems.extend(nemeses_took_effect(stats));
+    let mut all: Vec<Rec> = recs.to_vec();
+    all.extend(finals.iter().cloned());
+    for (key, value, pid, call) in visible_failures(&all) {
+        problems.push(format!(
+            "key {key}: value {value} of a definitely failed write was read (pid {pid} at {:.3} ms)",
+            call as f64 / 1e6
+        ));
+    }
+    problems.extend(check_histories(&all, recs));
+    problems
+}
+
+/// The faults must have been felt, or the run proves nothing about them.
+fn nemeses_took_effect(stats: &Stats) -> Vec<String> {
+    let mut problems = Vec::new();
+    let kill = &stats[Phase::Kill as usize];
+    if kill.ops > 0 && kill.n(ReplyClass::NotSent) == 0 {
+        problems.push("kill -9: no request was refused by the dead node".to_string());
+    }
+    let pause = &stats[Phase::Pause as usize];
+    if pause.ops > 0 && pause.latency_max_ns < NODE_TIMEOUT_MS * 1_000_000 {
+        problems.push("SIGSTOP: no request waited out the pause".to_string());
+    }
+    let part = &stats[Phase::Partition as usize];
+    if part.ops > 0 && part.n(ReplyClass::NotMost) + part.n(ReplyClass::NotMostIndeterminate) == 0 {
+        problems.push("partition: the isolated node never answered NotMost".to_string());
+    }
+    if stats[Phase::Quiet as usize].ops_ok == 0 {
+        problems.push("no operation succeeded in the quiet periods".to_string());
+    }
+    problems
+}
+
+/// Per-key linearizability of the whole history (final reads included); a key that fails
+/// only with its final read lost an acknowledged write or shows an impossible final state.
+fn check_histories(all: &[Rec], without_finals: &[Rec]) -> Vec<String> {
+    let mut problems = Vec::new();
+    let budget = Duration::from_millis(CHECK_BUDGET_PER_KEY_MS);
+    let start = Instant::now();
+    let results = check(all, budget);
+    let elapsed = start.elapsed();
+    let by_key = history::by_key(all);
+    let plain = history::by_key(without_finals);
+    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut shown = 0;
+    let slowest = results.iter().max_by_key(|r| r.elapsed);
+    for r in &results {
+        let name = match r.verdict {
+            Verdict::Linearizable => "linearizable",
+            Verdict::NotLinearizable => "NOT linearizable",
+            Verdict::Unknown => "unknown (time budget spent)",
+        };
+        *counts.entry(name).or_default() += 1;
+        if r.verdict == Verdict::Linearizable {
+            continue;
+        }
+        let mut what = format!("key {}: {name} ({} ops checked)", r.key, r.checked_ops);
+        if r.verdict == Verdict::NotLinearizable {
+            let ops = plain.get(r.key.as_str()).cloned().unwrap_or_default();
+            if check_key(&r.key, &ops, budget).verdict == Verdict::Linearizable {
+                what.push_str(": only the final read breaks it (acknowledged write lost?)");
+            }
+        }
+        if shown < FAILED_KEYS_SHOWN_MAX {
+            shown += 1;
+            let ops = by_key.get(r.key.as_str()).cloned().unwrap_or_default();
+            what.push_str(&format!("\n{}", history::describe(&ops)));
+        }
+        problems.push(what);
+    }
+    let checked: usize = results.iter().map(|r| r.checked_ops).sum();
+    println!(
+        "checked {} keys ({} ops after pruning, {} recorded) in {:.2} s, slowest key {:?}: {:?}",
+        results.len(),
+        checked,
+        all.len(),
+        elapsed.as_secs_f64(),
+        slowest.map(|r| (&r.key, r.checked_ops, r.elapsed)),
+        counts
+    );
+    problems
+}
+
+// ------------------------------------------------------------------------------------------------
+// The checker on synthetic histories
+
+fn rec(pid: u64, op: KvOp, outcome: Outcome, call: u64, ret: u64) -> Rec {
+    Rec {
+        pid,
+        key: "k".into(),
+        op,
+        outcome,
+        call_ns: call,
+        ret_ns: ret,
+    }
+}
+
+fn set(v: &str) -> KvOp {
+    KvOp::Set(v.into())
+}
+
+fn read(v: Option<&str>) -> KvOp {
+    KvOp::Get(v.map(String::from))
+}
+
+fn verdict(recs: &[Rec]) -> Verdict {
+    let results = check(recs, Duration::from_secs(10));
+    assert_eq!(results.len(), 1, "one key");
+    results[0].verdict
+}
+
+use Outcome::{Failed, Indeterminate, Ok as Acked};
+
+#[test]
+fn checker_accepts_a_register_and_rejects_a_stale_read() {
+    let good = [
+        rec(0, set("a"), Acked, 0, 10),
+        rec(1, read(Some("a")), Acked, 20, 30),
+        rec(0, KvOp::Del, Acked, 40, 50),
+        rec(1, read(None), Acked, 60, 70),
+    ];
+    assert_eq!(verdict(&good), Verdict::Linearizable);
+    // The write of b completed before the read began: reading a is stale.
+    let stale = [
+        rec(0, set("a"), Acked, 0, 10),
+        rec(0, set("b"), Acked, 20, 30),
+        rec(1, read(Some("a")), Acked, 40, 50),
+    ];
+    assert_eq!(verdict(&stale), Verdict::NotLinearizable);
+    // Concurrent with the write of b, either value may be read.
+    let concurrent = [
+        rec(0, set("a"), Acked, 0, 10),
+        rec(0, set("b"), Acked, 20, 60),
+        rec(1, read(Some("a")), Acked, 30, 40),
+        rec(2, read(Some("b")), Acked, 35, 45),
+    ];
+    assert_eq!(verdict(&concurrent), Verdict::Linearizable);
+}
+
+#[test]
+fn checker_rejects_a_value_that_comes_back() {
+    // DESIGN §3: a reader sees X, then Y, then X again from a single write of X.
+    let flip = [
+        rec(0, set("x"), Acked, 0, 100),
+        rec(1, set("y"), Acked, 0, 100),
+        rec(2, read(Some("x")), Acked, 10, 20),
+        rec(2, read(Some("y")), Acked, 30, 40),
+        rec(2, read(Some("x")), Acked, 50, 60),
+    ];
+    assert_eq!(verdict(&flip), Verdict::NotLinearizable);
+}
+
+#[test]
+fn checker_shapes_indeterminate_and_failed_ops() {
+    // An indeterminate write that a later read saw: fine.
+    let seen = [
+        rec(0, set("a"), Indeterminate, 0, 10),
+        rec(1, read(Some("a")), Acked, 50, 60),
+    ];
+    assert_eq!(verdict(&seen), Verdict::Linearizable);
+    // An indeterminate write nobody read is pruned.
+    let unseen = [
+        rec(0, set("a"), Acked, 0, 10),
+        rec(1, set("b"), Indeterminate, 20, 30),
+        rec(2, read(Some("a")), Acked, 50, 60),
+    ];
+    let r = &check(&unseen, Duration::from_secs(10))[0];
+    assert_eq!((r.verdict, r.checked_ops), (Verdict::Linearizable, 2));
+    // Read before the write was even called: no shaping may hide that.
+    let early = [
+        rec(1, read(Some("a")), Acked, 0, 10),
+        rec(0, set("a"), Indeterminate, 20, 30),
+    ];
+    assert_eq!(verdict(&early), Verdict::NotLinearizable);
+    // Once a later write is read, the indeterminate one cannot reappear.
+    let reappears = [
+        rec(0, set("a"), Indeterminate, 0, 10),
+        rec(1, read(Some("a")), Acked, 20, 30),
+        rec(1, set("b"), Acked, 40, 50),
+        rec(1, read(Some("a")), Acked, 60, 70),
+    ];
+    assert_eq!(verdict(&reappears), Verdict::NotLinearizable);
+    // An indeterminate delete may explain a NotFound at any later time.
+    let del = [
+        rec(0, set("a"), Acked, 0, 10),
+        rec(1, KvOp::Del, Indeterminate, 20, 30),
+        rec(2, read(Some("a")), Acked, 40, 50),
+        rec(2, read(None), Acked, 60, 70),
+    ];
+    assert_eq!(verdict(&del), Verdict::Linearizable);
+    // A definitely failed write is left out, so reading it fails the check, and it is reported.
+    let failed = [
+        rec(0, set("a"), Acked, 0, 10),
+        rec(1, set("b"), Failed, 20, 30),
+        rec(2, read(Some("b")), Acked, 40, 50),
+    ];
+    assert_eq!(verdict(&failed), Verdict::NotLinearizable);
+    let seen_failures = visible_failures(&failed);
+    assert_eq!(seen_failures.len(), 1);
+    assert_eq!(
+        (seen_failures[0].0.as_str(), seen_failures[0].1.as_str()),
+        ("k", "b")
+    );
+}
+
+#[test]
+fn checker_passes_random_linearizable_histories_and_catches_a_stale_read() {
+    for seed in 1..=5u64 {
+        let mut recs = synthetic(seed, 20, 8, 4_000);
+        for r in check(&recs, Duration::from_secs(20)) {
+            assert_eq!(
+                r.verdict,
+                Verdict::Linearizable,
+                "seed {seed} key {}",
+                r.key
+            );
+        }
+        let key = make_stale_read(&mut recs, false).expect("a read to corrupt");
+        let bad: Vec<Rec> = recs.iter().filter(|r| r.key == key).cloned().collect();
+        assert_eq!(
+            verdict_of(&bad),
+            Verdict::NotLinearizable,
+            "seed {seed} key {key}"
+        );
+    }
+}
+
+fn verdict_of(recs: &[Rec]) -> Verdict {
+    let refs: Vec<&Rec> = recs.iter().collect();
+    check_key(&recs[0].key, &refs, Duration::from_secs(20)).verdict
+}
+
+#[test]
+fn checker_reports_unknown_when_the_budget_runs_out() {
+    // One hot key, many clients, a stale read: a search that cannot finish in 100 ms.
+    let mut recs = synthetic(7, 1, 16, 3_000);
+    make_stale_read(&mut recs, true).expect("a read to corrupt");
+    let refs: Vec<&Rec> = recs.iter().collect();
+    let start = Instant::now();
+    let r = check_key("k0", &refs, Duration::from_millis(100));
+    assert_eq!(r.verdict, Verdict::Unknown, "{:?}", r);
+    assert!(
+        start.elapsed() < Duration::from_secs(5),
+        "budget ignored: {:?}",
+        start.elapsed()
+    );
+}
+
+// ------------------------------------------------------------------------------------------------
+// The harness: answers and proxies
+
+#[test]
+fn answers_are_classified_by_what_they_tell() {
+    let c = |b: &str| classify(200, b.as_bytes());
+    assert_eq!(c(r#"{"code":200,"success":true}"#), Reply::Ok);
+    assert_eq!(
+        c(r#"{"code":200,"success":true,"result":{"key":"k","value":"v"}}"#),
+        Reply::Value(Some("v".into()))
+    );
+    assert_eq!(
+        c(r#"{"code":200,"success":true,"result":{"key":"k"}}"#),
+        Reply::Value(Some(String::new()))
+    );
+    assert_eq!(
+        c(r#"{"code":500,"message":"NotFound","success":false}"#),
+        Reply::Value(None)
+    );
+    assert_eq!(
+        c(r#"{"code":500,"message":"NotMost","success":false}"#),
+        Reply::NotMost {
+            indeterminate: false
+        }
+    );
+    assert_eq!(
+        c(r#"{"code":500,"message":"NotMost","success":false,"indeterminate":true}"#),
+        Reply::NotMost {
+            indeterminate: true
+        }
+    );
+    assert!(matches!(classify(503, b"{}"), Reply::Unavailable(_)));
+    assert!(matches!(classify(500, b"{}"), Reply::Unexpected(_)));
+    assert!(matches!(
+        c(r#"{"code":500,"message":"参数有误","success":false}"#),
+        Reply::Unexpected(_)
+    ));
+}
+
+#[test]
+fn proxy_forwards_and_refusing_cut_closes_everything() {
+    let (target, _) = echo_server();
+    let p = LinkProxy::start(target).expect("proxy");
+    let mut a = connect(p.addr());
+    assert!(echoes(&mut a, b"hello"), "bytes pass both ways");
+    p.cut(CutMode::Refuse);
+    assert!(ended(&mut a), "an open connection is closed by the cut");
+    let mut b = connect(p.addr());
+    assert!(ended(&mut b), "a new connection is refused while cut");
+    assert!(!echoes(&mut b, b"x"));
+    p.heal();
+    let mut c = connect(p.addr());
+    assert!(echoes(&mut c, b"again"), "healed");
+    let st = p.stats();
+    assert!(
+        st.refused >= 1 && st.forwarded >= 2 && st.bytes > 0,
+        "{st:?}"
+    );
+}
+
+#[test]
+fn proxy_blackhole_holds_connections_silently_until_healed() {
+    let (target, accepted) = echo_server();
+    let p = LinkProxy::start(target).expect("proxy");
+    let mut a = connect(p.addr());
+    assert!(echoes(&mut a, b"one"));
+    assert_eq!(accepted.load(Ordering::SeqCst), 1);
+    p.cut(CutMode::Blackhole);
+    assert!(ended(&mut a), "an open connection is closed by the cut");
+    let mut held = connect(p.addr());
+    held.set_read_timeout(Some(Duration::from_millis(300)))
+        .expect("timeout");
+    held.write_all(b"anyone?").expect("write into the hole");
+    let mut buf = [0u8; 8];
+    let silent = matches!(held.read(&mut buf), Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut));
+    assert!(silent, "a blackholed connection stays open and silent");
+    assert_eq!(
+        accepted.load(Ordering::SeqCst),
+        1,
+        "nothing reached the target"
+    );
+    p.heal();
+    held.set_read_timeout(Some(Duration::from_secs(2)))
+        .expect("timeout");
+    assert!(ended(&mut held), "healing closes held connections");
+    let mut c = connect(p.addr());
+    assert!(echoes(&mut c, b"two"));
+    assert_eq!(p.stats().blackholed, 1);
+}
+
+#[test]
+fn proxy_to_a_dead_target_closes_the_connection() {
+    let dead = {
+        let l = TcpListener::bind("127.0.0.1:0").expect("bind");
+        l.local_addr().expect("addr")
+    };
+    let p = LinkProxy::start(dead).expect("proxy");
+    let mut a = connect(p.addr());
+    assert!(ended(&mut a));
+    assert_eq!(p.open_connections(), 0);
+}
