@@ -507,6 +507,23 @@ mod tests {
             });
         }
 
+        /// DESIGN §4: under `always`, an Accepted must not go out before the fsync that makes
+        /// the version durable (the planted early ack fails this).
+        #[test]
+        fn apply_answers_a_put_only_once_it_is_durable() {
+            let dir = TempDir::new("replica-durable");
+            let (_store, shard) = open(&dir, SyncMode::Always);
+            run(async {
+                let fsyncs = shard.stats().fsyncs;
+                let reply = apply(&shard, &put(v(10, 1), b"a")).await.expect("put");
+                assert_eq!(reply, ReplicaReply::Accepted);
+                assert!(
+                    shard.stats().fsyncs > fsyncs,
+                    "Accepted was sent before the write was fsynced"
+                );
+            });
+        }
+
         #[test]
         fn bad_key_is_a_storage_error_not_a_panic() {
             let dir = TempDir::new("replica-badkey");
