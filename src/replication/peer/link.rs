@@ -1,0 +1,503 @@
+//! The dialling side of a peer link: one [`PeerLink`] per (core, peer), core-local. A task
+//! keeps it connected (dial, handshake, reconnect with bounded exponential backoff, never
+//! again once the address turned out to be this node), runs its writer, reader and
+//! heartbeat, and fails the calls in flight when the connection dies. Calls are pipelined:
+//! each is encoded at once into the link's outbox (one write per event-loop turn) and
+//! matched to its answer by request id. Must not import `http` or `api`.
+
+use std::cell::{Cell, RefCell};
+use std::future::Future;
+use std::net::IpAddr;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use monoio::io::Splitable;
+use monoio::net::TcpStream;
+use tracing::Instrument;
+
+use super::calls::{CallError, Calls, Outcome};
+use super::dial::{dial, DialError};
+use super::frame::{self, Frame, Heartbeat};
+use super::handshake::{HandshakeError, Identity, PeerHello, RefusalCode};
+use super::wire::{write_loop, FrameReader, Outbox, ReadError};
+use crate::limits::{
+    PEER_BACKOFF_FIRST_MS, PEER_BACKOFF_MAX_MS, PEER_DOWN_AFTER_MS, PEER_HANDSHAKE_TIMEOUT_MS,
+    PEER_PING_INTERVAL_MS, PEER_QUEUE_BYTES_MAX,
+};
+use crate::replication::clock::Hlc;
+use crate::replication::protocol::ReplicaRequest;
+use crate::runtime::Latch;
+
+/// The clock a link reports in its heartbeats and feeds with the peer's.
+pub trait PeerClock {
+    /// The last HLC value issued or observed.
+    fn last(&self) -> u64;
+    fn observe(&self, hlc: u64);
+}
+
+impl PeerClock for Hlc {
+    fn last(&self) -> u64 {
+        Hlc::last(self)
+    }
+
+    fn observe(&self, hlc: u64) {
+        Hlc::observe(self, hlc)
+    }
+}
+
+/// Where and how a link dials.
+#[derive(Clone, Debug)]
+pub struct LinkConfig {
+    /// The peer as configured, `host:port` (also the `Host` header); a name is resolved at
+    /// every dial.
+    pub addr: String,
+    /// This node's own address, when `MOSTDB_HOST` is a specific one: outgoing sockets bind
+    /// to it. `None`: the kernel picks.
+    pub bind_ip: Option<IpAddr>,
+    pub identity: Rc<Identity>,
+    /// The largest value a frame may carry (`MOSTDB_MAX_VALUE_BYTES`).
+    pub value_bytes_max: usize,
+}
+
+/// Where a link is in its life.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum LinkState {
+    /// Dialling (first time, or again after a failure).
+    Connecting,
+    /// Handshake done: calls are written.
+    Up,
+    /// Waiting to dial again after a failure or refusal.
+    Down,
+    /// The address leads to this node itself: never dialled again.
+    SelfLink,
+    /// [`PeerLink::stop`] was called.
+    Stopped,
+}
+
+/// A link as the cluster view and the coordinator see it; cheap to take.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct LinkStatus {
+    pub state: LinkState,
+    /// Who answered the last successful handshake.
+    pub peer_node: Option<u64>,
+    /// When a frame last arrived.
+    pub last_seen: Option<Instant>,
+    /// The last heartbeat's round trip.
+    pub rtt: Option<Duration>,
+    /// The peer's clock as of its last heartbeat answer (0: none yet).
+    pub peer_hlc: u64,
+    pub in_flight: usize,
+    /// Why the last handshake was refused, if it was.
+    pub last_refusal: Option<RefusalCode>,
+    /// How many times the link came up.
+    pub connects: u64,
+}
+
+/// One core's link to one peer. Cloning gives another handle to the same link.
+#[derive(Clone)]
+pub struct PeerLink {
+    inner: Rc<Inner>,
+}
+
+struct Inner {
+    config: LinkConfig,
+    clock: Rc<dyn PeerClock>,
+    outbox: Outbox,
+    calls: RefCell<Calls>,
+    status: Cell<LinkStatus>,
+    stop: Latch,
+    /// Heartbeat send times count microseconds from here.
+    born: Instant,
+    pings: Cell<u64>,
+}
+
+impl PeerLink {
+    /// Creates the link and starts its task on the current monoio runtime (which must have
+    /// timers enabled); it dials at once.
+    pub fn start(config: LinkConfig, clock: Rc<dyn PeerClock>) -> PeerLink {
+        let span = tracing::info_span!("peer_link", peer = %config.addr);
+        let inner = Rc::new(Inner {
+            config,
+            clock,
+            outbox: Outbox::new(),
+            calls: RefCell::new(Calls::default()),
+            status: Cell::new(LinkStatus {
+                state: LinkState::Connecting,
+                peer_node: None,
+                last_seen: None,
+                rtt: None,
+                peer_hlc: 0,
+                in_flight: 0,
+                last_refusal: None,
+                connects: 0,
+            }),
+            stop: Latch::new(),
+            born: Instant::now(),
+            pings: Cell::new(0),
+        });
+        monoio::spawn(inner.clone().run().instrument(span));
+        PeerLink { inner }
+    }
+
+    /// Whether calls are written now ("reachable" for the coordinator).
+    pub fn is_up(&self) -> bool {
+        self.inner.status.get().state == LinkState::Up
+    }
+
+    pub fn status(&self) -> LinkStatus {
+        let mut status = self.inner.status.get();
+        status.in_flight = self.inner.calls.borrow().in_flight();
+        status
+    }
+
+    pub fn config(&self) -> &LinkConfig {
+        &self.inner.config
+    }
+
+    /// Sends `request` now (encoded into the outbox, written with this turn's batch) and
+    /// returns its answer's future. Fails at once with `NotSent` when the link is down or
+    /// its queue or in-flight bound is full. Dropping the future forgets the call.
+    pub fn send(&self, request: &ReplicaRequest) -> Call {
+        let inner = &self.inner;
+        let room = inner.outbox.queued_bytes() < PEER_QUEUE_BYTES_MAX;
+        if inner.status.get().state != LinkState::Up || !room {
+            return Call::failed(CallError::NotSent);
+        }
+        let batch = inner.outbox.batch();
+        let Some(id) = inner.calls.borrow_mut().open(batch) else {
+            return Call::failed(CallError::NotSent);
+        };
+        inner
+            .outbox
+            .push(|out| frame::encode_request(out, id, request));
+        Call {
+            link: Some(inner.clone()),
+            id,
+            early: CallError::NotSent,
+        }
+    }
+
+    /// [`PeerLink::send`] with a deadline: `Timeout` when no answer came by then. Like
+    /// `send`, the request is encoded at once; the future borrows nothing.
+    pub fn call(
+        &self,
+        request: &ReplicaRequest,
+        deadline: Instant,
+    ) -> impl Future<Output = Outcome> + 'static {
+        let call = self.send(request);
+        let deadline = monoio::time::Instant::from_std(deadline);
+        async move {
+            match monoio::time::timeout_at(deadline, call).await {
+                Ok(outcome) => outcome,
+                Err(_) => Err(CallError::Timeout),
+            }
+        }
+    }
+
+    /// Bytes encoded and not yet handed to a write.
+    #[cfg(test)]
+    pub(super) fn inner_queued(&self) -> usize {
+        self.inner.outbox.queued_bytes()
+    }
+
+    /// Stops the link for good: closes the connection, fails the calls in flight, dials no
+    /// more.
+    pub fn stop(&self) {
+        self.inner.stop.set();
+    }
+}
+
+/// The answer to one [`PeerLink::send`].
+#[must_use = "a call does nothing useful unless its answer is awaited"]
+pub struct Call {
+    link: Option<Rc<Inner>>,
+    id: u64,
+    /// The outcome of a call that was never opened.
+    early: CallError,
+}
+
+impl Call {
+    fn failed(error: CallError) -> Call {
+        Call {
+            link: None,
+            id: 0,
+            early: error,
+        }
+    }
+}
+
+impl Future for Call {
+    type Output = Outcome;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Outcome> {
+        let Some(link) = &self.link else {
+            return Poll::Ready(Err(self.early));
+        };
+        let polled = link.calls.borrow_mut().poll(self.id, cx);
+        if polled.is_ready() {
+            self.link = None;
+            self.early = CallError::Lost;
+        }
+        polled
+    }
+}
+
+impl Drop for Call {
+    fn drop(&mut self) {
+        if let Some(link) = self.link.take() {
+            link.calls.borrow_mut().cancel(self.id);
+        }
+    }
+}
+
+impl crate::replication::driver::Link for PeerLink {
+    fn is_up(&self) -> bool {
+        PeerLink::is_up(self)
+    }
+
+    fn call(
+        &self,
+        request: ReplicaRequest,
+        deadline: Instant,
+    ) -> crate::replication::driver::CallFuture {
+        use crate::replication::driver::Undelivered;
+        let call = PeerLink::call(self, &request, deadline);
+        Box::pin(async move {
+            match call.await {
+                Ok(reply) => Ok(reply),
+                // Unavailable: the replica applied nothing, as if it never got the request.
+                Err(CallError::NotSent | CallError::Unavailable) => Err(Undelivered::NotSent),
+                Err(CallError::Lost | CallError::Timeout) => Err(Undelivered::Unknown),
+            }
+        })
+    }
+}
+
+/// Pauses between dials: doubling from `PEER_BACKOFF_FIRST_MS` to `PEER_BACKOFF_MAX_MS`,
+/// each drawn between half and all of that (so the cores of a node do not dial in step).
+struct Backoff {
+    next_ms: u64,
+    seed: u64,
+}
+
+impl Backoff {
+    fn new(seed: u64) -> Backoff {
+        Backoff {
+            next_ms: PEER_BACKOFF_FIRST_MS,
+            seed: seed | 1,
+        }
+    }
+
+    fn reset(&mut self) {
+        self.next_ms = PEER_BACKOFF_FIRST_MS;
+    }
+
+    /// The pause after a failure; `longest` jumps to the bound (a refusal will not go away
+    /// soon).
+    fn pause(&mut self, longest: bool) -> Duration {
+        if longest {
+            self.next_ms = PEER_BACKOFF_MAX_MS;
+        }
+        let ms = self.next_ms;
+        self.next_ms = (ms * 2).min(PEER_BACKOFF_MAX_MS);
+        // xorshift64
+        self.seed ^= self.seed << 13;
+        self.seed ^= self.seed >> 7;
+        self.seed ^= self.seed << 17;
+        Duration::from_millis(ms / 2 + self.seed % (ms / 2 + 1))
+    }
+}
+
+impl Inner {
+    fn set_state(&self, state: LinkState) {
+        let mut status = self.status.get();
+        status.state = state;
+        self.status.set(status);
+    }
+
+    fn update(&self, change: impl FnOnce(&mut LinkStatus)) {
+        let mut status = self.status.get();
+        change(&mut status);
+        self.status.set(status);
+    }
+
+    /// The link's task: dial, serve, and again, until stopped or found to be this node.
+    async fn run(self: Rc<Self>) {
+        let seed = Rc::as_ptr(&self) as u64 ^ self.born.elapsed().as_nanos() as u64;
+        let mut backoff = Backoff::new(seed);
+        let limit = Duration::from_millis(PEER_HANDSHAKE_TIMEOUT_MS);
+        loop {
+            self.set_state(LinkState::Connecting);
+            let config = &self.config;
+            let dialling = dial(&config.addr, config.bind_ip, &config.identity);
+            let dialled = monoio::select! {
+                dialled = monoio::time::timeout(limit, dialling) => {
+                    dialled.unwrap_or(Err(DialError::Timeout))
+                }
+                _ = self.stop.wait() => break,
+            };
+            let longest = match dialled {
+                Ok((stream, hello, leftover)) => {
+                    backoff.reset();
+                    self.serve(stream, hello, leftover).await;
+                    false
+                }
+                Err(DialError::Handshake(HandshakeError::SelfDial)) => {
+                    tracing::info!("this address leads to this node itself; not dialling it");
+                    self.set_state(LinkState::SelfLink);
+                    return;
+                }
+                Err(err) => self.dial_failed(err),
+            };
+            if self.stop.is_set() {
+                break;
+            }
+            self.set_state(LinkState::Down);
+            monoio::select! {
+                _ = monoio::time::sleep(backoff.pause(longest)) => {}
+                _ = self.stop.wait() => break,
+            }
+        }
+        self.set_state(LinkState::Stopped);
+        self.fail_calls();
+    }
+
+    /// Logs a failed dial (a refusal loudly the first time in a row, an unreachable peer
+    /// quietly: it is expected while a node is down); returns whether it was a refusal.
+    fn dial_failed(&self, err: DialError) -> bool {
+        let refusal = match &err {
+            DialError::Handshake(HandshakeError::Refused { code, .. }) => Some(*code),
+            DialError::Handshake(_) => Some(RefusalCode::Other),
+            _ => None,
+        };
+        match refusal {
+            Some(code) if self.status.get().last_refusal != Some(code) => {
+                tracing::warn!(%err, "peer refused the link");
+            }
+            _ => tracing::debug!(%err, "dialling peer failed"),
+        }
+        self.update(|s| s.last_refusal = refusal);
+        refusal.is_some()
+    }
+
+    /// One connection's life: up, then reading, writing and heartbeats until one of them
+    /// ends it or the link is stopped; then every call in flight fails.
+    async fn serve(&self, stream: TcpStream, hello: PeerHello, leftover: Vec<u8>) {
+        let now = Instant::now();
+        self.update(|s| {
+            s.state = LinkState::Up;
+            s.peer_node = Some(hello.node_id);
+            s.last_seen = Some(now);
+            s.last_refusal = None;
+            s.connects += 1;
+        });
+        tracing::info!(peer_node = %format_args!("{:016x}", hello.node_id), "peer link up");
+        let (mut r, mut w) = stream.into_split();
+        let mut reader = FrameReader::new(leftover, self.config.value_bytes_max);
+        let why = monoio::select! {
+            err = self.read_loop(&mut r, &mut reader) => err.to_string(),
+            res = write_loop(&mut w, &self.outbox) => match res {
+                Ok(()) => "writer closed".to_string(),
+                Err(err) => format!("write failed: {err}"),
+            },
+            _ = self.heartbeat() => format!("nothing received for {PEER_DOWN_AFTER_MS} ms"),
+            _ = self.stop.wait() => "stopping".to_string(),
+        };
+        self.set_state(LinkState::Down);
+        self.fail_calls();
+        tracing::info!(reason = %why, "peer link down");
+    }
+
+    fn fail_calls(&self) {
+        let wakers = self.calls.borrow_mut().fail_all(self.outbox.batch());
+        self.outbox.reset();
+        for waker in wakers {
+            waker.wake();
+        }
+    }
+
+    async fn read_loop<R: monoio::io::AsyncReadRent>(
+        &self,
+        r: &mut R,
+        reader: &mut FrameReader,
+    ) -> ReadError {
+        loop {
+            loop {
+                match reader.next() {
+                    Ok(Some(frame)) => {
+                        if let Err(err) = self.on_frame(frame) {
+                            return err;
+                        }
+                    }
+                    Ok(None) => break,
+                    Err(err) => return err.into(),
+                }
+            }
+            if let Err(err) = reader.fill(r).await {
+                return err;
+            }
+            self.update(|s| s.last_seen = Some(Instant::now()));
+        }
+    }
+
+    fn on_frame(&self, frame: Frame) -> Result<(), ReadError> {
+        let (id, outcome) = match frame {
+            Frame::Reply { id, reply } => (id, Ok(reply)),
+            Frame::Unavailable { id } => (id, Err(CallError::Unavailable)),
+            Frame::Pong { beat, .. } => {
+                let rtt_us = self.micros().saturating_sub(beat.sent_us);
+                self.clock.observe(beat.hlc);
+                self.update(|s| {
+                    s.rtt = Some(Duration::from_micros(rtt_us));
+                    s.peer_hlc = beat.hlc;
+                });
+                return Ok(());
+            }
+            Frame::Ping { id, beat } => {
+                self.clock.observe(beat.hlc);
+                let pong = Heartbeat {
+                    sent_us: beat.sent_us,
+                    hlc: self.clock.last(),
+                };
+                self.outbox.push(|out| frame::encode_pong(out, id, pong));
+                return Ok(());
+            }
+            Frame::Request { .. } => {
+                let err = std::io::Error::other("the accepting side sent a request");
+                return Err(ReadError::Io(err));
+            }
+        };
+        let waker = self.calls.borrow_mut().complete(id, outcome);
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+        Ok(())
+    }
+
+    /// Sends a ping every `PEER_PING_INTERVAL_MS`; returns once nothing has arrived for
+    /// `PEER_DOWN_AFTER_MS`.
+    async fn heartbeat(&self) {
+        let interval = Duration::from_millis(PEER_PING_INTERVAL_MS);
+        let silence = Duration::from_millis(PEER_DOWN_AFTER_MS);
+        loop {
+            monoio::time::sleep(interval).await;
+            let last = self.status.get().last_seen.unwrap_or(self.born);
+            if last.elapsed() > silence {
+                return;
+            }
+            let id = self.pings.get() + 1;
+            self.pings.set(id);
+            let beat = Heartbeat {
+                sent_us: self.micros(),
+                hlc: self.clock.last(),
+            };
+            self.outbox.push(|out| frame::encode_ping(out, id, beat));
+        }
+    }
+
+    fn micros(&self) -> u64 {
+        self.born.elapsed().as_micros() as u64
+    }
+}
