@@ -216,9 +216,10 @@ impl<'a> Rounds<'a> {
                 Ok(reply) => Ok(reply),
                 // Busy: nothing was stored, as if the request never arrived.
                 Err(StorageError::Busy { .. }) => Err(Undelivered::NotSent),
+                // Anything else may have happened after the write: it may be stored.
                 Err(err) => {
                     tracing::error!(%err, "local replica failed");
-                    Err(Undelivered::NotSent)
+                    Err(Undelivered::Unknown)
                 }
             };
             return Some((self.driver.self_index, round, answer));
