@@ -152,6 +152,9 @@ pub const PEER_BACKOFF_MAX_MS: u64 = 2_000;
 pub const PEER_HANDSHAKE_TIMEOUT_MS: u64 = 2_000;
 /// Largest handshake answer (head and refusal text) a dialler reads.
 pub const PEER_HANDSHAKE_BYTES_MAX: usize = 8 * 1024;
+/// The refusing side of a peer handshake logs each kind of refusal at warn level at most
+/// this often (a misconfigured peer redials every few seconds from each core); the rest at debug.
+pub const PEER_REFUSAL_LOG_INTERVAL_MS: u64 = 60_000;
 /// Initial capacity of a link's read and write buffers.
 pub const PEER_BUFFER_BYTES: usize = 64 * 1024;
 /// A link buffer larger than this is given back once the frame that needed it is done.

@@ -16,7 +16,9 @@ use std::fmt::Write as _;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-use crate::limits::HEADERS_MAX;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::limits::{HEADERS_MAX, PEER_REFUSAL_LOG_INTERVAL_MS};
 
 /// The reserved path peers dial on the client port.
 pub const PEER_PATH: &str = "/_mostdb/peer";
@@ -118,6 +120,9 @@ impl Nonce {
     }
 }
 
+/// How many kinds of refusal there are.
+const REFUSAL_CODES: usize = 8;
+
 /// A refusal's kind: the first word of its body, so the dialler can act on it.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub enum RefusalCode {
@@ -151,6 +156,23 @@ impl RefusalCode {
             RefusalCode::Members => "members",
             RefusalCode::Other => "other",
         }
+    }
+
+    /// Whether a refusal of this kind may be logged loudly now (and records that it was).
+    fn claim_warning(self, now_ms: u64) -> bool {
+        static LAST_WARNED_MS: [AtomicU64; REFUSAL_CODES] =
+            [const { AtomicU64::new(0) }; REFUSAL_CODES];
+        let last = &LAST_WARNED_MS[self as usize];
+        let previous = last.load(Ordering::Relaxed);
+        let due = previous == 0 || now_ms.saturating_sub(previous) >= PEER_REFUSAL_LOG_INTERVAL_MS;
+        due && last
+            .compare_exchange(
+                previous,
+                now_ms.max(1),
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            )
+            .is_ok()
     }
 
     fn from_word(word: &str) -> RefusalCode {
@@ -191,13 +213,20 @@ impl Refusal {
         format!("{}: {}", self.code.as_str(), self.reason).into_bytes()
     }
 
-    /// The one line the refusing side logs (a dialler reaching itself is expected, once per
-    /// address and core, and logged at debug level).
+    /// The one line the refusing side logs: at warn level, but at most once per
+    /// `PEER_REFUSAL_LOG_INTERVAL_MS` for each kind of refusal (a misconfigured peer redials
+    /// every few seconds from each of its cores); otherwise, and for a node that dialled
+    /// itself (expected once per address and core), at debug level.
     pub fn log(&self) {
-        if self.code == RefusalCode::SelfDial {
-            tracing::debug!("peer handshake: a node dialled itself; refused");
-        } else {
+        if self.code != RefusalCode::SelfDial && self.code.claim_warning(unix_ms()) {
             tracing::warn!(
+                status = self.status,
+                code = self.code.as_str(),
+                "refusing a peer connection: {}",
+                self.reason
+            );
+        } else {
+            tracing::debug!(
                 status = self.status,
                 code = self.code.as_str(),
                 "refusing a peer connection: {}",
@@ -473,6 +502,12 @@ fn header<'h>(headers: &[(&'h str, &'h [u8])], name: &str) -> Option<&'h str> {
         .find(|(n, _)| n.eq_ignore_ascii_case(name))
         .and_then(|(_, v)| std::str::from_utf8(v).ok())
         .map(str::trim)
+}
+
+fn unix_ms() -> u64 {
+    std::time::UNIX_EPOCH
+        .elapsed()
+        .map_or(0, |d| d.as_millis() as u64)
 }
 
 fn hex(bytes: &[u8]) -> String {

@@ -244,3 +244,13 @@ fn debug_never_shows_the_secret() {
     assert!(text.contains("00000000000000ab"), "{text}");
     assert!(!text.contains("s3cret"), "{text}");
 }
+
+#[test]
+fn refusals_warn_at_most_once_per_interval_per_kind() {
+    // No other test logs a Members refusal; the times are beyond any real clock reading.
+    let t = 1 << 50;
+    assert!(RefusalCode::Members.claim_warning(t));
+    assert!(!RefusalCode::Members.claim_warning(t + 1));
+    assert!(!RefusalCode::Members.claim_warning(t + PEER_REFUSAL_LOG_INTERVAL_MS - 1));
+    assert!(RefusalCode::Members.claim_warning(t + PEER_REFUSAL_LOG_INTERVAL_MS));
+}
