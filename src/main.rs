@@ -8,6 +8,7 @@ use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::Arc;
 
+use mostdb::cluster::Membership;
 use mostdb::config::{self, Command, Settings};
 use mostdb::server;
 use mostdb::storage::{Store, StoreOptions};
@@ -31,14 +32,6 @@ fn main() -> ExitCode {
 }
 
 fn run(settings: Settings, warnings: Vec<String>) -> ExitCode {
-    if let Some(peer) = first_peer(&settings) {
-        // Serving a member list as independent single nodes would silently diverge them.
-        eprintln!(
-            "mostdb: MOSTDB_CLUSTER_URLS lists another node ({peer}), but this version serves a \
-             single node only (replication comes in a later version): unset MOSTDB_CLUSTER_URLS"
-        );
-        return ExitCode::from(config::EXIT_STATUS_USAGE as u8);
-    }
     init_logging(&settings);
     for warning in &warnings {
         tracing::warn!("{warning}");
@@ -71,7 +64,16 @@ fn run(settings: Settings, warnings: Vec<String>) -> ExitCode {
     };
     log_store(&settings, &store);
 
-    let running = match server::start(&settings, store.clone(), addr) {
+    let membership = match Membership::from_settings(&settings) {
+        Ok(membership) => Arc::new(membership),
+        Err(err) => {
+            tracing::error!(%err, "bad cluster member list");
+            return ExitCode::from(config::EXIT_STATUS_USAGE as u8);
+        }
+    };
+    log_membership(&settings, &membership);
+
+    let running = match server::start(&settings, membership, store.clone(), addr) {
         Ok(running) => running,
         Err(err) => {
             tracing::error!(%err, "cannot start");
@@ -94,15 +96,23 @@ fn run(settings: Settings, warnings: Vec<String>) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-/// A cluster member other than this node itself (compared without case and trailing `/`).
-fn first_peer(settings: &Settings) -> Option<&str> {
-    let normal = |url: &str| url.trim_end_matches('/').to_ascii_lowercase();
-    let own = settings.server_url.as_deref().map(normal);
-    settings
-        .cluster_urls
-        .iter()
-        .find(|url| Some(normal(url)) != own)
-        .map(String::as_str)
+fn log_membership(settings: &Settings, membership: &Membership) {
+    let peers: Vec<&str> = membership.peers().map(|(_, m)| m.url.as_str()).collect();
+    tracing::info!(
+        members = membership.size(),
+        quorum = membership.quorum(),
+        peers = ?peers,
+        cluster_id = %settings.cluster_id,
+        epoch = settings.cluster_epoch,
+        authenticated = !settings.cluster_secret.is_empty(),
+        "membership"
+    );
+    if !membership.is_single() && settings.cluster_secret.is_empty() {
+        tracing::warn!(
+            "peer links are not authenticated (no MOSTDB_CLUSTER_SECRET and no API key): anyone \
+             who can reach this port can join as a peer"
+        );
+    }
 }
 
 fn init_logging(settings: &Settings) {

@@ -11,10 +11,14 @@ use std::time::{Duration, Instant};
 use monoio::net::{ListenerOpts, TcpListener};
 
 use crate::api::{Api, ApiConfig};
+use crate::cluster::Membership;
 use crate::config::Settings;
 use crate::http::{serve_connection, ConnLimits, DateCache, Handler};
 use crate::limits::{CONNECTIONS_MAX, SHUTDOWN_GRACE_MS};
-use crate::replication::driver::{DefaultWriteMode, Driver};
+use crate::replication::clock::Hlc;
+use crate::replication::driver::{DefaultWriteMode, Driver, Link};
+use crate::replication::peer::{serve_peer, Identity, LinkConfig, PeerLink, PeerService};
+use crate::replication::protocol::{ReplicaReply, ReplicaRequest};
 use crate::replication::{CoreReplica, Replication};
 use crate::runtime::{CoreRuntime, Hub, Inbox, Latch};
 use crate::storage::Store;
@@ -54,7 +58,12 @@ impl Running {
 
 /// Starts every core; returns once each has bound its listener and opened its shards (or
 /// the first error).
-pub fn start(settings: &Settings, store: Arc<Store>, addr: SocketAddr) -> Result<Running, String> {
+pub fn start(
+    settings: &Settings,
+    membership: Arc<Membership>,
+    store: Arc<Store>,
+    addr: SocketAddr,
+) -> Result<Running, String> {
     let threads = settings.threads;
     let (hub, inboxes) = Hub::<CoreReplica>::new(threads);
     let shared = Arc::new(Shared {
@@ -74,6 +83,7 @@ pub fn start(settings: &Settings, store: Arc<Store>, addr: SocketAddr) -> Result
         ready: Arc::new(AtomicBool::new(false)),
         connections: AtomicUsize::new(0),
         addr,
+        membership,
     });
     let (up_tx, up_rx) = std::sync::mpsc::channel();
     let mut running = Running {
@@ -114,6 +124,7 @@ struct Shared {
     ready: Arc<AtomicBool>,
     connections: AtomicUsize,
     addr: SocketAddr,
+    membership: Arc<Membership>,
 }
 
 fn run_core(
@@ -144,17 +155,17 @@ async fn core_main(
     up: std::sync::mpsc::Sender<Result<(), String>>,
 ) {
     let settings = &shared.settings;
-    let driver = Driver::new(
-        vec![None],
-        Duration::from_millis(settings.timeout_ms),
-        write_mode(settings),
-    );
+    let identity = Rc::new(shared.identity());
+    let mut links = Vec::new();
     let started = CoreReplica::open(
         &shared.store,
         core,
         settings.threads,
         &settings.store_root,
-        driver,
+        |hlc| {
+            links = shared.start_links(&identity, hlc);
+            shared.driver(&links)
+        },
     )
     .map_err(|e| format!("core {core}: cannot open its clock: {e}"))
     .and_then(|replica| {
@@ -172,12 +183,22 @@ async fn core_main(
     };
     let replica = Rc::new(replica);
     monoio::spawn(inbox.run(replica.clone()));
-    let replication = Replication::new(core, replica, shared.hub.clone(), shared.store.clone());
+    let replication = Rc::new(Replication::new(
+        core,
+        replica.clone(),
+        shared.hub.clone(),
+        shared.store.clone(),
+    ));
     let api = Rc::new(Api::new(
-        replication,
+        replication.clone(),
         shared.api.clone(),
         shared.ready.clone(),
+        identity,
     ));
+    let peers = Rc::new(PeerEndpoint {
+        replication,
+        replica,
+    });
     let shutdown = Latch::new();
     monoio::spawn({
         let shutdown = shutdown.clone();
@@ -188,14 +209,93 @@ async fn core_main(
     });
     let _ = up.send(Ok(()));
     let live = Rc::new(std::cell::Cell::new(0usize));
-    accept_loop(&listener, api, &shared, &shutdown, &live).await;
+    accept_loop(&listener, api, peers, &shared, &shutdown, &live).await;
     drop(listener);
     drain(core, &live).await;
+    for link in links.iter().flatten() {
+        link.stop();
+    }
+}
+
+impl Shared {
+    /// How this node introduces itself to its peers.
+    fn identity(&self) -> Identity {
+        let s = &self.settings;
+        Identity::new(
+            self.store.info().node_id,
+            &s.cluster_id,
+            s.cluster_epoch,
+            self.membership.size() as u32,
+            s.cluster_secret.as_bytes(),
+        )
+    }
+
+    /// One link per peer for this core, indexed like the members (`None`: this node).
+    fn start_links(&self, identity: &Rc<Identity>, hlc: Rc<Hlc>) -> Vec<Option<Rc<PeerLink>>> {
+        let host = self.settings.host;
+        // Outgoing sockets bind to the node's own address when it has a specific one, so
+        // per-link network rules can cut exactly one link.
+        let bind_ip = (!host.is_unspecified()).then_some(host);
+        self.membership
+            .members
+            .iter()
+            .map(|member| {
+                (!member.is_self).then(|| {
+                    let config = LinkConfig {
+                        addr: member.authority.clone(),
+                        bind_ip,
+                        identity: identity.clone(),
+                        value_bytes_max: self.settings.max_value_bytes,
+                    };
+                    Rc::new(PeerLink::start(config, hlc.clone()))
+                })
+            })
+            .collect()
+    }
+
+    fn driver(&self, links: &[Option<Rc<PeerLink>>]) -> Driver {
+        let links = links
+            .iter()
+            .map(|link| link.clone().map(|l| l as Rc<dyn Link>))
+            .collect();
+        let mode = match self.settings.write_mode {
+            crate::config::WriteMode::Fast => DefaultWriteMode::Fast,
+            crate::config::WriteMode::Safe => DefaultWriteMode::Safe,
+        };
+        Driver::new(links, Duration::from_millis(self.settings.timeout_ms), mode)
+    }
+}
+
+/// The accepting side of peer links on one core: replica operations from the peers'
+/// coordinators go to the owner core of their key.
+struct PeerEndpoint {
+    replication: Rc<Replication>,
+    replica: Rc<CoreReplica>,
+}
+
+impl PeerService for PeerEndpoint {
+    async fn dispatch(&self, request: ReplicaRequest) -> Option<ReplicaReply> {
+        match self.replication.serve_peer_request(request).await {
+            Ok(reply) => Some(reply),
+            // Busy, or a core stopping: nothing was applied.
+            Err(err) => {
+                tracing::debug!(%err, "peer request not served");
+                None
+            }
+        }
+    }
+
+    fn heartbeat(&self, peer_hlc: u64) -> u64 {
+        let hlc = self.replica.hlc();
+        hlc.observe(peer_hlc);
+        hlc.last()
+    }
 }
 
 async fn accept_loop<H: Handler + 'static>(
     listener: &TcpListener,
     handler: Rc<H>,
+    peers: Rc<PeerEndpoint>,
     shared: &Arc<Shared>,
     shutdown: &Latch,
     live: &Rc<std::cell::Cell<usize>>,
@@ -204,6 +304,7 @@ async fn accept_loop<H: Handler + 'static>(
         body_bytes_max: shared.settings.body_bytes_max(),
     });
     let date = Rc::new(DateCache::new());
+    let value_bytes_max = shared.settings.max_value_bytes;
     loop {
         let accepted = monoio::select! {
             _ = shutdown.wait() => return,
@@ -227,8 +328,9 @@ async fn accept_loop<H: Handler + 'static>(
         }
         let _ = stream.set_nodelay(true);
         live.set(live.get() + 1);
-        let (handler, limits, date, shutdown, live, shared) = (
+        let (handler, peers, limits, date, shutdown, live, shared) = (
             handler.clone(),
+            peers.clone(),
             limits.clone(),
             date.clone(),
             shutdown.clone(),
@@ -236,7 +338,9 @@ async fn accept_loop<H: Handler + 'static>(
             shared.clone(),
         );
         monoio::spawn(async move {
-            serve_connection(stream, &*handler, &limits, &shutdown, &date).await;
+            if let Some(up) = serve_connection(stream, &*handler, &limits, &shutdown, &date).await {
+                serve_peer(up.stream, up.leftover, peers, value_bytes_max, &shutdown).await;
+            }
             live.set(live.get() - 1);
             shared.connections.fetch_sub(1, Ordering::Relaxed);
         });
@@ -255,12 +359,5 @@ async fn drain(core: usize, live: &Rc<std::cell::Cell<usize>>) {
             open = live.get(),
             "grace period over; closing connections"
         );
-    }
-}
-
-fn write_mode(settings: &Settings) -> DefaultWriteMode {
-    match settings.write_mode {
-        crate::config::WriteMode::Fast => DefaultWriteMode::Fast,
-        crate::config::WriteMode::Safe => DefaultWriteMode::Safe,
     }
 }

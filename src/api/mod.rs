@@ -11,11 +11,13 @@ mod query;
 
 pub use error::ApiError;
 
+use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use crate::http::{Body, Handler, Method, Request, Response};
+use crate::http::{Body, Handler, Method, Request, Response, Upgrade};
 use crate::limits::KEY_BYTES_MAX;
+use crate::replication::peer::{handshake, Identity, PEER_PATH, PEER_PROTOCOL};
 use crate::replication::{OpError, Replication};
 
 use json::Field;
@@ -40,7 +42,9 @@ pub struct ApiConfig {
 
 /// One core's request handler.
 pub struct Api {
-    replication: Replication,
+    replication: Rc<Replication>,
+    /// This node's identity, for peers' link handshakes.
+    identity: Rc<Identity>,
     config: Arc<ApiConfig>,
     /// True once every core serves, false again when the node stops.
     ready: Arc<AtomicBool>,
@@ -68,15 +72,25 @@ impl Handler for Api {
 }
 
 impl Api {
-    pub fn new(replication: Replication, config: Arc<ApiConfig>, ready: Arc<AtomicBool>) -> Api {
+    pub fn new(
+        replication: Rc<Replication>,
+        config: Arc<ApiConfig>,
+        ready: Arc<AtomicBool>,
+        identity: Rc<Identity>,
+    ) -> Api {
         Api {
             replication,
+            identity,
             config,
             ready,
         }
     }
 
     async fn serve(&self, req: Request<'_>) -> Response {
+        // Peers authenticate with the cluster secret in the handshake, not the API key.
+        if req.path == PEER_PATH {
+            return self.peer_handshake(&req);
+        }
         if !self.authorized(&req) {
             return ApiError::Unauthorized.to_response();
         }
@@ -129,6 +143,29 @@ impl Api {
             Some((name, expected)) => req
                 .header(name)
                 .is_some_and(|got| constant_time_eq(got, expected)),
+        }
+    }
+
+    /// A peer's request to open a link: `101` and the hand-over, or the refusal.
+    fn peer_handshake(&self, req: &Request<'_>) -> Response {
+        if req.method != Method::Get {
+            return method_not_allowed(ALLOW_GET);
+        }
+        match handshake::check_request(&self.identity, req.headers) {
+            Ok((headers, _peer)) => Response::switching(Upgrade {
+                protocol: PEER_PROTOCOL,
+                headers,
+            }),
+            Err(refusal) => {
+                refusal.log();
+                Response {
+                    status: refusal.status,
+                    content_type: Some(crate::http::CONTENT_TYPE_TEXT),
+                    allow: None,
+                    body: Body::Owned(refusal.body()),
+                    upgrade: None,
+                }
+            }
         }
     }
 

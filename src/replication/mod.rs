@@ -59,26 +59,28 @@ pub struct CoreReplica {
     core: usize,
     /// Indexed by shard number; `Some` only for the shards this core owns.
     shards: Vec<Option<Shard>>,
-    hlc: Hlc,
+    hlc: Rc<Hlc>,
     driver: Driver,
 }
 
 impl CoreReplica {
     /// This core's share of the store (shard `s` belongs to core `s % threads`), its clock,
-    /// and the driver that reaches the other replicas.
+    /// and the driver that reaches the other replicas (made with the clock, which the peer
+    /// links observe).
     pub fn open(
         store: &Store,
         core: usize,
         threads: usize,
         root: &std::path::Path,
-        driver: Driver,
+        make_driver: impl FnOnce(Rc<Hlc>) -> Driver,
     ) -> std::io::Result<CoreReplica> {
         let sync = store.sync_mode();
         let shards = (0..store.shard_count())
             .map(|s| (s as usize % threads == core).then(|| Shard::new(store.shard_db(s), sync)))
             .collect();
         let origin = clock::origin(store.info().node_id, core);
-        let hlc = Hlc::open(root, core, origin)?;
+        let hlc = Rc::new(Hlc::open(root, core, origin)?);
+        let driver = make_driver(hlc.clone());
         Ok(CoreReplica {
             core,
             shards,
