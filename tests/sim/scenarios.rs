@@ -1,0 +1,283 @@
+//! Scripted schedules, one per anomaly named in DESIGN §3/§4, through the crate's real
+//! state machines and replica rules: each gives a linearizable history under the rules and a
+//! history the checker rejects with the matching planted bug. They complement the random
+//! simulation, where these exact interleavings are rare (its invariant checks catch the
+//! bugs directly).
+
+use super::history::{check, KvOp, Recorder, Ret};
+use mostdb::replication::coordinator::{Action, ReadDone, ReadOp, ReplicaSet, WriteDone, WriteOp};
+use mostdb::replication::protocol::{ReplicaReply, ReplicaRequest};
+use mostdb::replication::replica::decide;
+use mostdb::storage::{Record, Version};
+
+const N: usize = 3;
+const A: usize = 0;
+const B: usize = 1;
+const C: usize = 2;
+
+fn v(hlc: u64, origin: u64) -> Version {
+    Version { hlc, origin }
+}
+
+fn key() -> Vec<u8> {
+    b"k0".to_vec()
+}
+
+fn value(x: u64) -> Option<Vec<u8>> {
+    Some(x.to_be_bytes().to_vec())
+}
+
+/// Three replicas with a volatile and a durable state. An answer goes out only once the
+/// replica's writes are durable, except a write's answer under `planted-early-ack`.
+#[derive(Default)]
+struct Replicas {
+    volatile: [Option<Record>; N],
+    durable: [Option<Record>; N],
+    /// Answers waiting for the replica's next sync.
+    held: [Vec<ReplicaReply>; N],
+}
+
+impl Replicas {
+    /// Serves a request; the answer if it may go out now.
+    fn serve(&mut self, r: usize, request: &ReplicaRequest) -> Option<ReplicaReply> {
+        let decision = decide(self.volatile[r].as_ref(), request);
+        if decision.store {
+            let (ReplicaRequest::Put { version, value, .. }
+            | ReplicaRequest::Repair { version, value, .. }
+            | ReplicaRequest::Copy { version, value, .. }) = request
+            else {
+                unreachable!("a READ never stores");
+            };
+            self.volatile[r] = Some(Record {
+                version: *version,
+                value: value.clone(),
+            });
+        }
+        let early = cfg!(feature = "planted-early-ack")
+            && matches!(
+                request,
+                ReplicaRequest::Put { .. } | ReplicaRequest::Repair { .. }
+            );
+        if self.volatile[r] == self.durable[r] || early {
+            return Some(decision.reply);
+        }
+        self.held[r].push(decision.reply);
+        None
+    }
+
+    /// Serves a request and syncs at once if needed, so the answer goes out now.
+    fn serve_now(&mut self, r: usize, request: &ReplicaRequest) -> ReplicaReply {
+        match self.serve(r, request) {
+            Some(reply) => reply,
+            None => self.sync(r).pop().expect("held answer"),
+        }
+    }
+
+    fn sync(&mut self, r: usize) -> Vec<ReplicaReply> {
+        self.durable[r] = self.volatile[r].clone();
+        std::mem::take(&mut self.held[r])
+    }
+
+    fn crash(&mut self, r: usize) {
+        self.volatile[r] = self.durable[r].clone();
+        self.held[r].clear();
+    }
+}
+
+fn send(action: Action<WriteDone>) -> (u32, ReplicaRequest) {
+    match action {
+        Action::Send { round, request, .. } => (round, request),
+        other => panic!("expected a send, got {other:?}"),
+    }
+}
+
+/// Runs a read to its end; only the replicas in `answering` ever answer.
+fn read(reps: &mut Replicas, answering: &[usize]) -> ReadDone {
+    let (mut op, action) = ReadOp::start(N, key(), ReplicaSet::all(N));
+    finish_read(&mut op, action, reps, answering)
+}
+
+/// Carries a read on from `action` until it ends (a send's later targets are dropped once
+/// an answer brings a new send: they count as lost).
+fn finish_read(
+    op: &mut ReadOp,
+    mut action: Action<ReadDone>,
+    reps: &mut Replicas,
+    answering: &[usize],
+) -> ReadDone {
+    for _ in 0..16 {
+        match action {
+            Action::Send { round, to, request } => {
+                action = Action::Wait;
+                for r in to.iter().filter(|r| answering.contains(r)) {
+                    let reply = reps.serve_now(r, &request);
+                    if let next @ (Action::Send { .. } | Action::Done(_)) =
+                        op.on_reply(r, round, reply)
+                    {
+                        action = next;
+                        break;
+                    }
+                }
+            }
+            Action::Done(done) => return done,
+            Action::Wait | Action::NeedVersion { .. } => action = op.on_deadline(),
+        }
+    }
+    panic!("the read did not end");
+}
+
+fn record_read(h: &mut Recorder, pid: usize, reps: &mut Replicas, answering: &[usize]) {
+    let rec = h.call(pid, 0, KvOp::Get(None));
+    let done = read(reps, answering);
+    record_read_done(h, rec, done);
+}
+
+fn record_read_done(h: &mut Recorder, rec: usize, done: ReadDone) {
+    match done {
+        ReadDone::Found { value, .. } => {
+            let bytes: [u8; 8] = value.try_into().expect("8-byte values");
+            h.ok(rec, KvOp::Get(Some(u64::from_be_bytes(bytes))));
+        }
+        ReadDone::NotFound { .. } => h.ok(rec, KvOp::Get(None)),
+        ReadDone::NotMost => h.end(rec, Ret::Failed),
+    }
+}
+
+fn record_write(h: &mut Recorder, rec: usize, op: KvOp, done: &WriteDone) {
+    match done {
+        WriteDone::Ok { .. } => h.ok(rec, op),
+        WriteDone::NotMost => h.end(rec, Ret::Failed),
+        WriteDone::Indeterminate { .. } => h.end(rec, Ret::Indeterminate),
+    }
+}
+
+/// Lenient repair: a read that began before write W completed fixes `m` on an older write X
+/// that began *after* W completed (its node's clock lags), and a repair that meets W answers
+/// Ok. The read returns X; a later read returns W.
+pub fn lenient_repair() -> Result<(), String> {
+    let mut reps = Replicas::default();
+    let mut h = Recorder::default();
+    let r1 = h.call(0, 0, KvOp::Get(None));
+    let (mut read1, action) = ReadOp::start(N, key(), ReplicaSet::all(N));
+    let Action::Send {
+        round,
+        request: read_req,
+        ..
+    } = action
+    else {
+        return Err("the read sent nothing".into());
+    };
+    let early = reps.serve_now(B, &read_req);
+    read1.on_reply(B, round, early);
+    // W (value 1) reaches B and C and completes.
+    let w = h.call(1, 0, KvOp::Set(1));
+    let (mut write, action) = WriteOp::fast(N, key(), value(1), v(20, 2), ReplicaSet::all(N));
+    let (wr, put) = send(action);
+    for r in [B, C] {
+        let reply = reps.serve_now(r, &put);
+        if let Action::Done(done) = write.on_reply(r, wr, reply) {
+            record_write(&mut h, w, KvOp::Set(1), &done);
+        }
+    }
+    // X (value 2) starts now, from a node whose clock lags: A accepts, B and C reject.
+    let x = h.call(2, 0, KvOp::Set(2));
+    let (mut write, action) = WriteOp::fast(N, key(), value(2), v(10, 1), ReplicaSet::all(N));
+    let (xr, put) = send(action);
+    let mut outcome = Action::Wait;
+    for r in [A, B, C] {
+        let reply = reps.serve_now(r, &put);
+        outcome = write.on_reply(r, xr, reply);
+    }
+    let Action::Done(done) = outcome else {
+        return Err(format!("X did not end: {outcome:?}"));
+    };
+    record_write(&mut h, x, KvOp::Set(2), &done);
+    // R1's READ reaches A only now: m = X, and B is asked to repair to X.
+    let late = reps.serve_now(A, &read_req);
+    let action = read1.on_reply(A, round, late);
+    let done = finish_read(&mut read1, action, &mut reps, &[A, B, C]);
+    record_read_done(&mut h, r1, done);
+    record_read(&mut h, 3, &mut reps, &[A, B, C]);
+    check(&h.recs, 1)
+}
+
+/// Re-versioning: X's PUT is still on its way to A and B when C's rejection (C holds an
+/// unfinished Y) arrives. Reads see X, then Y, then — if X was retried under a version
+/// above Y's — X again.
+pub fn reversion() -> Result<(), String> {
+    let mut reps = Replicas::default();
+    let mut h = Recorder::default();
+    // Y (value 1) reaches C only: indeterminate.
+    let y = h.call(0, 0, KvOp::Set(1));
+    let (mut write, action) = WriteOp::fast(N, key(), value(1), v(20, 3), ReplicaSet::all(N));
+    let (yr, put) = send(action);
+    let reply = reps.serve_now(C, &put);
+    write.on_reply(C, yr, reply);
+    let Action::Done(done) = write.on_deadline() else {
+        return Err("Y did not end at its deadline".into());
+    };
+    record_write(&mut h, y, KvOp::Set(1), &done);
+    // X (value 2) from a lagging clock: A and B store it, C's rejection is heard first.
+    let x = h.call(1, 0, KvOp::Set(2));
+    let (mut write, action) = WriteOp::fast(N, key(), value(2), v(10, 1), ReplicaSet::all(N));
+    let (xr, put) = send(action);
+    let in_flight = [(A, reps.serve_now(A, &put)), (B, reps.serve_now(B, &put))];
+    let reply = reps.serve_now(C, &put);
+    let mut action = write.on_reply(C, xr, reply);
+    record_read(&mut h, 2, &mut reps, &[A, B]);
+    record_read(&mut h, 2, &mut reps, &[B, C]);
+    if let Action::NeedVersion { .. } = action {
+        // The retry, under a version above Y's, reaches everyone.
+        let (r2, put2) = send(write.on_version(v(21, 1)));
+        for r in [A, B, C] {
+            let reply = reps.serve_now(r, &put2);
+            if let next @ Action::Done(_) = write.on_reply(r, r2, reply) {
+                action = next;
+            }
+        }
+    }
+    for (r, reply) in in_flight {
+        if let next @ Action::Done(_) = write.on_reply(r, xr, reply) {
+            action = next;
+        }
+    }
+    let done = match action {
+        Action::Done(done) => done,
+        _ => match write.on_deadline() {
+            Action::Done(done) => done,
+            other => return Err(format!("X did not end: {other:?}")),
+        },
+    };
+    record_write(&mut h, x, KvOp::Set(2), &done);
+    record_read(&mut h, 2, &mut reps, &[A, B, C]);
+    check(&h.recs, 1)
+}
+
+/// Early acknowledgement: A and B take X; A answers before its write is durable and then
+/// crashes, C never got the PUT. A later read from A and C finds nothing.
+pub fn early_ack() -> Result<(), String> {
+    let mut reps = Replicas::default();
+    let mut h = Recorder::default();
+    let x = h.call(0, 0, KvOp::Set(1));
+    let (mut write, action) = WriteOp::fast(N, key(), value(1), v(10, 1), ReplicaSet::all(N));
+    let (xr, put) = send(action);
+    let mut outcome = Action::Wait;
+    for r in [A, B] {
+        if let Some(reply) = reps.serve(r, &put) {
+            outcome = write.on_reply(r, xr, reply);
+        }
+    }
+    for reply in reps.sync(B) {
+        outcome = write.on_reply(B, xr, reply);
+    }
+    reps.crash(A);
+    if !matches!(outcome, Action::Done(_)) {
+        outcome = write.on_deadline();
+    }
+    let Action::Done(done) = outcome else {
+        return Err(format!("X did not end: {outcome:?}"));
+    };
+    record_write(&mut h, x, KvOp::Set(1), &done);
+    record_read(&mut h, 1, &mut reps, &[A, C]);
+    check(&h.recs, 1)
+}
