@@ -6,7 +6,9 @@
 //! survive (a final read of every key after healing is part of the checked history), a
 //! definitely failed write must never be read, and ≥ 90 % of operations must succeed.
 //!
-//! `FAULT_SECS` sets the length of the fault schedule (default 60 s).
+//! `FAULT_SECS` sets the length of the fault schedule (default 60 s). `FAULT_PLANT=wipe` makes
+//! the kill nemesis also delete the killed node's store, a fault no quorum system survives
+//! unaided: the test must then fail (lost acknowledged writes), which shows it can.
 //!
 //! The harness's own pieces are tested here too: the link proxy, the answer classification,
 //! and the checker on synthetic histories (a deliberately non-linearizable one must fail).
@@ -29,7 +31,7 @@ use support::history::{
 use support::proxy::{connect, echo_server, echoes, ended, CutMode, LinkProxy};
 
 /// Concurrent client threads.
-const CLIENTS: usize = 6;
+const CLIENTS: usize = 8;
 /// Length of the fault schedule when `FAULT_SECS` is not set.
 const FAULT_SECS_DEFAULT: u64 = 60;
 /// `MOSTDB_TIMEOUT_MS` of every node.
@@ -44,7 +46,7 @@ const ATTEMPTS_MAX: usize = 3;
 /// collide; the rest to many cold keys that each live long enough to see several faults.
 /// A window of `ACTIVE` keys moves on by one key every `OPS_PER_KEY` of its operations, so
 /// each key gets about `OPS_PER_KEY` operations.
-const HOT_KEYS_ACTIVE: u64 = 20;
+const HOT_KEYS_ACTIVE: u64 = 10;
 const HOT_OPS_PER_KEY: u64 = 150;
 const COLD_KEYS_ACTIVE: u64 = 1_000;
 const COLD_OPS_PER_KEY: u64 = 100;
@@ -64,6 +66,16 @@ const FINAL_READ_ROUNDS_MAX: usize = 20;
 const FINAL_READ_RETRY_MS: u64 = 250;
 /// Time budget of one key's linearizability check; beyond it the key is "unknown".
 const CHECK_BUDGET_PER_KEY_MS: u64 = 10_000;
+/// Time budget of all keys' checks together (keys left unchecked are "unknown").
+const CHECK_BUDGET_TOTAL_MS: u64 = 120_000;
+/// Time budget of all final reads together (keys left unread fail the test).
+const FINAL_READS_TOTAL_MS: u64 = 60_000;
+/// Failing keys re-checked without their final read, to tell a lost write from the rest.
+const FAILED_KEYS_CLASSIFIED_MAX: usize = 10;
+/// Problems printed when the test fails (the rest are counted).
+const PROBLEMS_SHOWN_MAX: usize = 80;
+/// Failing keys listed one by one (the rest are counted).
+const FAILED_KEYS_LISTED_MAX: usize = 50;
 /// Share of operations that must succeed while at most one node is faulty.
 const SUCCESS_SHARE_MIN: f64 = 0.90;
 /// A pause must hold a node for longer than its peers' deadline.
@@ -299,6 +311,7 @@ impl Drop for StopOnDrop<'_> {
 /// Quiet, kill -9, pause, partition, in turn, for `secs`; the faulty node rotates. Runs on the
 /// thread that owns the cluster (restarted nodes die with the thread that spawned them).
 fn run_nemeses(cluster: &mut Cluster, ctx: &Ctx, secs: u64) -> Result<Vec<Event>, String> {
+    let wipe = std::env::var("FAULT_PLANT").is_ok_and(|v| v == "wipe");
     let end = Instant::now() + Duration::from_secs(secs);
     let schedule = [Phase::Quiet, Phase::Kill, Phase::Pause, Phase::Partition];
     let mut events = Vec::new();
@@ -319,6 +332,9 @@ fn run_nemeses(cluster: &mut Cluster, ctx: &Ctx, secs: u64) -> Result<Vec<Event>
             }
             Phase::Kill => {
                 cluster.kill9(node);
+                if wipe {
+                    cluster.wipe_store(node).map_err(|e| format!("wipe: {e}"))?;
+                }
                 std::thread::sleep(Duration::from_millis(KILL_HOLD_MS));
                 cluster
                     .restart(node)
@@ -365,11 +381,15 @@ fn final_reads(ctx: &Ctx, keys: &BTreeSet<String>, stats: &mut Stats) -> (Vec<Re
     let mut unreadable = Vec::new();
     let mut unexpected = Vec::new();
     let n = ctx.ports.len();
+    let deadline = Instant::now() + Duration::from_millis(FINAL_READS_TOTAL_MS);
     for (i, key) in keys.iter().enumerate() {
         let st = &mut stats[Phase::Final as usize];
         st.ops += 1;
         let mut read = None;
         'rounds: for round in 0..FINAL_READ_ROUNDS_MAX {
+            if Instant::now() >= deadline {
+                break;
+            }
             for a in 0..n {
                 let call_ns = ctx.now_ns();
                 let reply = kv.get((i + a) % n, key);
@@ -494,10 +514,11 @@ fn linearizable_under_kill_pause_and_partition() {
     report_run(&events, &stats);
     problems.extend(verify(&recs, &finals, &stats));
     if !problems.is_empty() {
+        let shown = problems.len().min(PROBLEMS_SHOWN_MAX);
         panic!(
-            "fault test failed ({} problems):\n{}",
+            "fault test failed ({} problems, first {shown} shown):\n{}",
             problems.len(),
-            problems.join("\n")
+            problems[..shown].join("\n")
         );
     }
 }
@@ -641,12 +662,13 @@ fn check_histories(all: &[Rec], without_finals: &[Rec]) -> Vec<String> {
     let mut problems = Vec::new();
     let budget = Duration::from_millis(CHECK_BUDGET_PER_KEY_MS);
     let start = Instant::now();
-    let results = check(all, budget);
+    let total = Duration::from_millis(CHECK_BUDGET_TOTAL_MS);
+    let results = history::check_within(all, budget, total);
     let elapsed = start.elapsed();
     let by_key = history::by_key(all);
     let plain = history::by_key(without_finals);
     let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
-    let mut shown = 0;
+    let (mut shown, mut classified, mut listed) = (0, 0, 0);
     let slowest = results.iter().max_by_key(|r| r.elapsed);
     for r in &results {
         let name = match r.verdict {
@@ -658,8 +680,13 @@ fn check_histories(all: &[Rec], without_finals: &[Rec]) -> Vec<String> {
         if r.verdict == Verdict::Linearizable {
             continue;
         }
+        listed += 1;
+        if listed > FAILED_KEYS_LISTED_MAX {
+            continue;
+        }
         let mut what = format!("key {}: {name} ({} ops checked)", r.key, r.checked_ops);
-        if r.verdict == Verdict::NotLinearizable {
+        if r.verdict == Verdict::NotLinearizable && classified < FAILED_KEYS_CLASSIFIED_MAX {
+            classified += 1;
             let ops = plain.get(r.key.as_str()).cloned().unwrap_or_default();
             if check_key(&r.key, &ops, budget).verdict == Verdict::Linearizable {
                 what.push_str(": only the final read breaks it (acknowledged write lost?)");
@@ -671,6 +698,12 @@ fn check_histories(all: &[Rec], without_finals: &[Rec]) -> Vec<String> {
             what.push_str(&format!("\n{}", history::describe(&ops)));
         }
         problems.push(what);
+    }
+    if listed > FAILED_KEYS_LISTED_MAX {
+        problems.push(format!(
+            "… and {} more keys not linearizable or unknown",
+            listed - FAILED_KEYS_LISTED_MAX
+        ));
     }
     let checked: usize = results.iter().map(|r| r.checked_ops).sum();
     println!(

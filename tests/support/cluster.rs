@@ -257,6 +257,21 @@ impl Cluster {
         self.nodes[i].kill9();
     }
 
+    /// Deletes the store of node `i`, which must be down: the disk is lost. Only for showing
+    /// that the fault test catches lost acknowledged writes; no correct system survives it
+    /// without a recovery protocol.
+    pub fn wipe_store(&mut self, i: usize) -> std::io::Result<()> {
+        assert!(self.nodes[i].child.is_none(), "node {i} is running");
+        self.nodes[i].note("store wiped");
+        let root = self.nodes[i]
+            .env
+            .iter()
+            .find(|(k, _)| k == "MOSTDB_STORE_ROOT")
+            .map(|(_, v)| PathBuf::from(v))
+            .expect("every node has a store root");
+        std::fs::remove_dir_all(root)
+    }
+
     /// Starts node `i` again on its port and store and waits until it is ready.
     pub fn restart(&mut self, i: usize) -> Result<(), String> {
         self.nodes[i].spawn();

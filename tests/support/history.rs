@@ -137,6 +137,27 @@ pub fn check(recs: &[Rec], budget: Duration) -> Vec<KeyResult> {
         .collect()
 }
 
+/// Like [`check`], with a budget for all keys together as well: once `total` is spent, the
+/// keys left are not searched and come out as [`Verdict::Unknown`].
+pub fn check_within(recs: &[Rec], per_key: Duration, total: Duration) -> Vec<KeyResult> {
+    let start = Instant::now();
+    by_key(recs)
+        .into_iter()
+        .map(|(key, ops)| {
+            let left = total.saturating_sub(start.elapsed());
+            if left.is_zero() {
+                return KeyResult {
+                    key: key.to_string(),
+                    verdict: Verdict::Unknown,
+                    checked_ops: 0,
+                    elapsed: Duration::ZERO,
+                };
+            }
+            check_key(key, &ops, per_key.min(left))
+        })
+        .collect()
+}
+
 /// The records grouped per key, each group in recording order.
 pub fn by_key(recs: &[Rec]) -> BTreeMap<&str, Vec<&Rec>> {
     let mut keys: BTreeMap<&str, Vec<&Rec>> = BTreeMap::new();
