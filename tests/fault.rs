@@ -322,7 +322,8 @@ fn run_nemeses(cluster: &mut Cluster, ctx: &Ctx, secs: u64) -> Result<Vec<Event>
             break;
         }
         let phase = schedule[step % schedule.len()];
-        let node = faults % cluster.size();
+        // Shifted by one every round, so each nemesis meets every node in turn.
+        let node = (faults + faults / cluster.size()) % cluster.size();
         let start_ms = ms(ctx.t0.elapsed());
         ctx.phase.store(phase as u8, Ordering::SeqCst);
         match phase {
