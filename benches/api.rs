@@ -4,17 +4,18 @@
 //! of an equivalent serde struct. Only `encode_get_ok` gives the original's Go escaping
 //! (`<` → `\u003c`, U+2028 → `\u2028`); the other two are a speed reference.
 //!
-//! Each group is one body, its variants side by side. At the end a table prints each variant's
+//! Each group is one body, its variants side by side. At the end a table gives each variant's
 //! time as a ratio to the group's baseline measured in the same run (`serde_json` for decoding,
-//! `go_encode` for encoding): a ratio above 1 means slower than the baseline. The ratios are
-//! read back from criterion's own estimates (the `time:` figure it printed) of this run only.
+//! `go_encode` for encoding); above 1 is slower than the baseline. Two ratios: criterion's own
+//! estimates (the `time:` it printed, variants one after the other) and a paired measurement
+//! (median of back-to-back pairs), which stays right when other processes load the machine.
 //!
 //! Run: `cargo bench --bench api` (about 2 minutes). Filters work as usual
 //! (`cargo bench --bench api -- decode`). Must not import `replication` or `storage`.
 
 use std::hint::black_box;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use criterion::{BenchmarkId, Criterion, Throughput};
 use mostdb::api::json::{self, Decoder, Field, KvBody};
@@ -68,53 +69,136 @@ fn text<'a>(field: &'a Field<'_>) -> &'a str {
     }
 }
 
-fn bench_decode(c: &mut Criterion, case: &Case) {
-    let decoders = [
-        ("serde_json", Decoder::SerdeJson),
-        ("sonic_rs", Decoder::SonicRs),
-    ];
-    // The request path: UTF-8 check, parse, owned strings (what `json::decode` does).
-    let mut group = c.benchmark_group(format!("decode_with.{}", case.name));
-    group.throughput(Throughput::Bytes(case.body.len() as u64));
-    for (name, decoder) in decoders {
-        group.bench_function(BenchmarkId::from_parameter(name), |b| {
-            b.iter(|| json::decode_with(decoder, black_box(case.body.as_bytes())))
-        });
-    }
-    group.finish();
-    // The parse alone, borrowing strings that need no unescaping.
-    let mut group = c.benchmark_group(format!("decode_str.{}", case.name));
-    group.throughput(Throughput::Bytes(case.body.len() as u64));
-    for (name, decoder) in decoders {
-        group.bench_function(BenchmarkId::from_parameter(name), |b| {
-            b.iter(|| json::decode_str(decoder, black_box(&case.body)))
-        });
-    }
-    group.finish();
+type Variant<'a> = (&'static str, Box<dyn Fn() + 'a>);
+
+/// One criterion group: one body, its variants side by side, the first being the baseline.
+struct Group<'a> {
+    name: String,
+    body_bytes: Option<u64>,
+    variants: Vec<Variant<'a>>,
 }
 
-fn bench_encode(c: &mut Criterion, case: &Case) {
+fn decode_groups(case: &Case) -> [Group<'_>; 2] {
+    let body = case.body.as_str();
+    let with = |decoder| -> Box<dyn Fn() + '_> {
+        Box::new(move || {
+            black_box(json::decode_with(decoder, black_box(body.as_bytes())));
+        })
+    };
+    let parse = |decoder| -> Box<dyn Fn() + '_> {
+        Box::new(move || {
+            black_box(json::decode_str(decoder, black_box(body)));
+        })
+    };
+    let bytes = Some(body.len() as u64);
+    [
+        // The request path: UTF-8 check, parse, owned strings (what `json::decode` does).
+        Group {
+            name: format!("decode_with.{}", case.name),
+            body_bytes: bytes,
+            variants: vec![
+                ("serde_json", with(Decoder::SerdeJson)),
+                ("sonic_rs", with(Decoder::SonicRs)),
+            ],
+        },
+        // The parse alone, borrowing strings that need no unescaping.
+        Group {
+            name: format!("decode_str.{}", case.name),
+            body_bytes: bytes,
+            variants: vec![
+                ("serde_json", parse(Decoder::SerdeJson)),
+                ("sonic_rs", parse(Decoder::SonicRs)),
+            ],
+        },
+    ]
+}
+
+fn encode_group(case: &Case) -> Group<'_> {
     let decoded: KvBody<'_> = match json::decode_str(Decoder::SerdeJson, &case.body) {
         Some(kv) => kv,
         None => panic!("bench body {} does not decode", case.name),
     };
-    let (key, value) = (text(&decoded.key), text(&decoded.value));
-    let answer = GetAnswer {
-        code: 200,
-        success: true,
-        result: KeyValue { key, value },
-    };
-    let mut group = c.benchmark_group(format!("encode_get.{}", case.name));
-    group.bench_function(BenchmarkId::from_parameter("go_encode"), |b| {
-        b.iter(|| json::encode_get_ok(black_box(key.as_bytes()), black_box(value.as_bytes())))
-    });
-    group.bench_function(BenchmarkId::from_parameter("serde_json"), |b| {
-        b.iter(|| serde_json::to_vec(black_box(&answer)))
-    });
-    group.bench_function(BenchmarkId::from_parameter("sonic_rs"), |b| {
-        b.iter(|| sonic_rs::to_vec(black_box(&answer)))
-    });
-    group.finish();
+    let (key, value) = (
+        text(&decoded.key).to_owned(),
+        text(&decoded.value).to_owned(),
+    );
+    let (k2, v2, k3, v3) = (key.clone(), value.clone(), key.clone(), value.clone());
+    fn answer<'b>(key: &'b str, value: &'b str) -> GetAnswer<'b> {
+        GetAnswer {
+            code: 200,
+            success: true,
+            result: KeyValue { key, value },
+        }
+    }
+    Group {
+        name: format!("encode_get.{}", case.name),
+        body_bytes: None,
+        variants: vec![
+            (
+                "go_encode",
+                Box::new(move || {
+                    black_box(json::encode_get_ok(
+                        black_box(key.as_bytes()),
+                        black_box(value.as_bytes()),
+                    ));
+                }),
+            ),
+            (
+                "serde_json",
+                Box::new(move || {
+                    black_box(serde_json::to_vec(black_box(&answer(&k2, &v2))).ok());
+                }),
+            ),
+            (
+                "sonic_rs",
+                Box::new(move || {
+                    black_box(sonic_rs::to_vec(black_box(&answer(&k3, &v3))).ok());
+                }),
+            ),
+        ],
+    }
+}
+
+fn run_group(c: &mut Criterion, group: &Group<'_>) {
+    let mut g = c.benchmark_group(&group.name);
+    if let Some(bytes) = group.body_bytes {
+        g.throughput(Throughput::Bytes(bytes));
+    }
+    for (name, f) in &group.variants {
+        g.bench_function(BenchmarkId::from_parameter(name), |b| b.iter(|| f()));
+    }
+    g.finish();
+}
+
+/// Rounds of the paired comparison, and calls per variant per round.
+const PAIRED_ROUNDS: usize = 201;
+const PAIRED_BATCH_CALLS: u32 = 500;
+
+fn time_batch(f: &dyn Fn()) -> f64 {
+    let start = Instant::now();
+    for _ in 0..PAIRED_BATCH_CALLS {
+        f();
+    }
+    start.elapsed().as_secs_f64()
+}
+
+/// The median over rounds of time(variant) / time(baseline), the two timed back to back in
+/// each round (in alternating order): unlike criterion's one-after-the-other runs, load from
+/// other processes that comes and goes hits both sides of each pair alike.
+fn paired_ratio(baseline: &dyn Fn(), variant: &dyn Fn()) -> f64 {
+    let mut ratios: Vec<f64> = (0..PAIRED_ROUNDS)
+        .map(|round| {
+            if round % 2 == 0 {
+                let base = time_batch(baseline);
+                time_batch(variant) / base
+            } else {
+                let other = time_batch(variant);
+                other / time_batch(baseline)
+            }
+        })
+        .collect();
+    ratios.sort_by(f64::total_cmp);
+    ratios[ratios.len() / 2]
 }
 
 /// Where criterion writes its estimates (its own rule, made explicit so we can read them).
@@ -145,28 +229,35 @@ fn estimate_ns(dir: &Path, group: &str, variant: &str, since: SystemTime) -> Opt
     pick("slope").or_else(|| pick("mean"))
 }
 
-fn print_ratios(dir: &Path, since: SystemTime) {
-    let families: [(&str, &[&str]); 3] = [
-        ("decode_with", &["serde_json", "sonic_rs"]),
-        ("decode_str", &["serde_json", "sonic_rs"]),
-        ("encode_get", &["go_encode", "serde_json", "sonic_rs"]),
-    ];
-    println!("\nratio = time / time of the first variant (same run); < 1 is faster than it");
+fn print_ratios(groups: &[Group<'_>], dir: &Path, since: SystemTime) {
+    println!("\nratio = time / time of the group's first variant; < 1 is faster than it.");
     println!(
-        "{:<30} {:>12} {:>12} {:>12}",
-        "group", "variant", "ns", "ratio"
+        "criterion: its own estimates, variants run one after the other (groups run here only);"
     );
-    for (family, variants) in families {
-        for case in cases() {
-            let group = format!("{family}.{}", case.name);
-            let Some(base) = estimate_ns(dir, &group, variants[0], since) else {
-                continue;
+    println!("paired: median of {PAIRED_ROUNDS} back-to-back pairs of {PAIRED_BATCH_CALLS} calls, robust to load from other processes.");
+    println!(
+        "{:<30} {:>11} {:>10} {:>10} {:>8}",
+        "group", "variant", "crit ns", "crit ratio", "paired"
+    );
+    for group in groups {
+        let (_, baseline) = &group.variants[0];
+        let base_ns = estimate_ns(dir, &group.name, group.variants[0].0, since);
+        for (i, (name, f)) in group.variants.iter().enumerate() {
+            let ns = estimate_ns(dir, &group.name, name, since);
+            let crit_ns = ns.map_or("-".to_owned(), |ns| format!("{ns:.1}"));
+            let crit_ratio = match (ns, base_ns) {
+                (Some(ns), Some(base)) => format!("{:.2}x", ns / base),
+                _ => "-".to_owned(),
             };
-            for variant in variants.iter() {
-                if let Some(ns) = estimate_ns(dir, &group, variant, since) {
-                    println!("{group:<30} {variant:>12} {ns:>12.1} {:>11.2}x", ns / base);
-                }
-            }
+            let paired = if i == 0 {
+                1.0
+            } else {
+                paired_ratio(&**baseline, &**f)
+            };
+            println!(
+                "{:<30} {name:>11} {crit_ns:>10} {crit_ratio:>10} {paired:>7.2}x",
+                group.name
+            );
         }
     }
 }
@@ -179,12 +270,18 @@ fn main() {
         .measurement_time(Duration::from_millis(MEASUREMENT_TIME_MS))
         .warm_up_time(Duration::from_millis(WARM_UP_TIME_MS))
         .configure_from_args();
-    for case in cases() {
-        bench_decode(&mut c, &case);
-    }
-    for case in cases() {
-        bench_encode(&mut c, &case);
+    let cases = cases();
+    let mut groups: Vec<Group<'_>> = cases.iter().flat_map(decode_groups).collect();
+    groups.extend(cases.iter().map(encode_group));
+    // decode_with for every body, then decode_str, then encode: each family reads as a block.
+    groups.sort_by_key(|g| {
+        ["decode_with", "decode_str", "encode_get"]
+            .iter()
+            .position(|f| g.name.starts_with(f))
+    });
+    for group in &groups {
+        run_group(&mut c, group);
     }
     c.final_summary();
-    print_ratios(&dir, since);
+    print_ratios(&groups, &dir, since);
 }
