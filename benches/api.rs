@@ -165,7 +165,7 @@ fn run_group(c: &mut Criterion, group: &Group<'_>) {
         g.throughput(Throughput::Bytes(bytes));
     }
     for (name, f) in &group.variants {
-        g.bench_function(BenchmarkId::from_parameter(name), |b| b.iter(|| f()));
+        g.bench_function(BenchmarkId::from_parameter(name), |b| b.iter(f));
     }
     g.finish();
 }
