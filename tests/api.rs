@@ -380,6 +380,30 @@ fn health_endpoints() {
     r.assert_date_current(2);
 }
 
+/// `GET /cluster` on a single node: one member, itself, a quorum of one.
+#[test]
+fn cluster_view_of_a_single_node() {
+    let node = Node::start();
+    let mut c = node.client();
+    let r = c.call(&request("GET", "/cluster", &[], b""));
+    assert_eq!(r.status, 200);
+    let body = String::from_utf8(r.body.clone()).unwrap();
+    let (head, tail) = body.split_once(r#""node_id":""#).expect("a node id");
+    assert_eq!(head, r#"{"code":200,"success":true,"result":{"#);
+    let (id, rest) = tail.split_once('"').unwrap();
+    assert!(
+        id.len() == 16 && id.bytes().all(|b| b.is_ascii_hexdigit()),
+        "{body}"
+    );
+    let url = format!("http://127.0.0.1:{}", node.port());
+    assert_eq!(
+        rest,
+        format!(
+            r#","members":1,"quorum":1,"up":1,"available":true,"nodes":[{{"url":"{url}","self":true,"state":"up"}}]}}}}"#
+        )
+    );
+}
+
 /// `MOSTDB_CONTEXT_PATH` moves every data route; the old prefix is gone.
 #[test]
 fn context_path_moves_the_routes() {

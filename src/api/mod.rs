@@ -5,6 +5,7 @@
 //!
 //! Must not import `storage`: data is reached only through `replication`.
 
+pub mod cluster;
 pub mod error;
 pub mod json;
 mod query;
@@ -20,6 +21,7 @@ use crate::limits::KEY_BYTES_MAX;
 use crate::replication::peer::{handshake, Identity, PEER_PATH, PEER_PROTOCOL};
 use crate::replication::{OpError, Replication};
 
+use cluster::ClusterView;
 use json::Field;
 
 const ALLOW_POST: &str = "POST, OPTIONS";
@@ -45,6 +47,7 @@ pub struct Api {
     replication: Rc<Replication>,
     /// This node's identity, for peers' link handshakes.
     identity: Rc<Identity>,
+    cluster: Rc<ClusterView>,
     config: Arc<ApiConfig>,
     /// True once every core serves, false again when the node stops.
     ready: Arc<AtomicBool>,
@@ -63,6 +66,7 @@ enum Route {
     LocalWrite,
     Healthz,
     Readyz,
+    Cluster,
 }
 
 impl Handler for Api {
@@ -77,10 +81,12 @@ impl Api {
         config: Arc<ApiConfig>,
         ready: Arc<AtomicBool>,
         identity: Rc<Identity>,
+        cluster: Rc<ClusterView>,
     ) -> Api {
         Api {
             replication,
             identity,
+            cluster,
             config,
             ready,
         }
@@ -113,6 +119,10 @@ impl Api {
                 Ok(Response::json_static(200, BODY_ALIVE))
             }
             (Method::Get | Method::Head, Route::Readyz) => self.readiness(),
+            (Method::Get | Method::Head, Route::Cluster) => {
+                let own_hlc = self.replication.clock_reading();
+                Ok(Response::json(200, self.cluster.encode(own_hlc)))
+            }
             _ => return method_not_allowed(allow),
         };
         result.unwrap_or_else(|err| err.to_response())
@@ -122,6 +132,7 @@ impl Api {
         match path {
             "/healthz" => return Some((Route::Healthz, ALLOW_PROBE)),
             "/readyz" => return Some((Route::Readyz, ALLOW_PROBE)),
+            "/cluster" => return Some((Route::Cluster, ALLOW_PROBE)),
             _ => {}
         }
         let rest = path.strip_prefix(self.config.context_path.as_str())?;

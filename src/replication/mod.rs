@@ -8,6 +8,7 @@
 //!
 //! Must not import `http` or `api`.
 
+pub mod antientropy;
 pub mod clock;
 pub mod coordinator;
 pub mod driver;
@@ -215,6 +216,11 @@ impl Replication {
             move |local, shard| async move { local.read_local(shard, &key).await },
         )
         .await
+    }
+
+    /// This core's clock reading (for the cluster view's clock offsets).
+    pub fn clock_reading(&self) -> u64 {
+        self.local.hlc.last()
     }
 
     /// A replica operation sent by a peer's coordinator.
