@@ -8,7 +8,6 @@
 //!
 //! Must not import `http` or `api`.
 
-pub mod antientropy;
 pub mod clock;
 pub mod coordinator;
 pub mod driver;
