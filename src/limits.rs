@@ -170,3 +170,67 @@ const _: () = assert!(PEER_PING_INTERVAL_MS * 3 <= PEER_DOWN_AFTER_MS);
 const _: () = assert!(PEER_DOWN_AFTER_MS < PEER_SERVE_IDLE_MS);
 const _: () = assert!(PEER_BACKOFF_FIRST_MS > 0 && PEER_BACKOFF_FIRST_MS <= PEER_BACKOFF_MAX_MS);
 const _: () = assert!(PEER_BUFFER_BYTES <= PEER_BUFFER_KEEP_BYTES);
+
+// --- anti-entropy (src/replication/antientropy) ---
+
+/// A node compares its replicas with each peer about this often (±20 %, so nodes drift apart),
+/// and at once when a link to a peer comes up.
+pub const ANTI_ENTROPY_INTERVAL_MS: u64 = 5_000;
+/// How often the anti-entropy task looks whether a link came up or a pass is due.
+pub const ANTI_ENTROPY_POLL_MS: u64 = 200;
+/// A pass that failed (peer busy or gone mid-pass) is tried again after this long.
+pub const ANTI_ENTROPY_RETRY_MS: u64 = 1_000;
+/// A difference whose newer version is younger than this (by the physical part of its HLC)
+/// is left for a later pass: it is most likely a write still in flight. A pass that left
+/// some schedules the next one this much later.
+pub const ANTI_ENTROPY_SETTLE_MS: u64 = 1_000;
+/// Records one blocking scan job reads before it gives the thread back: the core's blocking
+/// pool also runs the group commits' fsyncs, which wait at most one chunk.
+pub const ANTI_ENTROPY_SCAN_CHUNK_RECORDS: usize = 4_096;
+/// Between two chunks a scan pauses as long as the chunk took times this percentage (100: the
+/// scan uses at most half of a blocking thread), so client traffic keeps priority.
+pub const ANTI_ENTROPY_SCAN_PAUSE_PERCENT: u64 = 100;
+/// The shortest pause between two chunks of a scan.
+pub const ANTI_ENTROPY_SCAN_PAUSE_MIN_MS: u64 = 1;
+/// Key-page scans a node runs at once (for peers and for itself); past this a peer's
+/// request is answered "unavailable" and retried by its next pass.
+pub const ANTI_ENTROPY_PAGE_SCANS_MAX: usize = 4;
+/// A request for digests waits this long at most for a scan already running to finish.
+pub const ANTI_ENTROPY_DIGESTS_WAIT_MS: u64 = 20_000;
+/// How often a request waiting for a running digest scan looks whether it finished.
+pub const ANTI_ENTROPY_DIGESTS_POLL_MS: u64 = 5;
+/// Encoded entries of one key page stop after the entry that reaches this size.
+pub const ANTI_ENTROPY_PAGE_BYTES_MAX: usize = 256 * 1024;
+/// Records one key-page request reads at most; a page may come back short, with a cursor.
+pub const ANTI_ENTROPY_PAGE_SCAN_RECORDS_MAX: usize = 64 * 1024;
+/// Largest anti-entropy answer (a frame's bytes beyond its key and value allowance): the
+/// digests of every bucket, or a key page with its cursor.
+pub const ANTI_ENTROPY_REPLY_BYTES_MAX: usize = 512 * 1024;
+/// Entries (per side) one round of a pass compares at once: differing buckets are grouped
+/// into rounds by their record counts under this; a single larger bucket is one round.
+pub const ANTI_ENTROPY_ROUND_ENTRIES_MAX: u64 = 100_000;
+/// A round stops (the pass fails and is retried) when a side lists more than this many
+/// entries: its counts changed a lot since the digests were taken.
+pub const ANTI_ENTROPY_ROUND_ENTRIES_HARD_MAX: usize = 4 * ANTI_ENTROPY_ROUND_ENTRIES_MAX as usize;
+/// Copies (in either direction) one pass has in flight at once.
+pub const ANTI_ENTROPY_COPIES_IN_FLIGHT_MAX: usize = 64;
+/// Value bytes one pass copies (in and out together) before it stops; the next goes on.
+pub const ANTI_ENTROPY_PASS_BYTES_MAX: u64 = 256 * 1024 * 1024;
+/// A pass stops starting copies after this long; the next pass goes on.
+pub const ANTI_ENTROPY_PASS_TIME_MAX_MS: u64 = 60_000;
+/// Deadline of one anti-entropy call to a peer (a digest scan of a big store takes a while).
+pub const ANTI_ENTROPY_CALL_TIMEOUT_MS: u64 = 30_000;
+
+const _: () = assert!(ANTI_ENTROPY_POLL_MS > 0 && ANTI_ENTROPY_POLL_MS < ANTI_ENTROPY_INTERVAL_MS);
+const _: () = assert!(ANTI_ENTROPY_SETTLE_MS < ANTI_ENTROPY_INTERVAL_MS);
+const _: () = assert!(ANTI_ENTROPY_SCAN_CHUNK_RECORDS > 0);
+const _: () = assert!(ANTI_ENTROPY_PAGE_SCAN_RECORDS_MAX >= ANTI_ENTROPY_SCAN_CHUNK_RECORDS);
+const _: () = assert!(ANTI_ENTROPY_DIGESTS_POLL_MS > 0);
+const _: () = assert!(ANTI_ENTROPY_DIGESTS_WAIT_MS < ANTI_ENTROPY_CALL_TIMEOUT_MS);
+const _: () = assert!(ANTI_ENTROPY_COPIES_IN_FLIGHT_MAX < PEER_CALLS_IN_FLIGHT_MAX);
+const _: () = assert!(ANTI_ENTROPY_PAGE_SCANS_MAX > 0);
+// A key page is at most its byte allowance, one more entry (key, its length, a version) and
+// a cursor (a shard number and a key): it must fit the reply allowance.
+const _: () = assert!(
+    ANTI_ENTROPY_PAGE_BYTES_MAX + 2 * (KEY_BYTES_MAX + 4 + 16) + 64 <= ANTI_ENTROPY_REPLY_BYTES_MAX
+);

@@ -16,10 +16,11 @@ use crate::cluster::Membership;
 use crate::config::Settings;
 use crate::http::{serve_connection, ConnLimits, DateCache, Handler};
 use crate::limits::{CONNECTIONS_MAX, SHUTDOWN_GRACE_MS};
+use crate::replication::antientropy::{self, AntiEntropy};
 use crate::replication::clock::Hlc;
 use crate::replication::driver::{DefaultWriteMode, Driver, Link};
 use crate::replication::peer::{serve_peer, Identity, LinkConfig, PeerLink, PeerService};
-use crate::replication::protocol::{ReplicaReply, ReplicaRequest};
+use crate::replication::protocol::{ReplicaReply, ReplicaRequest, SyncRequest};
 use crate::replication::{CoreReplica, Replication};
 use crate::runtime::{CoreRuntime, Hub, Inbox, Latch};
 use crate::storage::Store;
@@ -30,6 +31,8 @@ const LISTEN_BACKLOG: i32 = 4096;
 const ACCEPT_ERROR_PAUSE_MS: u64 = 50;
 /// How often a stopping core looks whether its connections have finished.
 const DRAIN_POLL_MS: u64 = 10;
+/// The core that runs the node's anti-entropy passes.
+const ANTI_ENTROPY_CORE: usize = 0;
 
 /// Fails with a clear error when the address is taken. Needed because monoio's listeners set
 /// SO_REUSEPORT, so a second process would otherwise silently share the port.
@@ -67,6 +70,14 @@ pub fn start(
 ) -> Result<Running, String> {
     let threads = settings.threads;
     let (hub, inboxes) = Hub::<CoreReplica>::new(threads);
+    let passes_on = !antientropy::switched_off_by_env();
+    if !passes_on {
+        tracing::info!(
+            "anti-entropy passes switched off by {}=off (a test setting)",
+            antientropy::SWITCH_ENV
+        );
+    }
+    let anti_entropy = Arc::new(AntiEntropy::new(store.clone(), passes_on));
     let shared = Arc::new(Shared {
         hub: Arc::new(hub),
         store,
@@ -85,6 +96,7 @@ pub fn start(
         connections: AtomicUsize::new(0),
         addr,
         membership,
+        anti_entropy,
     });
     let (up_tx, up_rx) = std::sync::mpsc::channel();
     let mut running = Running {
@@ -126,6 +138,7 @@ struct Shared {
     connections: AtomicUsize,
     addr: SocketAddr,
     membership: Arc<Membership>,
+    anti_entropy: Arc<AntiEntropy>,
 }
 
 fn run_core(
@@ -199,9 +212,22 @@ async fn core_main(
         cluster,
     ));
     let shutdown = Latch::new();
+    if core == ANTI_ENTROPY_CORE && shared.anti_entropy.passes_on() {
+        let peer_links: Vec<PeerLink> = links.iter().flatten().map(|l| (**l).clone()).collect();
+        if !peer_links.is_empty() {
+            let run = antientropy::run(
+                shared.anti_entropy.clone(),
+                replication.clone(),
+                peer_links,
+                shutdown.clone(),
+            );
+            monoio::spawn(run);
+        }
+    }
     let peers = Rc::new(PeerEndpoint {
         replication,
         replica,
+        anti_entropy: shared.anti_entropy.clone(),
     });
     monoio::spawn({
         let shutdown = shutdown.clone();
@@ -293,6 +319,7 @@ impl Shared {
 struct PeerEndpoint {
     replication: Rc<Replication>,
     replica: Rc<CoreReplica>,
+    anti_entropy: Arc<AntiEntropy>,
 }
 
 impl PeerService for PeerEndpoint {
@@ -305,6 +332,10 @@ impl PeerService for PeerEndpoint {
                 None
             }
         }
+    }
+
+    async fn dispatch_sync(&self, request: SyncRequest) -> Option<ReplicaReply> {
+        self.anti_entropy.serve(request).await
     }
 
     fn heartbeat(&self, peer_hlc: u64) -> u64 {

@@ -8,6 +8,7 @@
 //!
 //! Must not import `http` or `api`.
 
+pub mod antientropy;
 pub mod clock;
 pub mod coordinator;
 pub mod driver;

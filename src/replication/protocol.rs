@@ -2,9 +2,17 @@
 //! peer codec, the replica ([`super::replica`]) and the coordinator ([`super::coordinator`]).
 //!
 //! Keys and values are owned (`Vec<u8>`): requests and replies cross cores and sockets.
+//! Anti-entropy's questions about a whole store ([`SyncRequest`]) are kept apart from the
+//! replica operations: they name no key, so no owner core, and no replica rule applies to
+//! them; their answers travel as [`ReplicaReply`]s so that a link matches them like any other.
 //! Must not import `http`, `api` or `runtime`.
 
 use crate::storage::Version;
+
+/// Anti-entropy buckets: a record `(key, version)` falls into bucket `key_hash(key) % BUCKETS`
+/// on every node, whatever its shard count. Nodes compare per-bucket digests, so this must be
+/// the same on every node of a cluster (changing it is a protocol change).
+pub const BUCKETS: u32 = 1024;
 
 /// An operation a coordinator asks of one replica, on one key.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -54,6 +62,41 @@ pub enum ReplicaReply {
     },
     /// COPY: done (stored or not).
     CopyAck,
+    /// [`SyncRequest::Digests`]: one entry per bucket, in bucket order.
+    Digests { buckets: Vec<BucketDigest> },
+    /// [`SyncRequest::BucketKeys`]: one page of entries, in the answering node's scan order,
+    /// and where the next page starts (`None`: this was the last).
+    KeyPage {
+        entries: Vec<KeyVersion>,
+        next: Option<Vec<u8>>,
+    },
+}
+
+/// An anti-entropy question about a node's whole store (DESIGN §6), answered from a scan.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SyncRequest {
+    /// The digest and record count of every bucket.
+    Digests,
+    /// The `(key, version)` of every record (tombstones included) in `buckets` (ascending,
+    /// distinct, each below [`BUCKETS`]), one page starting at `cursor`: empty for the first
+    /// page, else the `next` of the previous page (opaque to the asker).
+    BucketKeys { buckets: Vec<u32>, cursor: Vec<u8> },
+}
+
+/// What a node holds in one bucket: the wrapping sum of a 64-bit hash of every `(key,
+/// version)` in it, and how many records that is.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub struct BucketDigest {
+    pub digest: u64,
+    pub records: u64,
+}
+
+/// One record as anti-entropy compares it: the key and the version held (the value stays
+/// home until a copy needs it).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KeyVersion {
+    pub key: Vec<u8>,
+    pub version: Version,
 }
 
 impl ReplicaRequest {
@@ -85,7 +128,11 @@ impl ReplicaReply {
                 Some(*held)
             }
             ReplicaReply::Read { version, .. } => Some(*version),
-            ReplicaReply::Accepted | ReplicaReply::RepairOk | ReplicaReply::CopyAck => None,
+            ReplicaReply::Accepted
+            | ReplicaReply::RepairOk
+            | ReplicaReply::CopyAck
+            | ReplicaReply::Digests { .. }
+            | ReplicaReply::KeyPage { .. } => None,
         }
     }
 }
@@ -121,5 +168,19 @@ mod tests {
         assert_eq!(answer.version_seen(), Some(v(4)));
         assert_eq!(ReplicaReply::Accepted.version_seen(), None);
         assert_eq!(ReplicaReply::CopyAck.version_seen(), None);
+        // Anti-entropy answers carry versions only as data: the copies they lead to are what
+        // the clock observes.
+        let page = ReplicaReply::KeyPage {
+            entries: vec![KeyVersion {
+                key: b"k".to_vec(),
+                version: v(7),
+            }],
+            next: None,
+        };
+        assert_eq!(page.version_seen(), None);
+        assert_eq!(
+            ReplicaReply::Digests { buckets: vec![] }.version_seen(),
+            None
+        );
     }
 }

@@ -11,15 +11,25 @@
 //! | 2 reply         | op ‖ (Rejected:) version ‖ (Read, RepairRejected:) version ‖ value |
 //! | 3 unavailable   | — (the replica did not perform request `id`, and never will)     |
 //! | 4 ping, 5 pong  | `sent_us: u64 LE` ‖ `hlc: u64 LE`                                 |
+//! | 6 sync request  | sync op ‖ (BucketKeys:) `n: u32 LE` ‖ n × `bucket: u32 LE` ‖ cursor |
 //!
 //! `key` = `len: u32 LE` ‖ bytes; `version` = `hlc: u64 BE` ‖ `origin: u64 BE` (the order
 //! and bytes of the on-disk record); `value` = `flags: u8` (bit 0: tombstone, the only bit)
 //! ‖ (not a tombstone:) `len: u32 LE` ‖ bytes. Request ops: 1 PUT, 2 READ, 3 REPAIR, 4 COPY.
-//! Reply ops: 1 Accepted, 2 Rejected, 3 Read, 4 RepairOk, 5 RepairRejected, 6 CopyAck.
+//! Reply ops: 1 Accepted, 2 Rejected, 3 Read, 4 RepairOk, 5 RepairRejected, 6 CopyAck,
+//! 7 Digests (`n: u32 LE` ‖ n × (`digest: u64 LE` ‖ `records: u64 LE`)), 8 KeyPage (`n: u32 LE`
+//! ‖ n × (key ‖ version) ‖ `more: u8` (0 or 1) ‖ (more:) cursor).
+//! Sync ops (anti-entropy): 1 Digests, 2 BucketKeys. A cursor is `len: u32 LE` ‖ bytes;
+//! buckets are ascending, distinct and below [`BUCKETS`].
 //! There is no shard field: each node maps a key to its own shards (their count is per node).
+//!
+//! Frames are bounded by the larger of the value allowance and the anti-entropy answer
+//! allowance ([`ANTI_ENTROPY_REPLY_BYTES_MAX`]), plus a key and the fixed fields.
 
-use crate::limits::{KEY_BYTES_MAX, PEER_FRAME_OVERHEAD_BYTES};
-use crate::replication::protocol::{ReplicaReply, ReplicaRequest};
+use crate::limits::{ANTI_ENTROPY_REPLY_BYTES_MAX, KEY_BYTES_MAX, PEER_FRAME_OVERHEAD_BYTES};
+use crate::replication::protocol::{
+    BucketDigest, KeyVersion, ReplicaReply, ReplicaRequest, SyncRequest, BUCKETS,
+};
 use crate::storage::Version;
 
 /// Bytes of the length prefix.
@@ -32,6 +42,7 @@ const KIND_REPLY: u8 = 2;
 const KIND_UNAVAILABLE: u8 = 3;
 const KIND_PING: u8 = 4;
 const KIND_PONG: u8 = 5;
+const KIND_SYNC_REQUEST: u8 = 6;
 
 const OP_PUT: u8 = 1;
 const OP_READ: u8 = 2;
@@ -44,6 +55,21 @@ const REPLY_READ: u8 = 3;
 const REPLY_REPAIR_OK: u8 = 4;
 const REPLY_REPAIR_REJECTED: u8 = 5;
 const REPLY_COPY_ACK: u8 = 6;
+const REPLY_DIGESTS: u8 = 7;
+const REPLY_KEY_PAGE: u8 = 8;
+
+const SYNC_DIGESTS: u8 = 1;
+const SYNC_BUCKET_KEYS: u8 = 2;
+
+/// Largest anti-entropy scan cursor: a shard number, a flag and a key (with room to spare).
+pub const SYNC_CURSOR_BYTES_MAX: usize = 8 + KEY_BYTES_MAX;
+/// Encoded bytes of one key-page entry beyond its key: the key's length and the version.
+pub const KEY_PAGE_ENTRY_OVERHEAD_BYTES: usize = 4 + 16;
+/// Encoded bytes of the digests of every bucket (op, count, entries).
+const DIGESTS_REPLY_BYTES: usize = 1 + 4 + 16 * BUCKETS as usize;
+const _: () = assert!(DIGESTS_REPLY_BYTES <= ANTI_ENTROPY_REPLY_BYTES_MAX);
+const _: () =
+    assert!(SYNC_CURSOR_BYTES_MAX + 4 + 4 * BUCKETS as usize <= ANTI_ENTROPY_REPLY_BYTES_MAX);
 
 const FLAG_TOMBSTONE: u8 = 0b0000_0001;
 
@@ -79,6 +105,11 @@ pub enum Frame {
         id: u64,
         beat: Heartbeat,
     },
+    /// An anti-entropy question; answered by a [`Frame::Reply`] (or [`Frame::Unavailable`]).
+    SyncRequest {
+        id: u64,
+        request: SyncRequest,
+    },
 }
 
 /// Why bytes are not a frame. Any of these ends the link: framing cannot resynchronise.
@@ -105,11 +136,18 @@ pub enum FrameError {
     Truncated { what: &'static str },
     #[error("{extra} bytes after the end of a {what} frame")]
     Trailing { what: &'static str, extra: usize },
+    #[error("{what}: {detail}")]
+    Invalid {
+        what: &'static str,
+        detail: &'static str,
+    },
 }
 
-/// The largest frame (after its length prefix) for values of at most `value_bytes_max`.
+/// The largest frame (after its length prefix) for values of at most `value_bytes_max` (and
+/// anti-entropy answers of at most [`ANTI_ENTROPY_REPLY_BYTES_MAX`]).
 pub fn frame_bytes_max(value_bytes_max: usize) -> usize {
     value_bytes_max
+        .max(ANTI_ENTROPY_REPLY_BYTES_MAX)
         .saturating_add(KEY_BYTES_MAX)
         .saturating_add(PEER_FRAME_OVERHEAD_BYTES)
 }
@@ -170,6 +208,13 @@ pub fn decode(buf: &[u8], value_bytes_max: usize) -> Result<Option<(Frame, usize
             },
             "pong",
         ),
+        KIND_SYNC_REQUEST => (
+            Frame::SyncRequest {
+                id,
+                request: decode_sync_request(&mut r)?,
+            },
+            "sync request",
+        ),
         kind => return Err(FrameError::UnknownKind { kind }),
     };
     if !r.rest.is_empty() {
@@ -190,6 +235,7 @@ impl Frame {
             Frame::Unavailable { id } => encode_unavailable(out, *id),
             Frame::Ping { id, beat } => encode_beat(out, KIND_PING, *id, *beat),
             Frame::Pong { id, beat } => encode_beat(out, KIND_PONG, *id, *beat),
+            Frame::SyncRequest { id, request } => encode_sync_request(out, *id, request),
         }
     }
 }
@@ -236,6 +282,11 @@ pub fn encode_reply(out: &mut Vec<u8>, id: u64, reply: &ReplicaReply) {
         ReplicaReply::Read { value, .. } | ReplicaReply::RepairRejected { value, .. } => {
             value.as_ref().map_or(0, Vec::len)
         }
+        ReplicaReply::Digests { buckets } => 16 * buckets.len(),
+        ReplicaReply::KeyPage { entries, next } => {
+            let keys: usize = entries.iter().map(|e| e.key.len()).sum();
+            keys + KEY_PAGE_ENTRY_OVERHEAD_BYTES * entries.len() + next.as_ref().map_or(0, Vec::len)
+        }
         _ => 0,
     };
     let start = begin(out, KIND_REPLY, id, 1 + 8 + 8 + 1 + 4 + value_len);
@@ -257,8 +308,53 @@ pub fn encode_reply(out: &mut Vec<u8>, id: u64, reply: &ReplicaReply) {
             put_value(out, value.as_deref());
         }
         ReplicaReply::CopyAck => out.push(REPLY_COPY_ACK),
+        ReplicaReply::Digests { buckets } => {
+            out.push(REPLY_DIGESTS);
+            out.extend_from_slice(&len32(buckets.len()).to_le_bytes());
+            for bucket in buckets {
+                out.extend_from_slice(&bucket.digest.to_le_bytes());
+                out.extend_from_slice(&bucket.records.to_le_bytes());
+            }
+        }
+        ReplicaReply::KeyPage { entries, next } => {
+            out.push(REPLY_KEY_PAGE);
+            out.extend_from_slice(&len32(entries.len()).to_le_bytes());
+            for entry in entries {
+                put_bytes(out, &entry.key);
+                put_version(out, entry.version);
+            }
+            match next {
+                Some(cursor) => {
+                    out.push(1);
+                    put_bytes(out, cursor);
+                }
+                None => out.push(0),
+            }
+        }
     }
     finish(out, start);
+}
+
+/// Appends an anti-entropy request frame to `out`.
+pub fn encode_sync_request(out: &mut Vec<u8>, id: u64, request: &SyncRequest) {
+    match request {
+        SyncRequest::Digests => {
+            let start = begin(out, KIND_SYNC_REQUEST, id, 1);
+            out.push(SYNC_DIGESTS);
+            finish(out, start);
+        }
+        SyncRequest::BucketKeys { buckets, cursor } => {
+            let hint = 1 + 4 + 4 * buckets.len() + 4 + cursor.len();
+            let start = begin(out, KIND_SYNC_REQUEST, id, hint);
+            out.push(SYNC_BUCKET_KEYS);
+            out.extend_from_slice(&len32(buckets.len()).to_le_bytes());
+            for bucket in buckets {
+                out.extend_from_slice(&bucket.to_le_bytes());
+            }
+            put_bytes(out, cursor);
+            finish(out, start);
+        }
+    }
 }
 
 /// Appends an "unavailable" answer to request `id`.
@@ -377,8 +473,67 @@ fn decode_reply(r: &mut Cursor<'_>, value_bytes_max: usize) -> Result<ReplicaRep
             value: r.value(value_bytes_max)?,
         },
         REPLY_COPY_ACK => ReplicaReply::CopyAck,
+        REPLY_DIGESTS => decode_digests(r)?,
+        REPLY_KEY_PAGE => decode_key_page(r)?,
         op => return Err(FrameError::UnknownOp { what: "reply", op }),
     })
+}
+
+fn decode_sync_request(r: &mut Cursor<'_>) -> Result<SyncRequest, FrameError> {
+    match r.u8("sync op")? {
+        SYNC_DIGESTS => Ok(SyncRequest::Digests),
+        SYNC_BUCKET_KEYS => {
+            let n = r.count("buckets", BUCKETS as usize)?;
+            let mut buckets: Vec<u32> = Vec::with_capacity(n);
+            for _ in 0..n {
+                let bucket = u32::from_le_bytes(r.array("bucket")?);
+                if bucket >= BUCKETS {
+                    return Err(invalid("bucket", "out of range"));
+                }
+                if buckets.last().is_some_and(|&last| last >= bucket) {
+                    return Err(invalid("buckets", "not ascending"));
+                }
+                buckets.push(bucket);
+            }
+            let cursor = r.bytes("cursor", SYNC_CURSOR_BYTES_MAX)?.to_vec();
+            Ok(SyncRequest::BucketKeys { buckets, cursor })
+        }
+        op => Err(FrameError::UnknownOp { what: "sync", op }),
+    }
+}
+
+fn decode_digests(r: &mut Cursor<'_>) -> Result<ReplicaReply, FrameError> {
+    let n = r.count("digests", BUCKETS as usize)?;
+    let mut buckets = Vec::with_capacity(n);
+    for _ in 0..n {
+        buckets.push(BucketDigest {
+            digest: r.u64_le("digest")?,
+            records: r.u64_le("digest")?,
+        });
+    }
+    Ok(ReplicaReply::Digests { buckets })
+}
+
+fn decode_key_page(r: &mut Cursor<'_>) -> Result<ReplicaReply, FrameError> {
+    // Each entry takes at least its overhead: a count beyond that cannot be honest, and must
+    // not size an allocation.
+    let n = r.count("entries", r.rest.len() / KEY_PAGE_ENTRY_OVERHEAD_BYTES)?;
+    let mut entries = Vec::with_capacity(n);
+    for _ in 0..n {
+        let key = r.bytes("key", KEY_BYTES_MAX)?.to_vec();
+        let version = r.version()?;
+        entries.push(KeyVersion { key, version });
+    }
+    let next = match r.u8("page end")? {
+        0 => None,
+        1 => Some(r.bytes("cursor", SYNC_CURSOR_BYTES_MAX)?.to_vec()),
+        _ => return Err(invalid("page end", "neither 0 nor 1")),
+    };
+    Ok(ReplicaReply::KeyPage { entries, next })
+}
+
+fn invalid(what: &'static str, detail: &'static str) -> FrameError {
+    FrameError::Invalid { what, detail }
 }
 
 /// Reads fields off the front of a frame's bytes; every read is checked.
@@ -409,6 +564,15 @@ impl<'a> Cursor<'a> {
 
     fn u64_le(&mut self, what: &'static str) -> Result<u64, FrameError> {
         Ok(u64::from_le_bytes(self.array(what)?))
+    }
+
+    /// A `u32 LE` element count of at most `max`.
+    fn count(&mut self, what: &'static str, max: usize) -> Result<usize, FrameError> {
+        let len = u32::from_le_bytes(self.array(what)?) as usize;
+        if len > max {
+            return Err(FrameError::FieldTooLarge { what, len, max });
+        }
+        Ok(len)
     }
 
     fn bytes(&mut self, what: &'static str, max: usize) -> Result<&'a [u8], FrameError> {

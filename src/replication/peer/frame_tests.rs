@@ -120,7 +120,7 @@ fn random_frame(rng: &mut Rng) -> Frame {
         sent_us: rng.next(),
         hlc: rng.next(),
     };
-    match rng.below(12) {
+    match rng.below(15) {
         op @ 0..=3 => Frame::Request {
             id,
             request: request(rng, op),
@@ -158,9 +158,54 @@ fn random_frame(rng: &mut Rng) -> Frame {
             reply: ReplicaReply::CopyAck,
         },
         10 => Frame::Unavailable { id },
+        11 => Frame::SyncRequest {
+            id,
+            request: random_sync_request(rng),
+        },
+        12 => Frame::Reply {
+            id,
+            reply: ReplicaReply::Digests {
+                buckets: (0..rng.below(40))
+                    .map(|_| BucketDigest {
+                        digest: rng.next(),
+                        records: rng.next(),
+                    })
+                    .collect(),
+            },
+        },
+        13 => Frame::Reply {
+            id,
+            reply: random_key_page(rng),
+        },
         _ if rng.below(2) == 0 => Frame::Ping { id, beat },
         _ => Frame::Pong { id, beat },
     }
+}
+
+fn random_sync_request(rng: &mut Rng) -> SyncRequest {
+    if rng.below(3) == 0 {
+        return SyncRequest::Digests;
+    }
+    let mut buckets: Vec<u32> = (0..rng.below(20))
+        .map(|_| rng.below(u64::from(BUCKETS)) as u32)
+        .collect();
+    buckets.sort_unstable();
+    buckets.dedup();
+    SyncRequest::BucketKeys {
+        buckets,
+        cursor: rng.bytes(40),
+    }
+}
+
+fn random_key_page(rng: &mut Rng) -> ReplicaReply {
+    let entries = (0..rng.below(10))
+        .map(|_| KeyVersion {
+            key: rng.bytes(30),
+            version: rng.version(),
+        })
+        .collect();
+    let next = (rng.below(2) == 0).then(|| rng.bytes(40));
+    ReplicaReply::KeyPage { entries, next }
 }
 
 #[test]
@@ -316,6 +361,169 @@ fn malformed_frames_say_why() {
         Err(FrameError::UnknownOp {
             what: "request",
             op: 9
+        })
+    );
+}
+
+#[test]
+fn sync_layouts_are_pinned() {
+    let keys = Frame::SyncRequest {
+        id: 5,
+        request: SyncRequest::BucketKeys {
+            buckets: vec![1, 1023],
+            cursor: b"c".to_vec(),
+        },
+    };
+    let mut want = vec![];
+    want.extend_from_slice(&(9u32 + 1 + 4 + 8 + 4 + 1).to_le_bytes());
+    want.push(6); // sync request
+    want.extend_from_slice(&5u64.to_le_bytes());
+    want.push(2); // BucketKeys
+    want.extend_from_slice(&2u32.to_le_bytes());
+    want.extend_from_slice(&1u32.to_le_bytes());
+    want.extend_from_slice(&1023u32.to_le_bytes());
+    want.extend_from_slice(&1u32.to_le_bytes());
+    want.push(b'c');
+    assert_eq!(encoded(&keys), want);
+
+    let page = Frame::Reply {
+        id: 6,
+        reply: ReplicaReply::KeyPage {
+            entries: vec![KeyVersion {
+                key: b"k".to_vec(),
+                version: v(0x11, 0x22),
+            }],
+            next: None,
+        },
+    };
+    let mut want = vec![];
+    want.extend_from_slice(&(9u32 + 1 + 4 + 4 + 1 + 16 + 1).to_le_bytes());
+    want.push(2); // reply
+    want.extend_from_slice(&6u64.to_le_bytes());
+    want.push(8); // KeyPage
+    want.extend_from_slice(&1u32.to_le_bytes());
+    want.extend_from_slice(&1u32.to_le_bytes());
+    want.push(b'k');
+    want.extend_from_slice(&0x11u64.to_be_bytes());
+    want.extend_from_slice(&0x22u64.to_be_bytes());
+    want.push(0); // last page
+    assert_eq!(encoded(&page), want);
+
+    let digests = Frame::Reply {
+        id: 7,
+        reply: ReplicaReply::Digests {
+            buckets: vec![BucketDigest {
+                digest: 3,
+                records: 4,
+            }],
+        },
+    };
+    let bytes = encoded(&digests);
+    assert_eq!(bytes.len(), 4 + 9 + 1 + 4 + 16);
+    assert_eq!(bytes[13], 7, "Digests reply op");
+    assert_eq!(&bytes[18..26], &3u64.to_le_bytes());
+    assert_eq!(&bytes[26..34], &4u64.to_le_bytes());
+}
+
+#[test]
+fn sync_answers_of_full_size_fit_the_smallest_value_allowance() {
+    // Every bucket's digest, decoded by a node that takes only the smallest values.
+    let lowest = crate::limits::VALUE_BYTES_MAX_LOWEST;
+    let digests = Frame::Reply {
+        id: 1,
+        reply: ReplicaReply::Digests {
+            buckets: vec![BucketDigest::default(); BUCKETS as usize],
+        },
+    };
+    assert!(decode(&encoded(&digests), lowest).unwrap().is_some());
+    // A key page at its byte allowance, plus one entry with the largest key and a cursor.
+    let entry = |len| KeyVersion {
+        key: vec![7; len],
+        version: v(1, 2),
+    };
+    let small = (crate::limits::ANTI_ENTROPY_PAGE_BYTES_MAX) / (64 + 20);
+    let mut entries: Vec<KeyVersion> = (0..small).map(|_| entry(64)).collect();
+    entries.push(entry(KEY_BYTES_MAX));
+    let page = Frame::Reply {
+        id: 2,
+        reply: ReplicaReply::KeyPage {
+            entries,
+            next: Some(vec![9; SYNC_CURSOR_BYTES_MAX]),
+        },
+    };
+    let (got, _) = decode(&encoded(&page), lowest).unwrap().unwrap();
+    assert_eq!(got, page);
+}
+
+#[test]
+fn malformed_sync_frames_say_why() {
+    let request = |buckets: Vec<u32>| {
+        encoded(&Frame::SyncRequest {
+            id: 1,
+            request: SyncRequest::BucketKeys {
+                buckets,
+                cursor: vec![],
+            },
+        })
+    };
+    assert_eq!(
+        decode(&request(vec![3, 3]), VALUE_MAX),
+        Err(FrameError::Invalid {
+            what: "buckets",
+            detail: "not ascending"
+        })
+    );
+    assert_eq!(
+        decode(&request(vec![BUCKETS]), VALUE_MAX),
+        Err(FrameError::Invalid {
+            what: "bucket",
+            detail: "out of range"
+        })
+    );
+    let mut too_many = request(vec![]);
+    too_many[14..18].copy_from_slice(&(BUCKETS + 1).to_le_bytes());
+    assert!(matches!(
+        decode(&too_many, VALUE_MAX),
+        Err(FrameError::FieldTooLarge {
+            what: "buckets",
+            ..
+        })
+    ));
+    let mut op = encoded(&Frame::SyncRequest {
+        id: 1,
+        request: SyncRequest::Digests,
+    });
+    op[13] = 9;
+    assert_eq!(
+        decode(&op, VALUE_MAX),
+        Err(FrameError::UnknownOp {
+            what: "sync",
+            op: 9
+        })
+    );
+    // A page that claims more entries than its bytes can hold is refused before allocating.
+    let mut page = encoded(&Frame::Reply {
+        id: 1,
+        reply: ReplicaReply::KeyPage {
+            entries: vec![],
+            next: None,
+        },
+    });
+    page[14..18].copy_from_slice(&u32::MAX.to_le_bytes());
+    assert!(matches!(
+        decode(&page, VALUE_MAX),
+        Err(FrameError::FieldTooLarge {
+            what: "entries",
+            ..
+        })
+    ));
+    *page.last_mut().unwrap() = 2;
+    page[14..18].copy_from_slice(&0u32.to_le_bytes());
+    assert_eq!(
+        decode(&page, VALUE_MAX),
+        Err(FrameError::Invalid {
+            what: "page end",
+            detail: "neither 0 nor 1"
         })
     );
 }

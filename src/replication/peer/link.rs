@@ -27,7 +27,7 @@ use crate::limits::{
     PEER_PING_INTERVAL_MS, PEER_QUEUE_BYTES_MAX,
 };
 use crate::replication::clock::Hlc;
-use crate::replication::protocol::ReplicaRequest;
+use crate::replication::protocol::{ReplicaRequest, SyncRequest};
 use crate::runtime::Latch;
 
 /// The clock a link reports in its heartbeats and feeds with the peer's.
@@ -160,6 +160,19 @@ impl PeerLink {
     /// returns its answer's future. Fails at once with `NotSent` when the link is down or
     /// its queue or in-flight bound is full. Dropping the future forgets the call.
     pub fn send(&self, request: &ReplicaRequest) -> Call {
+        self.send_encoded(|out, id| frame::encode_request(out, id, request))
+    }
+
+    /// [`PeerLink::send`] for an anti-entropy question; its answer is a [`ReplicaReply`]
+    /// (`Digests` or `KeyPage`) like any other.
+    ///
+    /// [`ReplicaReply`]: crate::replication::protocol::ReplicaReply
+    pub fn send_sync(&self, request: &SyncRequest) -> Call {
+        self.send_encoded(|out, id| frame::encode_sync_request(out, id, request))
+    }
+
+    /// Opens a call and encodes its request frame (given the call's id) into the outbox.
+    fn send_encoded(&self, encode: impl FnOnce(&mut Vec<u8>, u64)) -> Call {
         let inner = &self.inner;
         let room = inner.outbox.queued_bytes() < PEER_QUEUE_BYTES_MAX;
         if inner.status.get().state != LinkState::Up || !room {
@@ -169,9 +182,7 @@ impl PeerLink {
         let Some(id) = inner.calls.borrow_mut().open(batch) else {
             return Call::failed(CallError::NotSent);
         };
-        inner
-            .outbox
-            .push(|out| frame::encode_request(out, id, request));
+        inner.outbox.push(|out| encode(out, id));
         Call {
             link: Some(inner.clone()),
             id,
@@ -186,14 +197,16 @@ impl PeerLink {
         request: &ReplicaRequest,
         deadline: Instant,
     ) -> impl Future<Output = Outcome> + 'static {
-        let call = self.send(request);
-        let deadline = monoio::time::Instant::from_std(deadline);
-        async move {
-            match monoio::time::timeout_at(deadline, call).await {
-                Ok(outcome) => outcome,
-                Err(_) => Err(CallError::Timeout),
-            }
-        }
+        with_deadline(self.send(request), deadline)
+    }
+
+    /// [`PeerLink::send_sync`] with a deadline, as [`PeerLink::call`].
+    pub fn call_sync(
+        &self,
+        request: &SyncRequest,
+        deadline: Instant,
+    ) -> impl Future<Output = Outcome> + 'static {
+        with_deadline(self.send_sync(request), deadline)
     }
 
     /// Bytes encoded and not yet handed to a write.
@@ -206,6 +219,17 @@ impl PeerLink {
     /// more.
     pub fn stop(&self) {
         self.inner.stop.set();
+    }
+}
+
+/// `call`'s outcome, or `Timeout` when none came by `deadline`.
+fn with_deadline(call: Call, deadline: Instant) -> impl Future<Output = Outcome> + 'static {
+    let deadline = monoio::time::Instant::from_std(deadline);
+    async move {
+        match monoio::time::timeout_at(deadline, call).await {
+            Ok(outcome) => outcome,
+            Err(_) => Err(CallError::Timeout),
+        }
     }
 }
 
@@ -464,7 +488,7 @@ impl Inner {
                 self.outbox.push(|out| frame::encode_pong(out, id, pong));
                 return Ok(());
             }
-            Frame::Request { .. } => {
+            Frame::Request { .. } | Frame::SyncRequest { .. } => {
                 let err = std::io::Error::other("the accepting side sent a request");
                 return Err(ReadError::Io(err));
             }

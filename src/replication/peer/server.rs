@@ -17,7 +17,7 @@ use monoio::net::TcpStream;
 use super::frame::{self, Frame, Heartbeat};
 use super::wire::{write_loop, FrameReader, Outbox, ReadError};
 use crate::limits::{PEER_SERVE_IDLE_MS, PEER_SERVE_IN_FLIGHT_MAX};
-use crate::replication::protocol::{ReplicaReply, ReplicaRequest};
+use crate::replication::protocol::{ReplicaReply, ReplicaRequest, SyncRequest};
 use crate::runtime::Latch;
 
 /// What a node does with its peers' requests.
@@ -25,6 +25,13 @@ pub trait PeerService: 'static {
     /// Performs one replica operation. `None`: it was not performed and never will be
     /// (storage busy, stopping); the caller learns that nothing was applied.
     fn dispatch(&self, request: ReplicaRequest) -> impl Future<Output = Option<ReplicaReply>>;
+
+    /// Answers one anti-entropy question. `None`: not answered (busy, stopping); the asker
+    /// tries again later. A service without anti-entropy answers nothing.
+    fn dispatch_sync(&self, request: SyncRequest) -> impl Future<Output = Option<ReplicaReply>> {
+        drop(request);
+        async { None }
+    }
 
     /// A peer's heartbeat carries its clock: observe it, and answer with this node's.
     fn heartbeat(&self, peer_hlc: u64) -> u64;
@@ -164,6 +171,15 @@ fn on_frame<S: PeerService>(
             let (serving, service) = (serving.clone(), service.clone());
             monoio::spawn(async move {
                 let reply = service.dispatch(request).await;
+                serving.finished(id, reply);
+            });
+            Ok(())
+        }
+        Frame::SyncRequest { id, request } => {
+            serving.in_flight.set(serving.in_flight.get() + 1);
+            let (serving, service) = (serving.clone(), service.clone());
+            monoio::spawn(async move {
+                let reply = service.dispatch_sync(request).await;
                 serving.finished(id, reply);
             });
             Ok(())
