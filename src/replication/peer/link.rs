@@ -369,7 +369,14 @@ impl Inner {
                     false
                 }
                 Err(DialError::Handshake(HandshakeError::SelfDial)) => {
-                    tracing::info!("this address leads to this node itself; not dialling it");
+                    // The member list named this node under an address it did not recognise
+                    // as its own, so it was counted as another member: the majority is then
+                    // computed over one member too many.
+                    tracing::warn!(
+                        "this peer address leads to this node itself, so the member count is one \
+                         too high; set MOSTDB_SERVER_URL to this node's URL as it appears in \
+                         MOSTDB_CLUSTER_URLS"
+                    );
                     self.set_state(LinkState::SelfLink);
                     return;
                 }
