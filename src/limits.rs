@@ -234,3 +234,41 @@ const _: () = assert!(ANTI_ENTROPY_PAGE_SCANS_MAX > 0);
 const _: () = assert!(
     ANTI_ENTROPY_PAGE_BYTES_MAX + 2 * (KEY_BYTES_MAX + 4 + 16) + 64 <= ANTI_ENTROPY_REPLY_BYTES_MAX
 );
+
+// --- hinted handoff (src/replication/hints) ---
+
+/// Hints one core keeps for one peer; past this, the oldest are dropped.
+pub const HINT_QUEUE_HINTS_MAX: u64 = 250_000;
+/// Bytes (keys, values and entry overhead) one core keeps for one peer; past this, the
+/// oldest hints are dropped. A node keeps at most cores × peers × this.
+pub const HINT_QUEUE_BYTES_MAX: u64 = 64 * 1024 * 1024;
+/// Hints a core buffers in memory before the turn's batch reaches its queue; past this,
+/// new hints are dropped (the queue's disk is not keeping up).
+pub const HINT_INTAKE_MAX: usize = 16_384;
+/// Hint COPYs one core has in flight to one peer at once.
+pub const HINT_REPLAY_IN_FLIGHT_MAX: usize = 128;
+/// Hints one core replays to one peer per second at most, so that a returning peer
+/// is not flooded while it also serves clients.
+pub const HINT_REPLAY_PER_SECOND_MAX: u64 = 20_000;
+/// How often a replay task looks whether its peer's link is up and hints wait.
+pub const HINT_REPLAY_POLL_MS: u64 = 100;
+/// Pause after a replay batch that was not fully acknowledged.
+pub const HINT_REPLAY_RETRY_MS: u64 = 500;
+/// A hint whose COPY got no answer this many times while its link was up is dropped
+/// (anti-entropy repairs the key), so that it cannot hold up the rest of the queue.
+pub const HINT_REPLAY_ATTEMPTS_MAX: u32 = 8;
+/// Block cache of each core's hints `Database` (read once, in order: little use).
+pub const HINTS_CACHE_BYTES: u64 = 4 * 1024 * 1024;
+/// Memtable size of the hints keyspace.
+pub const HINTS_MEMTABLE_BYTES: u64 = 8 * 1024 * 1024;
+/// Journal size of each hints `Database` (fjall's smallest allowed).
+pub const HINTS_JOURNAL_BYTES_MAX: u64 = 64 * 1024 * 1024;
+
+const _: () = assert!(HINT_QUEUE_HINTS_MAX > 0 && HINT_QUEUE_BYTES_MAX > 0);
+// A hint stores its key's length and its peer's index in a u16 each.
+const _: () = assert!(KEY_BYTES_MAX <= u16::MAX as usize);
+const _: () = assert!(REPLICAS_MAX <= u16::MAX as usize);
+const _: () = assert!(HINT_REPLAY_IN_FLIGHT_MAX > 0);
+const _: () = assert!(HINT_REPLAY_IN_FLIGHT_MAX < PEER_CALLS_IN_FLIGHT_MAX);
+const _: () = assert!(HINT_REPLAY_PER_SECOND_MAX > 0 && HINT_REPLAY_ATTEMPTS_MAX > 0);
+const _: () = assert!(HINTS_JOURNAL_BYTES_MAX >= 64 * 1024 * 1024);

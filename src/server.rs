@@ -19,6 +19,7 @@ use crate::limits::{CONNECTIONS_MAX, SHUTDOWN_GRACE_MS};
 use crate::replication::antientropy::{self, AntiEntropy};
 use crate::replication::clock::Hlc;
 use crate::replication::driver::{DefaultWriteMode, Driver, Link};
+use crate::replication::hints::{self, HintStats, Hints};
 use crate::replication::peer::{serve_peer, Identity, LinkConfig, PeerLink, PeerService};
 use crate::replication::protocol::{ReplicaReply, ReplicaRequest, SyncRequest};
 use crate::replication::{CoreReplica, Replication};
@@ -78,6 +79,15 @@ pub fn start(
         );
     }
     let anti_entropy = Arc::new(AntiEntropy::new(store.clone(), passes_on));
+    let hint_stats = if hints::switched_off_by_env() {
+        tracing::info!(
+            "hints switched off by {}=off (a test setting)",
+            hints::SWITCH_ENV
+        );
+        None
+    } else {
+        Some(Arc::new(HintStats::new(membership.size())))
+    };
     let shared = Arc::new(Shared {
         hub: Arc::new(hub),
         store,
@@ -97,6 +107,7 @@ pub fn start(
         addr,
         membership,
         anti_entropy,
+        hint_stats,
     });
     let (up_tx, up_rx) = std::sync::mpsc::channel();
     let mut running = Running {
@@ -139,6 +150,8 @@ struct Shared {
     addr: SocketAddr,
     membership: Arc<Membership>,
     anti_entropy: Arc<AntiEntropy>,
+    /// The node's hint counters; `None`: hints are switched off.
+    hint_stats: Option<Arc<HintStats>>,
 }
 
 fn run_core(
@@ -171,6 +184,7 @@ async fn core_main(
     let settings = &shared.settings;
     let identity = Rc::new(shared.identity());
     let mut links = Vec::new();
+    let mut hints = None;
     let started = CoreReplica::open(
         &shared.store,
         core,
@@ -178,7 +192,8 @@ async fn core_main(
         &settings.store_root,
         |hlc| {
             links = shared.start_links(&identity, hlc);
-            shared.driver(&links)
+            hints = shared.open_hints(core);
+            shared.driver(&links, hints.clone())
         },
     )
     .map_err(|e| format!("core {core}: cannot open its clock: {e}"))
@@ -212,6 +227,11 @@ async fn core_main(
         cluster,
     ));
     let shutdown = Latch::new();
+    if let Some(hints) = hints {
+        let timeout = Duration::from_millis(settings.timeout_ms);
+        let replay = hints::replay(hints, dyn_links(&links), timeout, shutdown.clone());
+        monoio::spawn(replay);
+    }
     if core == ANTI_ENTROPY_CORE && shared.anti_entropy.passes_on() {
         let peer_links: Vec<PeerLink> = links.iter().flatten().map(|l| (**l).clone()).collect();
         if !peer_links.is_empty() {
@@ -301,17 +321,43 @@ impl Shared {
         }
     }
 
-    fn driver(&self, links: &[Option<Rc<PeerLink>>]) -> Driver {
-        let links = links
-            .iter()
-            .map(|link| link.clone().map(|l| l as Rc<dyn Link>))
-            .collect();
+    fn driver(&self, links: &[Option<Rc<PeerLink>>], hints: Option<Rc<Hints>>) -> Driver {
         let mode = match self.settings.write_mode {
             crate::config::WriteMode::Fast => DefaultWriteMode::Fast,
             crate::config::WriteMode::Safe => DefaultWriteMode::Safe,
         };
-        Driver::new(links, Duration::from_millis(self.settings.timeout_ms), mode)
+        let timeout = Duration::from_millis(self.settings.timeout_ms);
+        let driver = Driver::new(dyn_links(links), timeout, mode);
+        match hints {
+            Some(hints) => driver.with_hints(hints),
+            None => driver,
+        }
     }
+
+    /// This core's hint queue, unless hints are off or there is no peer. A queue that cannot
+    /// be opened leaves the core without hints (anti-entropy still repairs what peers miss).
+    fn open_hints(&self, core: usize) -> Option<Rc<Hints>> {
+        let stats = self.hint_stats.clone()?;
+        let is_peer: Vec<bool> = self.membership.members.iter().map(|m| !m.is_self).collect();
+        if !is_peer.contains(&true) {
+            return None;
+        }
+        let root = &self.settings.store_root;
+        match Hints::open(root, core, self.settings.threads, &is_peer, stats) {
+            Ok(hints) => Some(hints),
+            Err(err) => {
+                tracing::error!(core, %err, "cannot open the hint queue; this core keeps no hints");
+                None
+            }
+        }
+    }
+}
+
+fn dyn_links(links: &[Option<Rc<PeerLink>>]) -> Vec<Option<Rc<dyn Link>>> {
+    links
+        .iter()
+        .map(|link| link.clone().map(|l| l as Rc<dyn Link>))
+        .collect()
 }
 
 /// The accepting side of peer links on one core: replica operations from the peers'

@@ -2,6 +2,11 @@
 //! requests (to the local replica directly, to peers over their links), feeds back the
 //! answers, "never sent" notices and the deadline, and keeps the clock observing every
 //! version seen. All the protocol's decisions are in `coordinator`; this is only plumbing.
+//!
+//! After a write ends Ok or Indeterminate, the peers not known to hold its version are handed
+//! to the core's hints ([`super::hints`]), off the client's path: a task waits (until the
+//! write's deadline) for the answers still on their way, and hints only the peers that did not
+//! accept. A definite failure is never hinted: nothing of it may ever be stored (I4).
 
 use std::cell::RefCell;
 use std::future::Future;
@@ -14,6 +19,7 @@ use futures_core::Stream;
 
 use super::clock::Hlc;
 use super::coordinator::{Action, ContendedKeys, ReadDone, ReadOp, ReplicaSet, WriteDone, WriteOp};
+use super::hints::{Hint, Hints};
 use super::protocol::{ReplicaReply, ReplicaRequest};
 use super::replica;
 use crate::storage::{Shard, StorageError};
@@ -53,6 +59,8 @@ pub struct Driver {
     write_mode: DefaultWriteMode,
     contended: RefCell<ContendedKeys>,
     started: Instant,
+    /// Where the writes peers missed go; `None`: hints are off.
+    hints: Option<Rc<Hints>>,
 }
 
 type Answer = (usize, u32, Result<ReplicaReply, Undelivered>);
@@ -72,7 +80,24 @@ impl Driver {
             write_mode,
             contended: RefCell::new(ContendedKeys::default()),
             started: Instant::now(),
+            hints: None,
         }
+    }
+
+    /// Hands the writes peers miss to `hints` (hinted handoff, DESIGN §6).
+    pub fn with_hints(mut self, hints: Rc<Hints>) -> Driver {
+        self.hints = Some(hints);
+        self
+    }
+
+    /// The replicas reached over a link (every one but this node).
+    fn peers(&self) -> ReplicaSet {
+        ReplicaSet::of(
+            self.links
+                .iter()
+                .enumerate()
+                .filter_map(|(i, link)| link.is_some().then_some(i)),
+        )
     }
 
     fn n(&self) -> usize {
@@ -139,7 +164,34 @@ impl Driver {
         if op.saw_rejection() {
             self.contended.borrow_mut().note(op.key(), self.now_ms());
         }
+        if let WriteDone::Ok { .. } | WriteDone::Indeterminate { .. } = done {
+            self.hand_off(op, rounds.into_late());
+        }
         done
+    }
+
+    /// Hints the peers that may lack `op`'s version, once the answers still on their way have
+    /// come (or the deadline passed); in a task of its own, so the client's answer never waits.
+    fn hand_off(&self, op: WriteOp, late: LateAnswers) {
+        let Some(hints) = &self.hints else {
+            return;
+        };
+        let missing = op.missing().intersect(self.peers());
+        if missing.is_empty() {
+            return;
+        }
+        let hints = hints.clone();
+        monoio::spawn(async move {
+            let missing = late.settle(missing).await;
+            for peer in missing.iter() {
+                hints.add(Hint {
+                    peer,
+                    key: op.key().to_vec(),
+                    version: op.version(),
+                    value: op.value().map(<[u8]>::to_vec),
+                });
+            }
+        });
     }
 
     /// get of `key`: what a majority holds exactly.
@@ -180,6 +232,48 @@ struct Rounds<'a> {
         mpsc::UnboundedSender<Answer>,
         mpsc::UnboundedReceiver<Answer>,
     )>,
+    /// The last round sent, and the peers of it whose answer has not been taken yet.
+    last_round: u32,
+    outstanding: ReplicaSet,
+}
+
+/// The answers of a finished write's last round still on their way (for hinted handoff).
+struct LateAnswers {
+    round: u32,
+    outstanding: ReplicaSet,
+    deadline: Instant,
+    answers: Option<mpsc::UnboundedReceiver<Answer>>,
+}
+
+impl LateAnswers {
+    /// `missing` less the peers that accept (or hold newer) in the answers still to come,
+    /// collected until none of `missing` is outstanding or the deadline passes.
+    async fn settle(mut self, mut missing: ReplicaSet) -> ReplicaSet {
+        let Some(rx) = self.answers.as_mut() else {
+            return missing;
+        };
+        let sleep = monoio::time::sleep_until(monoio::time::Instant::from_std(self.deadline));
+        let mut sleep = std::pin::pin!(sleep);
+        while !self.outstanding.intersect(missing).is_empty() {
+            let next = std::future::poll_fn(|cx| Pin::new(&mut *rx).poll_next(cx));
+            let answer = monoio::select! {
+                answer = next => answer,
+                _ = &mut sleep => None,
+            };
+            let Some((from, round, reply)) = answer else {
+                break;
+            };
+            if round != self.round {
+                continue;
+            }
+            self.outstanding.remove(from);
+            // Accepted: holds this version. Rejected: holds a newer one; a copy would be moot.
+            if let Ok(ReplicaReply::Accepted | ReplicaReply::Rejected { .. }) = reply {
+                missing.remove(from);
+            }
+        }
+        missing
+    }
 }
 
 impl<'a> Rounds<'a> {
@@ -190,14 +284,32 @@ impl<'a> Rounds<'a> {
             deadline,
             local: None,
             answers: None,
+            last_round: 0,
+            outstanding: ReplicaSet::EMPTY,
+        }
+    }
+
+    /// What is still to come of the last round; the sender is dropped, so the receiver ends
+    /// once every call in flight has answered.
+    fn into_late(self) -> LateAnswers {
+        LateAnswers {
+            round: self.last_round,
+            outstanding: self.outstanding,
+            deadline: self.deadline,
+            answers: self.answers.map(|(_, rx)| rx),
         }
     }
 
     fn send(&mut self, round: u32, to: ReplicaSet, request: ReplicaRequest) {
+        if round != self.last_round {
+            self.last_round = round;
+            self.outstanding = ReplicaSet::EMPTY;
+        }
         for replica in to.iter() {
             match &self.driver.links[replica] {
                 None => self.local = Some((round, request.clone())),
                 Some(link) => {
+                    self.outstanding.insert(replica);
                     let (tx, _) = self.answers.get_or_insert_with(mpsc::unbounded);
                     let tx = tx.clone();
                     let call = link.call(request.clone(), self.deadline);
@@ -227,9 +339,15 @@ impl<'a> Rounds<'a> {
         let (_, rx) = self.answers.as_mut()?;
         let remaining = self.deadline.saturating_duration_since(Instant::now());
         let next = std::future::poll_fn(|cx| Pin::new(&mut *rx).poll_next(cx));
-        monoio::select! {
+        let answer = monoio::select! {
             answer = next => answer,
             _ = monoio::time::sleep(remaining) => None,
+        };
+        if let Some((replica, round, _)) = &answer {
+            if *round == self.last_round {
+                self.outstanding.remove(*replica);
+            }
         }
+        answer
     }
 }

@@ -12,6 +12,7 @@ pub mod antientropy;
 pub mod clock;
 pub mod coordinator;
 pub mod driver;
+pub mod hints;
 pub mod peer;
 pub mod protocol;
 pub mod replica;

@@ -249,6 +249,11 @@ impl WriteOp {
         &self.key
     }
 
+    /// The value being written (`None`: a delete); hinted handoff re-sends it.
+    pub fn value(&self) -> Option<&[u8]> {
+        self.value.as_deref()
+    }
+
     pub fn mode(&self) -> WriteMode {
         self.mode
     }
