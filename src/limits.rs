@@ -176,6 +176,9 @@ const _: () = assert!(PEER_BUFFER_BYTES <= PEER_BUFFER_KEEP_BYTES);
 /// A node compares its replicas with each peer about this often (±20 %, so nodes drift apart),
 /// and at once when a link to a peer comes up.
 pub const ANTI_ENTROPY_INTERVAL_MS: u64 = 5_000;
+/// The longest interval between passes with one peer: a pass that sees nothing but writes in
+/// flight (a steady write load) doubles the interval up to this, to spare the scans.
+pub const ANTI_ENTROPY_INTERVAL_MAX_MS: u64 = 60_000;
 /// How often the anti-entropy task looks whether a link came up or a pass is due.
 pub const ANTI_ENTROPY_POLL_MS: u64 = 200;
 /// A pass that failed (peer busy or gone mid-pass) is tried again after this long.
@@ -212,9 +215,12 @@ pub const ANTI_ENTROPY_ROUND_ENTRIES_MAX: u64 = 100_000;
 /// A round stops (the pass fails and is retried) when a side lists more than this many
 /// entries: its counts changed a lot since the digests were taken.
 pub const ANTI_ENTROPY_ROUND_ENTRIES_HARD_MAX: usize = 4 * ANTI_ENTROPY_ROUND_ENTRIES_MAX as usize;
-/// Copies (in either direction) one pass has in flight at once.
+/// Young differences (the peer newer) one pass looks at again once they settled; past this
+/// the pass ends early and the next one, soon after, takes the rest.
+pub const ANTI_ENTROPY_DEFERRED_PULLS_MAX: usize = 10_000;
+/// Copies one pass has in flight at once.
 pub const ANTI_ENTROPY_COPIES_IN_FLIGHT_MAX: usize = 64;
-/// Value bytes one pass copies (in and out together) before it stops; the next goes on.
+/// Value bytes one pass copies before it stops; the next goes on.
 pub const ANTI_ENTROPY_PASS_BYTES_MAX: u64 = 256 * 1024 * 1024;
 /// A pass stops starting copies after this long; the next pass goes on.
 pub const ANTI_ENTROPY_PASS_TIME_MAX_MS: u64 = 60_000;
@@ -223,6 +229,7 @@ pub const ANTI_ENTROPY_CALL_TIMEOUT_MS: u64 = 30_000;
 
 const _: () = assert!(ANTI_ENTROPY_POLL_MS > 0 && ANTI_ENTROPY_POLL_MS < ANTI_ENTROPY_INTERVAL_MS);
 const _: () = assert!(ANTI_ENTROPY_SETTLE_MS < ANTI_ENTROPY_INTERVAL_MS);
+const _: () = assert!(ANTI_ENTROPY_INTERVAL_MS <= ANTI_ENTROPY_INTERVAL_MAX_MS);
 const _: () = assert!(ANTI_ENTROPY_SCAN_CHUNK_RECORDS > 0);
 const _: () = assert!(ANTI_ENTROPY_PAGE_SCAN_RECORDS_MAX >= ANTI_ENTROPY_SCAN_CHUNK_RECORDS);
 const _: () = assert!(ANTI_ENTROPY_DIGESTS_POLL_MS > 0);

@@ -5,6 +5,8 @@
 //! `CONVERGE_MS`. The missed writes overwrite and delete keys the node held before, so a
 //! tombstone that never arrived shows up as a stale value.
 //!
+//! Every node runs with `MOSTDB_HINTS=off`: hinted handoff would replay the missed writes by
+//! itself (tests/handoff.rs checks that), and here anti-entropy alone must do it.
 //! `CONVERGENCE_PLANT=no-anti-entropy` starts every node with `MOSTDB_ANTI_ENTROPY=off` (no
 //! passes): both tests must then fail, which shows that they can and that nothing else (read
 //! repair, hints) makes them pass.
@@ -23,7 +25,7 @@ use std::time::{Duration, Instant};
 use support::cluster::{classify, Cluster, ClusterSpec, KvClient, Reply};
 use support::history::splitmix64;
 use support::proxy::CutMode;
-use support::{k, Client};
+use support::{k, request, Client};
 
 /// Keys written while every node is up.
 const INITIAL_KEYS: usize = 1_500;
@@ -43,6 +45,13 @@ const CLIENT_IO_TIMEOUT_MS: u64 = 6_000;
 /// Attempts at one write before the test gives up (a write can be indeterminate when the
 /// machine stalls; repeating a set or del leaves the same final state).
 const WRITE_ATTEMPTS_MAX: usize = 6;
+/// Consecutive `GET /cluster` answers (each on a new connection, so on any core) that must show
+/// every link up before a node counts as fully connected.
+const LINKS_UP_PROBES: usize = 8;
+/// How long the nodes may take to connect to each other after starting.
+const LINKS_UP_TIMEOUT_MS: u64 = 10_000;
+/// Pause between two looks at the links.
+const LINKS_POLL_MS: u64 = 20;
 /// Pause before re-reading the keys a node does not hold yet.
 const RECHECK_PAUSE_MS: u64 = 100;
 /// Wrong keys named in a failure message.
@@ -55,8 +64,8 @@ const MEASURE_CONVERGE_MS: u64 = 600_000;
 const BENCH_CLIENTS: usize = 6;
 /// Seconds per throughput phase unless `CONVERGENCE_BENCH_SECS` says.
 const BENCH_SECS_DEFAULT: u64 = 5;
-/// Throughput phases per arm (alternating off, on, off, on, …).
-const BENCH_ROUNDS: usize = 3;
+/// Throughput phases per arm (off then on, on then off, …).
+const BENCH_ROUNDS: usize = 4;
 /// Keys in the throughput store (loaded before the phases).
 const BENCH_KEYS: usize = 20_000;
 
@@ -89,6 +98,7 @@ fn plant_no_anti_entropy() -> bool {
 fn spec(anti_entropy: bool) -> ClusterSpec {
     let mut spec = ClusterSpec {
         op_timeout_ms: NODE_TIMEOUT_MS,
+        env: vec![("MOSTDB_HINTS".to_string(), "off".to_string())],
         ..ClusterSpec::default()
     };
     if !anti_entropy || plant_no_anti_entropy() {
@@ -227,10 +237,39 @@ fn describe_wrong(
     text
 }
 
-/// Starts a cluster and writes the first phase through every node; returns it once node 2
-/// holds every key (so that the deletes it misses later delete something it has).
+/// How many members node `port`'s answering core reaches (itself included).
+fn members_up(port: u16) -> Option<u64> {
+    let mut client = Client::connect(port);
+    let resp = client.call(&request("GET", "/cluster", &[], b""));
+    let body: serde_json::Value = serde_json::from_slice(&resp.body).ok()?;
+    body.get("result")?.get("up")?.as_u64()
+}
+
+/// Waits until every core of every node has its links to all the others up: a write sent
+/// before then may miss a replica, which only anti-entropy would repair.
+fn wait_links_up(cluster: &Cluster) {
+    let deadline = Instant::now() + Duration::from_millis(LINKS_UP_TIMEOUT_MS);
+    let all = cluster.size() as u64;
+    for node in 0..cluster.size() {
+        let mut in_a_row = 0;
+        while in_a_row < LINKS_UP_PROBES {
+            if members_up(cluster.node(node).port) == Some(all) {
+                in_a_row += 1;
+                continue;
+            }
+            in_a_row = 0;
+            assert!(Instant::now() < deadline, "node {node}: links not all up");
+            std::thread::sleep(Duration::from_millis(LINKS_POLL_MS));
+        }
+    }
+}
+
+/// Starts a cluster and writes the first phase through every node once they are all
+/// connected; returns it once node 2 holds every key (so that the deletes it misses later
+/// delete something it has).
 fn start_with_initial_keys(expected: &mut Expected) -> Cluster {
     let cluster = Cluster::start(&spec(true));
+    wait_links_up(&cluster);
     let ops = initial_ops();
     write_all(&cluster.ports(), &[0, 1, 2], &ops);
     apply_to(expected, &ops);
@@ -310,6 +349,11 @@ fn measure_time_to_converge_after_missed_writes() {
         took.as_millis(),
         missed as f64 / took.as_secs_f64()
     );
+    let log = std::fs::read_to_string(cluster.node(2).log_path()).unwrap_or_default();
+    let shown = |l: &&str| l.contains("anti-entropy pass") || l.contains("ready addr");
+    for line in log.lines().filter(shown) {
+        eprintln!("node 2: {line}");
+    }
 }
 
 /// One throughput phase: `BENCH_CLIENTS` threads of sets and gets (half each) on random
@@ -362,8 +406,14 @@ fn measure_throughput_with_and_without_anti_entropy() {
     }
     let mut ratios = Vec::new();
     for round in 0..BENCH_ROUNDS {
-        let off = throughput(&clusters[0], secs, round as u64);
-        let on = throughput(&clusters[1], secs, round as u64);
+        // Alternate which arm goes first, so that a drifting machine favours neither.
+        let (off, on) = if round % 2 == 0 {
+            let off = throughput(&clusters[0], secs, round as u64);
+            (off, throughput(&clusters[1], secs, round as u64))
+        } else {
+            let on = throughput(&clusters[1], secs, round as u64);
+            (throughput(&clusters[0], secs, round as u64), on)
+        };
         eprintln!(
             "round {round}: off {off:.0} ops/s, on {on:.0} ops/s, on/off {:.3}",
             on / off

@@ -17,7 +17,8 @@ use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use crate::limits::{
-    ANTI_ENTROPY_CALL_TIMEOUT_MS, ANTI_ENTROPY_COPIES_IN_FLIGHT_MAX, ANTI_ENTROPY_INTERVAL_MS,
+    ANTI_ENTROPY_CALL_TIMEOUT_MS, ANTI_ENTROPY_COPIES_IN_FLIGHT_MAX,
+    ANTI_ENTROPY_DEFERRED_PULLS_MAX, ANTI_ENTROPY_INTERVAL_MAX_MS, ANTI_ENTROPY_INTERVAL_MS,
     ANTI_ENTROPY_PASS_BYTES_MAX, ANTI_ENTROPY_PASS_TIME_MAX_MS, ANTI_ENTROPY_POLL_MS,
     ANTI_ENTROPY_RETRY_MS, ANTI_ENTROPY_ROUND_ENTRIES_HARD_MAX, ANTI_ENTROPY_ROUND_ENTRIES_MAX,
     ANTI_ENTROPY_SETTLE_MS,
@@ -31,7 +32,7 @@ use crate::replication::Replication;
 use crate::runtime::Latch;
 use crate::storage::Version;
 
-use super::plan::{self, Plan};
+use super::plan;
 use super::scan::ScanError;
 use super::AntiEntropy;
 
@@ -81,6 +82,8 @@ struct Peer {
     link: PeerLink,
     /// The link's `connects` when its last pass started: a change means it came up again.
     seen_connects: u64,
+    /// The periodic interval now (see [`next_wait`]).
+    interval: Duration,
     due: Option<Instant>,
     last_error: Option<String>,
 }
@@ -106,6 +109,7 @@ pub async fn run(
         .map(|link| Peer {
             link,
             seen_connects: 0,
+            interval: Duration::from_millis(ANTI_ENTROPY_INTERVAL_MS),
             due: None,
             last_error: None,
         })
@@ -192,13 +196,34 @@ fn finish(
             "anti-entropy pass"
         );
     }
-    if r.cut_short.is_some() || r.failed > 0 {
-        Duration::from_millis(ANTI_ENTROPY_RETRY_MS)
-    } else if r.young > 0 {
-        Duration::from_millis(ANTI_ENTROPY_SETTLE_MS)
+    let wait = next_wait(r, &mut peer.interval);
+    if wait == peer.interval {
+        jitter.around(wait)
     } else {
-        jitter.around(Duration::from_millis(ANTI_ENTROPY_INTERVAL_MS))
+        wait
     }
+}
+
+/// How long to wait after a pass that ended well, and the periodic interval from now on.
+///
+/// A pass cut short or with failed copies goes on soon. A pass whose differences were all
+/// young and all resolved themselves (it copied nothing, not even after they settled) saw
+/// writes in flight: under a steady write load there always are some, so the interval
+/// doubles, up to its bound, to spare the scans; it comes back to `ANTI_ENTROPY_INTERVAL_MS`
+/// as soon as a pass finds nothing, or copies something. A link that comes up (again) is
+/// compared at once whatever the interval.
+fn next_wait(report: &PassReport, interval: &mut Duration) -> Duration {
+    if report.cut_short.is_some() || report.failed > 0 {
+        return Duration::from_millis(ANTI_ENTROPY_RETRY_MS);
+    }
+    let base = Duration::from_millis(ANTI_ENTROPY_INTERVAL_MS);
+    let churn = report.young > 0 && report.copied_in == 0;
+    *interval = if churn {
+        (*interval * 2).min(Duration::from_millis(ANTI_ENTROPY_INTERVAL_MAX_MS))
+    } else {
+        base
+    };
+    *interval
 }
 
 /// One pass with one peer.
@@ -232,32 +257,60 @@ async fn pass(
         ANTI_ENTROPY_ROUND_ENTRIES_MAX,
     );
     let copier = Copier::new(ae, replication, link, deadline);
-    for round in rounds {
+    let mut deferred = Vec::new();
+    for buckets in rounds {
         if let Some(bound) = copier.bound_reached() {
             report.cut_short = Some(bound);
             break;
         }
-        let their_entries = peer_entries(link, &round, deadline).await?;
-        let our_entries = ae.local_entries(&round).await?;
-        let settled_before_ms = system_ms().saturating_sub(ANTI_ENTROPY_SETTLE_MS);
-        let plan = plan::compare(our_entries, their_entries, settled_before_ms);
-        report.rounds += 1;
-        report.young += plan.young;
-        report.peer_behind += plan.peer_behind;
-        stats
-            .young_skipped
-            .fetch_add(plan.young as u64, Ordering::Relaxed);
-        stats
-            .keys_peer_behind
-            .fetch_add(plan.peer_behind as u64, Ordering::Relaxed);
-        copier.run(plan).await;
-        if let Some(err) = copier.link_lost.get() {
-            return Err(PassError::Call { call: "copy", err });
+        let young = round(ae, link, &copier, &buckets, &mut report).await?;
+        let room = ANTI_ENTROPY_DEFERRED_PULLS_MAX.saturating_sub(deferred.len());
+        if young.len() > room {
+            report.cut_short = Some("young differences");
         }
+        deferred.extend(young.into_iter().take(room));
+    }
+    if !deferred.is_empty() && copier.bound_reached().is_none() {
+        // Writes in flight have landed by now; what still differs was missed.
+        monoio::time::sleep(Duration::from_millis(ANTI_ENTROPY_SETTLE_MS)).await;
+        copier.run(deferred).await;
+    }
+    if let Some(err) = copier.link_lost.get() {
+        return Err(PassError::Call { call: "copy", err });
     }
     report.cut_short = report.cut_short.or(copier.jobs_left());
     copier.fill(&mut report);
     Ok(report)
+}
+
+/// One round: lists both sides' entries of `buckets`, copies the settled differences where
+/// the peer is newer, and returns the young ones where it is newer (to look at again).
+async fn round(
+    ae: &AntiEntropy,
+    link: &PeerLink,
+    copier: &Copier<'_>,
+    buckets: &[u32],
+    report: &mut PassReport,
+) -> Result<Vec<(Vec<u8>, Version)>, PassError> {
+    let their_entries = peer_entries(link, buckets, copier.deadline).await?;
+    let our_entries = ae.local_entries(buckets).await?;
+    let settled_before_ms = system_ms().saturating_sub(ANTI_ENTROPY_SETTLE_MS);
+    let plan = plan::compare(our_entries, their_entries, settled_before_ms);
+    report.rounds += 1;
+    report.young += plan.young;
+    report.peer_behind += plan.peer_behind;
+    let stats = ae.stats();
+    stats
+        .young_skipped
+        .fetch_add(plan.young as u64, Ordering::Relaxed);
+    stats
+        .keys_peer_behind
+        .fetch_add(plan.peer_behind as u64, Ordering::Relaxed);
+    copier.run(plan.pull).await;
+    if let Some(err) = copier.link_lost.get() {
+        return Err(PassError::Call { call: "copy", err });
+    }
+    Ok(plan.young_pull)
 }
 
 /// The deadline of one call to the peer.
@@ -370,12 +423,13 @@ impl<'a> Copier<'a> {
         (!self.pulls.borrow().is_empty()).then_some("copies left")
     }
 
-    /// Makes the copies of `plan` (what a bound stops is left for the next pass).
-    async fn run(&self, plan: Plan) {
+    /// Takes the records of `pulls` (key, our version) from the peer where they are newer
+    /// there (what a bound stops is left for the next pass).
+    async fn run(&self, pulls: Vec<(Vec<u8>, Version)>) {
         {
-            let mut pulls = self.pulls.borrow_mut();
-            pulls.clear();
-            pulls.extend(plan.pull.into_iter().map(|(key, ours)| Pull { key, ours }));
+            let mut queue = self.pulls.borrow_mut();
+            queue.clear();
+            queue.extend(pulls.into_iter().map(|(key, ours)| Pull { key, ours }));
         }
         let workers = self
             .pulls
@@ -492,6 +546,40 @@ impl Jitter {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn report(young: usize, copied_in: u64) -> PassReport {
+        PassReport {
+            young,
+            copied_in,
+            ..PassReport::default()
+        }
+    }
+
+    #[test]
+    fn churn_backs_off_and_anything_else_comes_back_to_the_interval() {
+        let base = Duration::from_millis(ANTI_ENTROPY_INTERVAL_MS);
+        let max = Duration::from_millis(ANTI_ENTROPY_INTERVAL_MAX_MS);
+        let mut interval = base;
+        // Only writes in flight, pass after pass: the interval doubles up to its bound.
+        assert_eq!(next_wait(&report(5, 0), &mut interval), base * 2);
+        assert_eq!(next_wait(&report(5, 0), &mut interval), base * 4);
+        for _ in 0..20 {
+            next_wait(&report(5, 0), &mut interval);
+        }
+        assert_eq!(interval, max);
+        // Something copied (a young difference that did not resolve itself): the base again.
+        assert_eq!(next_wait(&report(5, 3), &mut interval), base);
+        // Nothing different: the base interval.
+        interval = max;
+        assert_eq!(next_wait(&report(0, 0), &mut interval), base);
+        // Cut short or failed copies: soon, whatever else.
+        let cut = PassReport {
+            cut_short: Some("time per pass"),
+            ..report(0, 9)
+        };
+        let retry = Duration::from_millis(ANTI_ENTROPY_RETRY_MS);
+        assert_eq!(next_wait(&cut, &mut interval), retry);
+    }
 
     #[test]
     fn jitter_stays_within_a_fifth() {

@@ -63,8 +63,12 @@ pub struct Plan {
     pub pull: Vec<(Vec<u8>, Version)>,
     /// Keys where this node holds the newer version (the peer is behind).
     pub peer_behind: usize,
-    /// Differences left for a later pass: the newer version is younger than the settle time.
+    /// Differences whose newer version is younger than the settle time: most are writes still
+    /// in flight, so they are not copied now.
     pub young: usize,
+    /// The young differences where the peer is newer, with our version: looked at again once
+    /// they settled (a write this node missed is young for a while too).
+    pub young_pull: Vec<(Vec<u8>, Version)>,
 }
 
 /// The physical milliseconds of a version's hybrid logical clock.
@@ -73,7 +77,7 @@ pub fn physical_ms(version: Version) -> u64 {
 }
 
 /// Compares both sides' entries of the same buckets. A key whose newer version was issued at
-/// or after `settled_before_ms` (physical milliseconds) is counted as young and left alone.
+/// or after `settled_before_ms` (physical milliseconds) is counted as young and left for later.
 pub fn compare(ours: Vec<KeyVersion>, theirs: Vec<KeyVersion>, settled_before_ms: u64) -> Plan {
     let mut theirs: HashMap<Vec<u8>, Version> =
         theirs.into_iter().map(|e| (e.key, e.version)).collect();
@@ -95,6 +99,9 @@ impl Plan {
         }
         if physical_ms(ours.max(theirs)) >= settled_before_ms {
             self.young += 1;
+            if theirs > ours {
+                self.young_pull.push((key, ours));
+            }
         } else if ours > theirs {
             self.peer_behind += 1;
         } else {
@@ -178,7 +185,7 @@ mod tests {
     }
 
     #[test]
-    fn young_differences_wait_for_a_later_pass() {
+    fn young_differences_wait_until_they_settled() {
         let ours = vec![kv("a", at(500, 1)), kv("b", at(999, 1)), kv("c", at(10, 1))];
         let theirs = vec![kv("a", at(1_000, 2)), kv("c", at(1_500, 2))];
         let plan = compare(ours, theirs, 1_000);
@@ -186,5 +193,13 @@ mod tests {
         assert_eq!(plan.young, 2);
         assert_eq!(plan.peer_behind, 1);
         assert!(plan.pull.is_empty());
+        // Both are newer on the peer: looked at again once settled.
+        assert_eq!(
+            plan.young_pull,
+            vec![(b"a".to_vec(), at(500, 1)), (b"c".to_vec(), at(10, 1))]
+        );
+        // Young and newer here: the peer's business, not remembered.
+        let plan = compare(vec![kv("d", at(2_000, 1))], vec![], 1_000);
+        assert_eq!((plan.young, plan.young_pull.len()), (1, 0));
     }
 }
