@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 use support::cluster::{classify, Cluster, ClusterSpec, KvClient, Reply};
 use support::history::splitmix64;
 use support::proxy::CutMode;
-use support::{k, request, Client};
+use support::{k, Client};
 
 /// Keys written while every node is up.
 const INITIAL_KEYS: usize = 1_500;
@@ -45,13 +45,6 @@ const CLIENT_IO_TIMEOUT_MS: u64 = 6_000;
 /// Attempts at one write before the test gives up (a write can be indeterminate when the
 /// machine stalls; repeating a set or del leaves the same final state).
 const WRITE_ATTEMPTS_MAX: usize = 6;
-/// Consecutive `GET /cluster` answers (each on a new connection, so on any core) that must show
-/// every link up before a node counts as fully connected.
-const LINKS_UP_PROBES: usize = 8;
-/// How long the nodes may take to connect to each other after starting.
-const LINKS_UP_TIMEOUT_MS: u64 = 10_000;
-/// Pause between two looks at the links.
-const LINKS_POLL_MS: u64 = 20;
 /// Pause before re-reading the keys a node does not hold yet.
 const RECHECK_PAUSE_MS: u64 = 100;
 /// Wrong keys named in a failure message.
@@ -237,39 +230,12 @@ fn describe_wrong(
     text
 }
 
-/// How many members node `port`'s answering core reaches (itself included).
-fn members_up(port: u16) -> Option<u64> {
-    let mut client = Client::connect(port);
-    let resp = client.call(&request("GET", "/cluster", &[], b""));
-    let body: serde_json::Value = serde_json::from_slice(&resp.body).ok()?;
-    body.get("result")?.get("up")?.as_u64()
-}
-
-/// Waits until every core of every node has its links to all the others up: a write sent
-/// before then may miss a replica, which only anti-entropy would repair.
-fn wait_links_up(cluster: &Cluster) {
-    let deadline = Instant::now() + Duration::from_millis(LINKS_UP_TIMEOUT_MS);
-    let all = cluster.size() as u64;
-    for node in 0..cluster.size() {
-        let mut in_a_row = 0;
-        while in_a_row < LINKS_UP_PROBES {
-            if members_up(cluster.node(node).port) == Some(all) {
-                in_a_row += 1;
-                continue;
-            }
-            in_a_row = 0;
-            assert!(Instant::now() < deadline, "node {node}: links not all up");
-            std::thread::sleep(Duration::from_millis(LINKS_POLL_MS));
-        }
-    }
-}
-
 /// Starts a cluster and writes the first phase through every node once they are all
 /// connected; returns it once node 2 holds every key (so that the deletes it misses later
 /// delete something it has).
 fn start_with_initial_keys(expected: &mut Expected) -> Cluster {
     let cluster = Cluster::start(&spec(true));
-    wait_links_up(&cluster);
+    cluster.wait_links_up();
     let ops = initial_ops();
     write_all(&cluster.ports(), &[0, 1, 2], &ops);
     apply_to(expected, &ops);

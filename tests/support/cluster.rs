@@ -148,6 +148,26 @@ pub struct Cluster {
 }
 
 impl Cluster {
+    /// Waits until every core of every node has its links to all the others up (each
+    /// `GET /cluster` goes on a new connection, so to any core): a write sent before then may
+    /// miss a replica.
+    pub fn wait_links_up(&self) {
+        let deadline = Instant::now() + Duration::from_millis(LINKS_UP_TIMEOUT_MS);
+        let all = self.size() as u64;
+        for node in 0..self.size() {
+            let mut in_a_row = 0;
+            while in_a_row < LINKS_UP_PROBES {
+                if members_up(self.node(node).port) == Some(all) {
+                    in_a_row += 1;
+                    continue;
+                }
+                in_a_row = 0;
+                assert!(Instant::now() < deadline, "node {node}: links not all up");
+                std::thread::sleep(Duration::from_millis(LINKS_POLL_MS));
+            }
+        }
+    }
+
     /// Starts every node and waits until each answers `/readyz`; retries with new ports when
     /// one was taken meanwhile. Panics (printing logs) when the cluster does not come up.
     pub fn start(spec: &ClusterSpec) -> Cluster {
@@ -454,7 +474,9 @@ fn ephemeral_low() -> u16 {
 fn pick_ports(n: usize) -> Vec<u16> {
     let high = ephemeral_low().max(NODE_PORT_LOW + 1_000);
     let span = u64::from(high - NODE_PORT_LOW);
-    let mut seed = unix_ms() as u64 ^ (u64::from(std::process::id()) << 32);
+    static DRAWS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let draw = DRAWS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let mut seed = unix_ms() as u64 ^ (u64::from(std::process::id()) << 32) ^ (draw << 48);
     let mut ports: Vec<u16> = Vec::new();
     for _ in 0..PORT_PICKS_MAX {
         if ports.len() == n {
@@ -468,6 +490,21 @@ fn pick_ports(n: usize) -> Vec<u16> {
     }
     assert_eq!(ports.len(), n, "no free ports in {NODE_PORT_LOW}..{high}");
     ports
+}
+
+/// Consecutive `GET /cluster` answers that must show every link up.
+const LINKS_UP_PROBES: usize = 8;
+/// How long the nodes may take to connect to each other after starting.
+const LINKS_UP_TIMEOUT_MS: u64 = 10_000;
+/// Pause between two looks at the links.
+const LINKS_POLL_MS: u64 = 20;
+
+/// How many members node `port`'s answering core reaches (itself included).
+fn members_up(port: u16) -> Option<u64> {
+    let mut client = Client::connect(port);
+    let resp = client.call(&super::request("GET", "/cluster", &[], b""));
+    let body: serde_json::Value = serde_json::from_slice(&resp.body).ok()?;
+    body.get("result")?.get("up")?.as_u64()
 }
 
 /// One readiness probe: `GET /readyz` answered 200.
