@@ -221,6 +221,10 @@ struct Spec {
 }
 
 const ENV_PREFIX: &str = "MOSTDB_";
+/// Switches read by the modules they turn off, for tests that show what those modules do
+/// (`MOSTDB_ANTI_ENTROPY=off`, `MOSTDB_HINTS=off`, `MOSTDB_RECOVERY=off`); not settings, so
+/// not in `--help`, but not unknown either.
+const TEST_SWITCHES: &[&str] = &["MOSTDB_ANTI_ENTROPY", "MOSTDB_HINTS", "MOSTDB_RECOVERY"];
 /// The original's misspelt name for `MOSTDB_API_KEY_VALUE`, still accepted.
 const ENV_API_KEY_VAULE: &str = "MOSTDB_API_KEY_VAULE";
 const ENV_API_KEY_VALUE: &str = "MOSTDB_API_KEY_VALUE";
@@ -424,6 +428,9 @@ fn read_env(env: impl IntoIterator<Item = (String, String)>, inputs: &mut Inputs
         }
         let value = value.trim();
         let index = SETTINGS.iter().position(|spec| spec.env == name);
+        if TEST_SWITCHES.contains(&name.as_str()) {
+            continue;
+        }
         if index.is_none() && name != ENV_API_KEY_VAULE {
             inputs.warnings.push(unknown_env_warning(&name));
             continue;

@@ -744,3 +744,12 @@ fn cluster_secret_is_given_or_derived_from_the_api_key() {
         "{message}"
     );
 }
+
+#[test]
+fn test_switches_are_not_unknown_settings() {
+    let (_, warnings) = run(
+        &[],
+        &[("MOSTDB_ANTI_ENTROPY", "off"), ("MOSTDB_HINTS", "off")],
+    );
+    assert!(warnings.is_empty(), "{warnings:?}");
+}
