@@ -318,6 +318,8 @@ impl Shared {
             node_id: self.store.info().node_id,
             quorum: self.membership.quorum(),
             members,
+            anti_entropy: self.anti_entropy.clone(),
+            hints: self.hint_stats.clone(),
         }
     }
 

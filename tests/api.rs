@@ -399,7 +399,7 @@ fn cluster_view_of_a_single_node() {
     assert_eq!(
         rest,
         format!(
-            r#","members":1,"quorum":1,"up":1,"available":true,"nodes":[{{"url":"{url}","self":true,"state":"up"}}]}}}}"#
+            r#","members":1,"quorum":1,"up":1,"available":true,"nodes":[{{"url":"{url}","self":true,"state":"up"}}],"anti_entropy":{{"passes":0,"passes_failed":0,"buckets_compared":0,"buckets_differing":0,"keys_copied_in":0,"keys_peer_behind":0,"bytes_copied":0,"copies_failed":0,"young_skipped":0,"digest_scans":0,"pages_served":0,"requests_refused":0,"last_pass_unix_ms":0,"last_pass_duration_ms":0}}}}}}"#
         )
     );
 }

@@ -1,10 +1,15 @@
 //! `GET /cluster`: this node's live view of the cluster, as its core's peer links see it
-//! (state, last frame, heartbeat round trip, the peer's clock), for operators and dashboards.
+//! (state, last frame, heartbeat round trip, the peer's clock), with the hints queued for
+//! each peer and the anti-entropy passes' progress, for operators and dashboards.
 
 use std::fmt::Write as _;
 use std::time::Instant;
 
+use std::sync::Arc;
+
+use crate::replication::antientropy::AntiEntropy;
 use crate::replication::clock;
+use crate::replication::hints::HintStats;
 use crate::replication::peer::{LinkState, PeerLink};
 
 use super::json::write_go_string;
@@ -21,6 +26,9 @@ pub struct ClusterView {
     pub node_id: u64,
     pub quorum: usize,
     pub members: Vec<MemberView>,
+    pub anti_entropy: Arc<AntiEntropy>,
+    /// `None` when hints are switched off.
+    pub hints: Option<Arc<HintStats>>,
 }
 
 impl ClusterView {
@@ -44,6 +52,11 @@ impl ClusterView {
             up >= self.quorum
         );
         out.extend_from_slice(text.as_bytes());
+        let hints = self
+            .hints
+            .as_ref()
+            .map(|h| h.snapshot())
+            .unwrap_or_default();
         for (i, member) in self.members.iter().enumerate() {
             if i > 0 {
                 out.push(b',');
@@ -51,9 +64,15 @@ impl ClusterView {
             out.extend_from_slice(br#"{"url":"#);
             write_go_string(&mut out, member.url.as_bytes());
             out.extend_from_slice(member_fields(member, now, own_hlc).as_bytes());
+            if let (Some(_), Some(queued)) = (&member.link, hints.get(i)) {
+                out.extend_from_slice(br#","hints":"#);
+                let _ = serde_json::to_writer(&mut out, queued);
+            }
             out.push(b'}');
         }
-        out.extend_from_slice(b"]}}");
+        out.extend_from_slice(br#"],"anti_entropy":"#);
+        let _ = serde_json::to_writer(&mut out, &self.anti_entropy.stats().snapshot());
+        out.extend_from_slice(b"}}");
         out
     }
 }
