@@ -126,7 +126,7 @@ pub async fn run(
             let start_bucket = jitter.next() as usize;
             let outcome = monoio::select! {
                 _ = stop.wait() => return,
-                outcome = pass(&ae, &replication, &peer.link, start_bucket) => outcome,
+                outcome = pass(&ae, &replication, &peer.link, start_bucket, ANTI_ENTROPY_SETTLE_MS) => outcome,
             };
             let wait = finish(&ae, peer, started, outcome, &mut jitter);
             peer.due = Some(Instant::now() + wait);
@@ -207,6 +207,7 @@ async fn pass(
     replication: &Replication,
     link: &PeerLink,
     start_bucket: usize,
+    settle_ms: u64,
 ) -> Result<PassReport, PassError> {
     let started = Instant::now();
     let deadline = started + Duration::from_millis(ANTI_ENTROPY_PASS_TIME_MAX_MS);
@@ -239,7 +240,7 @@ async fn pass(
         }
         let their_entries = peer_entries(link, &round, deadline).await?;
         let our_entries = ae.local_entries(&round).await?;
-        let settled_before_ms = system_ms().saturating_sub(ANTI_ENTROPY_SETTLE_MS);
+        let settled_before_ms = system_ms().saturating_sub(settle_ms);
         let plan = plan::compare(our_entries, their_entries, settled_before_ms);
         report.rounds += 1;
         report.young += plan.young;
@@ -258,6 +259,41 @@ async fn pass(
     report.cut_short = report.cut_short.or(copier.jobs_left());
     copier.fill(&mut report);
     Ok(report)
+}
+
+/// Why a full pull ended before this node held everything the peer holds.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct PullError(String);
+
+/// Copies into this node every record `link`'s peer holds newer, young ones included (a
+/// recovering node, DESIGN §4, §7): passes with no settling time, one after another, until
+/// one ends with nothing cut short and no copy failed. Returns the records copied.
+pub async fn full_pull(
+    ae: &AntiEntropy,
+    replication: &Replication,
+    link: &PeerLink,
+    passes_max: usize,
+) -> Result<u64, PullError> {
+    let mut copied = 0;
+    for _ in 0..passes_max {
+        let report = pass(ae, replication, link, 0, 0)
+            .await
+            .map_err(|e| PullError(e.to_string()))?;
+        copied += report.copied_in;
+        if report.cut_short.is_none() && report.failed == 0 && report.young == 0 {
+            return Ok(copied);
+        }
+        tracing::debug!(
+            copied,
+            cut_short = report.cut_short,
+            failed = report.failed,
+            "recovery pull goes on"
+        );
+    }
+    Err(PullError(format!(
+        "still differing after {passes_max} passes"
+    )))
 }
 
 /// The deadline of one call to the peer.
