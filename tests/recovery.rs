@@ -23,8 +23,8 @@ use support::cluster::{classify, Cluster, ClusterSpec, KvClient, Reply};
 use support::proxy::CutMode;
 use support::{k, Client};
 
-/// Keys written before the wipe.
-const KEYS: usize = 3_000;
+/// Keys written before the wipe (`RECOVERY_KEYS` overrides, for measuring).
+const KEYS_DEFAULT: usize = 3_000;
 /// Client threads that write them.
 const WRITERS: usize = 4;
 /// `MOSTDB_TIMEOUT_MS` of every node. The machine is shared and the build unoptimised.
@@ -63,19 +63,27 @@ fn spec() -> ClusterSpec {
     spec
 }
 
+fn keys() -> usize {
+    std::env::var("RECOVERY_KEYS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(KEYS_DEFAULT)
+}
+
 fn key(i: usize) -> String {
     format!("rec-{i:06}")
 }
 
 /// Sets `(key(i), "v-i")` for every i through every node, each write until it is Ok.
 fn write_keys(ports: &[u16]) {
-    let chunk = KEYS.div_ceil(WRITERS);
+    let n = keys();
+    let chunk = n.div_ceil(WRITERS);
     std::thread::scope(|s| {
         for t in 0..WRITERS {
             s.spawn(move || {
                 let timeout = Duration::from_millis(CLIENT_IO_TIMEOUT_MS);
                 let mut client = KvClient::new(ports.to_vec(), timeout);
-                for i in t * chunk..((t + 1) * chunk).min(KEYS) {
+                for i in t * chunk..((t + 1) * chunk).min(n) {
                     set_ok(&mut client, &[0, 1, 2], &key(i), &format!("v-{i}"));
                 }
             });
@@ -157,7 +165,8 @@ fn a_wiped_node_does_not_vote_until_it_has_copied_from_its_peers() {
     let mut client = KvClient::new(cluster.ports(), timeout);
     let started = Instant::now();
     write_keys(&cluster.ports());
-    eprintln!("{KEYS} sets took {} ms", started.elapsed().as_millis());
+    let n = keys();
+    eprintln!("{n} sets took {} ms", started.elapsed().as_millis());
     set_ok(&mut client, &[0], "x", "old");
     // Only nodes 1 and 2 take the new x.
     cut_both_ways(&cluster, 0, 1);
@@ -207,14 +216,14 @@ fn a_wiped_node_does_not_vote_until_it_has_copied_from_its_peers() {
     cluster.heal_links();
     cluster.wait_ready(WIPED).expect("the wiped node recovers");
     eprintln!(
-        "node {WIPED} recovered {KEYS} keys in {} ms after the links healed",
+        "node {WIPED} recovered {n} keys in {} ms after the links healed",
         healed.elapsed().as_millis()
     );
     for line in log_lines(&cluster, WIPED, "recover") {
         eprintln!("  {line}");
     }
     let mut node = Client::connect(cluster.node(WIPED).port);
-    let mut wrong: Vec<String> = (0..KEYS)
+    let mut wrong: Vec<String> = (0..n)
         .filter_map(|i| {
             let has = local_get(&mut node, &key(i));
             (has.as_deref() != Some(format!("v-{i}").as_str()))
