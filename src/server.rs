@@ -160,7 +160,7 @@ fn start_recovery(
         );
         None
     } else {
-        recovery::cause(&info, settings.sync, membership.size(), root)
+        recovery::cause(info, settings.sync, membership.size(), root)
     };
     Recovery::start(cause, info.created, root).map_err(|e| {
         format!(
