@@ -177,13 +177,27 @@ run_ceiling() {
 start_cluster() {
   local i urls=""
   for i in 1 2 3; do urls+="${urls:+;}http://$HOST:$((PORT + i))"; done
+  # Each node is awaited alive (/healthz), not ready: a new cluster is ready only once all
+  # its nodes are up (README, Recovery); /readyz of all three is awaited below.
   for i in 1 2 3; do
-    start "node$i" "$((PORT + i))" "http://$HOST:$((PORT + i))/readyz" GET -- \
+    start "node$i" "$((PORT + i))" "http://$HOST:$((PORT + i))/healthz" GET -- \
       env MOSTDB_STORE_ROOT="$WORK/node$i" MOSTDB_HOST=$HOST MOSTDB_SERVER_PORT=$((PORT + i)) \
       MOSTDB_SERVER_URL="http://$HOST:$((PORT + i))" MOSTDB_CLUSTER_URLS="$urls" \
       MOSTDB_THREADS="${NODE_THREADS:-1}" MOSTDB_SYNC=os MOSTDB_LOG_LEVEL=WARN \
       "$TARGET_DIR/release/mostdb"
     CLUSTER_PIDS+=("$SERVER_PID")
+  done
+  local tries=0
+  for i in 1 2 3; do
+    until curl -sf -o /dev/null --max-time 1 "http://$HOST:$((PORT + i))/readyz"; do
+      if ((tries >= READY_TIMEOUT_S * 10)); then
+        log "node$i not ready; its log:"
+        cat "$WORK/node$i.log" >&2
+        exit 1
+      fi
+      sleep 0.1
+      tries=$((tries + 1))
+    done
   done
 }
 

@@ -279,3 +279,19 @@ const _: () = assert!(HINT_REPLAY_IN_FLIGHT_MAX > 0);
 const _: () = assert!(HINT_REPLAY_IN_FLIGHT_MAX < PEER_CALLS_IN_FLIGHT_MAX);
 const _: () = assert!(HINT_REPLAY_PER_SECOND_MAX > 0 && HINT_REPLAY_ATTEMPTS_MAX > 0);
 const _: () = assert!(HINTS_JOURNAL_BYTES_MAX >= 64 * 1024 * 1024);
+
+// --- recovery without a vote (src/replication/recovery.rs) ---
+
+/// How often a recovering node asks its peers for their state and tries to copy.
+pub const RECOVERY_POLL_MS: u64 = 500;
+/// A node that cannot recover yet says why this often (at warn level).
+pub const RECOVERY_LOG_EVERY_MS: u64 = 5_000;
+/// Deadline of one status question to a peer.
+pub const RECOVERY_STATUS_TIMEOUT_MS: u64 = 2_000;
+/// Anti-entropy passes one full pull from one peer may take before it is retried later.
+pub const RECOVERY_PULL_PASSES_MAX: usize = 64;
+/// Added to the operation deadline a recovering node waits out, for clock granularity and
+/// frames still in the sockets.
+pub const RECOVERY_DEADLINE_MARGIN_MS: u64 = 500;
+
+const _: () = assert!(RECOVERY_POLL_MS > 0 && RECOVERY_PULL_PASSES_MAX > 0);

@@ -22,6 +22,7 @@ use crate::replication::driver::{DefaultWriteMode, Driver, Link};
 use crate::replication::hints::{self, HintStats, Hints};
 use crate::replication::peer::{serve_peer, Identity, LinkConfig, PeerLink, PeerService};
 use crate::replication::protocol::{ReplicaReply, ReplicaRequest, SyncRequest};
+use crate::replication::recovery::{self, Recovery};
 use crate::replication::{CoreReplica, Replication};
 use crate::runtime::{CoreRuntime, Hub, Inbox, Latch};
 use crate::storage::Store;
@@ -88,6 +89,7 @@ pub fn start(
     } else {
         Some(Arc::new(HintStats::new(membership.size())))
     };
+    let recovery = Arc::new(start_recovery(settings, &membership, &store)?);
     let shared = Arc::new(Shared {
         hub: Arc::new(hub),
         store,
@@ -108,6 +110,7 @@ pub fn start(
         membership,
         anti_entropy,
         hint_stats,
+        recovery,
     });
     let (up_tx, up_rx) = std::sync::mpsc::channel();
     let mut running = Running {
@@ -135,8 +138,36 @@ pub fn start(
             Err(_) => return Err("a core thread died while starting".to_string()),
         }
     }
-    shared.ready.store(true, Ordering::SeqCst);
+    // A recovering node becomes ready when its recovery task finishes.
+    if !shared.recovery.is_recovering() {
+        shared.ready.store(true, Ordering::SeqCst);
+    }
     Ok(running)
+}
+
+/// Whether this node must recover before it votes (DESIGN §4, §7), with its marker written.
+fn start_recovery(
+    settings: &Settings,
+    membership: &Membership,
+    store: &Store,
+) -> Result<Recovery, String> {
+    let root = &settings.store_root;
+    let info = store.info();
+    let cause = if recovery::switched_off_by_env() {
+        tracing::warn!(
+            "recovery switched off by {}=off (a test setting): this node votes at once whatever it lost",
+            recovery::SWITCH_ENV
+        );
+        None
+    } else {
+        recovery::cause(info, settings.sync, membership.size(), root)
+    };
+    Recovery::start(cause, info.created, root).map_err(|e| {
+        format!(
+            "cannot write the recovery marker in {}: {e}",
+            root.display()
+        )
+    })
 }
 
 /// What every core shares.
@@ -152,6 +183,7 @@ struct Shared {
     anti_entropy: Arc<AntiEntropy>,
     /// The node's hint counters; `None`: hints are switched off.
     hint_stats: Option<Arc<HintStats>>,
+    recovery: Arc<Recovery>,
 }
 
 fn run_core(
@@ -212,12 +244,15 @@ async fn core_main(
     };
     let replica = Rc::new(replica);
     monoio::spawn(inbox.run(replica.clone()));
-    let replication = Rc::new(Replication::new(
-        core,
-        replica.clone(),
-        shared.hub.clone(),
-        shared.store.clone(),
-    ));
+    let replication = Rc::new(
+        Replication::new(
+            core,
+            replica.clone(),
+            shared.hub.clone(),
+            shared.store.clone(),
+        )
+        .with_recovery(shared.recovery.clone()),
+    );
     let cluster = Rc::new(shared.cluster_view(&links));
     let api = Rc::new(Api::new(
         replication.clone(),
@@ -232,22 +267,22 @@ async fn core_main(
         let replay = hints::replay(hints, dyn_links(&links), timeout, shutdown.clone());
         monoio::spawn(replay);
     }
-    if core == ANTI_ENTROPY_CORE && shared.anti_entropy.passes_on() {
+    if core == ANTI_ENTROPY_CORE {
         let peer_links: Vec<PeerLink> = links.iter().flatten().map(|l| (**l).clone()).collect();
         if !peer_links.is_empty() {
-            let run = antientropy::run(
-                shared.anti_entropy.clone(),
+            monoio::spawn(recover_then_converge(
+                shared.clone(),
                 replication.clone(),
                 peer_links,
                 shutdown.clone(),
-            );
-            monoio::spawn(run);
+            ));
         }
     }
     let peers = Rc::new(PeerEndpoint {
         replication,
         replica,
         anti_entropy: shared.anti_entropy.clone(),
+        recovery: shared.recovery.clone(),
     });
     monoio::spawn({
         let shutdown = shutdown.clone();
@@ -263,6 +298,37 @@ async fn core_main(
     drain(core, &live).await;
     for link in links.iter().flatten() {
         link.stop();
+    }
+}
+
+/// The node's recovery, if it needs one, then its anti-entropy passes (if on): both pull
+/// from the same peers, so they do not run at once.
+async fn recover_then_converge(
+    shared: Arc<Shared>,
+    replication: Rc<Replication>,
+    peer_links: Vec<PeerLink>,
+    shutdown: Latch,
+) {
+    if shared.recovery.is_recovering() {
+        let members = shared.membership.size();
+        let task = recovery::Task {
+            recovery: shared.recovery.clone(),
+            anti_entropy: shared.anti_entropy.clone(),
+            replication: replication.clone(),
+            links: peer_links.clone(),
+            needed: members - shared.membership.quorum() + 1,
+            timeout: Duration::from_millis(shared.settings.timeout_ms),
+            root: shared.settings.store_root.clone(),
+            ready: shared.ready.clone(),
+        };
+        recovery::run(task, shutdown.clone()).await;
+        if shared.recovery.is_recovering() {
+            return;
+        }
+    }
+    if shared.anti_entropy.passes_on() {
+        let ae = shared.anti_entropy.clone();
+        antientropy::run(ae, replication, peer_links, shutdown).await;
     }
 }
 
@@ -368,10 +434,33 @@ struct PeerEndpoint {
     replication: Rc<Replication>,
     replica: Rc<CoreReplica>,
     anti_entropy: Arc<AntiEntropy>,
+    recovery: Arc<Recovery>,
+}
+
+impl PeerEndpoint {
+    /// The node's recovery state and record count. Records are never removed (tombstones are
+    /// kept), so any digest scan of this run that counted some is still right and is reused:
+    /// only an empty count is checked with a new scan.
+    async fn status(&self) -> Option<ReplicaReply> {
+        let count = |d: &[crate::replication::protocol::BucketDigest]| -> u64 {
+            d.iter().map(|b| b.records).sum()
+        };
+        let ae = &self.anti_entropy;
+        let mut records = count(&ae.digests(self.recovery.started()).await.ok()?);
+        if records == 0 {
+            records = count(&ae.digests(Instant::now()).await.ok()?);
+        }
+        Some(self.recovery.status(records))
+    }
 }
 
 impl PeerService for PeerEndpoint {
     async fn dispatch(&self, request: ReplicaRequest) -> Option<ReplicaReply> {
+        // A recovering node gives no vote and shows no data it may lack (DESIGN §4). A COPY
+        // (hint replay, a peer's repair) is no vote and only adds what is newer.
+        if self.recovery.is_recovering() && !matches!(request, ReplicaRequest::Copy { .. }) {
+            return None;
+        }
         match self.replication.serve_peer_request(request).await {
             Ok(reply) => Some(reply),
             // Busy, or a core stopping: nothing was applied.
@@ -383,6 +472,12 @@ impl PeerService for PeerEndpoint {
     }
 
     async fn dispatch_sync(&self, request: SyncRequest) -> Option<ReplicaReply> {
+        if request == SyncRequest::Status {
+            return self.status().await;
+        }
+        if self.recovery.is_recovering() {
+            return None;
+        }
         self.anti_entropy.serve(request).await
     }
 

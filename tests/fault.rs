@@ -7,8 +7,10 @@
 //! definitely failed write must never be read, and ≥ 90 % of operations must succeed.
 //!
 //! `FAULT_SECS` sets the length of the fault schedule (default 60 s). `FAULT_PLANT=wipe` makes
-//! the kill nemesis also delete the killed node's store, a fault no quorum system survives
-//! unaided: the test must then fail (lost acknowledged writes), which shows it can.
+//! the kill nemesis also delete the killed node's store and switches recovery off
+//! (`MOSTDB_RECOVERY=off`), so the wiped node votes at once: the test must then fail (lost
+//! acknowledged writes), which shows it can. `FAULT_PLANT=wipe-recover` wipes with recovery on:
+//! the test must pass.
 //!
 //! The harness's own pieces are tested here too: the link proxy, the answer classification,
 //! and the checker on synthetic histories (a deliberately non-linearizable one must fail).
@@ -311,7 +313,7 @@ impl Drop for StopOnDrop<'_> {
 /// Quiet, kill -9, pause, partition, in turn, for `secs`; the faulty node rotates. Runs on the
 /// thread that owns the cluster (restarted nodes die with the thread that spawned them).
 fn run_nemeses(cluster: &mut Cluster, ctx: &Ctx, secs: u64) -> Result<Vec<Event>, String> {
-    let wipe = std::env::var("FAULT_PLANT").is_ok_and(|v| v == "wipe");
+    let wipe = std::env::var("FAULT_PLANT").is_ok_and(|v| v.starts_with("wipe"));
     let end = Instant::now() + Duration::from_secs(secs);
     let schedule = [Phase::Quiet, Phase::Kill, Phase::Pause, Phase::Partition];
     let mut events = Vec::new();
@@ -442,10 +444,13 @@ fn fault_secs() -> u64 {
 #[test]
 fn linearizable_under_kill_pause_and_partition() {
     let secs = fault_secs();
-    let spec = ClusterSpec {
+    let mut spec = ClusterSpec {
         op_timeout_ms: NODE_TIMEOUT_MS,
         ..ClusterSpec::default()
     };
+    if std::env::var("FAULT_PLANT").is_ok_and(|v| v == "wipe") {
+        spec.env.push(("MOSTDB_RECOVERY".into(), "off".into()));
+    }
     let mut cluster = Cluster::start(&spec);
     let seed = splitmix64(std::process::id() as u64 ^ cluster.ports()[0] as u64);
     println!(

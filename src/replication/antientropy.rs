@@ -25,7 +25,7 @@ mod pass;
 pub mod plan;
 pub mod scan;
 
-pub use pass::run;
+pub use pass::{full_pull, run, PullError};
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -213,6 +213,8 @@ impl AntiEntropy {
                 buckets: d.to_vec(),
             }),
             SyncRequest::BucketKeys { buckets, cursor } => self.page(&buckets, &cursor).await,
+            // The node's state is not anti-entropy's to tell (the server answers it).
+            SyncRequest::Status => return None,
         };
         match answer {
             Ok(reply) => Some(reply),

@@ -15,6 +15,7 @@ pub mod driver;
 pub mod hints;
 pub mod peer;
 pub mod protocol;
+pub mod recovery;
 pub mod replica;
 
 use std::rc::Rc;
@@ -151,6 +152,9 @@ pub struct Replication {
     local: Rc<CoreReplica>,
     hub: Arc<Hub<CoreReplica>>,
     store: Arc<Store>,
+    /// While it says "recovering", this node's coordinator refuses client operations: its own
+    /// replica would count as a vote (DESIGN §4, §7).
+    recovery: Option<Arc<recovery::Recovery>>,
 }
 
 impl Replication {
@@ -165,6 +169,23 @@ impl Replication {
             local,
             hub,
             store,
+            recovery: None,
+        }
+    }
+
+    /// Refuses client operations while `recovery` is under way.
+    pub fn with_recovery(mut self, recovery: Arc<recovery::Recovery>) -> Self {
+        self.recovery = Some(recovery);
+        self
+    }
+
+    /// `NotMost` while this node recovers: nothing was tried, nothing can take effect.
+    fn check_voting(&self) -> Result<(), OpError> {
+        match &self.recovery {
+            Some(r) if r.is_recovering() => Err(OpError::NotMost {
+                indeterminate: false,
+            }),
+            _ => Ok(()),
         }
     }
 
@@ -186,6 +207,7 @@ impl Replication {
     }
 
     pub async fn set(&self, key: Vec<u8>, value: Vec<u8>) -> Result<(), OpError> {
+        self.check_voting()?;
         self.on_owner(
             self.store.shard_for_key(&key),
             move |local, shard| async move { local.write(shard, key, Some(value)).await },
@@ -194,6 +216,7 @@ impl Replication {
     }
 
     pub async fn del(&self, key: Vec<u8>) -> Result<(), OpError> {
+        self.check_voting()?;
         self.on_owner(
             self.store.shard_for_key(&key),
             move |local, shard| async move { local.write(shard, key, None).await },
@@ -203,6 +226,7 @@ impl Replication {
 
     /// The value a majority holds exactly (DESIGN §3, read).
     pub async fn get(&self, key: Vec<u8>) -> Result<Option<Vec<u8>>, OpError> {
+        self.check_voting()?;
         self.on_owner(
             self.store.shard_for_key(&key),
             move |local, shard| async move { local.read(shard, key).await },

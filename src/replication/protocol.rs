@@ -70,6 +70,14 @@ pub enum ReplicaReply {
         entries: Vec<KeyVersion>,
         next: Option<Vec<u8>>,
     },
+    /// [`SyncRequest::Status`]: `recovering`: the node does not vote yet (it is copying from
+    /// its peers); `created`: its store was created by its current run; `records`: how many
+    /// records (tombstones included) it holds.
+    Status {
+        recovering: bool,
+        created: bool,
+        records: u64,
+    },
 }
 
 /// An anti-entropy question about a node's whole store (DESIGN §6), answered from a scan.
@@ -81,6 +89,8 @@ pub enum SyncRequest {
     /// distinct, each below [`BUCKETS`]), one page starting at `cursor`: empty for the first
     /// page, else the `next` of the previous page (opaque to the asker).
     BucketKeys { buckets: Vec<u32>, cursor: Vec<u8> },
+    /// The node's recovery state (DESIGN §4, §7): whether it votes, and whether it holds data.
+    Status,
 }
 
 /// What a node holds in one bucket: the wrapping sum of a 64-bit hash of every `(key,
@@ -132,7 +142,8 @@ impl ReplicaReply {
             | ReplicaReply::RepairOk
             | ReplicaReply::CopyAck
             | ReplicaReply::Digests { .. }
-            | ReplicaReply::KeyPage { .. } => None,
+            | ReplicaReply::KeyPage { .. }
+            | ReplicaReply::Status { .. } => None,
         }
     }
 }

@@ -130,7 +130,7 @@ pub async fn run(
             let start_bucket = jitter.next() as usize;
             let outcome = monoio::select! {
                 _ = stop.wait() => return,
-                outcome = pass(&ae, &replication, &peer.link, start_bucket) => outcome,
+                outcome = pass(&ae, &replication, &peer.link, start_bucket, ANTI_ENTROPY_SETTLE_MS) => outcome,
             };
             let wait = finish(&ae, peer, started, outcome, &mut jitter);
             peer.due = Some(Instant::now() + wait);
@@ -226,12 +226,14 @@ fn next_wait(report: &PassReport, interval: &mut Duration) -> Duration {
     *interval
 }
 
-/// One pass with one peer.
+/// One pass with one peer. Differences whose newer version is younger than `settle_ms` are
+/// looked at again after that long (they are usually writes still in flight).
 async fn pass(
     ae: &AntiEntropy,
     replication: &Replication,
     link: &PeerLink,
     start_bucket: usize,
+    settle_ms: u64,
 ) -> Result<PassReport, PassError> {
     let started = Instant::now();
     let deadline = started + Duration::from_millis(ANTI_ENTROPY_PASS_TIME_MAX_MS);
@@ -263,7 +265,7 @@ async fn pass(
             report.cut_short = Some(bound);
             break;
         }
-        let young = round(ae, link, &copier, &buckets, &mut report).await?;
+        let young = round(ae, link, &copier, &buckets, settle_ms, &mut report).await?;
         let room = ANTI_ENTROPY_DEFERRED_PULLS_MAX.saturating_sub(deferred.len());
         if young.len() > room {
             report.cut_short = Some("young differences");
@@ -272,7 +274,7 @@ async fn pass(
     }
     if !deferred.is_empty() && copier.bound_reached().is_none() {
         // Writes in flight have landed by now; what still differs was missed.
-        monoio::time::sleep(Duration::from_millis(ANTI_ENTROPY_SETTLE_MS)).await;
+        monoio::time::sleep(Duration::from_millis(settle_ms)).await;
         copier.run(deferred).await;
     }
     if let Some(err) = copier.link_lost.get() {
@@ -290,11 +292,12 @@ async fn round(
     link: &PeerLink,
     copier: &Copier<'_>,
     buckets: &[u32],
+    settle_ms: u64,
     report: &mut PassReport,
 ) -> Result<Vec<(Vec<u8>, Version)>, PassError> {
     let their_entries = peer_entries(link, buckets, copier.deadline).await?;
     let our_entries = ae.local_entries(buckets).await?;
-    let settled_before_ms = system_ms().saturating_sub(ANTI_ENTROPY_SETTLE_MS);
+    let settled_before_ms = system_ms().saturating_sub(settle_ms);
     let plan = plan::compare(our_entries, their_entries, settled_before_ms);
     report.rounds += 1;
     report.young += plan.young;
@@ -311,6 +314,41 @@ async fn round(
         return Err(PassError::Call { call: "copy", err });
     }
     Ok(plan.young_pull)
+}
+
+/// Why a full pull ended before this node held everything the peer holds.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct PullError(String);
+
+/// Copies into this node every record `link`'s peer holds newer, young ones included (a
+/// recovering node, DESIGN §4, §7): passes with no settling time, one after another, until
+/// one ends with nothing cut short and no copy failed. Returns the records copied.
+pub async fn full_pull(
+    ae: &AntiEntropy,
+    replication: &Replication,
+    link: &PeerLink,
+    passes_max: usize,
+) -> Result<u64, PullError> {
+    let mut copied = 0;
+    for _ in 0..passes_max {
+        let report = pass(ae, replication, link, 0, 0)
+            .await
+            .map_err(|e| PullError(e.to_string()))?;
+        copied += report.copied_in;
+        if report.cut_short.is_none() && report.failed == 0 && report.young == 0 {
+            return Ok(copied);
+        }
+        tracing::debug!(
+            copied,
+            cut_short = report.cut_short,
+            failed = report.failed,
+            "recovery pull goes on"
+        );
+    }
+    Err(PullError(format!(
+        "still differing after {passes_max} passes"
+    )))
 }
 
 /// The deadline of one call to the peer.

@@ -18,8 +18,9 @@
 //! ‖ (not a tombstone:) `len: u32 LE` ‖ bytes. Request ops: 1 PUT, 2 READ, 3 REPAIR, 4 COPY.
 //! Reply ops: 1 Accepted, 2 Rejected, 3 Read, 4 RepairOk, 5 RepairRejected, 6 CopyAck,
 //! 7 Digests (`n: u32 LE` ‖ n × (`digest: u64 LE` ‖ `records: u64 LE`)), 8 KeyPage (`n: u32 LE`
-//! ‖ n × (key ‖ version) ‖ `more: u8` (0 or 1) ‖ (more:) cursor).
-//! Sync ops (anti-entropy): 1 Digests, 2 BucketKeys. A cursor is `len: u32 LE` ‖ bytes;
+//! ‖ n × (key ‖ version) ‖ `more: u8` (0 or 1) ‖ (more:) cursor), 9 Status (`flags: u8`, bit 0
+//! recovering, bit 1 created ‖ `records: u64 LE`).
+//! Sync ops (anti-entropy): 1 Digests, 2 BucketKeys, 3 Status. A cursor is `len: u32 LE` ‖ bytes;
 //! buckets are ascending, distinct and below [`BUCKETS`].
 //! There is no shard field: each node maps a key to its own shards (their count is per node).
 //!
@@ -57,9 +58,15 @@ const REPLY_REPAIR_REJECTED: u8 = 5;
 const REPLY_COPY_ACK: u8 = 6;
 const REPLY_DIGESTS: u8 = 7;
 const REPLY_KEY_PAGE: u8 = 8;
+const REPLY_STATUS: u8 = 9;
 
 const SYNC_DIGESTS: u8 = 1;
 const SYNC_BUCKET_KEYS: u8 = 2;
+const SYNC_STATUS: u8 = 3;
+
+/// Status reply flags.
+const STATUS_RECOVERING: u8 = 0b01;
+const STATUS_CREATED: u8 = 0b10;
 
 /// Largest anti-entropy scan cursor: a shard number, a flag and a key (with room to spare).
 pub const SYNC_CURSOR_BYTES_MAX: usize = 8 + KEY_BYTES_MAX;
@@ -331,6 +338,22 @@ pub fn encode_reply(out: &mut Vec<u8>, id: u64, reply: &ReplicaReply) {
                 None => out.push(0),
             }
         }
+        ReplicaReply::Status {
+            recovering,
+            created,
+            records,
+        } => {
+            out.push(REPLY_STATUS);
+            let mut flags = 0;
+            if *recovering {
+                flags |= STATUS_RECOVERING;
+            }
+            if *created {
+                flags |= STATUS_CREATED;
+            }
+            out.push(flags);
+            out.extend_from_slice(&records.to_le_bytes());
+        }
     }
     finish(out, start);
 }
@@ -352,6 +375,11 @@ pub fn encode_sync_request(out: &mut Vec<u8>, id: u64, request: &SyncRequest) {
                 out.extend_from_slice(&bucket.to_le_bytes());
             }
             put_bytes(out, cursor);
+            finish(out, start);
+        }
+        SyncRequest::Status => {
+            let start = begin(out, KIND_SYNC_REQUEST, id, 1);
+            out.push(SYNC_STATUS);
             finish(out, start);
         }
     }
@@ -475,6 +503,17 @@ fn decode_reply(r: &mut Cursor<'_>, value_bytes_max: usize) -> Result<ReplicaRep
         REPLY_COPY_ACK => ReplicaReply::CopyAck,
         REPLY_DIGESTS => decode_digests(r)?,
         REPLY_KEY_PAGE => decode_key_page(r)?,
+        REPLY_STATUS => {
+            let flags = r.u8("status flags")?;
+            if flags & !(STATUS_RECOVERING | STATUS_CREATED) != 0 {
+                return Err(invalid("status flags", "unknown bit"));
+            }
+            ReplicaReply::Status {
+                recovering: flags & STATUS_RECOVERING != 0,
+                created: flags & STATUS_CREATED != 0,
+                records: r.u64_le("records")?,
+            }
+        }
         op => return Err(FrameError::UnknownOp { what: "reply", op }),
     })
 }
@@ -482,6 +521,7 @@ fn decode_reply(r: &mut Cursor<'_>, value_bytes_max: usize) -> Result<ReplicaRep
 fn decode_sync_request(r: &mut Cursor<'_>) -> Result<SyncRequest, FrameError> {
     match r.u8("sync op")? {
         SYNC_DIGESTS => Ok(SyncRequest::Digests),
+        SYNC_STATUS => Ok(SyncRequest::Status),
         SYNC_BUCKET_KEYS => {
             let n = r.count("buckets", BUCKETS as usize)?;
             let mut buckets: Vec<u32> = Vec::with_capacity(n);

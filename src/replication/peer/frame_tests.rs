@@ -120,7 +120,7 @@ fn random_frame(rng: &mut Rng) -> Frame {
         sent_us: rng.next(),
         hlc: rng.next(),
     };
-    match rng.below(15) {
+    match rng.below(16) {
         op @ 0..=3 => Frame::Request {
             id,
             request: request(rng, op),
@@ -177,14 +177,24 @@ fn random_frame(rng: &mut Rng) -> Frame {
             id,
             reply: random_key_page(rng),
         },
+        14 => Frame::Reply {
+            id,
+            reply: ReplicaReply::Status {
+                recovering: rng.below(2) == 0,
+                created: rng.below(2) == 0,
+                records: rng.next(),
+            },
+        },
         _ if rng.below(2) == 0 => Frame::Ping { id, beat },
         _ => Frame::Pong { id, beat },
     }
 }
 
 fn random_sync_request(rng: &mut Rng) -> SyncRequest {
-    if rng.below(3) == 0 {
-        return SyncRequest::Digests;
+    match rng.below(4) {
+        0 => return SyncRequest::Digests,
+        1 => return SyncRequest::Status,
+        _ => {}
     }
     let mut buckets: Vec<u32> = (0..rng.below(20))
         .map(|_| rng.below(u64::from(BUCKETS)) as u32)
