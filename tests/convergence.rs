@@ -27,10 +27,24 @@ use support::history::splitmix64;
 use support::proxy::CutMode;
 use support::{k, Client};
 
-/// Keys written while every node is up.
-const INITIAL_KEYS: usize = 1_500;
-/// Keys first written while one node misses the writes.
-const NEW_KEYS: usize = 750;
+/// How many keys a test writes: `initial` while every node is up, then, while one node misses
+/// them, deletes of a third and overwrites of a third of those and `new` keys.
+#[derive(Clone, Copy)]
+struct Scale {
+    initial: usize,
+    new: usize,
+}
+
+/// The restart test: 10,000 writes and deletes missed.
+const RESTART_SCALE: Scale = Scale {
+    initial: 9_000,
+    new: 4_000,
+};
+/// The partition test: 1,750 writes missed (every key is read back on all three nodes).
+const PARTITION_SCALE: Scale = Scale {
+    initial: 1_500,
+    new: 750,
+};
 /// Client threads that apply a workload.
 const WRITERS: usize = 4;
 /// How long a node that missed writes may take to hold all of them (DESIGN §6 target).
@@ -109,23 +123,25 @@ fn env_number(name: &str, default: usize) -> usize {
 }
 
 /// Every key set while all nodes are up.
-fn initial_ops() -> Vec<Op> {
-    (0..INITIAL_KEYS)
+fn initial_ops(scale: Scale) -> Vec<Op> {
+    (0..scale.initial)
         .map(|i| Op::Set(key(i), format!("a-{i}")))
         .collect()
 }
 
 /// The writes one node misses: a third of the keys deleted, a third overwritten, new keys.
-fn missed_ops() -> Vec<Op> {
+fn missed_ops(scale: Scale) -> Vec<Op> {
     let mut ops = Vec::new();
-    for i in 0..INITIAL_KEYS {
+    for i in 0..scale.initial {
         match i % 3 {
             0 => ops.push(Op::Del(key(i))),
             1 => ops.push(Op::Set(key(i), format!("b-{i}"))),
             _ => {}
         }
     }
-    ops.extend((INITIAL_KEYS..INITIAL_KEYS + NEW_KEYS).map(|i| Op::Set(key(i), format!("c-{i}"))));
+    ops.extend(
+        (scale.initial..scale.initial + scale.new).map(|i| Op::Set(key(i), format!("c-{i}"))),
+    );
     ops
 }
 
@@ -233,10 +249,10 @@ fn describe_wrong(
 /// Starts a cluster and writes the first phase through every node once they are all
 /// connected; returns it once node 2 holds every key (so that the deletes it misses later
 /// delete something it has).
-fn start_with_initial_keys(expected: &mut Expected) -> Cluster {
+fn start_with_initial_keys(expected: &mut Expected, scale: Scale) -> Cluster {
     let cluster = Cluster::start(&spec(true));
     cluster.wait_links_up();
-    let ops = initial_ops();
+    let ops = initial_ops(scale);
     write_all(&cluster.ports(), &[0, 1, 2], &ops);
     apply_to(expected, &ops);
     let within = Duration::from_millis(SETTLE_INITIAL_MS);
@@ -250,9 +266,9 @@ fn start_with_initial_keys(expected: &mut Expected) -> Cluster {
 fn a_restarted_node_catches_up_on_what_it_missed() {
     let _one = one_cluster();
     let mut expected = Expected::new();
-    let mut cluster = start_with_initial_keys(&mut expected);
+    let mut cluster = start_with_initial_keys(&mut expected, RESTART_SCALE);
     cluster.kill9(2);
-    let ops = missed_ops();
+    let ops = missed_ops(RESTART_SCALE);
     write_all(&cluster.ports(), &[0, 1], &ops);
     apply_to(&mut expected, &ops);
     cluster.restart(2).expect("node 2 restarts");
@@ -274,9 +290,9 @@ fn a_restarted_node_catches_up_on_what_it_missed() {
 fn a_partitioned_node_converges_after_healing() {
     let _one = one_cluster();
     let mut expected = Expected::new();
-    let cluster = start_with_initial_keys(&mut expected);
+    let cluster = start_with_initial_keys(&mut expected, PARTITION_SCALE);
     cluster.isolate(2, CutMode::Blackhole);
-    let ops = missed_ops();
+    let ops = missed_ops(PARTITION_SCALE);
     write_all(&cluster.ports(), &[0, 1], &ops);
     apply_to(&mut expected, &ops);
     cluster.heal_links();
