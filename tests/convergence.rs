@@ -18,14 +18,14 @@
 
 mod support;
 
-use std::collections::BTreeMap;
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use support::cluster::{classify, Cluster, ClusterSpec, KvClient, Reply};
+use support::cluster::{Cluster, ClusterSpec, KvClient, Reply};
 use support::history::splitmix64;
 use support::proxy::CutMode;
-use support::{k, Client};
+use support::workload::{apply_to, local_get, write_all, Expected, Op, CLIENT_IO_TIMEOUT_MS};
+use support::Client;
 
 /// How many keys a test writes: `initial` while every node is up, then, while one node misses
 /// them, deletes of a third and overwrites of a third of those and `new` keys.
@@ -45,8 +45,6 @@ const PARTITION_SCALE: Scale = Scale {
     initial: 1_500,
     new: 750,
 };
-/// Client threads that apply a workload.
-const WRITERS: usize = 4;
 /// How long a node that missed writes may take to hold all of them (DESIGN §6 target).
 const CONVERGE_MS: u64 = 10_000;
 /// How long the writes of the first phase may take to reach every node (they go to all
@@ -54,11 +52,6 @@ const CONVERGE_MS: u64 = 10_000;
 const SETTLE_INITIAL_MS: u64 = 10_000;
 /// `MOSTDB_TIMEOUT_MS` of every node: generous, the machine is shared and the build unoptimised.
 const NODE_TIMEOUT_MS: u64 = 2_000;
-/// How long a client waits for one answer.
-const CLIENT_IO_TIMEOUT_MS: u64 = 6_000;
-/// Attempts at one write before the test gives up (a write can be indeterminate when the
-/// machine stalls; repeating a set or del leaves the same final state).
-const WRITE_ATTEMPTS_MAX: usize = 6;
 /// Pause before re-reading the keys a node does not hold yet.
 const RECHECK_PAUSE_MS: u64 = 100;
 /// Wrong keys named in a failure message.
@@ -83,15 +76,6 @@ static ONE_CLUSTER: Mutex<()> = Mutex::new(());
 
 fn one_cluster() -> MutexGuard<'static, ()> {
     ONE_CLUSTER.lock().unwrap_or_else(|p| p.into_inner())
-}
-
-/// What every key should read as (`None`: deleted or never written).
-type Expected = BTreeMap<String, Option<String>>;
-
-#[derive(Clone, Debug)]
-enum Op {
-    Set(String, String),
-    Del(String),
 }
 
 fn key(i: usize) -> String {
@@ -143,56 +127,6 @@ fn missed_ops(scale: Scale) -> Vec<Op> {
         (scale.initial..scale.initial + scale.new).map(|i| Op::Set(key(i), format!("c-{i}"))),
     );
     ops
-}
-
-fn apply_to(expected: &mut Expected, ops: &[Op]) {
-    for op in ops {
-        match op {
-            Op::Set(k, v) => expected.insert(k.clone(), Some(v.clone())),
-            Op::Del(k) => expected.insert(k.clone(), None),
-        };
-    }
-}
-
-/// Applies `ops` through `nodes` (round robin) with `WRITERS` threads; every op must end Ok.
-fn write_all(ports: &[u16], nodes: &[usize], ops: &[Op]) {
-    let chunk = ops.len().div_ceil(WRITERS).max(1);
-    std::thread::scope(|s| {
-        for (t, part) in ops.chunks(chunk).enumerate() {
-            s.spawn(move || {
-                let timeout = Duration::from_millis(CLIENT_IO_TIMEOUT_MS);
-                let mut client = KvClient::new(ports.to_vec(), timeout);
-                for (i, op) in part.iter().enumerate() {
-                    write_one(&mut client, nodes, t + i, op);
-                }
-            });
-        }
-    });
-}
-
-fn write_one(client: &mut KvClient, nodes: &[usize], turn: usize, op: &Op) {
-    let mut answers = Vec::new();
-    for attempt in 0..WRITE_ATTEMPTS_MAX {
-        let node = nodes[(turn + attempt) % nodes.len()];
-        let reply = match op {
-            Op::Set(k, v) => client.set(node, k, v),
-            Op::Del(k) => client.del(node, k),
-        };
-        if reply == Reply::Ok {
-            return;
-        }
-        answers.push(reply);
-    }
-    panic!("{op:?} never succeeded: {answers:?}");
-}
-
-/// The value of `key` in the node's own replica (`None`: absent or deleted).
-fn local_get(client: &mut Client, key: &str) -> Option<String> {
-    let resp = client.post("/mostdb/api/get", &k(key));
-    match classify(resp.status, &resp.body) {
-        Reply::Value(value) => value,
-        other => panic!("local get of {key}: {other:?}"),
-    }
 }
 
 /// Waits until the own replica of each of `nodes` reads as `expected` for every key; returns

@@ -15,6 +15,7 @@ mod client;
 pub mod cluster;
 pub mod history;
 pub mod proxy;
+pub mod workload;
 
 pub use client::*;
 
