@@ -1,13 +1,14 @@
 //! The protocol simulation (DESIGN §9, layer 2): thousands of seeded runs of the real
 //! coordinator and replica logic under message loss, reordering, duplication, late delivery,
-//! clock skew and jumps, crashes and restarts. Invariants I1–I7 are checked at every step,
+//! clock skew and jumps, crashes and restarts, and amnesia (a node loses its whole state and
+//! must recover, without a vote, before it votes again). Invariants I1–I7 are checked at every step,
 //! each key's history for linearizability at the end.
 //!
 //! `SIM_SEEDS=n` runs n seeds (default 2,000); `SIM_SEED=s` replays one seed exactly;
 //! `SIM_CHECK=linearizability` lets invariant violations through (counted) so that only the
 //! history checker can fail a seed.
 //! With a planted bug on (`--features planted-reversion`, `planted-lenient-repair`,
-//! `planted-early-ack`) this test must fail.
+//! `planted-early-ack`, `planted-amnesia-vote`) this test must fail.
 
 mod sim;
 
@@ -59,6 +60,9 @@ fn seeded_simulation_keeps_every_invariant_and_linearizability() {
             ("requests never sent", total.not_sent),
             ("link cuts", total.cuts),
             ("successful reads", total.reads_ok),
+            ("amnesia faults", total.wipes),
+            ("finished recoveries", total.recoveries),
+            ("operations refused while recovering", total.refused),
         ] {
             assert!(n > 0, "no {what} in {count} seeds: {total:?}");
         }

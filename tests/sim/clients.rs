@@ -112,6 +112,13 @@ impl Clients {
                 w.on_cut();
                 Ok(())
             }
+            Event::Amnesia => {
+                if let Some(node) = w.on_amnesia() {
+                    self.abort_ops_on(w, node);
+                }
+                Ok(())
+            }
+            Event::Recover { node, incarnation } => w.on_recover(node, incarnation),
         }
     }
 
@@ -127,6 +134,10 @@ impl Clients {
         self.clients[client].remaining -= 1;
         let node = w.rng.pick(&up);
         let key = w.rng.below(w.cfg.keys as u64) as usize;
+        if w.nodes[node].recovering {
+            self.refuse(w, client, node, key);
+            return Ok(());
+        }
         let reachable = self.reachable(w, node);
         let id = self.next_op;
         self.next_op += 1;
@@ -152,7 +163,8 @@ impl Clients {
                 w.stats.safe_writes += 1;
                 WriteOp::safe(n, key_bytes(key), value, reachable)
             } else {
-                let version = w.nodes[node].issue(w.now, node as u64 + 1);
+                let origin = w.nodes[node].origin;
+                let version = w.nodes[node].issue(w.now, origin);
                 issue(w, version, id)?;
                 WriteOp::fast(n, key_bytes(key), value, version, reachable)
             };
@@ -177,6 +189,24 @@ impl Clients {
         );
         w.schedule(w.cfg.deadline_ms, Event::Deadline(id));
         self.drive(w, id, action)
+    }
+
+    /// A recovering node's coordinator refuses the operation: NotMost, nothing applied.
+    fn refuse(&mut self, w: &mut World, client: usize, node: usize, key: usize) {
+        let pid = self.clients[client].pid;
+        let read = w.rng.chance(400);
+        let op = if read {
+            w.stats.reads_failed += 1;
+            KvOp::Get(None)
+        } else {
+            w.stats.not_most += 1;
+            KvOp::Del
+        };
+        w.stats.refused += 1;
+        let rec = w.history.call(pid, key, op);
+        w.history.recs[rec].note = format!("n{node} refused: recovering");
+        w.history.end(rec, Ret::Failed);
+        self.next(w, client);
     }
 
     /// The replicas the coordinator on `node` believes reachable: itself, and the others that
@@ -241,7 +271,8 @@ impl Clients {
             return Ok(());
         };
         let node = op.node;
-        let version = w.nodes[node].issue(w.now, node as u64 + 1);
+        let origin = w.nodes[node].origin;
+        let version = w.nodes[node].issue(w.now, origin);
         issue(w, version, id)?;
         w.stats.versions_asked += 1;
         self.feed(w, id, |m| match m {
@@ -320,6 +351,7 @@ impl Clients {
         match done {
             WriteDone::Ok { version } => {
                 check_write_votes(w, &op, m, version)?;
+                w.acknowledge(op.key, version);
                 w.stats.ok += 1;
                 let written = w.history.recs[op.rec].op.clone();
                 w.history.ok(op.rec, written);
@@ -371,6 +403,7 @@ impl Clients {
                 op.key
             ))?;
         }
+        w.acknowledge(op.key, version);
         w.stats.reads_ok += 1;
         w.history.ok(op.rec, KvOp::Get(value));
         self.next(w, op.client);

@@ -33,6 +33,10 @@ pub struct Stats {
     pub duplicated: u64,
     pub not_sent: u64,
     pub cuts: u64,
+    /// Amnesia faults, recoveries finished, client operations refused while recovering.
+    pub wipes: u64,
+    pub recoveries: u64,
+    pub refused: u64,
     /// Invariant violations let through (non-strict runs only).
     pub violations: u64,
 }
@@ -56,6 +60,9 @@ impl Stats {
         self.duplicated += o.duplicated;
         self.not_sent += o.not_sent;
         self.cuts += o.cuts;
+        self.wipes += o.wipes;
+        self.recoveries += o.recoveries;
+        self.refused += o.refused;
         self.violations += o.violations;
     }
 }
@@ -110,6 +117,8 @@ fn run_events(w: &mut world::World, clients: &mut clients::Clients) -> world::Ch
         for node in 0..w.cfg.nodes {
             w.check_revealed(node)?;
         }
+        // I8 at every step: every quorum that may vote meets each acknowledged write.
+        w.check_intersection()?;
         steps += 1;
         if steps > STEPS_MAX {
             return Err(format!("no end after {STEPS_MAX} events"));

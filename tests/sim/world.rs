@@ -8,7 +8,7 @@
 
 use super::history::Recorder;
 use super::rng::Rng;
-use mostdb::replication::coordinator::ContendedKeys;
+use mostdb::replication::coordinator::{quorum, ContendedKeys};
 use mostdb::replication::protocol::{ReplicaReply, ReplicaRequest};
 use mostdb::replication::replica::decide;
 use mostdb::storage::{Record, Version};
@@ -46,6 +46,8 @@ pub struct Config {
     pub clock_jumps: bool,
     /// Directed links are cut now and then (0: never), for a while: a partition.
     pub cut_every_ms: u64,
+    /// Mean time between amnesia faults (a node loses its whole state; 0: never).
+    pub amnesia_every_ms: u64,
 }
 
 impl Config {
@@ -71,6 +73,7 @@ impl Config {
             stray_permille: rng.range(0, 50) as u32,
             clock_jumps: rng.chance(300),
             cut_every_ms: rng.pick(&[0, 0, 10, 40]),
+            amnesia_every_ms: rng.pick(&[0, 60, 150, 400]),
         }
     }
 }
@@ -103,6 +106,14 @@ pub enum Event {
     ClockJump(usize),
     /// Cut a random directed link for a while.
     Cut,
+    /// A random up node loses its whole state (a wiped disk, or a machine crash under
+    /// `MOSTDB_SYNC=os`), unless another node still owes a recovery.
+    Amnesia,
+    /// A recovering node has waited out the operation deadline: it copies, then votes.
+    Recover {
+        node: usize,
+        incarnation: u32,
+    },
 }
 
 struct Scheduled {
@@ -140,8 +151,17 @@ pub struct Node {
     /// Bumped by each crash: coordinators of an earlier incarnation are gone.
     pub incarnation: u32,
     skew_ms: i64,
-    /// The HLC's last value. Kept across crashes: the real clock persists a ceiling.
+    /// The HLC's last value. Kept across crashes: the real clock persists a ceiling (a wipe
+    /// loses it, with the node id: the node then issues under a new origin).
     hlc_last: u64,
+    /// The node's id in the versions it issues (the real node's random id, new after a wipe).
+    pub origin: u64,
+    /// The node believes it must recover: it answers only COPY and refuses client operations.
+    /// Survives crashes (the real `RECOVERING` marker file).
+    pub recovering: bool,
+    /// The world's truth: the node lost its state and has not yet copied it back. I7: such a
+    /// node never answers (never votes), whatever it believes.
+    owes_recovery: bool,
     pub volatile: BTreeMap<usize, Record>,
     durable: BTreeMap<usize, Record>,
     /// Some write is not yet durable.
@@ -151,6 +171,11 @@ pub struct Node {
     revealed: BTreeMap<usize, Version>,
     pub contended: ContendedKeys,
 }
+
+/// Past the operation deadline before a recovering node copies (the real node's margin).
+const RECOVERY_MARGIN_MS: u64 = 1;
+/// A recovery short of healthy peers tries again within this.
+const RECOVERY_RETRY_MS_MAX: u64 = 10;
 
 /// Simulated ms at the start (physical clocks are this plus a skew, never below 1).
 const T0_MS: u64 = 1_000;
@@ -196,6 +221,10 @@ pub struct World {
     /// False: invariant violations are counted, not fatal, so that the linearizability check
     /// alone can be shown to catch a planted bug (`SIM_CHECK=linearizability`).
     pub strict: bool,
+    /// Wipes so far: each gives the wiped node a new origin.
+    wipes: u64,
+    /// I8: the newest version of each key acknowledged to a client (a write's Ok, a read).
+    acked: BTreeMap<usize, Version>,
 }
 
 pub fn key_bytes(key: usize) -> Vec<u8> {
@@ -211,13 +240,16 @@ impl World {
         let mut rng = Rng::new(seed);
         let cfg = Config::random(&mut rng);
         let nodes = (0..cfg.nodes)
-            .map(|_| {
+            .map(|i| {
                 let skew = rng.range(0, 2 * cfg.skew_ms_max) as i64 - cfg.skew_ms_max as i64;
                 Node {
                     up: true,
                     incarnation: 0,
                     skew_ms: skew,
                     hlc_last: 0,
+                    origin: i as u64 + 1,
+                    recovering: false,
+                    owes_recovery: false,
                     volatile: BTreeMap::new(),
                     durable: BTreeMap::new(),
                     dirty: false,
@@ -242,6 +274,8 @@ impl World {
             stats: super::Stats::default(),
             cut_until: BTreeMap::new(),
             strict: true,
+            wipes: 0,
+            acked: BTreeMap::new(),
         }
     }
 
@@ -265,6 +299,10 @@ impl World {
             if self.cfg.cut_every_ms > 0 && node == 0 {
                 let cut = self.rng.range(1, self.cfg.cut_every_ms);
                 self.schedule(cut, Event::Cut);
+            }
+            if self.cfg.amnesia_every_ms > 0 && node == 0 {
+                let wipe = self.rng.range(1, 2 * self.cfg.amnesia_every_ms);
+                self.schedule(wipe, Event::Amnesia);
             }
             if self.cfg.clock_jumps {
                 let jump = self.rng.range(20, 200);
@@ -386,6 +424,10 @@ impl World {
         if !self.nodes[to].up {
             return Ok(());
         }
+        let copy = matches!(request, ReplicaRequest::Copy { .. });
+        if self.nodes[to].recovering && !copy {
+            return Ok(()); // no answer, no vote: to the coordinator it is a lost message
+        }
         let key = key_index(request.key());
         if let Some(version) = request.version() {
             self.nodes[to].observe(version); // the HLC takes in every version it sees
@@ -418,7 +460,7 @@ impl World {
                 reveals,
             });
         } else {
-            self.release(to, key, reveals, event);
+            self.release(to, key, reveals, event)?;
         }
         Ok(())
     }
@@ -461,11 +503,16 @@ impl World {
         Ok(())
     }
 
-    fn release(&mut self, node: usize, key: usize, reveals: Version, event: Event) {
+    fn release(&mut self, node: usize, key: usize, reveals: Version, event: Event) -> Check {
+        if self.nodes[node].owes_recovery {
+            self.violated(format!(
+                "I7: n{node} answered ({event:?}) after losing its state, before recovering"
+            ))?;
+        }
         let revealed = self.nodes[node].revealed.entry(key).or_default();
         *revealed = (*revealed).max(reveals);
         let Event::Reply { to, .. } = event else {
-            return;
+            return Ok(());
         };
         if to == node {
             let delay = self.rng.range(0, 1);
@@ -473,6 +520,7 @@ impl World {
         } else {
             self.send_net(event);
         }
+        Ok(())
     }
 
     /// The group commit: every write so far becomes durable, and the answers waiting for it go.
@@ -492,7 +540,7 @@ impl World {
         n.durable = n.volatile.clone();
         n.dirty = false;
         for held in std::mem::take(&mut n.held) {
-            self.release(node, held.key, held.reveals, held.event);
+            self.release(node, held.key, held.reveals, held.event)?;
         }
         Ok(())
     }
@@ -518,6 +566,92 @@ impl World {
     pub fn on_restart(&mut self, node: usize) {
         self.nodes[node].up = true;
         self.schedule_crash(node);
+        if self.nodes[node].recovering {
+            // Every operation that may have counted a forgotten vote is over by then.
+            let incarnation = self.nodes[node].incarnation;
+            let wait = self.cfg.deadline_ms + RECOVERY_MARGIN_MS;
+            self.schedule(wait, Event::Recover { node, incarnation });
+        }
+    }
+
+    /// Amnesia: a random up node loses everything, disk included (I2's "a replica's version
+    /// never decreases" excepts this, the modelled fault), and restarts recovering. At most
+    /// one node owes a recovery at a time, so N − Q + 1 healthy peers always come back.
+    /// The node whose coordinators are gone, if one was wiped.
+    pub fn on_amnesia(&mut self) -> Option<usize> {
+        let next = self.rng.range(1, 2 * self.cfg.amnesia_every_ms);
+        self.schedule(next, Event::Amnesia);
+        let node = self.rng.below(self.cfg.nodes as u64) as usize;
+        if !self.nodes[node].up || self.nodes.iter().any(|n| n.owes_recovery) {
+            return None;
+        }
+        self.stats.wipes += 1;
+        self.wipes += 1;
+        let origin = self.wipes * self.cfg.nodes as u64 + node as u64 + 1;
+        let n = &mut self.nodes[node];
+        n.up = false;
+        n.incarnation += 1;
+        n.volatile.clear();
+        n.durable.clear();
+        n.dirty = false;
+        n.held.clear();
+        n.revealed.clear();
+        n.hlc_last = 0;
+        n.origin = origin;
+        n.owes_recovery = true;
+        // The planted bug: the node does not notice what it lost and votes at once.
+        n.recovering = !cfg!(feature = "planted-amnesia-vote");
+        let down = self.rng.range(1, self.cfg.down_ms_max);
+        self.schedule(down, Event::Restart(node));
+        Some(node)
+    }
+
+    /// The recovery proper: copy every durable record of N − Q + 1 peers that are up and not
+    /// recovering (each COPY stored iff newer), make it durable, then vote again. Too few such
+    /// peers: try again a little later.
+    pub fn on_recover(&mut self, node: usize, incarnation: u32) -> Check {
+        let n = &self.nodes[node];
+        if !n.up || n.incarnation != incarnation || !n.recovering {
+            return Ok(());
+        }
+        let mut peers: Vec<usize> = (0..self.cfg.nodes)
+            .filter(|&p| p != node && self.nodes[p].up && !self.nodes[p].recovering)
+            .collect();
+        let needed = self.cfg.nodes - quorum(self.cfg.nodes) + 1;
+        if peers.len() < needed {
+            let retry = self.rng.range(1, RECOVERY_RETRY_MS_MAX);
+            self.schedule(retry, Event::Recover { node, incarnation });
+            return Ok(());
+        }
+        while peers.len() > needed {
+            let drop = self.rng.below(peers.len() as u64) as usize;
+            peers.remove(drop);
+        }
+        for peer in peers {
+            let records: Vec<(usize, Record)> = self.nodes[peer]
+                .durable
+                .iter()
+                .map(|(k, r)| (*k, r.clone()))
+                .collect();
+            for (key, record) in records {
+                let request = ReplicaRequest::Copy {
+                    key: key_bytes(key),
+                    version: record.version,
+                    value: record.value,
+                };
+                self.nodes[node].observe(record.version);
+                if decide(self.nodes[node].volatile.get(&key), &request).store {
+                    self.store(node, key, &request)?;
+                }
+            }
+        }
+        let n = &mut self.nodes[node];
+        n.durable = n.volatile.clone();
+        n.dirty = false;
+        n.recovering = false;
+        n.owes_recovery = false;
+        self.stats.recoveries += 1;
+        Ok(())
     }
 
     /// Anti-entropy: COPY one durable record to another replica (its ack is never a vote).
@@ -558,6 +692,41 @@ impl World {
         self.nodes[node].skew_ms += jump;
         let next = self.rng.range(20, 200);
         self.schedule(next, Event::ClockJump(node));
+    }
+
+    /// A client was told `version` of `key` (written, or read).
+    pub fn acknowledge(&mut self, key: usize, version: Version) {
+        let acked = self.acked.entry(key).or_default();
+        *acked = (*acked).max(version);
+    }
+
+    /// I8, quorum intersection (what recovery protects): any Q replicas that may vote include
+    /// one that durably holds the newest acknowledged version of each key, or a newer one.
+    /// A wiped replica that votes before recovering breaks it.
+    pub fn check_intersection(&mut self) -> Check {
+        let q = quorum(self.cfg.nodes);
+        let mut broken = None;
+        for (&key, &acked) in &self.acked {
+            let missing: Vec<usize> = (0..self.cfg.nodes)
+                .filter(|&n| {
+                    let node = &self.nodes[n];
+                    let held = node.durable.get(&key).map_or(Version::ZERO, |r| r.version);
+                    !node.recovering && held < acked
+                })
+                .collect();
+            if missing.len() >= q {
+                broken = Some(format!(
+                    "I8: k{key} acknowledged at {acked:?}, but voting replicas {missing:?} (a quorum) all hold less"
+                ));
+            }
+        }
+        match broken {
+            Some(message) => {
+                self.acked.clear(); // reported once
+                self.violated(message)
+            }
+            None => Ok(()),
+        }
     }
 
     /// I2 as the outside sees it: a replica never holds less than it has revealed.
