@@ -33,6 +33,11 @@ pub const WRITE_TIMEOUT_MS: u64 = 30_000;
 pub const CONNECTIONS_MAX: usize = 16_384;
 /// On SIGTERM/SIGINT, in-flight requests get this long to finish.
 pub const SHUTDOWN_GRACE_MS: u64 = 5_000;
+/// At start, a port still in use is retried for this long before the node gives up: right
+/// after a kill -9 the dead process's io_uring holds its listener for a few tens of ms.
+pub const PORT_IN_USE_RETRY_MS: u64 = 3_000;
+/// Pause between two tries of a port in use.
+pub const PORT_IN_USE_POLL_MS: u64 = 20;
 /// Jobs queued for one core by the others; senders wait when it is full.
 pub const CORE_INBOX_JOBS_MAX: usize = 4_096;
 /// Most threads (cores) a node runs; the core number lives in the low 8 bits of a version's origin.
@@ -41,6 +46,7 @@ pub const THREADS_MAX: usize = 256;
 pub const SHARDS_MAX: u32 = 256;
 
 const _: () = assert!(HEAD_BYTES_MAX >= 1024);
+const _: () = assert!(PORT_IN_USE_POLL_MS < PORT_IN_USE_RETRY_MS);
 const _: () = assert!(CONN_READ_BUFFER_BYTES <= CONN_READ_BUFFER_KEEP_BYTES);
 const _: () = assert!(KEY_BYTES_MAX <= 65_536);
 const _: () = assert!(THREADS_MAX <= 256);

@@ -1,15 +1,17 @@
 //! The mostdb server binary: a boot script, one log line per step.
 //!
 //! 1. settings (environment and flags) · 2. logging · 3. signals · 4. file-descriptor limit ·
-//! 5. the port · 6. the store · 7. the cores · 8. serve until SIGTERM/SIGINT · 9. stop the
+//! 5. the port (retried briefly while a dead predecessor still holds it) · 6. the store · 7. the cores · 8. serve until SIGTERM/SIGINT (SIGHUP is logged) · 9. stop the
 //! cores, persist the store, mark a clean shutdown.
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use mostdb::cluster::Membership;
 use mostdb::config::{self, Command, Settings};
+use mostdb::limits::{PORT_IN_USE_POLL_MS, PORT_IN_USE_RETRY_MS};
 use mostdb::server;
 use mostdb::storage::{Store, StoreOptions};
 
@@ -46,7 +48,7 @@ fn run(settings: Settings, warnings: Vec<String>) -> ExitCode {
     raise_fd_limit();
 
     let addr = SocketAddr::new(settings.host, settings.port);
-    if let Err(err) = server::probe_port(addr) {
+    if let Err(err) = probe_port_patiently(addr) {
         tracing::error!(%addr, %err, "cannot listen: is another server using this port?");
         return ExitCode::FAILURE;
     }
@@ -82,7 +84,7 @@ fn run(settings: Settings, warnings: Vec<String>) -> ExitCode {
     };
     tracing::info!(%addr, context_path = %settings.context_path, "ready");
 
-    let signal = wait_for_signal(&signals);
+    let signal = wait_for_stop_signal(&signals);
     tracing::info!(
         signal,
         "stopping: no new connections, finishing requests in flight"
@@ -143,8 +145,35 @@ fn log_store(settings: &Settings, store: &Store) {
     }
 }
 
-/// Blocks SIGTERM and SIGINT in this thread before any other starts, so every thread
-/// inherits the mask and only [`wait_for_signal`] ever sees them.
+/// The port, retried for a bounded time while it is in use: right after a kill -9 the dead
+/// predecessor's io_uring instance still holds its listener for a few tens of milliseconds
+/// (the kernel tears the ring down asynchronously), and a supervisor restarts at once. A live
+/// server on the port keeps it past the bound: that is still a clear error.
+fn probe_port_patiently(addr: SocketAddr) -> std::io::Result<()> {
+    let deadline = Instant::now() + Duration::from_millis(PORT_IN_USE_RETRY_MS);
+    let mut logged = false;
+    loop {
+        match server::probe_port(addr) {
+            Err(err)
+                if err.kind() == std::io::ErrorKind::AddrInUse && Instant::now() < deadline =>
+            {
+                if !logged {
+                    tracing::info!(
+                        %addr,
+                        retry_ms = PORT_IN_USE_RETRY_MS,
+                        "port in use, maybe by a process that just died; retrying"
+                    );
+                    logged = true;
+                }
+                std::thread::sleep(Duration::from_millis(PORT_IN_USE_POLL_MS));
+            }
+            result => return result,
+        }
+    }
+}
+
+/// Blocks SIGTERM, SIGINT and SIGHUP in this thread before any other starts, so every thread
+/// inherits the mask and only [`wait_for_stop_signal`] ever sees them.
 fn block_stop_signals() -> libc::sigset_t {
     // SAFETY: plain libc signal-set calls on a set owned by this function.
     unsafe {
@@ -152,19 +181,27 @@ fn block_stop_signals() -> libc::sigset_t {
         libc::sigemptyset(&mut set);
         libc::sigaddset(&mut set, libc::SIGTERM);
         libc::sigaddset(&mut set, libc::SIGINT);
+        libc::sigaddset(&mut set, libc::SIGHUP);
         libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
         set
     }
 }
 
-fn wait_for_signal(set: &libc::sigset_t) -> &'static str {
-    let mut signal: libc::c_int = 0;
-    // SAFETY: `set` is a valid, initialised signal set; sigwait only writes `signal`.
-    let rc = unsafe { libc::sigwait(set, &mut signal) };
-    match (rc, signal) {
-        (0, libc::SIGTERM) => "SIGTERM",
-        (0, libc::SIGINT) => "SIGINT",
-        _ => "unknown",
+/// Waits for SIGTERM or SIGINT. SIGHUP (a closed terminal, `kill -HUP`, logrotate) does not
+/// stop the node: it is logged; it will reopen logs and reload settings once those exist.
+fn wait_for_stop_signal(set: &libc::sigset_t) -> &'static str {
+    loop {
+        let mut signal: libc::c_int = 0;
+        // SAFETY: `set` is a valid, initialised signal set; sigwait only writes `signal`.
+        let rc = unsafe { libc::sigwait(set, &mut signal) };
+        match (rc, signal) {
+            (0, libc::SIGTERM) => return "SIGTERM",
+            (0, libc::SIGINT) => return "SIGINT",
+            (0, libc::SIGHUP) => {
+                tracing::info!("SIGHUP received: nothing to reload yet; still serving")
+            }
+            _ => return "unknown",
+        }
     }
 }
 

@@ -168,6 +168,9 @@ struct Framing {
 /// Transfer-Encoding as seen across all its header lines.
 #[derive(Default)]
 struct TransferCodings {
+    /// Header lines seen, empty ones included: an empty `Transfer-Encoding` is no coding at
+    /// all, but it is still a framing header, and a request carrying one is refused.
+    lines: usize,
     count: usize,
     last_is_chunked: bool,
 }
@@ -219,6 +222,7 @@ impl Framing {
 
 impl TransferCodings {
     fn add(&mut self, value: &[u8]) {
+        self.lines += 1;
         for coding in value.split(|&b| b == b',') {
             let coding = coding.trim_ascii();
             if coding.is_empty() {
@@ -238,10 +242,15 @@ fn body_kind(
     codings: &TransferCodings,
     body_bytes_max: usize,
 ) -> Result<BodyKind, ParseError> {
-    if codings.count > 0 {
+    if codings.lines > 0 {
         if length.is_some() {
             return Err(ParseError::Malformed {
                 what: "both Content-Length and Transfer-Encoding",
+            });
+        }
+        if codings.count == 0 {
+            return Err(ParseError::Malformed {
+                what: "empty Transfer-Encoding",
             });
         }
         if !codings.last_is_chunked {

@@ -166,6 +166,13 @@ fn transfer_encoding_rules() {
     let both_huge =
         b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nContent-Length: 999999\r\n\r\n";
     assert_eq!(status(both_huge), 400);
+    // An empty Transfer-Encoding is still a framing header: beside a Content-Length it is the
+    // same smuggling attempt, and alone it names no coding at all.
+    let empty_and_length =
+        b"POST / HTTP/1.1\r\nTransfer-Encoding:\r\nContent-Length: 5\r\n\r\nhello";
+    assert_eq!(status(empty_and_length), 400);
+    assert_eq!(status(&te("")), 400);
+    assert_eq!(status(&te(" , ")), 400);
 }
 
 #[test]
