@@ -59,6 +59,7 @@ impl Fixture {
             root: dir.clone(),
             shards_if_new: 1,
             sync,
+            disk_reserve_bytes: 0,
         })
         .expect("open store");
         Fixture {

@@ -107,6 +107,12 @@ pub struct Settings {
     pub cluster_secret: String,
     pub cluster_id: String,
     pub cluster_epoch: u64,
+    /// `MOSTDB_DISK_RESERVE_BYTES`: writes are refused below this much free space.
+    pub disk_reserve_bytes: u64,
+    /// `MOSTDB_MAX_CONNECTIONS`: client connections open at once, node-wide.
+    pub max_connections: usize,
+    /// `MOSTDB_MAX_CONNECTIONS_PER_SOURCE`: client connections open at once from one address.
+    pub max_connections_per_source: usize,
 }
 
 impl Settings {
@@ -204,9 +210,12 @@ enum Key {
     ClusterSecret,
     ClusterId,
     ClusterEpoch,
+    DiskReserveBytes,
+    MaxConnections,
+    MaxConnectionsPerSource,
 }
 
-const KEY_COUNT: usize = 18;
+const KEY_COUNT: usize = 21;
 
 /// One setting: its names, its default (parsed like any given value) and its help line.
 struct Spec {
@@ -278,6 +287,16 @@ const SETTINGS: [Spec; KEY_COUNT] = [
     Spec { key: Key::ClusterEpoch, env: "MOSTDB_CLUSTER_EPOCH", flags: &["--cluster-epoch"],
            metavar: "N", default: Some("1"), about: "configuration epoch: raise it on every node \
            when the member list changes" },
+    Spec { key: Key::DiskReserveBytes, env: "MOSTDB_DISK_RESERVE_BYTES", flags: &["--disk-reserve-bytes"],
+           metavar: "SIZE", default: Some("16MiB"), about: "free space kept on the store's volume: \
+           below it (plus what memtables will\nflush) writes are refused with NoSpace and reads go \
+           on; sizes as for MOSTDB_MAX_VALUE_BYTES" },
+    Spec { key: Key::MaxConnections, env: "MOSTDB_MAX_CONNECTIONS", flags: &["--max-connections"],
+           metavar: "N", default: Some("16384"), about: "client connections open at once; at the \
+           cap the longest-idle one is closed\nto admit a new one" },
+    Spec { key: Key::MaxConnectionsPerSource, env: "MOSTDB_MAX_CONNECTIONS_PER_SOURCE",
+           flags: &["--max-connections-per-source"], metavar: "N", default: Some("1024"),
+           about: "client connections open at once from one IP address (raise it behind a proxy)" },
 ];
 
 // `Inputs` is indexed by `Key as usize`: the table must list the keys in declaration order.
@@ -521,6 +540,13 @@ fn build(inputs: &Inputs) -> Result<Settings, ConfigError> {
         cluster_secret: cluster_secret(inputs)?,
         cluster_id: setting(inputs, Key::ClusterId, values::cluster_id)?,
         cluster_epoch: setting(inputs, Key::ClusterEpoch, values::cluster_epoch)?,
+        disk_reserve_bytes: setting(inputs, Key::DiskReserveBytes, values::disk_reserve_bytes)?,
+        max_connections: setting(inputs, Key::MaxConnections, values::connections_max)?,
+        max_connections_per_source: setting(
+            inputs,
+            Key::MaxConnectionsPerSource,
+            values::connections_max,
+        )?,
     })
 }
 

@@ -72,6 +72,19 @@ pub const SHARD_STALL_POLL_MS: u64 = 5;
 /// A write that has waited this long in total for the flush backlog fails with `Busy`.
 pub const SHARD_STALL_WAIT_MS_MAX: u64 = 10_000;
 
+/// Default of `MOSTDB_DISK_RESERVE_BYTES`: free space on the store's volume below which writes
+/// are refused (beyond the bytes still in memtables, which are counted on top). Small enough
+/// that a 64 MiB volume stays usable; raise it on big stores, where a compaction rewrites
+/// tables of up to several times the memtable size before it frees the old ones.
+pub const DISK_RESERVE_BYTES_DEFAULT: u64 = 16 * 1024 * 1024;
+/// How often the store's free space is measured (one `statvfs`).
+pub const DISK_CHECK_INTERVAL_MS: u64 = 50;
+/// Once writes are refused for lack of space, they resume only with this much to spare above
+/// the reserve, so a volume at the brim does not flap between refusing and taking writes.
+pub const DISK_RESUME_MARGIN_BYTES: u64 = 4 * 1024 * 1024;
+/// Bytes a record takes beyond its key and value, counted when a write asks for space.
+pub const RECORD_OVERHEAD_BYTES: usize = 64;
+
 // --- hybrid logical clock (src/replication/clock.rs) ---
 
 /// How far ahead of the clock a persisted ceiling is placed.

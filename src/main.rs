@@ -57,6 +57,7 @@ fn run(settings: Settings, warnings: Vec<String>) -> ExitCode {
         root: settings.store_root.clone(),
         shards_if_new: settings.threads as u32,
         sync: settings.sync,
+        disk_reserve_bytes: settings.disk_reserve_bytes,
     }) {
         Ok(store) => Arc::new(store),
         Err(err) => {

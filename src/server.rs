@@ -412,7 +412,7 @@ impl Shared {
         }
         let root = &self.settings.store_root;
         match Hints::open(root, core, self.settings.threads, &is_peer, stats) {
-            Ok(hints) => Some(hints),
+            Ok(hints) => Some(hints.watch_space(self.store.space().clone())),
             Err(err) => {
                 tracing::error!(core, %err, "cannot open the hint queue; this core keeps no hints");
                 None

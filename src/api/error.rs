@@ -28,6 +28,15 @@ pub enum ApiError {
     Busy,
     /// The node is starting, recovering or stopping.
     NotReady,
+    /// Free disk space is below `MOSTDB_DISK_RESERVE_BYTES`: the write was refused, nothing
+    /// applied. Reads are still served. Retry once space is freed.
+    NoSpace,
+    /// The node serves, but not everything: `/readyz` says what is missing (`message`, e.g.
+    /// `NoSpace`) and why (`detail`).
+    Degraded {
+        message: &'static str,
+        detail: &'static str,
+    },
     /// A storage fault on this node; nothing was applied.
     Internal,
 }
@@ -40,7 +49,8 @@ impl ApiError {
             ApiError::BadParam { .. } | ApiError::NotFound | ApiError::NotMost { .. } => 200,
             ApiError::Unauthorized => 401,
             ApiError::Forbidden { .. } => 403,
-            ApiError::Busy | ApiError::NotReady => 503,
+            ApiError::Busy | ApiError::NotReady | ApiError::Degraded { .. } => 503,
+            ApiError::NoSpace => 507,
             ApiError::Internal => 500,
         }
     }
@@ -63,6 +73,8 @@ impl ApiError {
             ApiError::Forbidden { .. } => "Forbidden",
             ApiError::Busy => "Busy",
             ApiError::NotReady => "NotReady",
+            ApiError::NoSpace => "NoSpace",
+            ApiError::Degraded { message, .. } => message,
             ApiError::Internal => "InternalError",
         }
     }
@@ -70,7 +82,7 @@ impl ApiError {
     fn detail(&self) -> Option<&'static str> {
         match self {
             ApiError::BadParam { detail } => *detail,
-            ApiError::Forbidden { detail } => Some(detail),
+            ApiError::Forbidden { detail } | ApiError::Degraded { detail, .. } => Some(detail),
             _ => None,
         }
     }
@@ -151,5 +163,10 @@ mod tests {
             r#"{"code":401,"message":"Unauthorized","success":false}"#
         );
         assert_eq!(ApiError::Busy.status(), 503);
+        assert_eq!(ApiError::NoSpace.status(), 507);
+        assert_eq!(
+            body(ApiError::NoSpace),
+            r#"{"code":507,"message":"NoSpace","success":false}"#
+        );
     }
 }

@@ -181,11 +181,17 @@ impl Api {
     }
 
     fn readiness(&self) -> Result<Response, ApiError> {
-        if self.ready.load(Ordering::Relaxed) {
-            Ok(Response::json_static(200, BODY_READY))
-        } else {
-            Err(ApiError::NotReady)
+        if !self.ready.load(Ordering::Relaxed) {
+            return Err(ApiError::NotReady);
         }
+        if self.replication.space_low() {
+            return Err(ApiError::Degraded {
+                message: "NoSpace",
+                detail: "free disk space is below MOSTDB_DISK_RESERVE_BYTES: writes are refused, \
+                         reads are served",
+            });
+        }
+        Ok(Response::json_static(200, BODY_READY))
     }
 
     async fn set(&self, body: &[u8]) -> Result<Response, ApiError> {
@@ -258,6 +264,7 @@ fn op_error(err: OpError) -> ApiError {
     match err {
         OpError::NotMost { indeterminate } => ApiError::NotMost { indeterminate },
         OpError::Busy => ApiError::Busy,
+        OpError::NoSpace => ApiError::NoSpace,
         OpError::Storage(detail) => {
             tracing::error!(%detail, "storage error");
             ApiError::Internal

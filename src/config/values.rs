@@ -305,6 +305,25 @@ pub(super) fn edit_distance(a: &str, b: &str) -> usize {
     distances[a.len()][b.len()]
 }
 
+/// Largest `MOSTDB_DISK_RESERVE_BYTES`: a typo guard (a reserve beyond a pebibyte is no reserve).
+const DISK_RESERVE_BYTES_HIGHEST: u64 = 1 << 50;
+
+pub(super) fn disk_reserve_bytes(text: &str) -> Result<u64, String> {
+    parse_size(text)
+        .filter(|bytes| *bytes <= DISK_RESERVE_BYTES_HIGHEST)
+        .ok_or_else(|| "a size in bytes or with a suffix, e.g. 16MiB, 1GiB or 0".to_string())
+}
+
+/// Most client connections a node may be told to hold (each is a file descriptor).
+const CONNECTIONS_HIGHEST: usize = 1 << 20;
+
+pub(super) fn connections_max(text: &str) -> Result<usize, String> {
+    text.parse::<usize>()
+        .ok()
+        .filter(|n| (1..=CONNECTIONS_HIGHEST).contains(n))
+        .ok_or_else(|| format!("a number of connections from 1 to {CONNECTIONS_HIGHEST}"))
+}
+
 /// Lowest and highest `MOSTDB_TIMEOUT_MS`: below 50 ms a loaded loopback misses deadlines;
 /// above a minute a client would rather retry.
 const TIMEOUT_MS_LOWEST: u64 = 50;

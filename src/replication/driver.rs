@@ -326,8 +326,8 @@ impl<'a> Rounds<'a> {
         if let Some((round, request)) = self.local.take() {
             let answer = match replica::apply(self.shard, &request).await {
                 Ok(reply) => Ok(reply),
-                // Busy: nothing was stored, as if the request never arrived.
-                Err(StorageError::Busy { .. }) => Err(Undelivered::NotSent),
+                // Busy or out of space: nothing was stored, as if the request never arrived.
+                Err(StorageError::Busy { .. } | StorageError::NoSpace) => Err(Undelivered::NotSent),
                 // Anything else may have happened after the write: it may be stored.
                 Err(err) => {
                     tracing::error!(%err, "local replica failed");

@@ -39,6 +39,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use crate::limits;
+use crate::storage::DiskSpace;
 
 /// The test switch: `MOSTDB_HINTS=off` makes a node keep no hints (and replay none), so that
 /// a test can show what hints alone achieve. Not a user setting.
@@ -144,6 +145,9 @@ pub struct Hints {
     /// The queue's disk failed at the last flush (logged once, until it works again).
     failing: Cell<bool>,
     stats: Arc<HintStats>,
+    /// The store's free space: below its reserve, hints are dropped (counted) rather than
+    /// written, so they never push the volume into `ENOSPC`.
+    space: std::cell::OnceCell<Arc<DiskSpace>>,
 }
 
 impl Hints {
@@ -164,6 +168,12 @@ impl Hints {
         Ok(Hints::with_queue(core, queue, &adopted, stats))
     }
 
+    /// Drops hints instead of writing them while `space` is below its reserve.
+    pub fn watch_space(self: Rc<Self>, space: Arc<DiskSpace>) -> Rc<Self> {
+        let _ = self.space.set(space);
+        self
+    }
+
     /// Wraps an open queue (`adopted`: what opening it moved in from elsewhere).
     pub fn with_queue(
         core: usize,
@@ -179,6 +189,7 @@ impl Hints {
             flush_spawned: Cell::new(false),
             failing: Cell::new(false),
             stats,
+            space: std::cell::OnceCell::new(),
         });
         hints.count_appended(adopted);
         hints.publish_pending();
@@ -224,7 +235,8 @@ impl Hints {
         }
         let mut queue = self.queue.borrow_mut();
         // A write now could put the thread to sleep until fjall catches up (DESIGN §1).
-        let appended = if queue.backlogged() {
+        let no_space = self.space.get().is_some_and(|s| s.is_low());
+        let appended = if queue.backlogged() || no_space {
             Err(None)
         } else {
             queue.append(hints).map_err(Some)

@@ -38,6 +38,9 @@ pub enum OpError {
     /// The owning shard is behind on flushing; nothing was applied.
     #[error("storage is busy")]
     Busy,
+    /// Free disk space is below the reserve; nothing was applied.
+    #[error("no disk space")]
+    NoSpace,
     #[error("storage: {0}")]
     Storage(String),
 }
@@ -46,6 +49,7 @@ impl From<StorageError> for OpError {
     fn from(err: StorageError) -> Self {
         match err {
             StorageError::Busy { .. } => OpError::Busy,
+            StorageError::NoSpace => OpError::NoSpace,
             other => OpError::Storage(other.to_string()),
         }
     }
@@ -206,22 +210,50 @@ impl Replication {
         }
     }
 
+    /// `NoSpace` while the store's volume is below its reserve: a write is refused before it
+    /// gets a version, so nothing is sent anywhere.
+    fn check_space(&self) -> Result<(), OpError> {
+        if self.space_low() {
+            return Err(OpError::NoSpace);
+        }
+        Ok(())
+    }
+
+    /// A write that definitely failed while the disk ran out under it (its own replica said
+    /// `NoSpace` and too few others stored it) is reported as `NoSpace`: both mean nothing was
+    /// applied, and this one tells the client why.
+    fn blame_space(&self, done: Result<(), OpError>) -> Result<(), OpError> {
+        match done {
+            Err(OpError::NotMost {
+                indeterminate: false,
+            }) if self.space_low() => Err(OpError::NoSpace),
+            other => other,
+        }
+    }
+
+    /// Whether this node refuses writes for lack of disk space.
+    pub fn space_low(&self) -> bool {
+        self.store.space().is_low()
+    }
+
     pub async fn set(&self, key: Vec<u8>, value: Vec<u8>) -> Result<(), OpError> {
         self.check_voting()?;
-        self.on_owner(
+        self.check_space()?;
+        let done = self.on_owner(
             self.store.shard_for_key(&key),
             move |local, shard| async move { local.write(shard, key, Some(value)).await },
-        )
-        .await
+        );
+        self.blame_space(done.await)
     }
 
     pub async fn del(&self, key: Vec<u8>) -> Result<(), OpError> {
         self.check_voting()?;
-        self.on_owner(
+        self.check_space()?;
+        let done = self.on_owner(
             self.store.shard_for_key(&key),
             move |local, shard| async move { local.write(shard, key, None).await },
-        )
-        .await
+        );
+        self.blame_space(done.await)
     }
 
     /// The value a majority holds exactly (DESIGN §3, read).

@@ -429,6 +429,7 @@ mod tests {
                 root: dir.path().to_path_buf(),
                 shards_if_new: 1,
                 sync,
+                disk_reserve_bytes: 0,
             })
             .expect("open store");
             let shard = Shard::new(store.shard_db(0), sync);

@@ -9,10 +9,12 @@
 
 pub mod record;
 pub mod shard;
+pub mod space;
 pub mod store;
 
 pub use record::{Record, Version};
 pub use shard::{Shard, WriteOutcome};
+pub use space::{DiskSpace, SpaceReport};
 pub use store::{Store, StoreInfo, StoreOptions};
 
 /// What can go wrong in storage. A failed fsync is not here: it stops the process.
@@ -33,6 +35,9 @@ pub enum StorageError {
     Corrupt { what: &'static str, detail: String },
     #[error("shard {shard} is busy: its writes are waiting for flushes")]
     Busy { shard: u32 },
+    /// Free space on the store's volume is below the reserve: nothing was written.
+    #[error("no space: free disk space is below MOSTDB_DISK_RESERVE_BYTES")]
+    NoSpace,
     #[error("invalid storage setting: {detail}")]
     Invalid { detail: String },
 }

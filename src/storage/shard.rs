@@ -124,6 +124,10 @@ impl Shard {
     ) -> Result<WriteOutcome, StorageError> {
         check_key(key)?;
         self.wait_until_writable().await?;
+        let bytes = key.len() + value.map_or(0, <[u8]>::len) + limits::RECORD_OVERHEAD_BYTES;
+        if !self.db.space().admits(bytes) {
+            return Err(StorageError::NoSpace);
+        }
         // No await from here to the insert: on the owner core this makes it atomic.
         let held = match self.db.keyspace().get(key)? {
             Some(bytes) => RecordRef::decode(&bytes)?.version,
@@ -334,6 +338,7 @@ mod tests {
             root: dir.path().to_path_buf(),
             shards_if_new: 1,
             sync,
+            disk_reserve_bytes: 0,
         })
         .expect("open store");
         let shard = Rc::new(Shard::new(store.shard_db(0), sync));

@@ -14,6 +14,7 @@
 //!
 //! Must not import `http`, `api`, `replication` or `runtime`.
 
+use super::space::{DiskSpace, SpaceWatch};
 use super::StorageError;
 use crate::config::SyncMode;
 use crate::limits;
@@ -22,6 +23,7 @@ use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// Version of the directory layout and record format; an unknown one is refused.
 pub const FORMAT_VERSION: u32 = 1;
@@ -42,6 +44,8 @@ pub struct StoreOptions {
     /// Shard count if this open creates the directory; an existing directory keeps its own.
     pub shards_if_new: u32,
     pub sync: SyncMode,
+    /// Writes are refused below this much free space (`MOSTDB_DISK_RESERVE_BYTES`).
+    pub disk_reserve_bytes: u64,
 }
 
 /// What [`Store::open`] found.
@@ -65,6 +69,7 @@ pub struct ShardDb {
     index: u32,
     db: Database,
     keyspace: Keyspace,
+    space: Arc<DiskSpace>,
 }
 
 impl ShardDb {
@@ -77,6 +82,10 @@ impl ShardDb {
     pub fn keyspace(&self) -> &Keyspace {
         &self.keyspace
     }
+    /// The free space of the store's volume, shared by every shard.
+    pub fn space(&self) -> &DiskSpace {
+        &self.space
+    }
 }
 
 pub struct Store {
@@ -84,6 +93,9 @@ pub struct Store {
     info: StoreInfo,
     sync: SyncMode,
     shards: Vec<ShardDb>,
+    space: Arc<DiskSpace>,
+    /// Measures the free space while the store is open.
+    _space_watch: SpaceWatch,
     /// Holds the `flock` on `<root>/LOCK`; closing the descriptor releases it.
     _lock: File,
 }
@@ -115,10 +127,23 @@ impl Store {
         // 3. Crash markers, consumed now so that a crash from here on reads as unclean.
         let boot_changed = record_boot_id(&root)? && !created;
         let last_shutdown_clean = take_clean_marker(&root)? || created;
-        // 4. The shards; the metadata goes last, so an interrupted creation is redone.
+        // 4. The free space, measured before anything more is written, then the shards; the
+        //    metadata goes last, so an interrupted creation is redone.
+        let space = DiskSpace::new(&root, opts.disk_reserve_bytes)
+            .map(Arc::new)
+            .map_err(io_err("measure free space of", &root))?;
         let shards = (0..meta.shards)
-            .map(|index| open_shard(&root, index, created))
+            .map(|index| open_shard(&root, index, created, &space))
             .collect::<Result<Vec<_>, _>>()?;
+        let handles = shards
+            .iter()
+            .map(|s| (s.db.clone(), s.keyspace.clone()))
+            .collect::<Vec<_>>();
+        space
+            .refresh(&handles)
+            .map_err(io_err("measure free space of", &root))?;
+        let space_watch = SpaceWatch::start(space.clone(), handles)
+            .map_err(io_err("start the free-space watcher for", &root))?;
         if created {
             write_atomically(&root.join(META_FILE), &meta_bytes(&meta)?)
                 .map_err(io_err("write", &root.join(META_FILE)))?;
@@ -137,6 +162,8 @@ impl Store {
             info,
             sync: opts.sync,
             shards,
+            space,
+            _space_watch: space_watch,
             _lock: lock,
         })
     }
@@ -151,6 +178,11 @@ impl Store {
 
     pub fn sync_mode(&self) -> SyncMode {
         self.sync
+    }
+
+    /// The free space of the store's volume against the reserve.
+    pub fn space(&self) -> &Arc<DiskSpace> {
+        &self.space
     }
 
     pub fn shard_count(&self) -> u32 {
@@ -188,7 +220,13 @@ impl Store {
             shard.db.persist(PersistMode::SyncAll)?;
         }
         let marker = self.root.join(CLEAN_SHUTDOWN_FILE);
-        write_marker(&marker).map_err(io_err("write", &marker))?;
+        if let Err(err) = write_marker(&marker) {
+            // Everything is persisted; only the marker is missing (a full disk, say). The next
+            // start then takes this stop for a crash, which is the cautious reading.
+            tracing::warn!(path = %marker.display(), %err,
+                "store persisted, but the clean-shutdown marker could not be written");
+            return Ok(());
+        }
         tracing::info!(root = %self.root.display(), "store closed cleanly");
         Ok(())
     }
@@ -400,7 +438,12 @@ fn write_marker(path: &Path) -> std::io::Result<()> {
 ///   memory (S active + sealed memtables) and journal replay time.
 /// * `max_journaling_size` stays at its default (512 MiB): with one keyspace per Database
 ///   the journals are freed as memtables flush, long before that.
-fn open_shard(root: &Path, index: u32, created: bool) -> Result<ShardDb, StorageError> {
+fn open_shard(
+    root: &Path,
+    index: u32,
+    created: bool,
+    space: &Arc<DiskSpace>,
+) -> Result<ShardDb, StorageError> {
     let path = root.join(SHARDS_DIR).join(format!("{index:03}"));
     if !created && !path.is_dir() {
         // fjall would silently create an empty shard: data loss, not a fresh start.
@@ -421,6 +464,7 @@ fn open_shard(root: &Path, index: u32, created: bool) -> Result<ShardDb, Storage
         index,
         db,
         keyspace,
+        space: space.clone(),
     })
 }
 
@@ -489,6 +533,7 @@ mod tests {
             root: root.to_path_buf(),
             shards_if_new: shards,
             sync: SyncMode::Os,
+            disk_reserve_bytes: 0,
         }
     }
 

@@ -310,8 +310,20 @@ impl Node {
         Err(last.expect("at least one attempt"))
     }
 
-    /// One start on `port`, with no retry.
+    /// One start on `port`, with no retry, waiting for `/readyz`.
     pub fn boot_once(&mut self, port: u16) -> Result<(), StartError> {
+        self.spawn_on(port);
+        self.wait_for("/readyz")
+    }
+
+    /// One start on a fresh port that waits only for `/healthz` (the process serves), for a
+    /// node that is expected to start but not to be ready (e.g. its disk is full).
+    pub fn boot_alive(&mut self) -> Result<(), StartError> {
+        self.spawn_on(free_port());
+        self.wait_for("/healthz")
+    }
+
+    fn spawn_on(&mut self, port: u16) {
         assert!(self.child.is_none(), "node already running");
         self.starts += 1;
         self.port = port;
@@ -327,7 +339,6 @@ impl Node {
         let err_log = log.try_clone().expect("clone log handle");
         cmd.stdin(Stdio::null()).stdout(log).stderr(err_log);
         self.child = Some(cmd.spawn().expect("spawn mostdb"));
-        self.wait_ready()
     }
 
     fn open_log(&self) -> File {
@@ -344,7 +355,7 @@ impl Node {
         log
     }
 
-    fn wait_ready(&mut self) -> Result<(), StartError> {
+    fn wait_for(&mut self, probe_path: &str) -> Result<(), StartError> {
         let deadline = Instant::now() + Duration::from_millis(READY_TIMEOUT_MS);
         loop {
             let child = self.child.as_mut().expect("spawned");
@@ -355,7 +366,7 @@ impl Node {
                     log_tail: self.log_tail(),
                 });
             }
-            if probe_ready(self.port, &self.env) {
+            if probe_ok(self.port, &self.env, probe_path) {
                 return Ok(());
             }
             if Instant::now() >= deadline {
@@ -445,13 +456,13 @@ fn is_addr_in_use(log: &str) -> bool {
     l.contains("address in use") || l.contains("address already in use") || l.contains("addrinuse")
 }
 
-/// One readiness probe: `GET /readyz` answered 200 (with the API key header if the node uses one).
-fn probe_ready(port: u16, env: &[(String, String)]) -> bool {
+/// One probe: `GET {path}` answered 200 (with the API key header if the node uses one).
+fn probe_ok(port: u16, env: &[(String, String)], path: &str) -> bool {
     let Ok(stream) = TcpStream::connect(("127.0.0.1", port)) else {
         return false;
     };
     let mut c = Client::from_stream(stream, Duration::from_millis(2_000));
-    let mut req = String::from("GET /readyz HTTP/1.1\r\nHost: t\r\n");
+    let mut req = format!("GET {path} HTTP/1.1\r\nHost: t\r\n");
     if let Some((name, value)) = api_key_header(env) {
         let _ = write!(req, "{name}: {value}\r\n");
     }

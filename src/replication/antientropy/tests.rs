@@ -31,6 +31,7 @@ fn open(dir: &TempDir, shards: u32) -> Arc<Store> {
         root: dir.path().to_path_buf(),
         shards_if_new: shards,
         sync: SyncMode::Os,
+        disk_reserve_bytes: 0,
     })
     .expect("open store");
     Arc::new(store)

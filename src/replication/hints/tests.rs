@@ -354,6 +354,7 @@ fn node(dir: &TempDir) -> Node {
         root: root.clone(),
         shards_if_new: 1,
         sync: SyncMode::Os,
+        disk_reserve_bytes: 0,
     })
     .expect("store");
     let shard = Shard::new(store.shard_db(0), SyncMode::Os);
