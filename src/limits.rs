@@ -29,8 +29,19 @@ pub const IDLE_TIMEOUT_MS: u64 = 60_000;
 pub const REQUEST_TIMEOUT_MS: u64 = 30_000;
 /// Writing one batch of answers must finish within this long (a client that stops reading).
 pub const WRITE_TIMEOUT_MS: u64 = 30_000;
-/// Open client connections per node; past this, new connections are closed at once.
-pub const CONNECTIONS_MAX: usize = 16_384;
+/// Default of `MOSTDB_MAX_CONNECTIONS`: client connections open at once per node; at the cap
+/// the accepting core closes its longest-idle connection, else the new one is closed at once.
+pub const CONNECTIONS_MAX_DEFAULT: usize = 16_384;
+/// Default of `MOSTDB_MAX_CONNECTIONS_PER_SOURCE`: client connections open at once from one
+/// IP address, well below the node-wide cap so one client cannot lock the others out.
+pub const CONNECTIONS_PER_SOURCE_MAX_DEFAULT: usize = 1_024;
+/// How often the memory watcher looks at the number of open connections.
+pub const TRIM_CHECK_INTERVAL_MS: u64 = 1_000;
+/// Free memory is given back to the system once this many connections have closed since
+/// the peak (a storm is over).
+pub const TRIM_CONNECTIONS_DROP: usize = 512;
+/// A refused connection is logged at most this often (per kind of refusal and core).
+pub const CONNECTION_REFUSAL_LOG_INTERVAL_MS: u64 = 60_000;
 /// On SIGTERM/SIGINT, in-flight requests get this long to finish.
 pub const SHUTDOWN_GRACE_MS: u64 = 5_000;
 /// At start, a port still in use is retried for this long before the node gives up: right
@@ -46,6 +57,7 @@ pub const THREADS_MAX: usize = 256;
 pub const SHARDS_MAX: u32 = 256;
 
 const _: () = assert!(HEAD_BYTES_MAX >= 1024);
+const _: () = assert!(CONNECTIONS_PER_SOURCE_MAX_DEFAULT * 8 <= CONNECTIONS_MAX_DEFAULT);
 const _: () = assert!(PORT_IN_USE_POLL_MS < PORT_IN_USE_RETRY_MS);
 const _: () = assert!(CONN_READ_BUFFER_BYTES <= CONN_READ_BUFFER_KEEP_BYTES);
 const _: () = assert!(KEY_BYTES_MAX <= 65_536);

@@ -4,7 +4,7 @@
 
 use std::net::SocketAddr;
 use std::rc::Rc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -14,8 +14,10 @@ use crate::api::cluster::{ClusterView, MemberView};
 use crate::api::{Api, ApiConfig};
 use crate::cluster::Membership;
 use crate::config::Settings;
-use crate::http::{serve_connection, ConnLimits, DateCache, Handler};
-use crate::limits::{CONNECTIONS_MAX, SHUTDOWN_GRACE_MS};
+use crate::http::{
+    serve_pooled_connection, Admission, ConnLimits, DateCache, Handler, IdlePool, Refused,
+};
+use crate::limits::{CONNECTION_REFUSAL_LOG_INTERVAL_MS, SHUTDOWN_GRACE_MS};
 use crate::replication::antientropy::{self, AntiEntropy};
 use crate::replication::clock::Hlc;
 use crate::replication::driver::{DefaultWriteMode, Driver, Link};
@@ -24,6 +26,7 @@ use crate::replication::peer::{serve_peer, Identity, LinkConfig, PeerLink, PeerS
 use crate::replication::protocol::{ReplicaReply, ReplicaRequest, SyncRequest};
 use crate::replication::recovery::{self, Recovery};
 use crate::replication::{CoreReplica, Replication};
+use crate::runtime::memory::MemoryTrim;
 use crate::runtime::{CoreRuntime, Hub, Inbox, Latch};
 use crate::storage::Store;
 
@@ -45,6 +48,7 @@ pub fn probe_port(addr: SocketAddr) -> std::io::Result<()> {
 /// A running node: its core threads and the means to stop them.
 pub struct Running {
     threads: Vec<std::thread::JoinHandle<()>>,
+    _memory_trim: Option<MemoryTrim>,
     stops: Vec<flume::Sender<()>>,
     ready: Arc<AtomicBool>,
 }
@@ -105,7 +109,10 @@ pub fn start(
             max_value_bytes: settings.max_value_bytes,
         }),
         ready: Arc::new(AtomicBool::new(false)),
-        connections: AtomicUsize::new(0),
+        admission: Arc::new(Admission::new(
+            settings.max_connections,
+            settings.max_connections_per_source,
+        )),
         addr,
         membership,
         anti_entropy,
@@ -113,8 +120,13 @@ pub fn start(
         recovery,
     });
     let (up_tx, up_rx) = std::sync::mpsc::channel();
+    let admission = shared.admission.clone();
+    let memory_trim = MemoryTrim::start(move || admission.open())
+        .map_err(|err| tracing::warn!(%err, "no memory watcher: memory stays after storms"))
+        .ok();
     let mut running = Running {
         threads: Vec::new(),
+        _memory_trim: memory_trim,
         stops: Vec::new(),
         ready: shared.ready.clone(),
     };
@@ -177,7 +189,8 @@ struct Shared {
     settings: Settings,
     api: Arc<ApiConfig>,
     ready: Arc<AtomicBool>,
-    connections: AtomicUsize,
+    /// Client connections: node-wide and per-source counts.
+    admission: Arc<Admission>,
     addr: SocketAddr,
     membership: Arc<Membership>,
     anti_entropy: Arc<AntiEntropy>,
@@ -500,46 +513,83 @@ async fn accept_loop<H: Handler + 'static>(
         body_bytes_max: shared.settings.body_bytes_max(),
     });
     let date = Rc::new(DateCache::new());
+    let pool = Rc::new(IdlePool::default());
+    let refusals = RefusalLog::default();
     let value_bytes_max = shared.settings.max_value_bytes;
     loop {
         let accepted = monoio::select! {
             _ = shutdown.wait() => return,
             accepted = listener.accept() => accepted,
         };
-        let stream = match accepted {
-            Ok((stream, _peer)) => stream,
+        let (stream, source) = match accepted {
+            Ok(accepted) => accepted,
             Err(err) => {
                 tracing::warn!(%err, "accept failed");
                 monoio::time::sleep(Duration::from_millis(ACCEPT_ERROR_PAUSE_MS)).await;
                 continue;
             }
         };
-        if shared.connections.fetch_add(1, Ordering::Relaxed) >= CONNECTIONS_MAX {
-            shared.connections.fetch_sub(1, Ordering::Relaxed);
-            tracing::warn!(
-                max = CONNECTIONS_MAX,
-                "connection limit reached; closing a new connection"
-            );
-            continue;
-        }
+        let admitted = match shared.admission.admit(source.ip(), || pool.evict_oldest()) {
+            Ok(admitted) => admitted,
+            Err(refused) => {
+                refusals.log(refused, source, &shared.settings);
+                continue;
+            }
+        };
         let _ = stream.set_nodelay(true);
         live.set(live.get() + 1);
-        let (handler, peers, limits, date, shutdown, live, shared) = (
+        let registered = pool.register();
+        let (handler, peers, limits, date, shutdown, live) = (
             handler.clone(),
             peers.clone(),
             limits.clone(),
             date.clone(),
             shutdown.clone(),
             live.clone(),
-            shared.clone(),
         );
         monoio::spawn(async move {
-            if let Some(up) = serve_connection(stream, &*handler, &limits, &shutdown, &date).await {
+            let slot = registered.slot();
+            let served =
+                serve_pooled_connection(stream, &*handler, &limits, &shutdown, &date, slot);
+            if let Some(up) = served.await {
+                drop(registered);
                 serve_peer(up.stream, up.leftover, peers, value_bytes_max, &shutdown).await;
             }
             live.set(live.get() - 1);
-            shared.connections.fetch_sub(1, Ordering::Relaxed);
+            drop(admitted);
         });
+    }
+}
+
+/// The warning for refused connections: at most one per kind and core per
+/// `CONNECTION_REFUSAL_LOG_INTERVAL_MS` (a flood would otherwise flood the log too).
+#[derive(Default)]
+struct RefusalLog {
+    last: [std::cell::Cell<Option<Instant>>; 2],
+}
+
+impl RefusalLog {
+    fn log(&self, refused: Refused, source: SocketAddr, settings: &Settings) {
+        let last = &self.last[refused as usize];
+        let interval = Duration::from_millis(CONNECTION_REFUSAL_LOG_INTERVAL_MS);
+        if last.get().is_some_and(|at| at.elapsed() < interval) {
+            return;
+        }
+        last.set(Some(Instant::now()));
+        match refused {
+            Refused::PerSource => tracing::warn!(
+                %source,
+                max = settings.max_connections_per_source,
+                "connection refused: this address holds MOSTDB_MAX_CONNECTIONS_PER_SOURCE \
+                 connections (logged once a minute)"
+            ),
+            Refused::Total => tracing::warn!(
+                %source,
+                max = settings.max_connections,
+                "connection refused: MOSTDB_MAX_CONNECTIONS reached and no idle connection to \
+                 close on this core (logged once a minute)"
+            ),
+        }
     }
 }
 

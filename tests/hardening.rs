@@ -4,6 +4,8 @@
 
 mod support;
 
+#[path = "hardening/connections.rs"]
+mod connections;
 #[path = "hardening/disk_full.rs"]
 mod disk_full;
 #[path = "hardening/framing.rs"]

@@ -58,8 +58,42 @@ fn defaults_are_the_originals() {
         settings.body_bytes_max(),
         limits::VALUE_BYTES_MAX_DEFAULT + limits::BODY_OVERHEAD_BYTES
     );
+    assert_eq!(settings.max_connections, limits::CONNECTIONS_MAX_DEFAULT);
+    assert_eq!(
+        settings.max_connections_per_source,
+        limits::CONNECTIONS_PER_SOURCE_MAX_DEFAULT
+    );
+    assert_eq!(
+        settings.disk_reserve_bytes,
+        limits::DISK_RESERVE_BYTES_DEFAULT
+    );
     assert!(warnings.is_empty(), "{warnings:?}");
     assert_eq!(Settings::default(), settings);
+}
+
+#[test]
+fn hardening_settings_take_their_forms() {
+    let s = settings(
+        &[],
+        &[
+            ("MOSTDB_DISK_RESERVE_BYTES", "1GiB"),
+            ("MOSTDB_MAX_CONNECTIONS", "100"),
+            ("MOSTDB_MAX_CONNECTIONS_PER_SOURCE", "10"),
+        ],
+    );
+    assert_eq!(s.disk_reserve_bytes, 1 << 30);
+    assert_eq!((s.max_connections, s.max_connections_per_source), (100, 10));
+    assert_eq!(
+        settings(&[], &[("MOSTDB_DISK_RESERVE_BYTES", "0")]).disk_reserve_bytes,
+        0
+    );
+    for (name, bad) in [
+        ("MOSTDB_DISK_RESERVE_BYTES", "lots"),
+        ("MOSTDB_MAX_CONNECTIONS", "0"),
+        ("MOSTDB_MAX_CONNECTIONS_PER_SOURCE", "-1"),
+    ] {
+        assert!(env_message(name, bad).starts_with(name), "{name}={bad}");
+    }
 }
 
 #[test]

@@ -16,6 +16,7 @@ use monoio::io::{AsyncReadRent, AsyncWriteRent, AsyncWriteRentExt};
 use monoio::net::TcpStream;
 use monoio::time::{sleep_until, timeout, timeout_at, Instant};
 
+use super::admission::ConnSlot;
 use super::chunked::{ChunkStatus, ChunkedDecoder};
 use super::parse::{header_slots, parse_request, BodyKind, ParseError, Parsed, RequestHead};
 use super::response::{encode_response, DateCache};
@@ -99,6 +100,21 @@ pub async fn serve_connection<H: Handler>(
     serve_connection_with_timeouts(stream, handler, limits, &timeouts, shutdown, date).await
 }
 
+/// [`serve_connection`] for a connection registered in its core's [`super::IdlePool`]: it
+/// marks itself idle while it waits for a request, and closes when the pool evicts it then.
+pub async fn serve_pooled_connection<H: Handler>(
+    stream: TcpStream,
+    handler: &H,
+    limits: &ConnLimits,
+    shutdown: &Latch,
+    date: &DateCache,
+    slot: &ConnSlot,
+) -> Option<Upgraded> {
+    let timeouts = ConnTimeouts::default();
+    let conn = Conn::new(stream, limits, &timeouts).pooled(slot);
+    serve(conn, handler, shutdown, date).await
+}
+
 /// [`serve_connection`] with other than the default timeouts.
 pub async fn serve_connection_with_timeouts<H: Handler>(
     stream: TcpStream,
@@ -108,7 +124,15 @@ pub async fn serve_connection_with_timeouts<H: Handler>(
     shutdown: &Latch,
     date: &DateCache,
 ) -> Option<Upgraded> {
-    let mut conn = Conn::new(stream, limits, timeouts);
+    serve(Conn::new(stream, limits, timeouts), handler, shutdown, date).await
+}
+
+async fn serve<H: Handler>(
+    mut conn: Conn<'_>,
+    handler: &H,
+    shutdown: &Latch,
+    date: &DateCache,
+) -> Option<Upgraded> {
     let end = conn.run(handler, shutdown, date).await;
     match &end {
         End::Failed(e) => tracing::debug!(error = %e, "connection failed"),
@@ -201,6 +225,8 @@ struct Conn<'l> {
     continue_sent: bool,
     /// When the first byte of the request at the front of `buf` arrived.
     request_started: Option<Instant>,
+    /// The connection's place in its core's idle pool, if it has one.
+    slot: Option<&'l ConnSlot>,
 }
 
 impl<'l> Conn<'l> {
@@ -214,7 +240,13 @@ impl<'l> Conn<'l> {
             chunked: None,
             continue_sent: false,
             request_started: None,
+            slot: None,
         }
+    }
+
+    fn pooled(mut self, slot: &'l ConnSlot) -> Self {
+        self.slot = Some(slot);
+        self
     }
 
     async fn run<H: Handler>(&mut self, handler: &H, shutdown: &Latch, date: &DateCache) -> End {
@@ -456,6 +488,7 @@ impl<'l> Conn<'l> {
             Read(io::Result<usize>, Vec<u8>),
             Deadline,
             Shutdown,
+            Evicted,
         }
         let idle = self.buf.is_empty();
         let now = Instant::now();
@@ -471,6 +504,16 @@ impl<'l> Conn<'l> {
         let (len, cap) = (buf.len(), buf.capacity());
         // When a timer wins, the read is dropped (monoio cancels it) and its buffer with it:
         // the connection closes then, so the buffer is not needed.
+        let slot = self.slot.filter(|_| idle);
+        if let Some(slot) = slot {
+            slot.set_idle(true);
+        }
+        let evicted = async {
+            match slot {
+                Some(slot) => slot.evicted().await,
+                None => std::future::pending().await,
+            }
+        };
         let got = monoio::select! {
             biased;
             (res, slice) = self.stream.read(buf.slice_mut(len..cap)) => {
@@ -478,7 +521,11 @@ impl<'l> Conn<'l> {
             }
             _ = sleep_until(deadline) => Got::Deadline,
             _ = shutdown.wait(), if idle => Got::Shutdown,
+            _ = evicted => Got::Evicted,
         };
+        if let Some(slot) = slot {
+            slot.set_idle(false);
+        }
         match got {
             Got::Read(res, buf) => {
                 self.buf = buf;
@@ -493,8 +540,9 @@ impl<'l> Conn<'l> {
                     Err(e) => Read::Failed(e),
                 }
             }
-            Got::Deadline if idle => Read::Idle,
-            Got::Deadline => Read::TooSlow,
+            // An evicted connection ends as if its idle timeout had passed.
+            Got::Deadline | Got::Evicted if idle => Read::Idle,
+            Got::Deadline | Got::Evicted => Read::TooSlow,
             Got::Shutdown => Read::Shutdown,
         }
     }

@@ -9,14 +9,17 @@
 //! Must not import `api`, `replication` or `storage`: a handler is anything implementing
 //! [`Handler`].
 
+mod admission;
 mod chunked;
 mod conn;
 mod parse;
 mod response;
 
+pub use admission::{Admission, Admitted, ConnSlot, IdlePool, Refused, Registered};
 pub use chunked::{ChunkStatus, ChunkedDecoder};
 pub use conn::{
-    serve_connection, serve_connection_with_timeouts, ConnLimits, ConnTimeouts, Upgraded,
+    serve_connection, serve_connection_with_timeouts, serve_pooled_connection, ConnLimits,
+    ConnTimeouts, Upgraded,
 };
 pub use parse::{
     header_slots, parse_request, BodyKind, Header, HeaderSlots, ParseError, Parsed, RequestHead,

@@ -7,6 +7,7 @@
 //! state a job receives is a type parameter.
 
 pub mod latch;
+pub mod memory;
 
 pub use latch::Latch;
 
