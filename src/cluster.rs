@@ -150,7 +150,7 @@ mod tests {
     fn settings(env: &[(&str, &str)]) -> Settings {
         let env = env.iter().map(|(k, v)| (k.to_string(), v.to_string()));
         match crate::config::parse(Vec::new(), env) {
-            Ok(crate::config::Command::Run(s, _)) => s,
+            Ok(crate::config::Command::Run(s, _)) => *s,
             other => panic!("{other:?}"),
         }
     }

@@ -134,7 +134,7 @@ impl Default for Settings {
 #[derive(Debug)]
 pub enum Command {
     /// Run the server with these settings; the warnings are for the binary to log.
-    Run(Settings, Vec<String>),
+    Run(Box<Settings>, Vec<String>),
     /// Print this usage text and exit 0.
     Help(String),
     /// Print this (`mostdb <version>`) and exit 0.
@@ -359,7 +359,7 @@ pub fn parse(
     let settings = build(&inputs)?;
     let mut warnings = inputs.warnings;
     warnings.extend(settings_warnings(&settings));
-    Ok(Command::Run(settings, warnings))
+    Ok(Command::Run(Box::new(settings), warnings))
 }
 
 /// `parse` on this process's arguments and environment. Names or values that are not UTF-8

@@ -1,8 +1,14 @@
 //! The mostdb server binary: a boot script, one log line per step.
 //!
-//! 1. settings (environment and flags) · 2. logging · 3. signals · 4. file-descriptor limit ·
-//! 5. the port (retried briefly while a dead predecessor still holds it) · 6. the store · 7. the cores · 8. serve until SIGTERM/SIGINT (SIGHUP is logged) · 9. stop the
-//! cores, persist the store, mark a clean shutdown.
+//! 1. settings (environment and flags)
+//! 2. logging
+//! 3. signals
+//! 4. file-descriptor limit
+//! 5. the port (retried briefly while a dead predecessor still holds it)
+//! 6. the store
+//! 7. the cores
+//! 8. serve until SIGTERM/SIGINT (SIGHUP is logged)
+//! 9. stop the cores, persist the store, mark a clean shutdown
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -17,7 +23,7 @@ use mostdb::storage::{Store, StoreOptions};
 
 fn main() -> ExitCode {
     match config::parse_process() {
-        Ok(Command::Run(settings, warnings)) => run(settings, warnings),
+        Ok(Command::Run(settings, warnings)) => run(*settings, warnings),
         Ok(Command::Help(text)) => {
             print!("{text}");
             ExitCode::SUCCESS

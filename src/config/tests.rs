@@ -15,7 +15,7 @@ fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
 
 fn run(args: &[&str], env: &[(&str, &str)]) -> (Settings, Vec<String>) {
     match parse(strings(args), pairs(env)) {
-        Ok(Command::Run(settings, warnings)) => (settings, warnings),
+        Ok(Command::Run(settings, warnings)) => (*settings, warnings),
         other => panic!("expected Run for {args:?} {env:?}, got {other:?}"),
     }
 }

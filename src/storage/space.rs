@@ -175,7 +175,10 @@ fn available_bytes(path: &Path) -> std::io::Result<u64> {
         }
         stat
     };
-    Ok(u64::from(stat.f_bavail).saturating_mul(u64::from(stat.f_frsize)))
+    // The fields are 32-bit on some targets, 64-bit on this one.
+    #[allow(clippy::useless_conversion)]
+    let (blocks, block_bytes) = (u64::from(stat.f_bavail), u64::from(stat.f_frsize));
+    Ok(blocks.saturating_mul(block_bytes))
 }
 
 /// The watcher thread; stops (within one interval) when dropped.
