@@ -29,9 +29,14 @@ start() {
   local i port
   for ((i = 0; i < NODES; i++)); do
     port=$((BASE_PORT + i))
-    if [ -f "$DIR/node$i.pid" ] && kill -0 "$(cat "$DIR/node$i.pid")" 2>/dev/null; then
-      echo "node $i already runs (pid $(cat "$DIR/node$i.pid"))"
+    # Running means serving: a pid file can name a dead process, a zombie or a reused pid.
+    if curl -fsS --max-time 2 "http://127.0.0.1:$port/healthz" >/dev/null 2>&1; then
+      echo "node $i already serves on port $port"
       continue
+    fi
+    if port_taken "$port"; then
+      echo "port $port is taken by something that is not a mostdb node" >&2
+      exit 1
     fi
     MOSTDB_STORE_ROOT="$DIR/node$i" MOSTDB_HOST=127.0.0.1 MOSTDB_SERVER_PORT="$port" \
       MOSTDB_SERVER_URL="http://127.0.0.1:$port" MOSTDB_CLUSTER_URLS="$(urls)" \
@@ -41,6 +46,11 @@ start() {
   done
   for ((i = 0; i < NODES; i++)); do wait_ready $((BASE_PORT + i)); done
   echo "cluster ready: MOSTDB_CLUSTER_URLS='$(urls)'"
+}
+
+# Whether anything listens on 127.0.0.1:$1 (bash's /dev/tcp: no extra tool needed).
+port_taken() {
+  (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
 }
 
 wait_ready() {
@@ -68,8 +78,12 @@ stop() {
   for ((i = 0; i < NODES; i++)); do
     [ -f "$DIR/node$i.pid" ] || continue
     pid=$(cat "$DIR/node$i.pid")
-    if kill -TERM "$pid" 2>/dev/null; then
-      while kill -0 "$pid" 2>/dev/null; do sleep 0.1; done
+    # Only a pid that is still this node's mostdb process gets the signal.
+    if [ "$(readlink "/proc/$pid/exe" 2>/dev/null)" = "$(readlink -f "$BIN")" ] &&
+      kill -TERM "$pid" 2>/dev/null; then
+      while [ -d "/proc/$pid" ] && ! grep -q '^State:.*Z' "/proc/$pid/status" 2>/dev/null; do
+        sleep 0.1
+      done
       echo "node $i stopped"
     fi
     rm -f "$DIR/node$i.pid"
