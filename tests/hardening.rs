@@ -3,3 +3,6 @@
 //! the defence it checks.
 
 mod support;
+
+#[path = "hardening/peer_auth.rs"]
+mod peer_auth;
