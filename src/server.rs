@@ -14,13 +14,15 @@ use crate::api::cluster::{ClusterView, MemberView};
 use crate::api::{Api, ApiConfig};
 use crate::cluster::Membership;
 use crate::config::Settings;
-use crate::http::{serve_connection, ConnLimits, DateCache, Handler};
+use crate::http::{serve_connection, ConnLimits, DateCache};
 use crate::limits::{CONNECTIONS_MAX, SHUTDOWN_GRACE_MS};
 use crate::replication::antientropy::{self, AntiEntropy};
 use crate::replication::clock::Hlc;
 use crate::replication::driver::{DefaultWriteMode, Driver, Link};
 use crate::replication::hints::{self, HintStats, Hints};
-use crate::replication::peer::{serve_peer, Identity, LinkConfig, PeerLink, PeerService};
+use crate::replication::peer::{
+    serve_peer, Identity, LinkConfig, PeerAdmission, PeerAuth, PeerLink, PeerService,
+};
 use crate::replication::protocol::{ReplicaReply, ReplicaRequest, SyncRequest};
 use crate::replication::recovery::{self, Recovery};
 use crate::replication::{CoreReplica, Replication};
@@ -90,6 +92,7 @@ pub fn start(
         Some(Arc::new(HintStats::new(membership.size())))
     };
     let recovery = Arc::new(start_recovery(settings, &membership, &store)?);
+    let admission = Arc::new(peer_admission(settings, &membership));
     let shared = Arc::new(Shared {
         hub: Arc::new(hub),
         store,
@@ -111,6 +114,7 @@ pub fn start(
         anti_entropy,
         hint_stats,
         recovery,
+        admission,
     });
     let (up_tx, up_rx) = std::sync::mpsc::channel();
     let mut running = Running {
@@ -170,6 +174,17 @@ fn start_recovery(
     })
 }
 
+/// Who may open a peer link: the rule (said once here) and the members' addresses.
+fn peer_admission(settings: &Settings, membership: &Membership) -> PeerAdmission {
+    // Mutual TLS on peer links would prove the peer as the secret does (not there yet).
+    let auth = PeerAuth::choose(!settings.cluster_secret.is_empty(), false);
+    if !membership.is_single() {
+        auth.log_at_start();
+    }
+    let authorities = membership.members.iter().map(|m| m.authority.clone());
+    PeerAdmission::new(auth, authorities.collect())
+}
+
 /// What every core shares.
 struct Shared {
     hub: Arc<Hub<CoreReplica>>,
@@ -184,6 +199,8 @@ struct Shared {
     /// The node's hint counters; `None`: hints are switched off.
     hint_stats: Option<Arc<HintStats>>,
     recovery: Arc<Recovery>,
+    /// Who may open a peer link to this node.
+    admission: Arc<PeerAdmission>,
 }
 
 fn run_core(
@@ -259,6 +276,7 @@ async fn core_main(
         shared.api.clone(),
         shared.ready.clone(),
         identity,
+        shared.admission.clone(),
         cluster,
     ));
     let shutdown = Latch::new();
@@ -361,6 +379,7 @@ impl Shared {
                         bind_ip,
                         identity: identity.clone(),
                         value_bytes_max: self.settings.max_value_bytes,
+                        admission: Some(self.admission.clone()),
                     };
                     Rc::new(PeerLink::start(config, hlc.clone()))
                 })
@@ -488,9 +507,9 @@ impl PeerService for PeerEndpoint {
     }
 }
 
-async fn accept_loop<H: Handler + 'static>(
+async fn accept_loop(
     listener: &TcpListener,
-    handler: Rc<H>,
+    api: Rc<Api>,
     peers: Rc<PeerEndpoint>,
     shared: &Arc<Shared>,
     shutdown: &Latch,
@@ -506,8 +525,8 @@ async fn accept_loop<H: Handler + 'static>(
             _ = shutdown.wait() => return,
             accepted = listener.accept() => accepted,
         };
-        let stream = match accepted {
-            Ok((stream, _peer)) => stream,
+        let (stream, from) = match accepted {
+            Ok(accepted) => accepted,
             Err(err) => {
                 tracing::warn!(%err, "accept failed");
                 monoio::time::sleep(Duration::from_millis(ACCEPT_ERROR_PAUSE_MS)).await;
@@ -525,7 +544,7 @@ async fn accept_loop<H: Handler + 'static>(
         let _ = stream.set_nodelay(true);
         live.set(live.get() + 1);
         let (handler, peers, limits, date, shutdown, live, shared) = (
-            handler.clone(),
+            api.connection(from),
             peers.clone(),
             limits.clone(),
             date.clone(),
@@ -534,8 +553,11 @@ async fn accept_loop<H: Handler + 'static>(
             shared.clone(),
         );
         monoio::spawn(async move {
-            if let Some(up) = serve_connection(stream, &*handler, &limits, &shutdown, &date).await {
-                serve_peer(up.stream, up.leftover, peers, value_bytes_max, &shutdown).await;
+            let upgraded = serve_connection(stream, &handler, &limits, &shutdown, &date).await;
+            // Only a peer handshake the API answered `101` upgrades a connection.
+            if let (Some(up), Some(awaited)) = (upgraded, handler.take_awaited()) {
+                let leftover = up.leftover;
+                serve_peer(up.stream, leftover, awaited, peers, value_bytes_max, &shutdown).await;
             }
             live.set(live.get() - 1);
             shared.connections.fetch_sub(1, Ordering::Relaxed);
