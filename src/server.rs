@@ -557,7 +557,15 @@ async fn accept_loop(
             // Only a peer handshake the API answered `101` upgrades a connection.
             if let (Some(up), Some(awaited)) = (upgraded, handler.take_awaited()) {
                 let leftover = up.leftover;
-                serve_peer(up.stream, leftover, awaited, peers, value_bytes_max, &shutdown).await;
+                serve_peer(
+                    up.stream,
+                    leftover,
+                    awaited,
+                    peers,
+                    value_bytes_max,
+                    &shutdown,
+                )
+                .await;
             }
             live.set(live.get() - 1);
             shared.connections.fetch_sub(1, Ordering::Relaxed);

@@ -734,7 +734,11 @@ fn cluster_secret_is_given_never_derived_from_the_api_key() {
         ("MOSTDB_API_KEY_ENABLE", "true"),
         ("MOSTDB_API_KEY_VALUE", "k1"),
     ];
-    assert_eq!(settings(&[], &key).cluster_secret, "", "clients are not peers");
+    assert_eq!(
+        settings(&[], &key).cluster_secret,
+        "",
+        "clients are not peers"
+    );
     let both = settings(&[], &[key[0], key[1], ("MOSTDB_CLUSTER_SECRET", "s3cret")]);
     assert_eq!(both.cluster_secret, "s3cret");
     let message = error(&[], &[("MOSTDB_CLUSTER_SECRET", "bad\u{7}")]).to_string();

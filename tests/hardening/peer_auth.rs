@@ -152,9 +152,8 @@ fn replay(port: u16, head: &[u8], follow: &[u8], key: &str, what: &str) {
     let mut stream = connect_from(MEMBER, port);
     stream.write_all(head).expect("send the recorded request");
     let answer = read_answer(&mut stream);
-    if answer.status != 101 {
-        return; // refused outright: nothing to serve
-    }
+    // The request itself is well formed and its claims right: the node challenges it.
+    assert_eq!(answer.status, 101, "{what}: {}{}", answer.head, answer.body);
     let mut rest = follow.to_vec();
     rest.extend_from_slice(&put_and_read(key));
     // The node may close as soon as it read the recorded proof; later writes may then fail.
@@ -176,14 +175,31 @@ fn a_recorded_handshake_is_refused_by_every_node_and_after_a_restart() {
     let (head, follow) = record_a_handshake(&cluster);
     let ports = cluster.ports();
     replay(ports[2], &head, &follow, "replayed-2", "another node");
+    let log = std::fs::read_to_string(cluster.node(2).log_path()).expect("node 2's log");
+    assert!(
+        log.contains("sent a wrong proof"),
+        "the refusal is logged:\n{log}"
+    );
     replay(ports[1], &head, &follow, "replayed-1", "the same node");
     cluster.stop_all();
     cluster.heal_all().expect("the cluster restarts");
     cluster.wait_links_up();
-    replay(ports[1], &head, &follow, "replayed-1r", "the same node after a restart");
-    replay(ports[0], &head, &follow, "replayed-0r", "the dialler after a restart");
+    replay(
+        ports[1],
+        &head,
+        &follow,
+        "replayed-1r",
+        "the same node after a restart",
+    );
+    replay(
+        ports[2],
+        &head,
+        &follow,
+        "replayed-2r",
+        "another node after a restart",
+    );
     let mut kv = KvClient::new(ports, Duration::from_millis(ANSWER_WITHIN_MS));
-    for key in ["replayed-2", "replayed-1", "replayed-1r", "replayed-0r"] {
+    for key in ["replayed-2", "replayed-1", "replayed-1r", "replayed-2r"] {
         assert_eq!(kv.get(0, key), Reply::Value(None), "{key} was planted");
     }
     assert_eq!(kv.set(1, "real", "v"), Reply::Ok, "the cluster works");
@@ -237,8 +253,17 @@ fn an_api_key_is_no_peer_credential() {
     let resp = client.call(&request("POST", "/mostdb/set", &[&header], body));
     assert_eq!(resp.status, 200, "the cluster works: {}", resp.body_str());
     let mut client = Client::connect(ports[2]);
-    let resp = client.call(&request("POST", "/mostdb/get", &[&header], br#"{"key":"k"}"#));
-    assert!(resp.body_str().contains(r#""value":"v""#), "{}", resp.body_str());
+    let resp = client.call(&request(
+        "POST",
+        "/mostdb/get",
+        &[&header],
+        br#"{"key":"k"}"#,
+    ));
+    assert!(
+        resp.body_str().contains(r#""value":"v""#),
+        "{}",
+        resp.body_str()
+    );
     // A client that knows the key, and how the secret used to be derived from it, dials
     // from outside the member list.
     for secret in [format!("api-key:{key}"), key.to_string(), String::new()] {
@@ -257,9 +282,13 @@ fn an_open_cluster_admits_only_its_members_addresses() {
     let me = claims(b"");
     let (answer, _stream, _) = dial_from(OUTSIDER, ports[1], &me);
     assert_refused_for_its_address(&answer);
-    // From a member's address, with the right claims: admitted, and served.
-    let (answer, mut stream, _nonce) = dial_from(MEMBER, ports[1], &me);
+    // From a member's address, with the right claims: admitted, and served once it answered
+    // the node's challenge.
+    let (answer, mut stream, nonce) = dial_from(MEMBER, ports[1], &me);
     assert_eq!(answer.status, 101, "{}{}", answer.head, answer.body);
+    stream
+        .write_all(&proof(&me, &nonce, &answer))
+        .expect("send the proof");
     let mut read = Vec::new();
     let key = b"k".to_vec();
     frame::encode_request(&mut read, 7, &ReplicaRequest::Read { key });
@@ -271,6 +300,17 @@ fn an_open_cluster_admits_only_its_members_addresses() {
         } => assert_eq!(value.as_deref(), Some(&b"v"[..])),
         other => panic!("{other:?}"),
     }
+}
+
+/// The proof `me` owes after the `101` `answer` to its dial with `nonce`.
+fn proof(me: &Identity, nonce: &Nonce, answer: &Answer) -> Vec<u8> {
+    let mut slots = [httparse::EMPTY_HEADER; 32];
+    let mut resp = httparse::Response::new(&mut slots);
+    let parsed = resp.parse(answer.head.as_bytes()).expect("a valid head");
+    assert!(parsed.is_complete());
+    let headers: Vec<(&str, &[u8])> = resp.headers.iter().map(|h| (h.name, h.value)).collect();
+    let answered = handshake::check_response(me, nonce, 101, &headers, b"").expect("accepted");
+    answered.proof.to_vec()
 }
 
 /// The next frame the node sends.

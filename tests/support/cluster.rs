@@ -22,8 +22,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use super::history::{splitmix64, KvOp, Outcome};
 use super::proxy::{CutMode, LinkProxy};
 use super::{
-    api_key_header, base_command, file_tail, post, signal, wait_timeout, Client, ReadError, TempDir, READY_POLL_MS,
-    READY_TIMEOUT_MS, START_ATTEMPTS_MAX, TERM_TIMEOUT_MS,
+    api_key_header, base_command, file_tail, post, signal, wait_timeout, Client, ReadError,
+    TempDir, READY_POLL_MS, READY_TIMEOUT_MS, START_ATTEMPTS_MAX, TERM_TIMEOUT_MS,
 };
 
 /// Lowest port picked for a node (the kernel's ephemeral range starts above).
@@ -522,7 +522,9 @@ fn probe_ready(port: u16, env: &[(String, String)]) -> bool {
         return false;
     };
     let mut c = Client::from_stream(stream, timeout);
-    let key = key_header(env).map(|h| format!("{h}\r\n")).unwrap_or_default();
+    let key = key_header(env)
+        .map(|h| format!("{h}\r\n"))
+        .unwrap_or_default();
     let probe = format!("GET /readyz HTTP/1.1\r\nHost: t\r\n{key}\r\n");
     if c.stream.write_all(probe.as_bytes()).is_err() {
         return false;

@@ -248,7 +248,10 @@ mod tests {
         let members = vec!["localhost:5379".into(), "db-2.invalid:5379".into()];
         let book = Arc::new(PeerAdmission::new(PeerAuth::Addresses, members));
         runtime().block_on(async {
-            assert!(book.admit("127.0.0.1".parse().unwrap()).await.is_ok(), "resolved");
+            assert!(
+                book.admit("127.0.0.1".parse().unwrap()).await.is_ok(),
+                "resolved"
+            );
             // Within the interval no second resolution starts: refused at once.
             assert!(book.admit("10.1.1.1".parse().unwrap()).await.is_err());
         });
@@ -258,7 +261,10 @@ mod tests {
             assert!(book.admit("10.1.1.1".parse().unwrap()).await.is_ok());
         });
         book.learned("db-2.invalid:5379", &["10.1.1.2:5379".parse().unwrap()]);
-        assert!(!book.knows("10.1.1.1".parse().unwrap()), "the old address is forgotten");
+        assert!(
+            !book.knows("10.1.1.1".parse().unwrap()),
+            "the old address is forgotten"
+        );
     }
 
     #[test]

@@ -386,10 +386,9 @@ impl std::fmt::Debug for AwaitedProof {
 impl AwaitedProof {
     /// The dialler's record after the upgrade, compared in constant time.
     pub fn check(&self, record: &[u8]) -> Result<(), Refusal> {
-        self.expected
-            .clone()
-            .verify_slice(record)
-            .map_err(|_| self.unproven("sent a wrong proof: it does not hold this cluster's secret"))
+        self.expected.clone().verify_slice(record).map_err(|_| {
+            self.unproven("sent a wrong proof: it does not hold this cluster's secret")
+        })
     }
 
     /// The refusal of a link whose proof did not come (`why`, in words for the log).

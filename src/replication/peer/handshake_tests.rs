@@ -150,9 +150,12 @@ fn no_mac_can_be_reflected() {
     let shared = Nonce::random();
     let request = dial_request(&one, "h:1", &shared);
     let accepted = accept(&two, &request, &shared);
-    let accept_mac = header(&borrowed(&answer_headers(&accepted.lines)), "X-Mostdb-Proof")
-        .and_then(unhex::<PROOF_BYTES>)
-        .unwrap();
+    let accept_mac = header(
+        &borrowed(&answer_headers(&accepted.lines)),
+        "X-Mostdb-Proof",
+    )
+    .and_then(unhex::<PROOF_BYTES>)
+    .unwrap();
     assert!(accepted.awaited.check(&accept_mac).is_err());
     // Nor can a dialler use a responder's MAC to pass for the responder: the answer to a dial
     // from 2 to 1 does not verify as an answer from 1 to 2.
@@ -241,7 +244,10 @@ fn a_proof_is_bound_to_both_node_ids_and_the_claims() {
     assert!(accepted.awaited.check(&forged).is_err());
     assert_eq!(accepted.awaited.check(&answered.proof), Ok(()));
     // The answer is bound to the responder's id and claims: a tampered field fails.
-    for (field, value) in [("X-Mostdb-Node", "0000000000000009"), ("X-Mostdb-Members", "4")] {
+    for (field, value) in [
+        ("X-Mostdb-Node", "0000000000000009"),
+        ("X-Mostdb-Members", "4"),
+    ] {
         let mut tampered = answer.clone();
         for (name, v) in &mut tampered {
             if name == field {
@@ -360,7 +366,10 @@ fn malformed_requests_and_foreign_answers() {
     let mut headers = request_headers(&request);
     headers.retain(|(name, _)| name != "X-Mostdb-Nonce");
     let refusal = check_request(&me, &borrowed(&headers), &fresh).unwrap_err();
-    assert_eq!((refusal.status, refusal.code), (400, RefusalCode::Malformed));
+    assert_eq!(
+        (refusal.status, refusal.code),
+        (400, RefusalCode::Malformed)
+    );
     // An address that is not a mostdb peer (or an old one without the peer path).
     assert_eq!(
         check_response(&node(1), &Nonce::random(), 404, &[], b"Not Found"),
@@ -394,7 +403,10 @@ fn debug_never_shows_the_secret() {
     let request = dial_request(&node(1), "h:1", &Nonce::random());
     let accepted = accept(&node(2), &request, &Nonce::random());
     let text = format!("{:?}", accepted.awaited);
-    assert!(text.contains("0000000000000001") && !text.contains("s3cret"), "{text}");
+    assert!(
+        text.contains("0000000000000001") && !text.contains("s3cret"),
+        "{text}"
+    );
 }
 
 #[test]

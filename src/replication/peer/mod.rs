@@ -16,9 +16,9 @@ mod link;
 mod server;
 mod wire;
 
+pub use admission::{PeerAdmission, PeerAuth};
 pub use calls::CallError;
 pub use dial::DialError;
-pub use admission::{PeerAdmission, PeerAuth};
 pub use handshake::{
     AwaitedProof, Identity, PeerHello, Refusal, RefusalCode, PEER_PATH, PEER_PROTOCOL,
 };

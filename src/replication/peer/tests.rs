@@ -174,7 +174,8 @@ fn start_server(node_id: u64, addr: SocketAddr, mute: bool) -> TestServer {
                         return std::future::pending().await;
                     }
                     let leftover = up.leftover;
-                    let end = serve_peer(up.stream, leftover, awaited, replica, VALUE_MAX, &shutdown);
+                    let end =
+                        serve_peer(up.stream, leftover, awaited, replica, VALUE_MAX, &shutdown);
                     Some(end.await)
                 };
                 monoio::select! {
@@ -503,7 +504,9 @@ async fn bind_and_resolve() {
 async fn upgrade_by_hand(addr: SocketAddr) -> (monoio::net::TcpStream, Vec<u8>) {
     let mut stream = monoio::net::TcpStream::connect_addr(addr).await.unwrap();
     let (me, nonce) = (identity(1), handshake::Nonce::random());
-    let (res, _) = stream.write_all(handshake::dial_request(&me, "t", &nonce)).await;
+    let (res, _) = stream
+        .write_all(handshake::dial_request(&me, "t", &nonce))
+        .await;
     res.unwrap();
     let mut head = Vec::new();
     while !head.ends_with(b"\r\n\r\n") {
@@ -580,7 +583,10 @@ fn nothing_is_served_before_the_proof_checks() {
         assert!(waited >= bound / 2 && waited < bound * 2, "{waited:?}");
         eventually("three ends", || server.ends.borrow().len() == 3).await;
         assert!(server.ends.borrow().iter().all(|e| e.contains("Unproven")));
-        assert!(server.replica.held.borrow().is_empty(), "nothing was stored");
+        assert!(
+            server.replica.held.borrow().is_empty(),
+            "nothing was stored"
+        );
         server.kill.set();
     });
 }
