@@ -34,7 +34,8 @@ use crate::limits::{HEADERS_MAX, PEER_REFUSAL_LOG_INTERVAL_MS};
 
 /// The reserved path peers dial on the client port.
 pub const PEER_PATH: &str = "/_mostdb/peer";
-/// The `Upgrade` protocol token (its version changes with any incompatible frame change).
+/// The `Upgrade` protocol token (its version changes with any incompatible handshake or frame
+/// change).
 pub const PEER_PROTOCOL: &str = "mostdb-peer/2";
 
 const H_NODE: &str = "X-Mostdb-Node";
