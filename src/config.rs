@@ -102,8 +102,8 @@ pub struct Settings {
     /// `MOSTDB_TIMEOUT_MS`: the deadline of one client operation across the cluster.
     pub timeout_ms: u64,
     pub write_mode: WriteMode,
-    /// `MOSTDB_CLUSTER_SECRET`, or derived from the API key; empty: peer links unauthenticated.
-    /// Never logged.
+    /// `MOSTDB_CLUSTER_SECRET` (never derived from the API key: clients are not peers); empty:
+    /// peer links are admitted only from the member list's addresses. Never logged.
     pub cluster_secret: String,
     pub cluster_id: String,
     pub cluster_epoch: u64,
@@ -279,8 +279,9 @@ const SETTINGS: [Spec; KEY_COUNT] = [
            default: Some("fast"), about: "fast: one round trip per write;\nsafe: read versions \
            first (two round trips, never indeterminate under contention)" },
     Spec { key: Key::ClusterSecret, env: "MOSTDB_CLUSTER_SECRET", flags: &["--cluster-secret"],
-           metavar: "SECRET", default: Some(""), about: "shared by every node, authenticates peer \
-           links;\ndefault: derived from the API key when it is enabled, else none (an open cluster)" },
+           metavar: "SECRET", default: Some(""), about: "shared by every node (and no client), \
+           authenticates peer links;\ndefault: none, and then only the member list's addresses \
+           may open peer links" },
     Spec { key: Key::ClusterId, env: "MOSTDB_CLUSTER_ID", flags: &["--cluster-id"], metavar: "NAME",
            default: Some("mostdb"), about: "name every node of one cluster shares (letters, digits, \
            '-', '_', '.')" },
@@ -587,21 +588,16 @@ fn api_key_value(inputs: &Inputs) -> Result<String, ConfigError> {
     })
 }
 
-/// The peer-link secret: as given; else derived from the API key when that is enabled (so a
-/// deployment that sets only the key gets authenticated peer links); else none.
+/// The peer-link secret as given, or none. Never derived from the API key: every client
+/// holds that key, and a client must not be able to join as a peer.
 fn cluster_secret(inputs: &Inputs) -> Result<String, ConfigError> {
     let (name, value) = raw(inputs, Key::ClusterSecret);
-    if !value.is_empty() {
-        return values::api_key_value(value).map_err(|expected| ConfigError::InvalidSecret {
-            name: name.to_string(),
-            expected,
-        });
+    if value.is_empty() {
+        return Ok(String::new());
     }
-    let enabled = setting(inputs, Key::ApiKeyEnable, values::boolean)?;
-    Ok(if enabled {
-        format!("api-key:{}", api_key_value(inputs)?)
-    } else {
-        String::new()
+    values::api_key_value(value).map_err(|expected| ConfigError::InvalidSecret {
+        name: name.to_string(),
+        expected,
     })
 }
 
@@ -624,6 +620,16 @@ fn settings_warnings(settings: &Settings) -> Vec<String> {
             "MOSTDB_API_KEY_ENABLE is true but the API key is the well-known default \
              {API_KEY_VALUE_WELL_KNOWN:?}: set {ENV_API_KEY_VALUE} to a secret"
         ));
+    }
+    if !settings.cluster_secret.is_empty()
+        && settings.api_key_enable
+        && settings.cluster_secret == settings.api_key_value
+    {
+        warnings.push(
+            "MOSTDB_CLUSTER_SECRET is the API key: every client can then join as a peer; \
+             give the peers a secret of their own"
+                .to_string(),
+        );
     }
     warnings
 }

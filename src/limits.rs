@@ -186,6 +186,16 @@ pub const PEER_HANDSHAKE_BYTES_MAX: usize = 8 * 1024;
 /// The refusing side of a peer handshake logs each kind of refusal at warn level at most
 /// this often (a misconfigured peer redials every few seconds from each core); the rest at debug.
 pub const PEER_REFUSAL_LOG_INTERVAL_MS: u64 = 60_000;
+/// After its `101`, the responder waits this long for the dialler's proof of the cluster
+/// secret (sent at once, one round trip later); it serves nothing meanwhile, then closes.
+pub const PEER_PROOF_TIMEOUT_MS: u64 = 2_000;
+/// Without a cluster secret, a dial from an unknown address makes the member names be
+/// resolved again at most this often (so a member with a new address gets in).
+pub const PEER_ADDRESS_RESOLVE_INTERVAL_MS: u64 = 1_000;
+/// How long such a dial waits for that resolution before it is refused.
+pub const PEER_ADDRESS_RESOLVE_WAIT_MS: u64 = 1_000;
+/// Addresses kept per member name (a name may resolve to many).
+pub const PEER_MEMBER_ADDRESSES_MAX: usize = 64;
 /// Initial capacity of a link's read and write buffers.
 pub const PEER_BUFFER_BYTES: usize = 64 * 1024;
 /// A link buffer larger than this is given back once the frame that needed it is done.
@@ -201,6 +211,12 @@ const _: () = assert!(PEER_PING_INTERVAL_MS * 3 <= PEER_DOWN_AFTER_MS);
 const _: () = assert!(PEER_DOWN_AFTER_MS < PEER_SERVE_IDLE_MS);
 const _: () = assert!(PEER_BACKOFF_FIRST_MS > 0 && PEER_BACKOFF_FIRST_MS <= PEER_BACKOFF_MAX_MS);
 const _: () = assert!(PEER_BUFFER_BYTES <= PEER_BUFFER_KEEP_BYTES);
+// The dialler sends its proof right after the 101, within its own handshake deadline.
+const _: () = assert!(PEER_HANDSHAKE_TIMEOUT_MS <= PEER_PROOF_TIMEOUT_MS);
+const _: () = assert!(PEER_PROOF_TIMEOUT_MS <= PEER_SERVE_IDLE_MS);
+// A dialler from a member's new address waits for the resolution within its deadline.
+const _: () = assert!(PEER_ADDRESS_RESOLVE_WAIT_MS < PEER_HANDSHAKE_TIMEOUT_MS);
+const _: () = assert!(PEER_MEMBER_ADDRESSES_MAX > 0);
 
 // --- anti-entropy (src/replication/antientropy) ---
 

@@ -113,15 +113,9 @@ fn log_membership(settings: &Settings, membership: &Membership) {
         peers = ?peers,
         cluster_id = %settings.cluster_id,
         epoch = settings.cluster_epoch,
-        authenticated = !settings.cluster_secret.is_empty(),
         "membership"
     );
-    if !membership.is_single() && settings.cluster_secret.is_empty() {
-        tracing::warn!(
-            "peer links are not authenticated (no MOSTDB_CLUSTER_SECRET and no API key): anyone \
-             who can reach this port can join as a peer"
-        );
-    }
+    // How peer links are admitted is said once by the server, which decides it.
 }
 
 fn init_logging(settings: &Settings) {

@@ -14,15 +14,15 @@ use crate::api::cluster::{ClusterView, MemberView};
 use crate::api::{Api, ApiConfig};
 use crate::cluster::Membership;
 use crate::config::Settings;
-use crate::http::{
-    serve_pooled_connection, Admission, ConnLimits, DateCache, Handler, IdlePool, Refused,
-};
+use crate::http::{serve_pooled_connection, Admission, ConnLimits, DateCache, IdlePool, Refused};
 use crate::limits::{CONNECTION_REFUSAL_LOG_INTERVAL_MS, SHUTDOWN_GRACE_MS};
 use crate::replication::antientropy::{self, AntiEntropy};
 use crate::replication::clock::Hlc;
 use crate::replication::driver::{DefaultWriteMode, Driver, Link};
 use crate::replication::hints::{self, HintStats, Hints};
-use crate::replication::peer::{serve_peer, Identity, LinkConfig, PeerLink, PeerService};
+use crate::replication::peer::{
+    serve_peer, Identity, LinkConfig, PeerAdmission, PeerAuth, PeerLink, PeerService,
+};
 use crate::replication::protocol::{ReplicaReply, ReplicaRequest, SyncRequest};
 use crate::replication::recovery::{self, Recovery};
 use crate::replication::{CoreReplica, Replication};
@@ -94,6 +94,7 @@ pub fn start(
         Some(Arc::new(HintStats::new(membership.size())))
     };
     let recovery = Arc::new(start_recovery(settings, &membership, &store)?);
+    let admission = Arc::new(peer_admission(settings, &membership));
     let shared = Arc::new(Shared {
         hub: Arc::new(hub),
         store,
@@ -109,7 +110,7 @@ pub fn start(
             max_value_bytes: settings.max_value_bytes,
         }),
         ready: Arc::new(AtomicBool::new(false)),
-        admission: Arc::new(Admission::new(
+        connections: Arc::new(Admission::new(
             settings.max_connections,
             settings.max_connections_per_source,
         )),
@@ -118,10 +119,11 @@ pub fn start(
         anti_entropy,
         hint_stats,
         recovery,
+        admission,
     });
     let (up_tx, up_rx) = std::sync::mpsc::channel();
-    let admission = shared.admission.clone();
-    let memory_trim = MemoryTrim::start(move || admission.open())
+    let connections = shared.connections.clone();
+    let memory_trim = MemoryTrim::start(move || connections.open())
         .map_err(|err| tracing::warn!(%err, "no memory watcher: memory stays after storms"))
         .ok();
     let mut running = Running {
@@ -182,6 +184,17 @@ fn start_recovery(
     })
 }
 
+/// Who may open a peer link: the rule (said once here) and the members' addresses.
+fn peer_admission(settings: &Settings, membership: &Membership) -> PeerAdmission {
+    // Mutual TLS on peer links would prove the peer as the secret does (not there yet).
+    let auth = PeerAuth::choose(!settings.cluster_secret.is_empty(), false);
+    if !membership.is_single() {
+        auth.log_at_start();
+    }
+    let authorities = membership.members.iter().map(|m| m.authority.clone());
+    PeerAdmission::new(auth, authorities.collect())
+}
+
 /// What every core shares.
 struct Shared {
     hub: Arc<Hub<CoreReplica>>,
@@ -190,13 +203,15 @@ struct Shared {
     api: Arc<ApiConfig>,
     ready: Arc<AtomicBool>,
     /// Client connections: node-wide and per-source counts.
-    admission: Arc<Admission>,
+    connections: Arc<Admission>,
     addr: SocketAddr,
     membership: Arc<Membership>,
     anti_entropy: Arc<AntiEntropy>,
     /// The node's hint counters; `None`: hints are switched off.
     hint_stats: Option<Arc<HintStats>>,
     recovery: Arc<Recovery>,
+    /// Who may open a peer link to this node.
+    admission: Arc<PeerAdmission>,
 }
 
 fn run_core(
@@ -272,6 +287,7 @@ async fn core_main(
         shared.api.clone(),
         shared.ready.clone(),
         identity,
+        shared.admission.clone(),
         cluster,
     ));
     let shutdown = Latch::new();
@@ -374,6 +390,7 @@ impl Shared {
                         bind_ip,
                         identity: identity.clone(),
                         value_bytes_max: self.settings.max_value_bytes,
+                        admission: Some(self.admission.clone()),
                     };
                     Rc::new(PeerLink::start(config, hlc.clone()))
                 })
@@ -501,9 +518,9 @@ impl PeerService for PeerEndpoint {
     }
 }
 
-async fn accept_loop<H: Handler + 'static>(
+async fn accept_loop(
     listener: &TcpListener,
-    handler: Rc<H>,
+    api: Rc<Api>,
     peers: Rc<PeerEndpoint>,
     shared: &Arc<Shared>,
     shutdown: &Latch,
@@ -529,7 +546,10 @@ async fn accept_loop<H: Handler + 'static>(
                 continue;
             }
         };
-        let admitted = match shared.admission.admit(source.ip(), || pool.evict_oldest()) {
+        let admitted = match shared
+            .connections
+            .admit(source.ip(), || pool.evict_oldest())
+        {
             Ok(admitted) => admitted,
             Err(refused) => {
                 refusals.log(refused, source, &shared.settings);
@@ -540,7 +560,7 @@ async fn accept_loop<H: Handler + 'static>(
         live.set(live.get() + 1);
         let registered = pool.register();
         let (handler, peers, limits, date, shutdown, live) = (
-            handler.clone(),
+            api.connection(source),
             peers.clone(),
             limits.clone(),
             date.clone(),
@@ -549,11 +569,21 @@ async fn accept_loop<H: Handler + 'static>(
         );
         monoio::spawn(async move {
             let slot = registered.slot();
-            let served =
-                serve_pooled_connection(stream, &*handler, &limits, &shutdown, &date, slot);
-            if let Some(up) = served.await {
-                drop(registered);
-                serve_peer(up.stream, up.leftover, peers, value_bytes_max, &shutdown).await;
+            let served = serve_pooled_connection(stream, &handler, &limits, &shutdown, &date, slot);
+            let upgraded = served.await;
+            drop(registered);
+            // Only a peer handshake the API answered `101` upgrades a connection.
+            if let (Some(up), Some(awaited)) = (upgraded, handler.take_awaited()) {
+                let leftover = up.leftover;
+                serve_peer(
+                    up.stream,
+                    leftover,
+                    awaited,
+                    peers,
+                    value_bytes_max,
+                    &shutdown,
+                )
+                .await;
             }
             live.set(live.get() - 1);
             drop(admitted);

@@ -12,3 +12,5 @@ mod disk_full;
 mod framing;
 #[path = "hardening/lifecycle.rs"]
 mod lifecycle;
+#[path = "hardening/peer_auth.rs"]
+mod peer_auth;

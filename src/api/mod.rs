@@ -12,13 +12,18 @@ mod query;
 
 pub use error::ApiError;
 
+use std::cell::Cell;
+use std::net::{IpAddr, SocketAddr};
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use crate::http::{Body, Handler, Method, Request, Response, Upgrade};
 use crate::limits::KEY_BYTES_MAX;
-use crate::replication::peer::{handshake, Identity, PEER_PATH, PEER_PROTOCOL};
+use crate::replication::peer::handshake::{self, Nonce};
+use crate::replication::peer::{
+    AwaitedProof, Identity, PeerAdmission, Refusal, PEER_PATH, PEER_PROTOCOL,
+};
 use crate::replication::{OpError, Replication};
 
 use cluster::ClusterView;
@@ -47,6 +52,8 @@ pub struct Api {
     replication: Rc<Replication>,
     /// This node's identity, for peers' link handshakes.
     identity: Rc<Identity>,
+    /// Who may dial a peer link (shared by every core).
+    admission: Arc<PeerAdmission>,
     cluster: Rc<ClusterView>,
     config: Arc<ApiConfig>,
     /// True once every core serves, false again when the node stops.
@@ -69,9 +76,25 @@ enum Route {
     Cluster,
 }
 
-impl Handler for Api {
+/// One client connection's view of the API: where it comes from (peer links are admitted
+/// by address when there is no cluster secret) and, once a peer handshake was answered `101`,
+/// the proof the dialler still owes, which the accept loop hands to `serve_peer`.
+pub struct Connection {
+    api: Rc<Api>,
+    from: IpAddr,
+    awaited: Cell<Option<AwaitedProof>>,
+}
+
+impl Connection {
+    /// The proof awaited on this connection, if a peer handshake switched it.
+    pub fn take_awaited(&self) -> Option<AwaitedProof> {
+        self.awaited.take()
+    }
+}
+
+impl Handler for Connection {
     fn call<'a>(&'a self, req: Request<'a>) -> impl std::future::Future<Output = Response> + 'a {
-        self.serve(req)
+        self.api.serve(req, self)
     }
 }
 
@@ -81,21 +104,32 @@ impl Api {
         config: Arc<ApiConfig>,
         ready: Arc<AtomicBool>,
         identity: Rc<Identity>,
+        admission: Arc<PeerAdmission>,
         cluster: Rc<ClusterView>,
     ) -> Api {
         Api {
             replication,
             identity,
+            admission,
             cluster,
             config,
             ready,
         }
     }
 
-    async fn serve(&self, req: Request<'_>) -> Response {
-        // Peers authenticate with the cluster secret in the handshake, not the API key.
+    /// The handler of a connection accepted from `from`.
+    pub fn connection(self: &Rc<Self>, from: SocketAddr) -> Connection {
+        Connection {
+            api: self.clone(),
+            from: from.ip(),
+            awaited: Cell::new(None),
+        }
+    }
+
+    async fn serve(&self, req: Request<'_>, conn: &Connection) -> Response {
+        // Peers prove the cluster secret (or come from a member's address), never the API key.
         if req.path == PEER_PATH {
-            return self.peer_handshake(&req);
+            return self.peer_handshake(&req, conn).await;
         }
         if !self.authorized(&req) {
             return ApiError::Unauthorized.to_response();
@@ -157,26 +191,24 @@ impl Api {
         }
     }
 
-    /// A peer's request to open a link: `101` and the hand-over, or the refusal.
-    fn peer_handshake(&self, req: &Request<'_>) -> Response {
+    /// A peer's request to open a link: `101` with this node's challenge (the dialler's proof
+    /// is then awaited on the connection), or the refusal.
+    async fn peer_handshake(&self, req: &Request<'_>, conn: &Connection) -> Response {
         if req.method != Method::Get {
             return method_not_allowed(ALLOW_GET);
         }
-        match handshake::check_request(&self.identity, req.headers) {
-            Ok((headers, _peer)) => Response::switching(Upgrade {
-                protocol: PEER_PROTOCOL,
-                headers,
-            }),
-            Err(refusal) => {
-                refusal.log();
-                Response {
-                    status: refusal.status,
-                    content_type: Some(crate::http::CONTENT_TYPE_TEXT),
-                    allow: None,
-                    body: Body::Owned(refusal.body()),
-                    upgrade: None,
-                }
+        if let Err(refusal) = self.admission.admit(conn.from).await {
+            return refused(refusal);
+        }
+        match handshake::check_request(&self.identity, req.headers, &Nonce::random()) {
+            Ok(accepted) => {
+                conn.awaited.set(Some(accepted.awaited));
+                Response::switching(Upgrade {
+                    protocol: PEER_PROTOCOL,
+                    headers: accepted.lines,
+                })
             }
+            Err(refusal) => refused(refusal),
         }
     }
 
@@ -269,6 +301,18 @@ fn op_error(err: OpError) -> ApiError {
             tracing::error!(%detail, "storage error");
             ApiError::Internal
         }
+    }
+}
+
+/// A refused peer handshake: logged (rate-limited), answered with its status and code.
+fn refused(refusal: Refusal) -> Response {
+    refusal.log();
+    Response {
+        status: refusal.status,
+        content_type: Some(crate::http::CONTENT_TYPE_TEXT),
+        allow: None,
+        body: Body::Owned(refusal.body()),
+        upgrade: None,
     }
 }
 

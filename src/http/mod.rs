@@ -111,7 +111,7 @@ pub struct Response {
 /// What a `101 Switching Protocols` answer says beyond `Server` and `Date`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Upgrade {
-    /// The protocol switched to: the value of the `Upgrade` header (e.g. `mostdb-peer/1`);
+    /// The protocol switched to: the value of the `Upgrade` header (e.g. `mostdb-peer/2`);
     /// the connection also sends `Connection: Upgrade`.
     pub protocol: &'static str,
     /// More header lines, each `Name: value\r\n` (the protocol's own handshake fields).

@@ -22,8 +22,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use super::history::{splitmix64, KvOp, Outcome};
 use super::proxy::{CutMode, LinkProxy};
 use super::{
-    base_command, file_tail, post, signal, wait_timeout, Client, ReadError, TempDir, READY_POLL_MS,
-    READY_TIMEOUT_MS, START_ATTEMPTS_MAX, TERM_TIMEOUT_MS,
+    api_key_header, base_command, file_tail, post, signal, wait_timeout, Client, ReadError,
+    TempDir, READY_POLL_MS, READY_TIMEOUT_MS, START_ATTEMPTS_MAX, TERM_TIMEOUT_MS,
 };
 
 /// Lowest port picked for a node (the kernel's ephemeral range starts above).
@@ -157,7 +157,7 @@ impl Cluster {
         for node in 0..self.size() {
             let mut in_a_row = 0;
             while in_a_row < LINKS_UP_PROBES {
-                if members_up(self.node(node).port) == Some(all) {
+                if members_up(self.node(node).port, &self.node(node).env) == Some(all) {
                     in_a_row += 1;
                     continue;
                 }
@@ -255,7 +255,7 @@ impl Cluster {
             if node.child.is_none() {
                 return Err(format!("node {i} is not running"));
             }
-            if probe_ready(node.port) {
+            if probe_ready(node.port, &node.env) {
                 return Ok(());
             }
             if Instant::now() >= deadline {
@@ -499,26 +499,34 @@ const LINKS_UP_TIMEOUT_MS: u64 = 10_000;
 /// Pause between two looks at the links.
 const LINKS_POLL_MS: u64 = 20;
 
+/// The API key header line of a node started with `env`, if it uses one.
+pub fn key_header(env: &[(String, String)]) -> Option<String> {
+    api_key_header(env).map(|(name, value)| format!("{name}: {value}"))
+}
+
 /// How many members node `port`'s answering core reaches (itself included).
-fn members_up(port: u16) -> Option<u64> {
+fn members_up(port: u16, env: &[(String, String)]) -> Option<u64> {
     let mut client = Client::connect(port);
-    let resp = client.call(&super::request("GET", "/cluster", &[], b""));
+    let key = key_header(env);
+    let headers: Vec<&str> = key.iter().map(String::as_str).collect();
+    let resp = client.call(&super::request("GET", "/cluster", &headers, b""));
     let body: serde_json::Value = serde_json::from_slice(&resp.body).ok()?;
     body.get("result")?.get("up")?.as_u64()
 }
 
-/// One readiness probe: `GET /readyz` answered 200.
-fn probe_ready(port: u16) -> bool {
+/// One readiness probe: `GET /readyz` answered 200 (with the API key when the node uses one).
+fn probe_ready(port: u16, env: &[(String, String)]) -> bool {
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
     let timeout = Duration::from_millis(PROBE_TIMEOUT_MS);
     let Ok(stream) = TcpStream::connect_timeout(&addr, timeout) else {
         return false;
     };
     let mut c = Client::from_stream(stream, timeout);
-    if c.stream
-        .write_all(b"GET /readyz HTTP/1.1\r\nHost: t\r\n\r\n")
-        .is_err()
-    {
+    let key = key_header(env)
+        .map(|h| format!("{h}\r\n"))
+        .unwrap_or_default();
+    let probe = format!("GET /readyz HTTP/1.1\r\nHost: t\r\n{key}\r\n");
+    if c.stream.write_all(probe.as_bytes()).is_err() {
         return false;
     }
     matches!(c.try_read_response(), Ok(r) if r.status == 200)

@@ -24,6 +24,9 @@ pub const PROXY_CONNECT_TIMEOUT_MS: u64 = 1_000;
 pub const PROXY_CHUNK_BYTES: usize = 64 * 1024;
 /// Connections held open without forwarding while blackholed (further ones are refused).
 pub const PROXY_HELD_CONNECTIONS_MAX: usize = 256;
+/// Reads of the first forwarded connection's source → target bytes kept for
+/// [`LinkProxy::recorded`] (what an eavesdropper on the link would capture).
+pub const PROXY_RECORD_CHUNKS_MAX: usize = 8;
 
 /// What a cut link does with connections that arrive while it is cut.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -75,6 +78,8 @@ struct Shared {
     refused: AtomicU64,
     blackholed: AtomicU64,
     bytes: AtomicU64,
+    /// The first forwarded connection's source → target reads, one entry per read.
+    recorded: Mutex<Vec<Vec<u8>>>,
 }
 
 impl Shared {
@@ -111,6 +116,7 @@ impl LinkProxy {
             refused: AtomicU64::new(0),
             blackholed: AtomicU64::new(0),
             bytes: AtomicU64::new(0),
+            recorded: Mutex::new(Vec::new()),
         });
         let for_thread = shared.clone();
         let acceptor = std::thread::Builder::new()
@@ -162,6 +168,13 @@ impl LinkProxy {
     /// Connections currently forwarded.
     pub fn open_connections(&self) -> usize {
         self.shared.lock().open.len()
+    }
+
+    /// What the source node sent on the first connection forwarded, read by read (at most
+    /// [`PROXY_RECORD_CHUNKS_MAX`] reads): a recording an eavesdropper could replay.
+    pub fn recorded(&self) -> Vec<Vec<u8>> {
+        let recorded = self.shared.recorded.lock();
+        recorded.unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     pub fn stats(&self) -> ProxyStats {
@@ -304,8 +317,8 @@ fn forward(client: TcpStream, shared: Arc<Shared>, generation: u64) {
     let back_shared = shared.clone();
     let back = std::thread::Builder::new()
         .name("proxy-pump".into())
-        .spawn(move || pump(s_back, c_back, &back_shared));
-    pump(client, server, &shared);
+        .spawn(move || pump(s_back, c_back, &back_shared, false));
+    pump(client, server, &shared, id == 0);
     if let Ok(t) = back {
         let _ = t.join();
     }
@@ -314,13 +327,20 @@ fn forward(client: TcpStream, shared: Arc<Shared>, generation: u64) {
 
 /// Copies `from` → `to` until EOF or an error, then shuts both sockets down entirely (the peer
 /// protocol has no use for half-closed connections), which also ends the other direction.
-fn pump(mut from: TcpStream, mut to: TcpStream, shared: &Shared) {
+/// `record`: keep the first reads in `shared.recorded`.
+fn pump(mut from: TcpStream, mut to: TcpStream, shared: &Shared, record: bool) {
     let mut buf = vec![0u8; PROXY_CHUNK_BYTES];
     loop {
         let n = match from.read(&mut buf) {
             Ok(0) | Err(_) => break,
             Ok(n) => n,
         };
+        if record {
+            let mut recorded = shared.recorded.lock().unwrap_or_else(|p| p.into_inner());
+            if recorded.len() < PROXY_RECORD_CHUNKS_MAX {
+                recorded.push(buf[..n].to_vec());
+            }
+        }
         if to.write_all(&buf[..n]).is_err() {
             break;
         }

@@ -1,16 +1,18 @@
 //! Dialling a peer: resolve its address (off the event loop when it is a name), connect from
 //! this node's own address when it has a specific one (so a network rule can cut exactly one
-//! link), send the upgrade request and check the answer. Must not import `http` or `api`.
+//! link), send the upgrade request, check the answer and send the proof it challenges for.
+//! Must not import `http` or `api`.
 
 use std::io;
-use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
+use std::net::{IpAddr, SocketAddr};
 
 use monoio::buf::IoBufMut;
 use monoio::io::{AsyncReadRent, AsyncWriteRentExt};
 use monoio::net::TcpStream;
 use socket2::{Domain, Protocol, Socket, Type};
 
-use super::handshake::{self, HandshakeError, Identity, Nonce, PeerHello};
+use super::admission::{resolve_off_loop, PeerAdmission};
+use super::handshake::{self, Answered, HandshakeError, Identity, Nonce, PeerHello};
 use crate::limits::{HEADERS_MAX, PEER_HANDSHAKE_BYTES_MAX};
 
 /// Why a dial gave no link.
@@ -28,26 +30,34 @@ pub enum DialError {
     Timeout,
 }
 
-/// Connects to `addr` (`host:port`) and completes the handshake: the stream, who answered,
-/// and any bytes that came after the `101`.
+/// Connects to `addr` (`host:port`), completes the handshake and sends the proof the
+/// answer challenged for: the stream, who answered, and any bytes that came after the `101`.
+/// `admission` learns what a name resolved to (the member's address may have changed).
 pub(super) async fn dial(
     addr: &str,
     bind_ip: Option<IpAddr>,
     me: &Identity,
+    admission: Option<&PeerAdmission>,
 ) -> Result<(TcpStream, PeerHello, Vec<u8>), DialError> {
-    let peer = resolve(addr, bind_ip).await?;
+    let peer = resolve(addr, bind_ip, admission).await?;
     let mut stream = connect(peer, bind_ip).await.map_err(DialError::Connect)?;
     let nonce = Nonce::random();
     let request = handshake::dial_request(me, addr, &nonce);
     let (res, _) = stream.write_all(request).await;
     res.map_err(DialError::Io)?;
-    let (hello, leftover) = read_answer(&mut stream, me, &nonce).await?;
-    Ok((stream, hello, leftover))
+    let (answered, leftover) = read_answer(&mut stream, me, &nonce).await?;
+    let (res, _) = stream.write_all(answered.proof.to_vec()).await;
+    res.map_err(DialError::Io)?;
+    Ok((stream, answered.peer, leftover))
 }
 
-/// A literal address at once; a name through the system resolver on a short-lived thread
-/// (it may block for seconds). Prefers the family of `bind_ip` when there is one.
-async fn resolve(addr: &str, bind_ip: Option<IpAddr>) -> Result<SocketAddr, DialError> {
+/// A literal address at once; a name through the system resolver off the event loop.
+/// Prefers the family of `bind_ip` when there is one.
+async fn resolve(
+    addr: &str,
+    bind_ip: Option<IpAddr>,
+    admission: Option<&PeerAdmission>,
+) -> Result<SocketAddr, DialError> {
     if let Ok(literal) = addr.parse::<SocketAddr>() {
         return Ok(literal);
     }
@@ -55,18 +65,10 @@ async fn resolve(addr: &str, bind_ip: Option<IpAddr>) -> Result<SocketAddr, Dial
         addr: addr.to_string(),
         source,
     };
-    let (tx, rx) = futures_channel::oneshot::channel();
-    let name = addr.to_string();
-    std::thread::Builder::new()
-        .name("peer-resolve".into())
-        .spawn(move || {
-            let _ = tx.send(name.to_socket_addrs().map(Vec::from_iter));
-        })
-        .map_err(failed)?;
-    let found = rx
-        .await
-        .map_err(|_| failed(io::Error::other("resolver thread died")))?
-        .map_err(failed)?;
+    let found = resolve_off_loop(addr).await.map_err(failed)?;
+    if let Some(admission) = admission {
+        admission.learned(addr, &found);
+    }
     let same_family = |a: &&SocketAddr| bind_ip.is_none_or(|ip| ip.is_ipv4() == a.is_ipv4());
     found
         .iter()
@@ -111,7 +113,7 @@ async fn read_answer(
     stream: &mut TcpStream,
     me: &Identity,
     nonce: &Nonce,
-) -> Result<(PeerHello, Vec<u8>), DialError> {
+) -> Result<(Answered, Vec<u8>), DialError> {
     let mut buf = Vec::with_capacity(PEER_HANDSHAKE_BYTES_MAX);
     loop {
         if let Some(done) = parse_answer(&buf, me, nonce, false)? {
@@ -142,7 +144,7 @@ fn parse_answer(
     me: &Identity,
     nonce: &Nonce,
     eof: bool,
-) -> Result<Option<(PeerHello, Vec<u8>)>, DialError> {
+) -> Result<Option<(Answered, Vec<u8>)>, DialError> {
     let mut slots = [httparse::EMPTY_HEADER; HEADERS_MAX];
     let mut resp = httparse::Response::new(&mut slots);
     let head_len = match resp.parse(buf) {
@@ -156,8 +158,8 @@ fn parse_answer(
     let status = resp.code.unwrap_or(0);
     let headers: Vec<(&str, &[u8])> = resp.headers.iter().map(|h| (h.name, h.value)).collect();
     if status == 101 {
-        let hello = handshake::check_response(me, nonce, status, &headers, b"")?;
-        return Ok(Some((hello, buf[head_len..].to_vec())));
+        let answered = handshake::check_response(me, nonce, status, &headers, b"")?;
+        return Ok(Some((answered, buf[head_len..].to_vec())));
     }
     let declared = headers
         .iter()

@@ -1,17 +1,29 @@
 //! The peer handshake, sans-IO: the HTTP/1.1 `Upgrade` request a dialler sends, the
-//! responder's check of it (→ the `101`'s header lines, or a refusal with its status and
-//! reason), and the dialler's check of the answer. Pure functions; the link and the HTTP
+//! responder's check of it (→ the `101`'s header lines and the proof it then awaits, or a
+//! refusal with its status and reason), the dialler's check of the answer (→ the proof it
+//! sends), and the responder's check of that proof. Pure functions; the link and the HTTP
 //! handler do the I/O. Must not import `http`, `api` or `runtime`.
 //!
-//! The cluster secret never crosses the wire: the dialler sends a fresh random nonce and
-//! `proof = HMAC-SHA256(secret, "mostdb-peer/1 dial" ‖ its fields ‖ nonce)`; the responder
-//! answers with `HMAC-SHA256(secret, "mostdb-peer/1 accept" ‖ its fields ‖ the dialler's
-//! nonce and node)`, so each side knows the other holds the secret, a passive observer learns
-//! nothing about it, and an old answer cannot be replayed to a new dial. (Plain TCP: this
-//! does not protect against an active attacker on the path; that would need TLS.) An empty
-//! secret works the same way, so a node with a secret and one without refuse each other.
+//! A mutual challenge–response over the cluster secret (DESIGN §14), in which each side proves
+//! the secret over a nonce the *other* side chose:
+//!
+//! 1. dialler → `GET /_mostdb/peer`, `Upgrade: mostdb-peer/2`, its claims (node id, cluster id,
+//!    epoch, member count) and a fresh nonce `Nd`;
+//! 2. responder → `101` with its claims, its own fresh nonce `Nr` and
+//!    `HMAC(secret, "accept" ‖ its claims ‖ the dialler's ‖ Nd ‖ Nr)`;
+//! 3. dialler checks that, then sends `HMAC(secret, "dial" ‖ its claims ‖ the responder's ‖
+//!    Nr ‖ Nd)` as the first [`PROOF_BYTES`] after the upgrade; the responder serves nothing
+//!    until that proof checks ([`AwaitedProof`]).
+//!
+//! A recorded dial is worthless (the next `Nr` differs), an answer cannot be replayed to a new
+//! dial (`Nd` differs), and no MAC can be reflected (the role labels and the order of the
+//! claims differ). The secret never crosses the wire. An empty secret works the same way, so
+//! a node with a secret and one without refuse each other; without a secret the proof is
+//! worth nothing and the address rule admits (see `admission`). Plain TCP does not protect
+//! against an active attacker on the path (that takes TLS).
 
 use std::fmt::Write as _;
+use std::net::IpAddr;
 
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
@@ -22,8 +34,9 @@ use crate::limits::{HEADERS_MAX, PEER_REFUSAL_LOG_INTERVAL_MS};
 
 /// The reserved path peers dial on the client port.
 pub const PEER_PATH: &str = "/_mostdb/peer";
-/// The `Upgrade` protocol token (its version changes with any incompatible frame change).
-pub const PEER_PROTOCOL: &str = "mostdb-peer/1";
+/// The `Upgrade` protocol token (its version changes with any incompatible handshake or frame
+/// change).
+pub const PEER_PROTOCOL: &str = "mostdb-peer/2";
 
 const H_NODE: &str = "X-Mostdb-Node";
 const H_CLUSTER: &str = "X-Mostdb-Cluster";
@@ -33,7 +46,13 @@ const H_NONCE: &str = "X-Mostdb-Nonce";
 const H_PROOF: &str = "X-Mostdb-Proof";
 
 const NONCE_BYTES: usize = 16;
-const PROOF_BYTES: usize = 32;
+/// The size of every MAC, and of the dialler's proof record after the upgrade.
+pub const PROOF_BYTES: usize = 32;
+
+/// The role labels: what the responder proves, and what the dialler proves. They differ, so
+/// that no MAC one side makes can be passed off as the other's.
+const ROLE_ACCEPT: &str = "accept";
+const ROLE_DIAL: &str = "dial";
 
 type HmacSha256 = Hmac<Sha256>;
 
@@ -71,14 +90,30 @@ impl Identity {
         }
     }
 
-    fn mac(&self, role: &str, fields: &[&[u8]]) -> HmacSha256 {
+    /// The MAC, under this node's secret, of `role` over `first`'s then `second`'s claims and
+    /// the two nonces in the order given. Every field is length-prefixed.
+    fn mac(
+        &self,
+        role: &str,
+        (first, second): (&Claims<'_>, &Claims<'_>),
+        nonces: [&Nonce; 2],
+    ) -> HmacSha256 {
         // HMAC takes a key of any length: this cannot fail.
         let mut mac = HmacSha256::new_from_slice(&self.secret).expect("HMAC accepts any key");
-        mac.update(PEER_PROTOCOL.as_bytes());
-        mac.update(role.as_bytes());
-        for field in fields {
-            mac.update(&(field.len() as u64).to_le_bytes());
-            mac.update(field);
+        let mut field = |bytes: &[u8]| {
+            mac.update(&(bytes.len() as u64).to_le_bytes());
+            mac.update(bytes);
+        };
+        field(PEER_PROTOCOL.as_bytes());
+        field(role.as_bytes());
+        for claims in [first, second] {
+            field(claims.node.as_bytes());
+            field(claims.cluster_id.as_bytes());
+            field(&claims.epoch.to_le_bytes());
+            field(&claims.members.to_le_bytes());
+        }
+        for nonce in nonces {
+            field(&nonce.0);
         }
         mac
     }
@@ -93,7 +128,7 @@ pub struct PeerHello {
     pub members: u32,
 }
 
-/// A dialler's fresh random challenge.
+/// A fresh random challenge (each side sends one).
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub struct Nonce(pub [u8; NONCE_BYTES]);
 
@@ -121,7 +156,7 @@ impl Nonce {
 }
 
 /// How many kinds of refusal there are.
-const REFUSAL_CODES: usize = 8;
+const REFUSAL_CODES: usize = 9;
 
 /// A refusal's kind: the first word of its body, so the dialler can act on it.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -130,8 +165,11 @@ pub enum RefusalCode {
     Malformed,
     /// Another protocol version (409).
     Protocol,
-    /// The proof does not match this node's secret (403).
+    /// The dialler did not prove this node's secret (its proof was wrong, late or missing;
+    /// the link is closed), or the responder's answer did not prove the dialler's.
     Secret,
+    /// No cluster secret, and the dialler's address is not one of the members' (403).
+    Address,
     /// The dialler reached itself (409): it must stop dialling that address.
     SelfDial,
     /// Another cluster (409).
@@ -150,6 +188,7 @@ impl RefusalCode {
             RefusalCode::Malformed => "malformed",
             RefusalCode::Protocol => "protocol",
             RefusalCode::Secret => "secret",
+            RefusalCode::Address => "address",
             RefusalCode::SelfDial => "self",
             RefusalCode::Cluster => "cluster",
             RefusalCode::Epoch => "epoch",
@@ -180,6 +219,7 @@ impl RefusalCode {
             RefusalCode::Malformed,
             RefusalCode::Protocol,
             RefusalCode::Secret,
+            RefusalCode::Address,
             RefusalCode::SelfDial,
             RefusalCode::Cluster,
             RefusalCode::Epoch,
@@ -206,6 +246,15 @@ impl Refusal {
             code,
             reason,
         }
+    }
+
+    /// No cluster secret, and `from` is not an address of the member list.
+    pub fn address(from: IpAddr) -> Refusal {
+        let reason = format!(
+            "{from} is not an address of the member list (without MOSTDB_CLUSTER_SECRET only \
+             members' addresses may open peer links)"
+        );
+        Refusal::new(403, RefusalCode::Address, reason)
     }
 
     /// The response body.
@@ -257,21 +306,20 @@ pub enum HandshakeError {
     Malformed { what: &'static str },
 }
 
-/// The dialler's `Upgrade` request to `host` (the peer's `host:port`).
+/// The dialler's `Upgrade` request to `host` (the peer's `host:port`): its claims and its
+/// challenge `nonce`. It proves nothing yet: that comes after the responder's challenge.
 pub fn dial_request(me: &Identity, host: &str, nonce: &Nonce) -> Vec<u8> {
     let node = format!("{:016x}", me.node_id);
-    let nonce_hex = hex(&nonce.0);
-    let proof = proof(me, "dial", &Claims::of(me, &node), &nonce_hex, "");
     let mut req = String::with_capacity(512);
     let _ = write!(
         req,
         "GET {PEER_PATH} HTTP/1.1\r\nHost: {host}\r\nConnection: Upgrade\r\n\
          Upgrade: {PEER_PROTOCOL}\r\n{H_NODE}: {node}\r\n{H_CLUSTER}: {}\r\n\
-         {H_EPOCH}: {}\r\n{H_MEMBERS}: {}\r\n{H_NONCE}: {nonce_hex}\r\n{H_PROOF}: {}\r\n\r\n",
+         {H_EPOCH}: {}\r\n{H_MEMBERS}: {}\r\n{H_NONCE}: {}\r\n\r\n",
         me.cluster_id,
         me.epoch,
         me.members,
-        hex(&proof.finalize().into_bytes())
+        hex(&nonce.0)
     );
     req.into_bytes()
 }
@@ -294,51 +342,70 @@ impl<'a> Claims<'a> {
         }
     }
 
-    fn of_peer(node_hex: &'a str, hello: &'a PeerHello) -> Claims<'a> {
+    fn of_peer(fields: &'a Fields<'a>) -> Claims<'a> {
         Claims {
-            node: node_hex,
-            cluster_id: &hello.cluster_id,
-            epoch: hello.epoch,
-            members: hello.members,
+            node: fields.node,
+            cluster_id: &fields.hello.cluster_id,
+            epoch: fields.hello.epoch,
+            members: fields.hello.members,
         }
     }
 }
 
-/// The MAC, under `key`'s secret, of one side's claims in `role` ("dial" or "accept"), bound
-/// to the dialler's nonce and (for "accept") the dialler's node id.
-fn proof(
-    key: &Identity,
-    role: &str,
-    claims: &Claims<'_>,
-    nonce_hex: &str,
-    dialler: &str,
-) -> HmacSha256 {
-    let (epoch, members) = (claims.epoch.to_string(), claims.members.to_string());
-    key.mac(
-        role,
-        &[
-            claims.node.as_bytes(),
-            claims.cluster_id.as_bytes(),
-            epoch.as_bytes(),
-            members.as_bytes(),
-            nonce_hex.as_bytes(),
-            dialler.as_bytes(),
-        ],
-    )
-}
-
-/// The peer's identity fields, as sent in either direction.
+/// The peer's identity fields and challenge, as sent in either direction.
 struct Fields<'h> {
     node: &'h str,
     hello: PeerHello,
+    nonce: Nonce,
 }
 
-/// The responder's check of a dialler's request (its headers, as parsed by the HTTP layer).
-/// `Ok`: the header lines of the `101` (each `Name: value\r\n`) and who dialled.
+/// The responder's yes: the `101`'s header lines (each `Name: value\r\n`), who dialled, and
+/// the proof the dialler still owes.
+#[derive(Debug)]
+pub struct Accepted {
+    pub lines: Vec<u8>,
+    pub peer: PeerHello,
+    pub awaited: AwaitedProof,
+}
+
+/// What the responder waits for after its `101`: the dialler's MAC over the responder's
+/// nonce. Nothing is served on the link until [`AwaitedProof::check`] passes.
+#[derive(Clone)]
+pub struct AwaitedProof {
+    expected: HmacSha256,
+    peer_node: u64,
+}
+
+impl std::fmt::Debug for AwaitedProof {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AwaitedProof")
+            .field("peer_node", &format_args!("{:016x}", self.peer_node))
+            .finish_non_exhaustive()
+    }
+}
+
+impl AwaitedProof {
+    /// The dialler's record after the upgrade, compared in constant time.
+    pub fn check(&self, record: &[u8]) -> Result<(), Refusal> {
+        self.expected.clone().verify_slice(record).map_err(|_| {
+            self.unproven("sent a wrong proof: it does not hold this cluster's secret")
+        })
+    }
+
+    /// The refusal of a link whose proof did not come (`why`, in words for the log).
+    pub fn unproven(&self, why: &str) -> Refusal {
+        let reason = format!("node {:016x} {why}", self.peer_node);
+        Refusal::new(403, RefusalCode::Secret, reason)
+    }
+}
+
+/// The responder's check of a dialler's request (its headers, as parsed by the HTTP layer),
+/// answered with this node's own fresh challenge `nonce`.
 pub fn check_request(
     me: &Identity,
     headers: &[(&str, &[u8])],
-) -> Result<(Vec<u8>, PeerHello), Refusal> {
+    nonce: &Nonce,
+) -> Result<Accepted, Refusal> {
     let malformed = |what: &str| {
         let reason = format!("not a peer handshake: {what}");
         Refusal::new(400, RefusalCode::Malformed, reason)
@@ -349,42 +416,37 @@ pub fn check_request(
         return Err(Refusal::new(409, RefusalCode::Protocol, reason));
     }
     let fields = read_fields(headers).map_err(malformed)?;
-    let nonce = header(headers, H_NONCE)
-        .filter(|n| unhex::<NONCE_BYTES>(n).is_some())
-        .ok_or_else(|| malformed("no valid nonce"))?;
-    let sent = header(headers, H_PROOF)
-        .and_then(unhex::<PROOF_BYTES>)
-        .ok_or_else(|| malformed("no valid proof"))?;
-    let claims = Claims::of_peer(fields.node, &fields.hello);
-    // `verify_slice` compares in constant time.
-    if proof(me, "dial", &claims, nonce, "")
-        .verify_slice(&sent)
-        .is_err()
-    {
-        let reason = format!("node {} does not hold this cluster's secret", fields.node);
-        return Err(Refusal::new(403, RefusalCode::Secret, reason));
-    }
-    let peer = fields.hello;
-    if peer.node_id == me.node_id {
+    if fields.hello.node_id == me.node_id {
         let reason = format!("node {:016x} dialled itself", me.node_id);
         return Err(Refusal::new(409, RefusalCode::SelfDial, reason));
     }
-    if let Err((code, reason)) = compare(me, &peer) {
+    if let Err((code, reason)) = compare(me, &fields.hello) {
         return Err(Refusal::new(409, code, reason));
     }
     let node = format!("{:016x}", me.node_id);
-    let answer = proof(me, "accept", &Claims::of(me, &node), nonce, fields.node);
+    let (mine, theirs) = (Claims::of(me, &node), Claims::of_peer(&fields));
+    let accept = me.mac(ROLE_ACCEPT, (&mine, &theirs), [&fields.nonce, nonce]);
+    let expected = me.mac(ROLE_DIAL, (&theirs, &mine), [nonce, &fields.nonce]);
     let mut lines = String::with_capacity(256);
     let _ = write!(
         lines,
         "{H_NODE}: {node}\r\n{H_CLUSTER}: {}\r\n{H_EPOCH}: {}\r\n{H_MEMBERS}: {}\r\n\
-         {H_PROOF}: {}\r\n",
+         {H_NONCE}: {}\r\n{H_PROOF}: {}\r\n",
         me.cluster_id,
         me.epoch,
         me.members,
-        hex(&answer.finalize().into_bytes())
+        hex(&nonce.0),
+        hex(&accept.finalize().into_bytes())
     );
-    Ok((lines.into_bytes(), peer))
+    let awaited = AwaitedProof {
+        expected,
+        peer_node: fields.hello.node_id,
+    };
+    Ok(Accepted {
+        lines: lines.into_bytes(),
+        peer: fields.hello,
+        awaited,
+    })
 }
 
 /// Same cluster, epoch and member count, or which differs (in words for the log).
@@ -414,15 +476,23 @@ fn compare(me: &Identity, peer: &PeerHello) -> Result<(), (RefusalCode, String)>
     Ok(())
 }
 
-/// The dialler's check of the answer to [`dial_request`]: `status`, header lines and body
-/// (a refusal's reason) of the response.
+/// The dialler's side of an accepted handshake: who answered, and the proof to send as the
+/// first bytes after the upgrade.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Answered {
+    pub peer: PeerHello,
+    pub proof: [u8; PROOF_BYTES],
+}
+
+/// The dialler's check of the answer to [`dial_request`] (sent with `nonce`): `status`, header
+/// lines and body (a refusal's reason) of the response.
 pub fn check_response(
     me: &Identity,
     nonce: &Nonce,
     status: u16,
     headers: &[(&str, &[u8])],
     body: &[u8],
-) -> Result<PeerHello, HandshakeError> {
+) -> Result<Answered, HandshakeError> {
     if status != 101 {
         return Err(refusal_of(status, body));
     }
@@ -438,18 +508,22 @@ pub fn check_response(
         .ok_or(HandshakeError::Malformed {
             what: "no valid proof",
         })?;
-    let dialler = format!("{:016x}", me.node_id);
-    let claims = Claims::of_peer(fields.node, &fields.hello);
-    let expected = proof(me, "accept", &claims, &hex(&nonce.0), &dialler);
-    if expected.verify_slice(&sent).is_err() {
+    let node = format!("{:016x}", me.node_id);
+    let (mine, theirs) = (Claims::of(me, &node), Claims::of_peer(&fields));
+    let accept = me.mac(ROLE_ACCEPT, (&theirs, &mine), [nonce, &fields.nonce]);
+    // `verify_slice` compares in constant time.
+    if accept.verify_slice(&sent).is_err() {
         return Err(HandshakeError::BadProof);
     }
-    let peer = fields.hello;
-    if peer.node_id == me.node_id {
+    if fields.hello.node_id == me.node_id {
         return Err(HandshakeError::SelfDial);
     }
-    compare(me, &peer).map_err(|(_, what)| HandshakeError::Mismatch { what })?;
-    Ok(peer)
+    compare(me, &fields.hello).map_err(|(_, what)| HandshakeError::Mismatch { what })?;
+    let proof = me.mac(ROLE_DIAL, (&mine, &theirs), [&fields.nonce, nonce]);
+    Ok(Answered {
+        peer: fields.hello,
+        proof: proof.finalize().into_bytes().into(),
+    })
 }
 
 /// A non-101 answer: a refusal in our format (`"{code}: {reason}"`), or whatever else the
@@ -483,6 +557,9 @@ fn read_fields<'h>(headers: &[(&'h str, &'h [u8])]) -> Result<Fields<'h>, &'stat
     let members = header(headers, H_MEMBERS)
         .and_then(|m| m.parse().ok())
         .ok_or("no valid member count")?;
+    let nonce = header(headers, H_NONCE)
+        .and_then(unhex::<NONCE_BYTES>)
+        .ok_or("no valid nonce")?;
     Ok(Fields {
         node,
         hello: PeerHello {
@@ -491,6 +568,7 @@ fn read_fields<'h>(headers: &[(&'h str, &'h [u8])]) -> Result<Fields<'h>, &'stat
             epoch,
             members,
         },
+        nonce: Nonce(nonce),
     })
 }
 

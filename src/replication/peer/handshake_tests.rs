@@ -32,7 +32,7 @@ fn borrowed(headers: &[(String, Vec<u8>)]) -> Vec<(&str, &[u8])> {
 /// The 101's headers as the dialler sees them: the HTTP layer's lines plus the handshake's.
 fn answer_headers(lines: &[u8]) -> Vec<(String, Vec<u8>)> {
     let mut head = b"HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\n".to_vec();
-    head.extend_from_slice(b"Upgrade: mostdb-peer/1\r\n");
+    head.extend_from_slice(b"Upgrade: mostdb-peer/2\r\n");
     head.extend_from_slice(lines);
     head.extend_from_slice(b"\r\n");
     let mut slots = [httparse::EMPTY_HEADER; 32];
@@ -44,72 +44,219 @@ fn answer_headers(lines: &[u8]) -> Vec<(String, Vec<u8>)> {
         .collect()
 }
 
-/// Runs a whole handshake from `dialler` to `responder`.
-fn handshake(dialler: &Identity, responder: &Identity) -> Result<PeerHello, HandshakeError> {
+/// What a whole handshake from `dialler` to `responder` came to on each side.
+#[derive(Debug, PartialEq, Eq)]
+enum Outcome {
+    /// Both sides accepted: the link serves.
+    Linked(PeerHello),
+    /// The responder refused the request.
+    Refused(HandshakeError),
+    /// The dialler refused the responder's answer (and closes the link).
+    DiallerRefused(HandshakeError),
+    /// The dialler accepted, but its proof did not check: the responder serves nothing.
+    Unproven(RefusalCode),
+}
+
+/// Runs a whole handshake from `dialler` to `responder`, proof record included.
+fn handshake(dialler: &Identity, responder: &Identity) -> Outcome {
     let nonce = Nonce::random();
     let request = dial_request(dialler, "10.0.0.2:5379", &nonce);
     let headers = request_headers(&request);
-    match check_request(responder, &borrowed(&headers)) {
-        Ok((lines, hello)) => {
-            assert_eq!(hello.node_id, dialler.node_id);
-            let answer = answer_headers(&lines);
-            check_response(dialler, &nonce, 101, &borrowed(&answer), b"")
+    let accepted = match check_request(responder, &borrowed(&headers), &Nonce::random()) {
+        Ok(accepted) => accepted,
+        Err(refusal) => {
+            let answer = check_response(dialler, &nonce, refusal.status, &[], &refusal.body());
+            return Outcome::Refused(answer.expect_err("a refusal"));
         }
-        Err(refusal) => check_response(dialler, &nonce, refusal.status, &[], &refusal.body()),
+    };
+    assert_eq!(accepted.peer.node_id, dialler.node_id);
+    let answer = answer_headers(&accepted.lines);
+    match check_response(dialler, &nonce, 101, &borrowed(&answer), b"") {
+        Ok(answered) => match accepted.awaited.check(&answered.proof) {
+            Ok(()) => Outcome::Linked(answered.peer),
+            Err(refusal) => Outcome::Unproven(refusal.code),
+        },
+        Err(err) => Outcome::DiallerRefused(err),
     }
+}
+
+/// A dialler's request, checked by `responder` with `nonce`: what the attacker sees.
+fn accept(responder: &Identity, request: &[u8], nonce: &Nonce) -> Accepted {
+    check_request(responder, &borrowed(&request_headers(request)), nonce).expect("accepted")
 }
 
 #[test]
 fn matching_nodes_accept_each_other() {
-    let hello = handshake(&node(1), &node(2)).expect("accepted");
-    assert_eq!(
-        hello,
-        PeerHello {
-            node_id: 2,
-            cluster_id: "prod".into(),
-            epoch: 3,
-            members: 3
-        }
-    );
+    let hello = PeerHello {
+        node_id: 2,
+        cluster_id: "prod".into(),
+        epoch: 3,
+        members: 3,
+    };
+    assert_eq!(handshake(&node(1), &node(2)), Outcome::Linked(hello));
     // An empty secret on both sides works the same way.
     let open = |id| Identity::new(id, "c", 1, 2, b"");
-    assert_eq!(handshake(&open(5), &open(6)).map(|h| h.node_id), Ok(6));
+    assert!(matches!(handshake(&open(5), &open(6)), Outcome::Linked(h) if h.node_id == 6));
 }
 
 #[test]
 fn the_secret_never_crosses_the_wire() {
     let nonce = Nonce::random();
     let request = dial_request(&node(1), "h:1", &nonce);
-    let text = String::from_utf8(request).unwrap();
+    let text = String::from_utf8(request.clone()).unwrap();
     assert!(!text.contains("s3cret"), "{text}");
     assert!(text.starts_with("GET /_mostdb/peer HTTP/1.1\r\nHost: h:1\r\n"));
-    assert!(text.contains("\r\nConnection: Upgrade\r\nUpgrade: mostdb-peer/1\r\n"));
+    assert!(text.contains("\r\nConnection: Upgrade\r\nUpgrade: mostdb-peer/2\r\n"));
     assert!(text.contains("\r\nX-Mostdb-Node: 0000000000000001\r\n"));
     assert!(text.ends_with("\r\n\r\n"));
+    let accepted = accept(&node(2), &request, &Nonce::random());
+    assert!(!String::from_utf8_lossy(&accepted.lines).contains("s3cret"));
     assert_ne!(Nonce::random(), nonce, "nonces are fresh");
 }
 
 #[test]
-fn wrong_secret_is_refused_with_403() {
+fn a_recorded_dial_and_its_proof_are_worthless_later() {
+    let (dialler, responder) = (node(1), node(2));
+    // The legitimate exchange, recorded by an eavesdropper.
+    let nonce = Nonce::random();
+    let request = dial_request(&dialler, "h:1", &nonce);
+    let accepted = accept(&responder, &request, &Nonce::random());
+    let answer = answer_headers(&accepted.lines);
+    let answered = check_response(&dialler, &nonce, 101, &borrowed(&answer), b"").unwrap();
+    assert_eq!(accepted.awaited.check(&answered.proof), Ok(()));
+    // Replayed to the same node (or any other, or after a restart): a new challenge, so the
+    // recorded proof does not answer it.
+    for target in [node(2), node(3)] {
+        let replayed = accept(&target, &request, &Nonce::random());
+        let refusal = replayed.awaited.check(&answered.proof).unwrap_err();
+        assert_eq!((refusal.status, refusal.code), (403, RefusalCode::Secret));
+    }
+    // Nor does the responder's own answer, reflected back as a proof.
+    let replayed = accept(&responder, &request, &Nonce::random());
+    let reflected = header(&borrowed(&answer), "X-Mostdb-Proof")
+        .and_then(unhex::<PROOF_BYTES>)
+        .unwrap();
+    assert!(replayed.awaited.check(&reflected).is_err());
+    // A truncated or empty record.
+    assert!(replayed.awaited.check(&answered.proof[..16]).is_err());
+    assert!(replayed.awaited.check(b"").is_err());
+}
+
+#[test]
+fn no_mac_can_be_reflected() {
+    // An attacker who gets node 2 to answer a dial claiming to be node 1 cannot use that
+    // answer's MAC as node 1's proof to node 2, even when it picks both nonces equal.
+    let (one, two) = (node(1), node(2));
+    let shared = Nonce::random();
+    let request = dial_request(&one, "h:1", &shared);
+    let accepted = accept(&two, &request, &shared);
+    let accept_mac = header(
+        &borrowed(&answer_headers(&accepted.lines)),
+        "X-Mostdb-Proof",
+    )
+    .and_then(unhex::<PROOF_BYTES>)
+    .unwrap();
+    assert!(accepted.awaited.check(&accept_mac).is_err());
+    // Nor can a dialler use a responder's MAC to pass for the responder: the answer to a dial
+    // from 2 to 1 does not verify as an answer from 1 to 2.
+    let nonce = Nonce::random();
+    let back = accept(&one, &dial_request(&two, "h:1", &nonce), &shared);
+    let answer = answer_headers(&back.lines);
+    assert!(check_response(&one, &shared, 101, &borrowed(&answer), b"").is_err());
+}
+
+#[test]
+fn wrong_secret_is_refused_by_both_sides() {
     let stranger = Identity::new(1, "prod", 3, 3, b"other");
-    let request = dial_request(&stranger, "h:1", &Nonce::random());
-    let refusal = check_request(&node(2), &borrowed(&request_headers(&request))).unwrap_err();
-    assert_eq!(refusal.status, 403);
-    assert_eq!(refusal.code, RefusalCode::Secret);
-    assert!(matches!(
+    // The stranger finds the answer does not prove its secret, and closes.
+    assert_eq!(
         handshake(&stranger, &node(2)),
-        Err(HandshakeError::Refused {
-            status: 403,
-            code: RefusalCode::Secret,
-            ..
-        })
-    ));
+        Outcome::DiallerRefused(HandshakeError::BadProof)
+    );
+    // A stranger that sends its proof anyway is refused by the responder.
+    let nonce = Nonce::random();
+    let request = dial_request(&stranger, "h:1", &nonce);
+    let accepted = accept(&node(2), &request, &Nonce::random());
+    let mut answer = answer_headers(&accepted.lines);
+    // Forge the answer's MAC as the stranger would compute it, to get its proof out.
+    let node2 = format!("{:016x}", 2);
+    let (mine, theirs) = (
+        Claims::of(&stranger, "0000000000000001"),
+        Claims {
+            node: &node2,
+            cluster_id: "prod",
+            epoch: 3,
+            members: 3,
+        },
+    );
+    let responder_nonce = header(&borrowed(&answer), "X-Mostdb-Nonce")
+        .and_then(unhex::<16>)
+        .map(Nonce)
+        .unwrap();
+    let forged = stranger.mac(ROLE_ACCEPT, (&theirs, &mine), [&nonce, &responder_nonce]);
+    for (name, value) in &mut answer {
+        if name == "X-Mostdb-Proof" {
+            *value = hex(&forged.clone().finalize().into_bytes()).into_bytes();
+        }
+    }
+    let answered = check_response(&stranger, &nonce, 101, &borrowed(&answer), b"").unwrap();
+    let refusal = accepted.awaited.check(&answered.proof).unwrap_err();
+    assert_eq!((refusal.status, refusal.code), (403, RefusalCode::Secret));
     // A secret on one side only.
     let open = Identity::new(1, "prod", 3, 3, b"");
-    assert!(matches!(
+    assert_eq!(
         handshake(&open, &node(2)),
-        Err(HandshakeError::Refused { status: 403, .. })
-    ));
+        Outcome::DiallerRefused(HandshakeError::BadProof)
+    );
+}
+
+#[test]
+fn a_proof_is_bound_to_both_node_ids_and_the_claims() {
+    let (dialler, responder) = (node(1), node(2));
+    let nonce = Nonce::random();
+    let request = dial_request(&dialler, "h:1", &nonce);
+    let accepted = accept(&responder, &request, &Nonce::random());
+    let answer = answer_headers(&accepted.lines);
+    let answered = check_response(&dialler, &nonce, 101, &borrowed(&answer), b"").unwrap();
+    // The same secret and nonces, another dialler id (node 7 using node 1's exchange).
+    let imposter = node(7);
+    let check = check_response(&imposter, &nonce, 101, &borrowed(&answer), b"");
+    assert_eq!(check, Err(HandshakeError::BadProof));
+    // A proof made by node 7 over the right nonce does not pass for node 1's.
+    let node2 = format!("{:016x}", 2);
+    let theirs = Claims {
+        node: &node2,
+        cluster_id: "prod",
+        epoch: 3,
+        members: 3,
+    };
+    let responder_nonce = header(&borrowed(&answer), "X-Mostdb-Nonce")
+        .and_then(unhex::<16>)
+        .map(Nonce)
+        .unwrap();
+    let node7 = format!("{:016x}", 7);
+    let by_seven = imposter.mac(
+        ROLE_DIAL,
+        (&Claims::of(&imposter, &node7), &theirs),
+        [&responder_nonce, &nonce],
+    );
+    let forged = by_seven.finalize().into_bytes();
+    assert!(accepted.awaited.check(&forged).is_err());
+    assert_eq!(accepted.awaited.check(&answered.proof), Ok(()));
+    // The answer is bound to the responder's id and claims: a tampered field fails.
+    for (field, value) in [
+        ("X-Mostdb-Node", "0000000000000009"),
+        ("X-Mostdb-Members", "4"),
+    ] {
+        let mut tampered = answer.clone();
+        for (name, v) in &mut tampered {
+            if name == field {
+                *v = value.as_bytes().to_vec();
+            }
+        }
+        let check = check_response(&dialler, &nonce, 101, &borrowed(&tampered), b"");
+        assert_eq!(check, Err(HandshakeError::BadProof), "{field}");
+    }
 }
 
 #[test]
@@ -133,11 +280,12 @@ fn cluster_epoch_and_members_mismatches_are_409_with_a_reason() {
     ];
     for (dialler, code, words) in cases {
         let request = dial_request(&dialler, "h:1", &Nonce::random());
-        let refusal = check_request(&node(2), &borrowed(&request_headers(&request))).unwrap_err();
+        let headers = request_headers(&request);
+        let refusal = check_request(&node(2), &borrowed(&headers), &Nonce::random()).unwrap_err();
         assert_eq!((refusal.status, refusal.code), (409, code));
         assert!(refusal.reason.contains(words), "{}", refusal.reason);
         match handshake(&dialler, &node(2)) {
-            Err(HandshakeError::Refused {
+            Outcome::Refused(HandshakeError::Refused {
                 status: 409,
                 code: got,
                 reason,
@@ -154,9 +302,13 @@ fn cluster_epoch_and_members_mismatches_are_409_with_a_reason() {
 fn dialling_oneself_is_told_apart() {
     let me = node(7);
     let request = dial_request(&me, "h:1", &Nonce::random());
-    let refusal = check_request(&me, &borrowed(&request_headers(&request))).unwrap_err();
+    let headers = request_headers(&request);
+    let refusal = check_request(&me, &borrowed(&headers), &Nonce::random()).unwrap_err();
     assert_eq!((refusal.status, refusal.code), (409, RefusalCode::SelfDial));
-    assert_eq!(handshake(&me, &me), Err(HandshakeError::SelfDial));
+    assert_eq!(
+        handshake(&me, &me),
+        Outcome::Refused(HandshakeError::SelfDial)
+    );
 }
 
 #[test]
@@ -164,8 +316,8 @@ fn an_answer_is_bound_to_its_nonce_and_to_the_secret() {
     let (dialler, responder) = (node(1), node(2));
     let nonce = Nonce::random();
     let request = dial_request(&dialler, "h:1", &nonce);
-    let (lines, _) = check_request(&responder, &borrowed(&request_headers(&request))).unwrap();
-    let answer = answer_headers(&lines);
+    let accepted = accept(&responder, &request, &Nonce::random());
+    let answer = answer_headers(&accepted.lines);
     assert!(check_response(&dialler, &nonce, 101, &borrowed(&answer), b"").is_ok());
     // Replayed to another dial.
     let other = Nonce::random();
@@ -179,49 +331,44 @@ fn an_answer_is_bound_to_its_nonce_and_to_the_secret() {
         check_response(&other_secret, &nonce, 101, &borrowed(&answer), b""),
         Err(HandshakeError::BadProof)
     );
-    // A tampered field.
-    let mut tampered = answer.clone();
-    for (name, value) in &mut tampered {
-        if name == "X-Mostdb-Members" {
-            *value = b"4".to_vec();
-        }
-    }
-    assert_eq!(
-        check_response(&dialler, &nonce, 101, &borrowed(&tampered), b""),
-        Err(HandshakeError::BadProof)
-    );
 }
 
 #[test]
 fn malformed_requests_and_foreign_answers() {
     let me = node(2);
-    let refusal = check_request(&me, &[("Upgrade", b"mostdb-peer/1")]).unwrap_err();
+    let fresh = Nonce::random();
+    let refusal = check_request(&me, &[("Upgrade", b"mostdb-peer/2")], &fresh).unwrap_err();
     assert_eq!(
         (refusal.status, refusal.code),
         (400, RefusalCode::Malformed)
     );
-    let refusal = check_request(&me, &[]).unwrap_err();
+    let refusal = check_request(&me, &[], &fresh).unwrap_err();
     assert_eq!(refusal.status, 400);
     let request = dial_request(&node(1), "h:1", &Nonce::random());
     let mut headers = request_headers(&request);
     for (name, value) in &mut headers {
         if name == "Upgrade" {
-            *value = b"mostdb-peer/2".to_vec();
+            *value = b"mostdb-peer/1".to_vec();
         }
     }
-    let refusal = check_request(&me, &borrowed(&headers)).unwrap_err();
+    let refusal = check_request(&me, &borrowed(&headers), &fresh).unwrap_err();
     assert_eq!((refusal.status, refusal.code), (409, RefusalCode::Protocol));
     for (name, value) in &mut headers {
         if name == "X-Mostdb-Node" {
             *value = b"+00000000000001".to_vec();
         }
         if name == "Upgrade" {
-            *value = b"mostdb-peer/1".to_vec();
+            *value = b"mostdb-peer/2".to_vec();
         }
     }
+    let refusal = check_request(&me, &borrowed(&headers), &fresh).unwrap_err();
+    assert_eq!(refusal.status, 400);
+    let mut headers = request_headers(&request);
+    headers.retain(|(name, _)| name != "X-Mostdb-Nonce");
+    let refusal = check_request(&me, &borrowed(&headers), &fresh).unwrap_err();
     assert_eq!(
-        check_request(&me, &borrowed(&headers)).unwrap_err().status,
-        400
+        (refusal.status, refusal.code),
+        (400, RefusalCode::Malformed)
     );
     // An address that is not a mostdb peer (or an old one without the peer path).
     assert_eq!(
@@ -236,6 +383,16 @@ fn malformed_requests_and_foreign_answers() {
         check_response(&node(1), &Nonce::random(), 101, &[], b""),
         Err(HandshakeError::Malformed { .. })
     ));
+    // An address refusal reaches the dialler with its code.
+    let refusal = Refusal::address("10.0.0.9".parse().unwrap());
+    assert!(matches!(
+        check_response(&node(1), &Nonce::random(), 403, &[], &refusal.body()),
+        Err(HandshakeError::Refused {
+            status: 403,
+            code: RefusalCode::Address,
+            ..
+        })
+    ));
 }
 
 #[test]
@@ -243,6 +400,13 @@ fn debug_never_shows_the_secret() {
     let text = format!("{:?}", node(0xab));
     assert!(text.contains("00000000000000ab"), "{text}");
     assert!(!text.contains("s3cret"), "{text}");
+    let request = dial_request(&node(1), "h:1", &Nonce::random());
+    let accepted = accept(&node(2), &request, &Nonce::random());
+    let text = format!("{:?}", accepted.awaited);
+    assert!(
+        text.contains("0000000000000001") && !text.contains("s3cret"),
+        "{text}"
+    );
 }
 
 #[test]

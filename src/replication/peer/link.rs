@@ -10,6 +10,7 @@ use std::future::Future;
 use std::net::IpAddr;
 use std::pin::Pin;
 use std::rc::Rc;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
@@ -17,6 +18,7 @@ use monoio::io::Splitable;
 use monoio::net::TcpStream;
 use tracing::Instrument;
 
+use super::admission::PeerAdmission;
 use super::calls::{CallError, Calls, Outcome};
 use super::dial::{dial, DialError};
 use super::frame::{self, Frame, Heartbeat};
@@ -59,6 +61,9 @@ pub struct LinkConfig {
     pub identity: Rc<Identity>,
     /// The largest value a frame may carry (`MOSTDB_MAX_VALUE_BYTES`).
     pub value_bytes_max: usize,
+    /// Told what the peer's name resolved to at each dial, so that peers dialling from
+    /// there are admitted (see `admission`); `None` in tests that do not care.
+    pub admission: Option<Arc<PeerAdmission>>,
 }
 
 /// Where a link is in its life.
@@ -355,7 +360,8 @@ impl Inner {
         loop {
             self.set_state(LinkState::Connecting);
             let config = &self.config;
-            let dialling = dial(&config.addr, config.bind_ip, &config.identity);
+            let admission = config.admission.as_deref();
+            let dialling = dial(&config.addr, config.bind_ip, &config.identity, admission);
             let dialled = monoio::select! {
                 dialled = monoio::time::timeout(limit, dialling) => {
                     dialled.unwrap_or(Err(DialError::Timeout))
@@ -400,6 +406,8 @@ impl Inner {
     fn dial_failed(&self, err: DialError) -> bool {
         let refusal = match &err {
             DialError::Handshake(HandshakeError::Refused { code, .. }) => Some(*code),
+            // The answer did not prove our secret: the peer holds another one.
+            DialError::Handshake(HandshakeError::BadProof) => Some(RefusalCode::Secret),
             DialError::Handshake(_) => Some(RefusalCode::Other),
             _ => None,
         };

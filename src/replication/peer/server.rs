@@ -1,5 +1,7 @@
 //! The accepting side of a peer link: after the HTTP layer switched a connection to the peer
-//! protocol, [`serve_peer`] reads request frames, runs each through the [`PeerService`]
+//! protocol, [`serve_peer`] first waits (at most `PEER_PROOF_TIMEOUT_MS`) for the dialler's
+//! proof of the cluster secret and serves nothing (no frame, no heartbeat) unless it checks;
+//! then it reads request frames, runs each through the [`PeerService`]
 //! concurrently (at most `PEER_SERVE_IN_FLIGHT_MAX` at once; then it stops reading), writes
 //! the answers as they come (out of order, matched by id; one write per event-loop turn) and
 //! answers heartbeats. A malformed frame closes the link. Must not import `http` or `api`.
@@ -11,12 +13,13 @@ use std::rc::Rc;
 use std::task::{Poll, Waker};
 use std::time::{Duration, Instant};
 
-use monoio::io::Splitable;
+use monoio::io::{AsyncReadRent, Splitable};
 use monoio::net::TcpStream;
 
 use super::frame::{self, Frame, Heartbeat};
+use super::handshake::{AwaitedProof, Refusal, PROOF_BYTES};
 use super::wire::{write_loop, FrameReader, Outbox, ReadError};
-use crate::limits::{PEER_SERVE_IDLE_MS, PEER_SERVE_IN_FLIGHT_MAX};
+use crate::limits::{PEER_PROOF_TIMEOUT_MS, PEER_SERVE_IDLE_MS, PEER_SERVE_IN_FLIGHT_MAX};
 use crate::replication::protocol::{ReplicaReply, ReplicaRequest, SyncRequest};
 use crate::runtime::Latch;
 
@@ -46,6 +49,9 @@ pub enum ServeEnd {
     Idle,
     /// The node is stopping: the requests in flight were answered first.
     Shutdown,
+    /// The dialler did not prove the cluster secret (wrong, late or no proof): nothing was
+    /// served.
+    Unproven,
     /// A read or write failed, or the dialler sent something that is not a request frame.
     Failed(String),
 }
@@ -87,17 +93,30 @@ impl Serving {
     }
 }
 
-/// Serves one upgraded peer connection until the dialler leaves, it goes idle, a frame is
-/// malformed, or `shutdown` is set (then the requests in flight are answered first).
-/// `leftover`: the bytes that arrived after the upgrade request.
+/// Serves one upgraded peer connection, once the dialler proved the secret (`awaited`), until
+/// the dialler leaves, it goes idle, a frame is malformed, or `shutdown` is set (then the
+/// requests in flight are answered first). `leftover`: the bytes that arrived after the
+/// upgrade request.
 pub async fn serve_peer<S: PeerService>(
-    stream: TcpStream,
+    mut stream: TcpStream,
     leftover: Vec<u8>,
+    awaited: AwaitedProof,
     service: Rc<S>,
     value_bytes_max: usize,
     shutdown: &Latch,
 ) -> ServeEnd {
     let peer = stream.peer_addr().ok();
+    let proven = monoio::select! {
+        proven = proof(&mut stream, leftover, &awaited) => proven,
+        _ = shutdown.wait() => return ServeEnd::Shutdown,
+    };
+    let leftover = match proven {
+        Ok(rest) => rest,
+        Err(refusal) => {
+            refusal.log();
+            return ServeEnd::Unproven;
+        }
+    };
     let _ = stream.set_nodelay(true);
     let serving = Rc::new(Serving {
         outbox: Outbox::new(),
@@ -131,6 +150,38 @@ pub async fn serve_peer<S: PeerService>(
         other => tracing::debug!(?peer, end = ?other, "peer link closed"),
     }
     end
+}
+
+/// Reads the dialler's proof record (the first `PROOF_BYTES` after the upgrade, some maybe in
+/// `leftover`) within `PEER_PROOF_TIMEOUT_MS` and checks it: the bytes after it, or the
+/// refusal to log.
+async fn proof(
+    stream: &mut TcpStream,
+    mut leftover: Vec<u8>,
+    awaited: &AwaitedProof,
+) -> Result<Vec<u8>, Refusal> {
+    let read = async {
+        while leftover.len() < PROOF_BYTES {
+            // Never more than the record: frames after it are the reader's.
+            let (res, got) = stream
+                .read(Vec::with_capacity(PROOF_BYTES - leftover.len()))
+                .await;
+            match res {
+                Ok(0) => return Err("closed the link without proving the cluster secret"),
+                Ok(_) => leftover.extend_from_slice(&got),
+                Err(_) => return Err("lost the link before proving the cluster secret"),
+            }
+        }
+        Ok(())
+    };
+    let limit = Duration::from_millis(PEER_PROOF_TIMEOUT_MS);
+    match monoio::time::timeout(limit, read).await {
+        Ok(Ok(())) => {}
+        Ok(Err(why)) => return Err(awaited.unproven(why)),
+        Err(_) => return Err(awaited.unproven("sent no proof of the cluster secret in time")),
+    }
+    awaited.check(&leftover[..PROOF_BYTES])?;
+    Ok(leftover.split_off(PROOF_BYTES))
 }
 
 async fn read_loop<R: monoio::io::AsyncReadRent, S: PeerService>(

@@ -88,9 +88,11 @@ impl PeerService for FakeReplica {
     }
 }
 
-/// The HTTP handler of the peer path, as the API's will be.
+/// The HTTP handler of the peer path on one connection, as the API's: it keeps the proof
+/// the dialler owes after the `101`.
 struct Upgrader {
-    me: Identity,
+    me: Rc<Identity>,
+    awaited: Cell<Option<AwaitedProof>>,
 }
 
 impl Handler for Upgrader {
@@ -98,11 +100,15 @@ impl Handler for Upgrader {
         if req.path != PEER_PATH {
             return Response::text(404, "Not Found");
         }
-        match handshake::check_request(&self.me, req.headers) {
-            Ok((headers, _peer)) => Response::switching(http::Upgrade {
-                protocol: PEER_PROTOCOL,
-                headers,
-            }),
+        let nonce = handshake::Nonce::random();
+        match handshake::check_request(&self.me, req.headers, &nonce) {
+            Ok(accepted) => {
+                self.awaited.set(Some(accepted.awaited));
+                Response::switching(http::Upgrade {
+                    protocol: PEER_PROTOCOL,
+                    headers: accepted.lines,
+                })
+            }
             Err(refusal) => {
                 refusal.log();
                 Response {
@@ -139,9 +145,7 @@ fn start_server(node_id: u64, addr: SocketAddr, mute: bool) -> TestServer {
         peers_seen: Rc::default(),
         ends: Rc::default(),
     };
-    let handler = Rc::new(Upgrader {
-        me: identity(node_id),
-    });
+    let me = Rc::new(identity(node_id));
     let (replica, kill) = (server.replica.clone(), server.kill.clone());
     let shutdown = server.shutdown.clone();
     let (seen, ends) = (server.peers_seen.clone(), server.ends.clone());
@@ -153,19 +157,26 @@ fn start_server(node_id: u64, addr: SocketAddr, mute: bool) -> TestServer {
             };
             let Ok((stream, peer)) = accepted else { return };
             seen.borrow_mut().push(peer.ip());
-            let (handler, replica, kill, ends) =
-                (handler.clone(), replica.clone(), kill.clone(), ends.clone());
+            let handler = Upgrader {
+                me: me.clone(),
+                awaited: Cell::new(None),
+            };
+            let (replica, kill, ends) = (replica.clone(), kill.clone(), ends.clone());
             let shutdown = shutdown.clone();
             monoio::spawn(async move {
                 let limits = ConnLimits::default();
                 let (never, date) = (Latch::new(), DateCache::new());
                 let served = async {
-                    let up = serve_connection(stream, &*handler, &limits, &never, &date).await?;
+                    let up = serve_connection(stream, &handler, &limits, &never, &date).await?;
+                    let awaited = handler.awaited.take()?;
                     if mute {
                         let _keep = up;
                         return std::future::pending().await;
                     }
-                    Some(serve_peer(up.stream, up.leftover, replica, VALUE_MAX, &shutdown).await)
+                    let leftover = up.leftover;
+                    let end =
+                        serve_peer(up.stream, leftover, awaited, replica, VALUE_MAX, &shutdown);
+                    Some(end.await)
                 };
                 monoio::select! {
                     end = served => ends.borrow_mut().push(format!("{end:?}")),
@@ -200,6 +211,7 @@ fn link_to(addr: SocketAddr, me: Identity, clock: Rc<TestClock>) -> PeerLink {
             bind_ip: None,
             identity: Rc::new(me),
             value_bytes_max: VALUE_MAX,
+            admission: None,
         },
         clock,
     )
@@ -463,6 +475,7 @@ async fn bind_and_resolve() {
                 bind_ip: Some(local),
                 identity: Rc::new(identity(1)),
                 value_bytes_max: VALUE_MAX,
+                admission: None,
             },
             Rc::new(TestClock::default()),
         );
@@ -477,6 +490,7 @@ async fn bind_and_resolve() {
                 bind_ip: Some("127.0.0.1".parse().unwrap()),
                 identity: Rc::new(identity(1)),
                 value_bytes_max: VALUE_MAX,
+                admission: None,
             },
             Rc::new(TestClock::default()),
         );
@@ -486,32 +500,93 @@ async fn bind_and_resolve() {
     }
 }
 
+/// Dials `addr` by hand as node 1 up to the `101`: the stream and the proof to send next.
+async fn upgrade_by_hand(addr: SocketAddr) -> (monoio::net::TcpStream, Vec<u8>) {
+    let mut stream = monoio::net::TcpStream::connect_addr(addr).await.unwrap();
+    let (me, nonce) = (identity(1), handshake::Nonce::random());
+    let (res, _) = stream
+        .write_all(handshake::dial_request(&me, "t", &nonce))
+        .await;
+    res.unwrap();
+    let mut head = Vec::new();
+    while !head.ends_with(b"\r\n\r\n") {
+        let (res, byte) = stream.read(Vec::with_capacity(1)).await;
+        assert_eq!(res.unwrap(), 1, "the answer's head");
+        head.extend_from_slice(&byte);
+    }
+    let mut slots = [httparse::EMPTY_HEADER; 32];
+    let mut resp = httparse::Response::new(&mut slots);
+    assert!(resp.parse(&head).unwrap().is_complete());
+    let headers: Vec<(&str, &[u8])> = resp.headers.iter().map(|h| (h.name, h.value)).collect();
+    let code = resp.code.unwrap();
+    let answered = handshake::check_response(&me, &nonce, code, &headers, b"").unwrap();
+    (stream, answered.proof.to_vec())
+}
+
+/// Everything the server sends until it closes the connection.
+async fn read_to_end(stream: &mut monoio::net::TcpStream) -> Vec<u8> {
+    let mut got = Vec::new();
+    loop {
+        let (res, buf) = stream.read(Vec::with_capacity(4096)).await;
+        match res {
+            Ok(0) | Err(_) => return got,
+            Ok(_) => got.extend_from_slice(&buf),
+        }
+    }
+}
+
 #[test]
 fn a_bad_frame_closes_the_served_link() {
     runtime().block_on(async {
         let server = start_server(2, "127.0.0.1:0".parse().unwrap(), false);
-        let mut stream = monoio::net::TcpStream::connect_addr(server.addr)
-            .await
-            .unwrap();
-        let nonce = handshake::Nonce::random();
-        let mut bytes = handshake::dial_request(&identity(1), "t", &nonce);
-        // A frame of an unknown kind right behind the request: it arrives as leftover.
+        let (mut stream, mut bytes) = upgrade_by_hand(server.addr).await;
+        // A frame of an unknown kind right behind the proof.
         bytes.extend_from_slice(&[9, 0, 0, 0, 42, 0, 0, 0, 0, 0, 0, 0, 0]);
         let (res, _) = stream.write_all(bytes).await;
         res.unwrap();
-        let mut got = Vec::new();
-        loop {
-            let (res, buf) = stream.read(Vec::with_capacity(4096)).await;
-            match res {
-                Ok(0) | Err(_) => break,
-                Ok(_) => got.extend_from_slice(&buf),
-            }
-        }
-        let text = String::from_utf8_lossy(&got);
-        assert!(text.starts_with("HTTP/1.1 101 "), "{text}");
+        assert_eq!(read_to_end(&mut stream).await, b"");
         eventually("serve_peer ended", || !server.ends.borrow().is_empty()).await;
         let end = server.ends.borrow()[0].clone();
         assert!(end.contains("unknown frame kind 42"), "{end}");
+        server.kill.set();
+    });
+}
+
+#[test]
+fn nothing_is_served_before_the_proof_checks() {
+    runtime().block_on(async {
+        let server = start_server(2, "127.0.0.1:0".parse().unwrap(), false);
+        let mut ping = Vec::new();
+        frame::encode_ping(&mut ping, 1, frame::Heartbeat { sent_us: 1, hlc: 1 });
+        let mut put_frame = Vec::new();
+        frame::encode_request(&mut put_frame, 2, &put(b"planted", 1, b"v"));
+        // No proof (frames instead), a wrong proof, and a proof cut short then silence.
+        let (mut stream, _) = upgrade_by_hand(server.addr).await;
+        let mut frames = ping.clone();
+        frames.extend_from_slice(&put_frame);
+        let (res, _) = stream.write_all(frames).await;
+        res.unwrap();
+        assert_eq!(read_to_end(&mut stream).await, b"", "no pong, no reply");
+        let (mut stream, proof) = upgrade_by_hand(server.addr).await;
+        let mut wrong: Vec<u8> = proof.iter().map(|b| b ^ 1).collect();
+        wrong.extend_from_slice(&put_frame);
+        let (res, _) = stream.write_all(wrong).await;
+        res.unwrap();
+        assert_eq!(read_to_end(&mut stream).await, b"");
+        let (mut stream, proof) = upgrade_by_hand(server.addr).await;
+        let (res, _) = stream.write_all(proof[..8].to_vec()).await;
+        res.unwrap();
+        let started = Instant::now();
+        assert_eq!(read_to_end(&mut stream).await, b"");
+        let waited = started.elapsed();
+        let bound = Duration::from_millis(crate::limits::PEER_PROOF_TIMEOUT_MS);
+        assert!(waited >= bound / 2 && waited < bound * 2, "{waited:?}");
+        eventually("three ends", || server.ends.borrow().len() == 3).await;
+        assert!(server.ends.borrow().iter().all(|e| e.contains("Unproven")));
+        assert!(
+            server.replica.held.borrow().is_empty(),
+            "nothing was stored"
+        );
         server.kill.set();
     });
 }
