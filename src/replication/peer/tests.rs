@@ -14,6 +14,7 @@ use monoio::net::TcpListener;
 
 use super::*;
 use crate::http::{self, serve_connection, ConnLimits, DateCache, Handler, Request, Response};
+use crate::replication::peer::frame::Heartbeat;
 use crate::replication::protocol::{ReplicaReply, ReplicaRequest};
 use crate::runtime::Latch;
 use crate::storage::Version;
@@ -82,9 +83,14 @@ impl PeerService for FakeReplica {
         })
     }
 
-    fn heartbeat(&self, peer_hlc: u64) -> u64 {
-        self.observed.set(peer_hlc);
-        self.hlc.get()
+    fn heartbeat(&self, peer: Heartbeat) -> Heartbeat {
+        self.observed.set(peer.hlc);
+        Heartbeat {
+            sent_us: 0,
+            hlc: self.hlc.get(),
+            // This "peer" runs 5 s behind: the link measures it.
+            wall_ms: crate::replication::clock::system_ms() - 5_000,
+        }
     }
 }
 
@@ -273,6 +279,8 @@ fn many_concurrent_calls_are_matched_to_their_replies() {
         let status = link.status();
         assert_eq!(status.peer_node, Some(2));
         assert_eq!(status.peer_hlc, 777);
+        let offset = status.wall_offset_ms.expect("measured on the heartbeat");
+        assert!((-5_500..=-4_500).contains(&offset), "offset {offset} ms, not about -5 s");
         assert_eq!(clock.last(), 777, "the link observes the peer's clock");
         assert_eq!(server.replica.observed.get(), 555);
         assert_eq!(status.connects, 1);
