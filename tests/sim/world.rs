@@ -8,9 +8,10 @@
 
 use super::history::Recorder;
 use super::rng::Rng;
+use mostdb::replication::clock::{self, Observation};
 use mostdb::replication::coordinator::{quorum, ContendedKeys};
 use mostdb::replication::protocol::{ReplicaReply, ReplicaRequest};
-use mostdb::replication::replica::decide;
+use mostdb::replication::replica::{decide, ClockBound};
 use mostdb::storage::{Record, Version};
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
@@ -48,6 +49,11 @@ pub struct Config {
     pub cut_every_ms: u64,
     /// Mean time between amnesia faults (a node loses its whole state; 0: never).
     pub amnesia_every_ms: u64,
+    /// Mean time between far clock jumps (a node's clock leaps [`FAR_JUMP_MS`] ahead for a
+    /// while, far beyond the skew bound; 0: never).
+    pub far_jump_every_ms: u64,
+    /// Mean time between forged far-future versions a hostile peer injects (0: never).
+    pub forge_every_ms: u64,
 }
 
 impl Config {
@@ -74,6 +80,8 @@ impl Config {
             clock_jumps: rng.chance(300),
             cut_every_ms: rng.pick(&[0, 0, 10, 40]),
             amnesia_every_ms: rng.pick(&[0, 60, 150, 400]),
+            far_jump_every_ms: rng.pick(&[0, 0, 50, 200]),
+            forge_every_ms: rng.pick(&[0, 0, 20, 100]),
         }
     }
 }
@@ -114,6 +122,10 @@ pub enum Event {
         node: usize,
         incarnation: u32,
     },
+    /// A random node's clock leaps far ahead (`true`), or comes back (`false`).
+    FarJump { node: usize, ahead: bool },
+    /// A hostile peer sends a random node a PUT, REPAIR or COPY under a far-future version.
+    Forge,
 }
 
 struct Scheduled {
@@ -180,7 +192,17 @@ const RECOVERY_RETRY_MS_MAX: u64 = 10;
 /// Simulated ms at the start (physical clocks are this plus a skew, never below 1).
 const T0_MS: u64 = 1_000;
 /// Bits of the HLC counter below the milliseconds (as in `replication::clock`).
-const COUNTER_BITS: u32 = 16;
+const COUNTER_BITS: u32 = clock::COUNTER_BITS;
+/// The simulated `MOSTDB_MAX_CLOCK_SKEW_MS`: above the ordinary skews (150 ms at most), so that
+/// only clock jumps (which add up) and the far jump nemesis go beyond it.
+pub const MAX_SKEW_MS: u64 = 400;
+/// How far the far jump nemesis moves a clock: ten times the bound.
+const FAR_JUMP_MS: u64 = 10 * MAX_SKEW_MS;
+/// How far ahead of its target's clock a forged version is: far more than any jump can ever
+/// bring a clock to, so it stays beyond the bound until delivered.
+const FORGED_AHEAD_MS: u64 = 1_000 * MAX_SKEW_MS;
+/// The origin of a hostile peer's forged versions (no node issues under it).
+const FORGED_ORIGIN: u64 = 0xBAD;
 
 impl Node {
     pub fn phys_ms(&self, now: u64) -> u64 {
@@ -189,13 +211,20 @@ impl Node {
 
     /// `now()` = max(last + 1, physical).
     pub fn issue(&mut self, now: u64, origin: u64) -> Version {
-        let hlc = (self.hlc_last + 1).max(self.phys_ms(now) << COUNTER_BITS);
+        let hlc = self
+            .hlc_last
+            .saturating_add(1)
+            .max(self.phys_ms(now) << COUNTER_BITS);
         self.hlc_last = hlc;
         Version { hlc, origin }
     }
 
-    pub fn observe(&mut self, version: Version) {
-        self.hlc_last = self.hlc_last.max(version.hlc);
+    /// The replica's clock and bound, as the replica rules take them.
+    pub fn bound(&self, now: u64) -> ClockBound {
+        ClockBound {
+            physical_ms: self.phys_ms(now),
+            max_skew_ms: MAX_SKEW_MS,
+        }
     }
 }
 
@@ -307,6 +336,14 @@ impl World {
             if self.cfg.clock_jumps {
                 let jump = self.rng.range(20, 200);
                 self.schedule(jump, Event::ClockJump(node));
+            }
+            if self.cfg.far_jump_every_ms > 0 && node == 0 {
+                let jump = self.rng.range(1, 2 * self.cfg.far_jump_every_ms);
+                self.schedule(jump, Event::FarJump { node, ahead: true });
+            }
+            if self.cfg.forge_every_ms > 0 && node == 0 {
+                let forge = self.rng.range(1, 2 * self.cfg.forge_every_ms);
+                self.schedule(forge, Event::Forge);
             }
         }
     }
@@ -430,9 +467,13 @@ impl World {
         }
         let key = key_index(request.key());
         if let Some(version) = request.version() {
-            self.nodes[to].observe(version); // the HLC takes in every version it sees
+            self.observe(to, version)?; // the HLC takes in every version it sees, bounded
         }
-        let decision = decide(self.nodes[to].volatile.get(&key), &request);
+        let bound = self.nodes[to].bound(self.now);
+        let decision = decide(self.nodes[to].volatile.get(&key), &request, bound);
+        if decision.reply == ReplicaReply::RefusedFuture {
+            self.stats.refused_future += 1;
+        }
         if decision.store {
             self.store(to, key, &request)?;
         }
@@ -473,6 +514,12 @@ impl World {
             | ReplicaRequest::Copy { version, value, .. } => (*version, value.clone()),
             ReplicaRequest::Read { .. } => return Err("a READ stored something".into()),
         };
+        let phys = self.nodes[node].phys_ms(self.now);
+        if clock::hlc_ms(version.hlc) > phys + MAX_SKEW_MS {
+            self.violated(format!(
+                "B1: n{node} k{key} stored {version:?}, beyond its clock ({phys} ms) + the bound"
+            ))?;
+        }
         let held = self.nodes[node].volatile.get(&key).map(|r| r.version);
         if held.is_some_and(|h| h >= version) {
             return Err(format!(
@@ -627,6 +674,7 @@ impl World {
             let drop = self.rng.below(peers.len() as u64) as usize;
             peers.remove(drop);
         }
+        let mut refused = false;
         for peer in peers {
             let records: Vec<(usize, Record)> = self.nodes[peer]
                 .durable
@@ -639,11 +687,23 @@ impl World {
                     version: record.version,
                     value: record.value,
                 };
-                self.nodes[node].observe(record.version);
-                if decide(self.nodes[node].volatile.get(&key), &request).store {
+                self.observe(node, record.version)?;
+                let bound = self.nodes[node].bound(self.now);
+                let decision = decide(self.nodes[node].volatile.get(&key), &request, bound);
+                refused |= decision.reply == ReplicaReply::RefusedFuture;
+                if decision.store {
                     self.store(node, key, &request)?;
                 }
             }
+        }
+        if refused {
+            // A copy beyond this node's bound (its clock is behind the record's issuer): it
+            // does not hold everything yet, so it must not vote. The real recovery's pass
+            // counts the refused copy as failed and tries again, like this.
+            self.stats.refused_future += 1;
+            let retry = self.rng.range(1, RECOVERY_RETRY_MS_MAX);
+            self.schedule(retry, Event::Recover { node, incarnation });
+            return Ok(());
         }
         let n = &mut self.nodes[node];
         n.durable = n.volatile.clone();
@@ -684,6 +744,88 @@ impl World {
         }
         let next = self.rng.range(1, self.cfg.cut_every_ms);
         self.schedule(next, Event::Cut);
+    }
+
+    /// A node's clock takes in `version` under the bounded HLC rule of `replication::clock`;
+    /// B2: it never holds a value beyond its physical clock plus the bound as a result.
+    pub fn observe(&mut self, node: usize, version: Version) -> Check {
+        let n = &mut self.nodes[node];
+        let phys = n.phys_ms(self.now);
+        match clock::observe_bounded(n.hlc_last, version.hlc, phys, MAX_SKEW_MS) {
+            Observation::Taken(last) => {
+                n.hlc_last = last;
+                if clock::hlc_ms(last) > phys + MAX_SKEW_MS {
+                    return self.violated(format!(
+                        "B2: n{node}'s clock observed {last:#x}, beyond its clock ({phys} ms) + the bound"
+                    ));
+                }
+            }
+            Observation::Ignored => self.stats.ignored_observations += 1,
+            Observation::Older => {}
+        }
+        Ok(())
+    }
+
+    /// The far jump nemesis: a node's clock leaps ten bounds ahead for a while, then back.
+    pub fn on_far_jump(&mut self, node: usize, ahead: bool) {
+        if ahead {
+            let node = self.rng.below(self.cfg.nodes as u64) as usize;
+            self.nodes[node].skew_ms += FAR_JUMP_MS as i64;
+            self.stats.far_jumps += 1;
+            let back = self.rng.range(10, 100);
+            self.schedule(back, Event::FarJump { node, ahead: false });
+            let next = self.rng.range(1, 2 * self.cfg.far_jump_every_ms);
+            self.schedule(next, Event::FarJump { node: 0, ahead: true });
+        } else {
+            self.nodes[node].skew_ms -= FAR_JUMP_MS as i64;
+        }
+    }
+
+    /// A hostile peer (it passed the handshake) sends a random node a PUT, REPAIR or COPY of
+    /// a random key under a version far in the future: `u64::MAX`, or [`FORGED_AHEAD_MS`] ahead
+    /// of the target's clock. Nobody waits for an answer.
+    pub fn on_forge(&mut self) {
+        let next = self.rng.range(1, 2 * self.cfg.forge_every_ms);
+        self.schedule(next, Event::Forge);
+        let to = self.rng.below(self.cfg.nodes as u64) as usize;
+        let key = key_bytes(self.rng.below(self.cfg.keys as u64) as usize);
+        let hlc = if self.rng.chance(500) {
+            u64::MAX
+        } else {
+            (self.nodes[to].phys_ms(self.now) + FORGED_AHEAD_MS) << COUNTER_BITS
+        };
+        let version = Version {
+            hlc,
+            origin: FORGED_ORIGIN,
+        };
+        let value = Some(b"forged".to_vec());
+        let request = match self.rng.below(3) {
+            0 => ReplicaRequest::Put {
+                key,
+                version,
+                value,
+            },
+            1 => ReplicaRequest::Repair {
+                key,
+                version,
+                value,
+            },
+            _ => ReplicaRequest::Copy {
+                key,
+                version,
+                value,
+            },
+        };
+        self.stats.forged += 1;
+        let delay = self.rng.range(0, 2);
+        let event = Event::Request {
+            to,
+            from: to,
+            op: None,
+            round: 0,
+            request,
+        };
+        self.schedule(delay, event);
     }
 
     pub fn on_clock_jump(&mut self, node: usize) {
