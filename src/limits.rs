@@ -92,6 +92,9 @@ pub const CLOCK_REFUSAL_LOG_INTERVAL_MS: u64 = 60_000;
 /// Weight of the newest wall-clock offset sample in a peer's smoothed offset, in 1/8ths (the
 /// rest is the previous estimate): a few heartbeats settle it, one slow answer barely moves it.
 pub const CLOCK_OFFSET_NEW_SAMPLE_EIGHTHS: i64 = 2;
+/// A wall-clock offset sample further than this from the smoothed estimate replaces it: the
+/// peer's clock was stepped (smoothing is for network jitter, which is far smaller).
+pub const CLOCK_OFFSET_STEP_MS: u64 = 1_000;
 const _: () = assert!(CLOCK_CEILING_AHEAD_MS < MAX_CLOCK_SKEW_MS_LOWEST);
 const _: () = assert!(MAX_CLOCK_SKEW_MS_LOWEST <= MAX_CLOCK_SKEW_MS_DEFAULT);
 const _: () = assert!(MAX_CLOCK_SKEW_MS_DEFAULT <= MAX_CLOCK_SKEW_MS_HIGHEST);

@@ -3,3 +3,6 @@
 //! the defence it checks.
 
 mod support;
+
+#[path = "hardening/clock.rs"]
+mod clock;

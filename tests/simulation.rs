@@ -65,8 +65,14 @@ fn seeded_simulation_keeps_every_invariant_and_linearizability() {
             ("amnesia faults", total.wipes),
             ("finished recoveries", total.recoveries),
             ("operations refused while recovering", total.refused),
-            ("versions refused beyond the clock bound", total.refused_future),
-            ("observations ignored beyond the clock bound", total.ignored_observations),
+            (
+                "versions refused beyond the clock bound",
+                total.refused_future,
+            ),
+            (
+                "observations ignored beyond the clock bound",
+                total.ignored_observations,
+            ),
             ("far clock jumps", total.far_jumps),
             ("forged far-future versions", total.forged),
         ] {

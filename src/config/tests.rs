@@ -704,7 +704,10 @@ fn edit_distance_counts_typos() {
 #[test]
 fn max_clock_skew_has_its_default_and_bounds() {
     let s = settings(&[], &[]);
-    assert_eq!(s.max_clock_skew_ms, crate::limits::MAX_CLOCK_SKEW_MS_DEFAULT);
+    assert_eq!(
+        s.max_clock_skew_ms,
+        crate::limits::MAX_CLOCK_SKEW_MS_DEFAULT
+    );
     let s = settings(&["--max-clock-skew-ms", "5000"], &[]);
     assert_eq!(s.max_clock_skew_ms, 5_000);
     let s = settings(&[], &[("MOSTDB_MAX_CLOCK_SKEW_MS", "86400000")]);

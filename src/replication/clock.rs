@@ -174,7 +174,12 @@ impl SkewBound {
         if due
             && self
                 .last_log_ms
-                .compare_exchange(last, physical_ms.max(1), Ordering::Relaxed, Ordering::Relaxed)
+                .compare_exchange(
+                    last,
+                    physical_ms.max(1),
+                    Ordering::Relaxed,
+                    Ordering::Relaxed,
+                )
                 .is_ok()
         {
             let ahead_ms = hlc_ms(hlc).saturating_sub(physical_ms);
@@ -571,7 +576,10 @@ mod tests {
         assert_eq!(hlc.last(), just_beyond);
         run(async {
             let v = hlc.now().await;
-            assert!(!hlc.refuses(v.hlc), "its own version is within its own bound");
+            assert!(
+                !hlc.refuses(v.hlc),
+                "its own version is within its own bound"
+            );
         });
         assert_eq!(hlc.bound().refused(), 0);
     }
@@ -589,7 +597,10 @@ mod tests {
         assert!(hlc.refuses(u64::MAX));
         assert_eq!(hlc.bound().refused(), 2);
         assert_eq!(store_limit(T0, SKEW_MS), last_ms | COUNTER_MASK);
-        assert!(beyond_bound(u64::MAX, u64::MAX, u64::MAX), "saturates, never wraps");
+        assert!(
+            beyond_bound(u64::MAX, u64::MAX, u64::MAX),
+            "saturates, never wraps"
+        );
     }
 
     #[test]

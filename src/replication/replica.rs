@@ -408,7 +408,10 @@ mod tests {
             );
         }
         let at_limit = decide(Some(&held), &put(v(limit, 1), b"x"), NOW);
-        assert!(at_limit.store, "the whole last millisecond is within the bound");
+        assert!(
+            at_limit.store,
+            "the whole last millisecond is within the bound"
+        );
     }
 
     /// "A replica's version never decreases" under random request sequences (DESIGN §9.1).
@@ -514,9 +517,13 @@ mod tests {
                         value: None
                     }
                 );
-                let ok = apply(&shard, &put(v(10, 1), b"a"), &hlc).await.expect("put");
+                let ok = apply(&shard, &put(v(10, 1), b"a"), &hlc)
+                    .await
+                    .expect("put");
                 assert_eq!(ok, ReplicaReply::Accepted);
-                let again = apply(&shard, &put(v(10, 1), b"a"), &hlc).await.expect("put");
+                let again = apply(&shard, &put(v(10, 1), b"a"), &hlc)
+                    .await
+                    .expect("put");
                 assert_eq!(again, ReplicaReply::Accepted);
                 let old = apply(&shard, &put(v(9, 1), b"z"), &hlc).await.expect("put");
                 assert_eq!(old, ReplicaReply::Rejected { held: v(10, 1) });
@@ -528,7 +535,8 @@ mod tests {
                         value: Some(b"a".to_vec())
                     }
                 );
-                let repaired = apply(&shard, &repair(v(11, 0), None), &hlc).await
+                let repaired = apply(&shard, &repair(v(11, 0), None), &hlc)
+                    .await
                     .expect("repair");
                 assert_eq!(repaired, ReplicaReply::RepairOk);
                 let copy = ReplicaRequest::Copy {
@@ -557,8 +565,11 @@ mod tests {
             let dir = TempDir::new("replica-repair");
             let (_store, shard, hlc) = open(&dir, SyncMode::Os);
             run(async {
-                apply(&shard, &put(v(10, 1), b"a"), &hlc).await.expect("put");
-                let reply = apply(&shard, &repair(v(5, 0), Some(b"old")), &hlc).await
+                apply(&shard, &put(v(10, 1), b"a"), &hlc)
+                    .await
+                    .expect("put");
+                let reply = apply(&shard, &repair(v(5, 0), Some(b"old")), &hlc)
+                    .await
                     .expect("repair");
                 assert_eq!(
                     reply,
@@ -578,7 +589,9 @@ mod tests {
             let (_store, shard, hlc) = open(&dir, SyncMode::Always);
             run(async {
                 let fsyncs = shard.stats().fsyncs;
-                let reply = apply(&shard, &put(v(10, 1), b"a"), &hlc).await.expect("put");
+                let reply = apply(&shard, &put(v(10, 1), b"a"), &hlc)
+                    .await
+                    .expect("put");
                 assert_eq!(reply, ReplicaReply::Accepted);
                 assert!(
                     shard.stats().fsyncs > fsyncs,

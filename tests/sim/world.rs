@@ -123,7 +123,10 @@ pub enum Event {
         incarnation: u32,
     },
     /// A random node's clock leaps far ahead (`true`), or comes back (`false`).
-    FarJump { node: usize, ahead: bool },
+    FarJump {
+        node: usize,
+        ahead: bool,
+    },
     /// A hostile peer sends a random node a PUT, REPAIR or COPY under a far-future version.
     Forge,
 }
@@ -775,7 +778,13 @@ impl World {
             let back = self.rng.range(10, 100);
             self.schedule(back, Event::FarJump { node, ahead: false });
             let next = self.rng.range(1, 2 * self.cfg.far_jump_every_ms);
-            self.schedule(next, Event::FarJump { node: 0, ahead: true });
+            self.schedule(
+                next,
+                Event::FarJump {
+                    node: 0,
+                    ahead: true,
+                },
+            );
         } else {
             self.nodes[node].skew_ms -= FAR_JUMP_MS as i64;
         }

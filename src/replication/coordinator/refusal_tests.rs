@@ -79,7 +79,11 @@ fn refusals_and_rejections_retry_above_the_rejections_only() {
         Action::NeedVersion { above: v(20) }
     );
     let (r2, to, _) = sent(op.on_version(v(21)));
-    assert_eq!(to, ReplicaSet::all(3), "the refusing replica is asked again");
+    assert_eq!(
+        to,
+        ReplicaSet::all(3),
+        "the refusing replica is asked again"
+    );
     op.on_reply(0, r2, R::Accepted);
     assert_eq!(
         op.on_reply(1, r2, R::Accepted),
@@ -92,12 +96,20 @@ fn one_accept_and_refusals_is_indeterminate_at_once_and_hints_the_refusers() {
     // The accepting replica holds v: never a definite failure, never a new version (I4, I5).
     let (mut op, r) = fast3(10);
     op.on_reply(1, r, R::RefusedFuture);
-    assert_eq!(op.on_reply(0, r, R::Accepted), Action::Wait, "2 may still accept");
+    assert_eq!(
+        op.on_reply(0, r, R::Accepted),
+        Action::Wait,
+        "2 may still accept"
+    );
     assert_eq!(
         op.on_reply(2, r, R::RefusedFuture),
         Action::Done(WriteDone::Indeterminate { version: v(10) })
     );
-    assert_eq!(op.missing(), set(&[1, 2]), "re-sent with the same version later");
+    assert_eq!(
+        op.missing(),
+        set(&[1, 2]),
+        "re-sent with the same version later"
+    );
 }
 
 #[test]
@@ -141,8 +153,7 @@ fn a_clock_that_cannot_go_above_a_far_future_rejection_fails_definitely() {
 // --- safe mode ---
 
 fn safe3_at(version: u64) -> (WriteOp, u32) {
-    let (mut op, action) =
-        WriteOp::safe(3, b"k".to_vec(), Some(b"y".to_vec()), ReplicaSet::all(3));
+    let (mut op, action) = WriteOp::safe(3, b"k".to_vec(), Some(b"y".to_vec()), ReplicaSet::all(3));
     let r = sent(action).0;
     op.on_reply(0, r, read_answer(5, Some(b"a")));
     op.on_reply(1, r, read_answer(5, Some(b"a")));
@@ -194,7 +205,11 @@ fn a_refused_repair_is_no_holder_and_the_read_goes_on_with_the_others() {
     let (_, to, _) = sent(op.on_reply(1, r, read_answer(3, Some(b"old"))));
     assert_eq!(to, set(&[1]));
     assert_eq!(op.on_reply(1, r, R::RefusedFuture), Action::Wait);
-    assert_eq!(op.attempts(), 1, "not started over: it would find the same m");
+    assert_eq!(
+        op.attempts(),
+        1,
+        "not started over: it would find the same m"
+    );
     assert_eq!(
         op.on_reply(2, r, read_answer(8, Some(b"new"))),
         Action::Done(ReadDone::Found {

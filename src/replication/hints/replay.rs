@@ -131,7 +131,10 @@ impl PeerReplay {
                 // stays refused until that clock catches up, so the hint would block the queue.
                 // Dropped; anti-entropy copies the record once the peer takes it.
                 Ok(ReplicaReply::RefusedFuture) => {
-                    tracing::debug!(peer = self.peer, "hint refused: beyond the peer's clock bound");
+                    tracing::debug!(
+                        peer = self.peer,
+                        "hint refused: beyond the peer's clock bound"
+                    );
                     result.acked.push((q.seq, q.bytes));
                 }
                 Ok(other) => {

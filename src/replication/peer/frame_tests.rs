@@ -68,7 +68,11 @@ fn small_frames_layout_is_pinned() {
     assert_eq!(bytes[4], 5);
     assert_eq!(&bytes[13..21], &5u64.to_le_bytes());
     assert_eq!(&bytes[21..29], &6u64.to_le_bytes());
-    assert_eq!(&bytes[29..37], &7u64.to_le_bytes(), "the sender's wall clock");
+    assert_eq!(
+        &bytes[29..37],
+        &7u64.to_le_bytes(),
+        "the sender's wall clock"
+    );
 
     let refused = Frame::Reply {
         id: 1,

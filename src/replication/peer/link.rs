@@ -22,11 +22,11 @@ use super::dial::{dial, DialError};
 use super::frame::{self, Frame, Heartbeat};
 use super::handshake::{HandshakeError, Identity, PeerHello, RefusalCode};
 use super::wire::{write_loop, FrameReader, Outbox, ReadError};
+use crate::limits::{CLOCK_OFFSET_NEW_SAMPLE_EIGHTHS, CLOCK_OFFSET_STEP_MS};
 use crate::limits::{
     PEER_BACKOFF_FIRST_MS, PEER_BACKOFF_MAX_MS, PEER_DOWN_AFTER_MS, PEER_HANDSHAKE_TIMEOUT_MS,
     PEER_PING_INTERVAL_MS, PEER_QUEUE_BYTES_MAX,
 };
-use crate::limits::CLOCK_OFFSET_NEW_SAMPLE_EIGHTHS;
 use crate::replication::clock::{self, Hlc};
 use crate::replication::protocol::{ReplicaRequest, SyncRequest};
 use crate::runtime::Latch;
@@ -59,7 +59,9 @@ impl PeerClock for Hlc {
 
 /// The peer's wall clock minus ours, in ms, from one heartbeat answer: the peer read its clock
 /// (`peer_wall_ms`) about half a round trip before the answer arrived (`local_wall_ms`).
-/// Smoothed with the previous estimate, if any ([`CLOCK_OFFSET_NEW_SAMPLE_EIGHTHS`]).
+/// Smoothed with the previous estimate, if any ([`CLOCK_OFFSET_NEW_SAMPLE_EIGHTHS`]), unless
+/// the sample is more than [`CLOCK_OFFSET_STEP_MS`] away from it: the clock was stepped, and
+/// the estimate follows at once.
 pub fn wall_offset_ms(
     previous: Option<i64>,
     peer_wall_ms: u64,
@@ -69,8 +71,10 @@ pub fn wall_offset_ms(
     let midpoint_ms = local_wall_ms as i64 - (rtt.as_micros() / 2_000) as i64;
     let sample = (peer_wall_ms as i64).saturating_sub(midpoint_ms);
     match previous {
-        None => sample,
-        Some(prev) => prev + (sample - prev) * CLOCK_OFFSET_NEW_SAMPLE_EIGHTHS / 8,
+        Some(prev) if (sample - prev).unsigned_abs() <= CLOCK_OFFSET_STEP_MS => {
+            prev + (sample - prev) * CLOCK_OFFSET_NEW_SAMPLE_EIGHTHS / 8
+        }
+        _ => sample,
     }
 }
 
@@ -455,6 +459,8 @@ impl Inner {
             s.last_seen = Some(now);
             s.last_refusal = None;
             s.connects += 1;
+            // Maybe another process, with another clock: measure its offset afresh.
+            s.wall_offset_ms = None;
         });
         tracing::info!(peer_node = %format_args!("{:016x}", hello.node_id), "peer link up");
         let (mut r, mut w) = stream.into_split();

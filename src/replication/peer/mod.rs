@@ -17,7 +17,7 @@ mod wire;
 pub use calls::CallError;
 pub use dial::DialError;
 pub use handshake::{Identity, PeerHello, Refusal, RefusalCode, PEER_PATH, PEER_PROTOCOL};
-pub use link::{Call, LinkConfig, LinkState, LinkStatus, PeerClock, PeerLink};
+pub use link::{wall_offset_ms, Call, LinkConfig, LinkState, LinkStatus, PeerClock, PeerLink};
 pub use server::{serve_peer, PeerService, ServeEnd};
 
 #[cfg(test)]

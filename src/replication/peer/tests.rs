@@ -280,7 +280,10 @@ fn many_concurrent_calls_are_matched_to_their_replies() {
         assert_eq!(status.peer_node, Some(2));
         assert_eq!(status.peer_hlc, 777);
         let offset = status.wall_offset_ms.expect("measured on the heartbeat");
-        assert!((-5_500..=-4_500).contains(&offset), "offset {offset} ms, not about -5 s");
+        assert!(
+            (-5_500..=-4_500).contains(&offset),
+            "offset {offset} ms, not about -5 s"
+        );
         assert_eq!(clock.last(), 777, "the link observes the peer's clock");
         assert_eq!(server.replica.observed.get(), 555);
         assert_eq!(status.connects, 1);
@@ -561,4 +564,17 @@ fn throughput_of_one_link() {
         link.stop();
         server.kill.set();
     });
+}
+
+#[test]
+fn wall_offset_is_measured_at_the_round_trips_midpoint_smoothed_and_follows_steps() {
+    use super::link::wall_offset_ms;
+    let rtt = Duration::from_millis(100);
+    // The peer read 10_000 when our clock read 10_050 - 50 = 10_000: no offset.
+    assert_eq!(wall_offset_ms(None, 10_000, 10_050, rtt), 0);
+    assert_eq!(wall_offset_ms(None, 5_000, 10_050, rtt), -5_000);
+    // Jitter is smoothed: a 400 ms sample moves a 0 estimate by a quarter.
+    assert_eq!(wall_offset_ms(Some(0), 10_400, 10_050, rtt), 100);
+    // A step (more than a second away) is taken at once.
+    assert_eq!(wall_offset_ms(Some(0), 7_210_000, 10_050, rtt), 7_200_000);
 }
