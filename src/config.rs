@@ -128,6 +128,8 @@ impl Default for Settings {
 }
 
 /// What the command line asks for.
+// Built once per process and matched at once: boxing the settings would buy nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub enum Command {
     /// Run the server with these settings; the warnings are for the binary to log.

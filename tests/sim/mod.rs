@@ -8,6 +8,7 @@ mod clients;
 pub mod history;
 mod rng;
 pub mod scenarios;
+mod skew;
 mod world;
 
 use std::time::Instant;
