@@ -125,6 +125,15 @@ pub fn observe_bounded(last: u64, seen: u64, physical_ms: u64, max_skew_ms: u64)
     }
 }
 
+/// Whether a refusal at `physical_ms` is logged, the last one logged being at `last_ms` (0:
+/// none yet): at most once per [`limits::CLOCK_REFUSAL_LOG_INTERVAL_MS`], and again at once if
+/// the clock was set back meanwhile.
+fn refusal_log_due(last_ms: u64, physical_ms: u64) -> bool {
+    last_ms == 0
+        || physical_ms < last_ms
+        || physical_ms - last_ms >= limits::CLOCK_REFUSAL_LOG_INTERVAL_MS
+}
+
 /// The node's clock bound (`MOSTDB_MAX_CLOCK_SKEW_MS`) and what it caught, shared by every
 /// core's clock and replica; read by `GET /cluster`.
 #[derive(Debug)]
@@ -168,10 +177,7 @@ impl SkewBound {
     fn note_refused(&self, hlc: u64, physical_ms: u64) {
         let refused = self.refused.fetch_add(1, Ordering::Relaxed) + 1;
         let last = self.last_log_ms.load(Ordering::Relaxed);
-        let due = last == 0
-            || physical_ms.saturating_sub(last) >= limits::CLOCK_REFUSAL_LOG_INTERVAL_MS
-            || physical_ms < last;
-        if due
+        if refusal_log_due(last, physical_ms)
             && self
                 .last_log_ms
                 .compare_exchange(
@@ -600,6 +606,26 @@ mod tests {
         assert!(
             beyond_bound(u64::MAX, u64::MAX, u64::MAX),
             "saturates, never wraps"
+        );
+    }
+
+    #[test]
+    fn refusals_are_logged_at_most_once_a_minute() {
+        let minute = limits::CLOCK_REFUSAL_LOG_INTERVAL_MS;
+        assert!(refusal_log_due(0, T0), "the first one");
+        assert!(!refusal_log_due(T0, T0));
+        assert!(!refusal_log_due(T0, T0 + minute - 1));
+        assert!(refusal_log_due(T0, T0 + minute));
+        assert!(refusal_log_due(T0, T0 - 1), "the clock was set back");
+        let bound = SkewBound::new(SKEW_MS);
+        for i in 0..1_000 {
+            bound.note_refused(u64::MAX, T0 + i);
+        }
+        assert_eq!(bound.refused(), 1_000, "every refusal is counted");
+        assert_eq!(
+            bound.last_log_ms.load(Ordering::Relaxed),
+            T0,
+            "one was logged"
         );
     }
 
