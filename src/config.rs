@@ -102,6 +102,9 @@ pub struct Settings {
     /// `MOSTDB_TIMEOUT_MS`: the deadline of one client operation across the cluster.
     pub timeout_ms: u64,
     pub write_mode: WriteMode,
+    /// `MOSTDB_MAX_CLOCK_SKEW_MS`: a version more than this ahead of a replica's physical clock
+    /// is refused, and no clock observes beyond it (DESIGN §14).
+    pub max_clock_skew_ms: u64,
     /// `MOSTDB_CLUSTER_SECRET` (never derived from the API key: clients are not peers); empty:
     /// peer links are admitted only from the member list's addresses. Never logged.
     pub cluster_secret: String,
@@ -131,6 +134,8 @@ impl Default for Settings {
 }
 
 /// What the command line asks for.
+// Built once per process and matched at once: boxing the settings would buy nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub enum Command {
     /// Run the server with these settings; the warnings are for the binary to log.
@@ -207,6 +212,7 @@ enum Key {
     ApiKeyValue,
     TimeoutMs,
     WriteMode,
+    MaxClockSkewMs,
     ClusterSecret,
     ClusterId,
     ClusterEpoch,
@@ -215,7 +221,7 @@ enum Key {
     MaxConnectionsPerSource,
 }
 
-const KEY_COUNT: usize = 21;
+const KEY_COUNT: usize = 22;
 
 /// One setting: its names, its default (parsed like any given value) and its help line.
 struct Spec {
@@ -278,6 +284,10 @@ const SETTINGS: [Spec; KEY_COUNT] = [
     Spec { key: Key::WriteMode, env: "MOSTDB_WRITE_MODE", flags: &["--write-mode"], metavar: "MODE",
            default: Some("fast"), about: "fast: one round trip per write;\nsafe: read versions \
            first (two round trips, never indeterminate under contention)" },
+    Spec { key: Key::MaxClockSkewMs, env: "MOSTDB_MAX_CLOCK_SKEW_MS", flags: &["--max-clock-skew-ms"],
+           metavar: "MS", default: Some("60000"), about: "refuse versions more than this ahead of \
+           this node's clock, in ms\n(5000-86400000); a node whose clock is further ahead gets \
+           its writes refused" },
     Spec { key: Key::ClusterSecret, env: "MOSTDB_CLUSTER_SECRET", flags: &["--cluster-secret"],
            metavar: "SECRET", default: Some(""), about: "shared by every node (and no client), \
            authenticates peer links;\ndefault: none, and then only the member list's addresses \
@@ -538,6 +548,7 @@ fn build(inputs: &Inputs) -> Result<Settings, ConfigError> {
         max_value_bytes: setting(inputs, Key::MaxValueBytes, values::value_bytes_max)?,
         timeout_ms: setting(inputs, Key::TimeoutMs, values::timeout_ms)?,
         write_mode: setting(inputs, Key::WriteMode, values::write_mode)?,
+        max_clock_skew_ms: setting(inputs, Key::MaxClockSkewMs, values::max_clock_skew_ms)?,
         cluster_secret: cluster_secret(inputs)?,
         cluster_id: setting(inputs, Key::ClusterId, values::cluster_id)?,
         cluster_epoch: setting(inputs, Key::ClusterEpoch, values::cluster_epoch)?,

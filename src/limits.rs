@@ -110,6 +110,27 @@ const _: () = assert!(SHARD_L0_TABLES_MAX < 20);
 const _: () = assert!(SHARD_STALL_POLL_MS > 0 && SHARD_STALL_POLL_MS < SHARD_STALL_WAIT_MS_MAX);
 const _: () = assert!(CLOCK_CEILING_REFRESH_MS < CLOCK_CEILING_AHEAD_MS);
 
+/// Default for `MOSTDB_MAX_CLOCK_SKEW_MS`: a replica refuses a version whose physical part is
+/// more than this ahead of its own clock, and no clock observes a value beyond it (DESIGN §14).
+pub const MAX_CLOCK_SKEW_MS_DEFAULT: u64 = 60_000;
+/// Smallest `MOSTDB_MAX_CLOCK_SKEW_MS`: below it ordinary NTP error and the clock's own lead
+/// (its ceiling is written ahead, counters roll into the next ms) would refuse honest writes.
+pub const MAX_CLOCK_SKEW_MS_LOWEST: u64 = 5_000;
+/// Largest `MOSTDB_MAX_CLOCK_SKEW_MS`: a day; beyond that the bound protects nothing.
+pub const MAX_CLOCK_SKEW_MS_HIGHEST: u64 = 86_400_000;
+/// Refused versions are logged at most once per this, per node (the counter counts them all).
+pub const CLOCK_REFUSAL_LOG_INTERVAL_MS: u64 = 60_000;
+/// Weight of the newest wall-clock offset sample in a peer's smoothed offset, in 1/8ths (the
+/// rest is the previous estimate): a few heartbeats settle it, one slow answer barely moves it.
+pub const CLOCK_OFFSET_NEW_SAMPLE_EIGHTHS: i64 = 2;
+/// A wall-clock offset sample further than this from the smoothed estimate replaces it: the
+/// peer's clock was stepped (smoothing is for network jitter, which is far smaller).
+pub const CLOCK_OFFSET_STEP_MS: u64 = 1_000;
+const _: () = assert!(CLOCK_CEILING_AHEAD_MS < MAX_CLOCK_SKEW_MS_LOWEST);
+const _: () = assert!(MAX_CLOCK_SKEW_MS_LOWEST <= MAX_CLOCK_SKEW_MS_DEFAULT);
+const _: () = assert!(MAX_CLOCK_SKEW_MS_DEFAULT <= MAX_CLOCK_SKEW_MS_HIGHEST);
+const _: () = assert!(CLOCK_OFFSET_NEW_SAMPLE_EIGHTHS > 0 && CLOCK_OFFSET_NEW_SAMPLE_EIGHTHS <= 8);
+
 // --- http (src/http) ---
 
 /// Initial capacity of a connection's write buffer (answers of one batch).

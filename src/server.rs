@@ -17,9 +17,10 @@ use crate::config::Settings;
 use crate::http::{serve_pooled_connection, Admission, ConnLimits, DateCache, IdlePool, Refused};
 use crate::limits::{CONNECTION_REFUSAL_LOG_INTERVAL_MS, SHUTDOWN_GRACE_MS};
 use crate::replication::antientropy::{self, AntiEntropy};
-use crate::replication::clock::Hlc;
+use crate::replication::clock::{Hlc, SkewBound};
 use crate::replication::driver::{DefaultWriteMode, Driver, Link};
 use crate::replication::hints::{self, HintStats, Hints};
+use crate::replication::peer::frame::Heartbeat;
 use crate::replication::peer::{
     serve_peer, Identity, LinkConfig, PeerAdmission, PeerAuth, PeerLink, PeerService,
 };
@@ -120,6 +121,7 @@ pub fn start(
         hint_stats,
         recovery,
         admission,
+        clock_bound: SkewBound::new(settings.max_clock_skew_ms),
     });
     let (up_tx, up_rx) = std::sync::mpsc::channel();
     let connections = shared.connections.clone();
@@ -212,6 +214,8 @@ struct Shared {
     recovery: Arc<Recovery>,
     /// Who may open a peer link to this node.
     admission: Arc<PeerAdmission>,
+    /// `MOSTDB_MAX_CLOCK_SKEW_MS` and what every core's clock and replica caught with it.
+    clock_bound: Arc<SkewBound>,
 }
 
 fn run_core(
@@ -250,6 +254,7 @@ async fn core_main(
         core,
         settings.threads,
         &settings.store_root,
+        shared.clock_bound.clone(),
         |hlc| {
             links = shared.start_links(&identity, hlc);
             hints = shared.open_hints(core);
@@ -416,6 +421,7 @@ impl Shared {
             members,
             anti_entropy: self.anti_entropy.clone(),
             hints: self.hint_stats.clone(),
+            clock_bound: self.clock_bound.clone(),
         }
     }
 
@@ -511,10 +517,14 @@ impl PeerService for PeerEndpoint {
         self.anti_entropy.serve(request).await
     }
 
-    fn heartbeat(&self, peer_hlc: u64) -> u64 {
+    fn heartbeat(&self, peer: Heartbeat) -> Heartbeat {
         let hlc = self.replica.hlc();
-        hlc.observe(peer_hlc);
-        hlc.last()
+        hlc.observe(peer.hlc);
+        Heartbeat {
+            sent_us: 0,
+            hlc: hlc.last(),
+            wall_ms: hlc.physical_ms(),
+        }
     }
 }
 

@@ -396,12 +396,26 @@ fn cluster_view_of_a_single_node() {
         "{body}"
     );
     let url = format!("http://127.0.0.1:{}", node.port());
+    let (rest, clock) = rest.split_once(r#","clock":"#).expect("the clock section");
     assert_eq!(
         rest,
         format!(
-            r#","members":1,"quorum":1,"up":1,"available":true,"nodes":[{{"url":"{url}","self":true,"state":"up"}}],"anti_entropy":{{"passes":0,"passes_failed":0,"buckets_compared":0,"buckets_differing":0,"keys_copied_in":0,"keys_peer_behind":0,"bytes_copied":0,"copies_failed":0,"young_skipped":0,"digest_scans":0,"pages_served":0,"requests_refused":0,"last_pass_unix_ms":0,"last_pass_duration_ms":0}}}}}}"#
+            r#","members":1,"quorum":1,"up":1,"available":true,"nodes":[{{"url":"{url}","self":true,"state":"up"}}],"anti_entropy":{{"passes":0,"passes_failed":0,"buckets_compared":0,"buckets_differing":0,"keys_copied_in":0,"keys_peer_behind":0,"bytes_copied":0,"copies_failed":0,"young_skipped":0,"digest_scans":0,"pages_served":0,"requests_refused":0,"last_pass_unix_ms":0,"last_pass_duration_ms":0}}"#
         )
     );
+    // The clock: its HLC (near the wall clock), the skew bound and what it refused.
+    let clock: serde_json::Value =
+        serde_json::from_str(clock.strip_suffix("}}").expect("closes")).expect("JSON");
+    let (hlc_ms, wall_ms) = (clock["hlc_ms"].as_u64(), clock["wall_ms"].as_u64());
+    assert!(
+        hlc_ms
+            .zip(wall_ms)
+            .is_some_and(|(h, w)| h.abs_diff(w) < 60_000),
+        "{clock}"
+    );
+    assert_eq!(clock["max_skew_ms"], 60_000);
+    assert_eq!(clock["versions_refused_future"], 0);
+    assert_eq!(clock["observations_ignored"], 0);
 }
 
 /// `MOSTDB_CONTEXT_PATH` moves every data route; the old prefix is gone.

@@ -4,6 +4,8 @@
 
 mod support;
 
+#[path = "hardening/clock.rs"]
+mod clock;
 #[path = "hardening/connections.rs"]
 mod connections;
 #[path = "hardening/disk_full.rs"]

@@ -7,8 +7,10 @@
 //! `SIM_SEEDS=n` runs n seeds (default 2,000); `SIM_SEED=s` replays one seed exactly;
 //! `SIM_CHECK=linearizability` lets invariant violations through (counted) so that only the
 //! history checker can fail a seed.
+//! Clock bound (DESIGN §14): a far clock jump nemesis and a hostile peer forging far-future
+//! versions; no replica stores, and no clock observes, beyond physical time plus the bound.
 //! With a planted bug on (`--features planted-reversion`, `planted-lenient-repair`,
-//! `planted-early-ack`, `planted-amnesia-vote`) this test must fail.
+//! `planted-early-ack`, `planted-amnesia-vote`, `planted-unbounded-clock`) this test must fail.
 
 mod sim;
 
@@ -63,6 +65,16 @@ fn seeded_simulation_keeps_every_invariant_and_linearizability() {
             ("amnesia faults", total.wipes),
             ("finished recoveries", total.recoveries),
             ("operations refused while recovering", total.refused),
+            (
+                "versions refused beyond the clock bound",
+                total.refused_future,
+            ),
+            (
+                "observations ignored beyond the clock bound",
+                total.ignored_observations,
+            ),
+            ("far clock jumps", total.far_jumps),
+            ("forged far-future versions", total.forged),
         ] {
             assert!(n > 0, "no {what} in {count} seeds: {total:?}");
         }

@@ -1,6 +1,12 @@
 //! `GET /cluster`: this node's live view of the cluster, as its core's peer links see it
-//! (state, last frame, heartbeat round trip, the peer's clock), with the hints queued for
-//! each peer and the anti-entropy passes' progress, for operators and dashboards.
+//! (state, last frame, heartbeat round trip, the peer's clocks), with the hints queued for
+//! each peer, the anti-entropy passes' progress and the clock bound's counters, for operators
+//! and dashboards.
+//!
+//! Two clock figures per peer, not to be confused: `wall_clock_offset_ms` is the peer's wall
+//! clock minus ours, measured on heartbeats (what NTP would fix); `hlc_offset_ms` is the
+//! difference of the two hybrid logical clocks, which observe each other and so stay close
+//! whatever the wall clocks say.
 
 use std::fmt::Write as _;
 use std::time::Instant;
@@ -8,7 +14,7 @@ use std::time::Instant;
 use std::sync::Arc;
 
 use crate::replication::antientropy::AntiEntropy;
-use crate::replication::clock;
+use crate::replication::clock::{self, SkewBound};
 use crate::replication::hints::HintStats;
 use crate::replication::peer::{LinkState, PeerLink};
 
@@ -29,6 +35,8 @@ pub struct ClusterView {
     pub anti_entropy: Arc<AntiEntropy>,
     /// `None` when hints are switched off.
     pub hints: Option<Arc<HintStats>>,
+    /// `MOSTDB_MAX_CLOCK_SKEW_MS` and what it refused and ignored.
+    pub clock_bound: Arc<SkewBound>,
 }
 
 impl ClusterView {
@@ -72,6 +80,16 @@ impl ClusterView {
         }
         out.extend_from_slice(br#"],"anti_entropy":"#);
         let _ = serde_json::to_writer(&mut out, &self.anti_entropy.stats().snapshot());
+        let bound = &self.clock_bound;
+        let _ = write!(
+            text_after(&mut out),
+            r#","clock":{{"hlc":{own_hlc},"hlc_ms":{},"wall_ms":{},"max_skew_ms":{},"versions_refused_future":{},"observations_ignored":{}}}"#,
+            clock::hlc_ms(own_hlc),
+            clock::system_ms(),
+            bound.max_skew_ms(),
+            bound.refused(),
+            bound.ignored()
+        );
         out.extend_from_slice(b"}}");
         out
     }
@@ -103,10 +121,13 @@ fn member_fields(member: &MemberView, now: Instant, own_hlc: u64) -> String {
     if let Some(rtt) = status.rtt {
         let _ = write!(text, r#","rtt_us":{}"#, rtt.as_micros());
     }
+    if let Some(offset) = status.wall_offset_ms {
+        let _ = write!(text, r#","wall_clock_offset_ms":{offset}"#);
+    }
     if status.peer_hlc != 0 {
-        let ms = |hlc: u64| (hlc >> clock::COUNTER_BITS) as i64;
+        let ms = |hlc: u64| clock::hlc_ms(hlc) as i64;
         let offset = ms(status.peer_hlc) - ms(own_hlc);
-        let _ = write!(text, r#","clock_offset_ms":{offset}"#);
+        let _ = write!(text, r#","hlc_offset_ms":{offset}"#);
     }
     if let Some(refusal) = status.last_refusal {
         let _ = write!(text, r#","last_refusal":"{}""#, refusal.as_str());
@@ -117,4 +138,16 @@ fn member_fields(member: &MemberView, now: Instant, own_hlc: u64) -> String {
         status.in_flight, status.connects
     );
     text
+}
+
+/// A `fmt::Write` appending to a byte buffer.
+fn text_after(out: &mut Vec<u8>) -> impl std::fmt::Write + '_ {
+    struct Appender<'a>(&'a mut Vec<u8>);
+    impl std::fmt::Write for Appender<'_> {
+        fn write_str(&mut self, s: &str) -> std::fmt::Result {
+            self.0.extend_from_slice(s.as_bytes());
+            Ok(())
+        }
+    }
+    Appender(out)
 }

@@ -736,6 +736,25 @@ fn edit_distance_counts_typos() {
 }
 
 #[test]
+fn max_clock_skew_has_its_default_and_bounds() {
+    let s = settings(&[], &[]);
+    assert_eq!(
+        s.max_clock_skew_ms,
+        crate::limits::MAX_CLOCK_SKEW_MS_DEFAULT
+    );
+    let s = settings(&["--max-clock-skew-ms", "5000"], &[]);
+    assert_eq!(s.max_clock_skew_ms, 5_000);
+    let s = settings(&[], &[("MOSTDB_MAX_CLOCK_SKEW_MS", "86400000")]);
+    assert_eq!(s.max_clock_skew_ms, 86_400_000);
+    for bad in ["4999", "86400001", "-1", "1m"] {
+        assert_eq!(
+            env_message("MOSTDB_MAX_CLOCK_SKEW_MS", bad),
+            format!(r#"MOSTDB_MAX_CLOCK_SKEW_MS="{bad}": expected milliseconds, 5000-86400000"#)
+        );
+    }
+}
+
+#[test]
 fn cluster_settings_have_defaults_and_bounds() {
     let s = settings(&[], &[]);
     assert_eq!((s.timeout_ms, s.write_mode), (1500, WriteMode::Fast));

@@ -336,6 +336,16 @@ pub(super) fn timeout_ms(text: &str) -> Result<u64, String> {
         .ok_or_else(|| format!("milliseconds, {TIMEOUT_MS_LOWEST}-{TIMEOUT_MS_HIGHEST}"))
 }
 
+pub(super) fn max_clock_skew_ms(text: &str) -> Result<u64, String> {
+    use crate::limits::{MAX_CLOCK_SKEW_MS_HIGHEST, MAX_CLOCK_SKEW_MS_LOWEST};
+    text.parse::<u64>()
+        .ok()
+        .filter(|ms| (MAX_CLOCK_SKEW_MS_LOWEST..=MAX_CLOCK_SKEW_MS_HIGHEST).contains(ms))
+        .ok_or_else(|| {
+            format!("milliseconds, {MAX_CLOCK_SKEW_MS_LOWEST}-{MAX_CLOCK_SKEW_MS_HIGHEST}")
+        })
+}
+
 pub(super) fn write_mode(text: &str) -> Result<WriteMode, String> {
     match text.to_ascii_lowercase().as_str() {
         "fast" => Ok(WriteMode::Fast),

@@ -8,6 +8,15 @@
 //! with the clock set back never reissues a value. Ceilings are refreshed in the background
 //! when the clock gets within ~1 s of them, so issuing normally never waits for the disk.
 //!
+//! **Bounded** (DESIGN §14): no clock takes in a value whose physical part is more than
+//! `MOSTDB_MAX_CLOCK_SKEW_MS` ahead of its own physical clock ([`observe_bounded`]), and a
+//! replica refuses to store such a version ([`beyond_bound`]); both are counted in the node's
+//! [`SkewBound`]. So a peer with a wild clock, or a hostile one sending `u64::MAX`, can neither
+//! poison a key nor drag the cluster's clocks into the future. Observations stop a full
+//! millisecond of counter below the storage limit, so a version this clock issues is within
+//! this node's own bound (unless its persisted ceiling is: the physical clock was set back by
+//! more than the bound since it ran, which the open logs).
+//!
 //! `!Send`: each core opens its own inside its monoio runtime (which needs a blocking pool
 //! attached). Must not import `http` or `api`.
 
@@ -20,6 +29,8 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::rc::Rc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 
 /// Bits of the counter below the milliseconds.
@@ -49,8 +60,145 @@ pub fn system_ms() -> u64 {
         .map_or(0, |d| d.as_millis() as u64)
 }
 
+/// The counter bits of an hlc.
+const COUNTER_MASK: u64 = (1 << COUNTER_BITS) - 1;
+
 fn ms_to_hlc(ms: u64) -> u64 {
     ms.min(PHYSICAL_MS_MAX) << COUNTER_BITS
+}
+
+/// The physical part of an hlc, in ms since the epoch.
+pub fn hlc_ms(hlc: u64) -> u64 {
+    hlc >> COUNTER_BITS
+}
+
+/// The largest hlc a replica stores when its physical clock reads `physical_ms`: the whole
+/// millisecond `physical_ms + max_skew_ms`, every counter value included.
+pub fn store_limit(physical_ms: u64, max_skew_ms: u64) -> u64 {
+    ms_to_hlc(physical_ms.saturating_add(max_skew_ms)) | COUNTER_MASK
+}
+
+/// The largest hlc a clock observes at `physical_ms`: the start of the last millisecond the
+/// replica would store, so that the values issued after it (`last + 1`, …) stay storable.
+fn observe_limit(physical_ms: u64, max_skew_ms: u64) -> u64 {
+    ms_to_hlc(physical_ms.saturating_add(max_skew_ms))
+}
+
+/// Whether a replica whose physical clock reads `physical_ms` must refuse `hlc`: it is more
+/// than `max_skew_ms` ahead (DESIGN §14). The planted bug never refuses.
+#[cfg(not(feature = "planted-unbounded-clock"))]
+pub fn beyond_bound(hlc: u64, physical_ms: u64, max_skew_ms: u64) -> bool {
+    hlc > store_limit(physical_ms, max_skew_ms)
+}
+
+#[cfg(feature = "planted-unbounded-clock")]
+pub fn beyond_bound(_hlc: u64, _physical_ms: u64, _max_skew_ms: u64) -> bool {
+    false
+}
+
+/// What a clock whose last value is `last` does with `seen` at `physical_ms`.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Observation {
+    /// Not above `last`: nothing changes.
+    Older,
+    /// The new last value.
+    Taken(u64),
+    /// Beyond the bound: ignored (and counted by the caller).
+    Ignored,
+}
+
+/// The HLC's observe rule, bounded: a value beyond `physical_ms + max_skew_ms` is never taken
+/// in. Shared by [`Hlc::observe`] and the protocol simulator. The planted bug takes in
+/// anything short of garbage, as the clock did before the bound existed.
+pub fn observe_bounded(last: u64, seen: u64, physical_ms: u64, max_skew_ms: u64) -> Observation {
+    let limit = if cfg!(feature = "planted-unbounded-clock") {
+        OBSERVE_HLC_MAX
+    } else {
+        observe_limit(physical_ms, max_skew_ms).min(OBSERVE_HLC_MAX)
+    };
+    if seen > limit {
+        Observation::Ignored
+    } else if seen > last {
+        Observation::Taken(seen)
+    } else {
+        Observation::Older
+    }
+}
+
+/// Whether a refusal at `physical_ms` is logged, the last one logged being at `last_ms` (0:
+/// none yet): at most once per [`limits::CLOCK_REFUSAL_LOG_INTERVAL_MS`], and again at once if
+/// the clock was set back meanwhile.
+fn refusal_log_due(last_ms: u64, physical_ms: u64) -> bool {
+    last_ms == 0
+        || physical_ms < last_ms
+        || physical_ms - last_ms >= limits::CLOCK_REFUSAL_LOG_INTERVAL_MS
+}
+
+/// The node's clock bound (`MOSTDB_MAX_CLOCK_SKEW_MS`) and what it caught, shared by every
+/// core's clock and replica; read by `GET /cluster`.
+#[derive(Debug)]
+pub struct SkewBound {
+    max_skew_ms: u64,
+    /// Versions a replica of this node refused as too far ahead (PUT, REPAIR, COPY).
+    refused: AtomicU64,
+    /// Values a clock of this node did not observe (answers, heartbeats, requests).
+    ignored: AtomicU64,
+    /// Physical ms of the last refusal logged (0: none yet).
+    last_log_ms: AtomicU64,
+}
+
+impl SkewBound {
+    pub fn new(max_skew_ms: u64) -> Arc<SkewBound> {
+        Arc::new(SkewBound {
+            max_skew_ms,
+            refused: AtomicU64::new(0),
+            ignored: AtomicU64::new(0),
+            last_log_ms: AtomicU64::new(0),
+        })
+    }
+
+    pub fn max_skew_ms(&self) -> u64 {
+        self.max_skew_ms
+    }
+
+    /// Versions refused as too far ahead, by every replica of this node.
+    pub fn refused(&self) -> u64 {
+        self.refused.load(Ordering::Relaxed)
+    }
+
+    /// Values no clock of this node observed, being beyond the bound.
+    pub fn ignored(&self) -> u64 {
+        self.ignored.load(Ordering::Relaxed)
+    }
+
+    /// Counts a refused version; logs it unless one was logged in the last
+    /// [`limits::CLOCK_REFUSAL_LOG_INTERVAL_MS`] (a hostile or broken peer must not flood the
+    /// log).
+    fn note_refused(&self, hlc: u64, physical_ms: u64) {
+        let refused = self.refused.fetch_add(1, Ordering::Relaxed) + 1;
+        let last = self.last_log_ms.load(Ordering::Relaxed);
+        if refusal_log_due(last, physical_ms)
+            && self
+                .last_log_ms
+                .compare_exchange(
+                    last,
+                    physical_ms.max(1),
+                    Ordering::Relaxed,
+                    Ordering::Relaxed,
+                )
+                .is_ok()
+        {
+            let ahead_ms = hlc_ms(hlc).saturating_sub(physical_ms);
+            tracing::warn!(
+                hlc,
+                ahead_ms,
+                max_skew_ms = self.max_skew_ms,
+                refused_total = refused,
+                "refused a version too far ahead of this node's clock (a peer's clock is wrong, \
+                 or a peer is hostile); logged at most once a minute"
+            );
+        }
+    }
 }
 
 pub struct Hlc {
@@ -71,14 +219,14 @@ struct Inner {
     /// Tasks waiting for a ceiling write to finish.
     waiters: RefCell<Vec<Waker>>,
     ceiling_writes: Cell<u64>,
-    ignored_observations: Cell<u64>,
+    bound: Arc<SkewBound>,
 }
 
 impl Hlc {
-    /// Opens core `core`'s clock under `root` with the system clock. Blocking (reads the
-    /// ceilings, writes this core's): call it on the core before it serves.
-    pub fn open(root: &Path, core: usize, origin: u64) -> io::Result<Hlc> {
-        Hlc::open_with_clock(root, core, origin, Box::new(system_ms))
+    /// Opens core `core`'s clock under `root` with the system clock, bounded by `bound`.
+    /// Blocking (reads the ceilings, writes this core's): call it on the core before it serves.
+    pub fn open(root: &Path, core: usize, origin: u64, bound: Arc<SkewBound>) -> io::Result<Hlc> {
+        Hlc::open_with_clock(root, core, origin, Box::new(system_ms), bound)
     }
 
     /// [`Hlc::open`] with an injected physical clock.
@@ -87,12 +235,25 @@ impl Hlc {
         core: usize,
         origin: u64,
         physical: PhysicalClock,
+        bound: Arc<SkewBound>,
     ) -> io::Result<Hlc> {
         let dir = root.join(CLOCK_DIR);
         std::fs::create_dir_all(&dir)?;
         sync_dir(root)?;
         let highest = highest_ceiling(&dir)?;
-        let start = ms_to_hlc(physical()).max(highest);
+        let physical_ms = physical();
+        let start = ms_to_hlc(physical_ms).max(highest);
+        if beyond_bound(start, physical_ms, bound.max_skew_ms()) {
+            // I1 forbids issuing below a ceiling, and every replica refuses above its bound:
+            // writes coordinated here fail until the physical clock catches up.
+            tracing::warn!(
+                core,
+                ahead_ms = hlc_ms(start).saturating_sub(physical_ms),
+                max_skew_ms = bound.max_skew_ms(),
+                "the clock's persisted ceiling is beyond the skew bound: the physical clock was \
+                 set back since it ran; versions issued here will be refused until it catches up"
+            );
+        }
         let ceiling = start + ms_to_hlc(limits::CLOCK_CEILING_AHEAD_MS);
         let path = dir.join(format!("{CEILING_PREFIX}{core}"));
         write_ceiling(&path, ceiling)?;
@@ -107,7 +268,7 @@ impl Hlc {
                 writing: Cell::new(false),
                 waiters: RefCell::new(Vec::new()),
                 ceiling_writes: Cell::new(1),
-                ignored_observations: Cell::new(0),
+                bound,
             }),
         })
     }
@@ -135,21 +296,45 @@ impl Hlc {
         }
     }
 
-    /// Takes in an hlc seen elsewhere (a peer's version), so later values are above it.
-    /// `last` never decreases. A value beyond any plausible clock ([`OBSERVE_HLC_MAX`]) is
-    /// ignored and counted ([`Hlc::ignored_observations`]).
+    /// Takes in an hlc seen elsewhere (a peer's version, answer or heartbeat), so later values
+    /// are above it. `last` never decreases. A value beyond the skew bound is ignored and
+    /// counted ([`SkewBound::ignored`]): no peer can drag this clock into the future.
     pub fn observe(&self, hlc: u64) {
-        if hlc > OBSERVE_HLC_MAX {
-            let ignored = &self.inner.ignored_observations;
-            ignored.set(ignored.get() + 1);
-        } else if hlc > self.inner.last.get() {
-            self.inner.last.set(hlc);
+        let inner = &self.inner;
+        let physical_ms = (inner.physical)();
+        match observe_bounded(inner.last.get(), hlc, physical_ms, inner.bound.max_skew_ms) {
+            Observation::Taken(last) => inner.last.set(last),
+            Observation::Older => {}
+            Observation::Ignored => {
+                inner.bound.ignored.fetch_add(1, Ordering::Relaxed);
+            }
         }
     }
 
-    /// How many observed values were ignored as implausible.
+    /// Whether this node's replica must refuse `hlc` now (beyond the skew bound); counts and
+    /// (rate-limited) logs the refusal when it must.
+    pub fn refuses(&self, hlc: u64) -> bool {
+        let physical_ms = (self.inner.physical)();
+        let refuse = beyond_bound(hlc, physical_ms, self.inner.bound.max_skew_ms);
+        if refuse {
+            self.inner.bound.note_refused(hlc, physical_ms);
+        }
+        refuse
+    }
+
+    /// How many observed values this node's clocks ignored as beyond the bound.
     pub fn ignored_observations(&self) -> u64 {
-        self.inner.ignored_observations.get()
+        self.inner.bound.ignored()
+    }
+
+    /// The node's bound and its counters.
+    pub fn bound(&self) -> &Arc<SkewBound> {
+        &self.inner.bound
+    }
+
+    /// The physical clock, in ms since the epoch (the wall clock heartbeats carry).
+    pub fn physical_ms(&self) -> u64 {
+        (self.inner.physical)()
     }
 
     /// The last value issued or observed.
@@ -277,8 +462,12 @@ mod tests {
         (now, Box::new(move || read.get()))
     }
 
+    /// The default bound, in tests.
+    const SKEW_MS: u64 = limits::MAX_CLOCK_SKEW_MS_DEFAULT;
+
     fn open(dir: &TempDir, core: usize, clock: PhysicalClock) -> Hlc {
-        Hlc::open_with_clock(dir.path(), core, origin(0xABCD, core), clock).expect("open")
+        let bound = SkewBound::new(SKEW_MS);
+        Hlc::open_with_clock(dir.path(), core, origin(0xABCD, core), clock, bound).expect("open")
     }
 
     #[test]
@@ -347,17 +536,17 @@ mod tests {
     }
 
     #[test]
-    fn observe_takes_in_a_far_future_value_and_ignores_garbage() {
+    fn observe_takes_in_a_value_within_the_bound_and_issues_above_it() {
         let dir = TempDir::new("clock-observe");
         let (now, clock) = manual(T0);
         let hlc = open(&dir, 0, clock);
-        let ten_years = ms_to_hlc(T0 + 10 * 365 * 86_400_000) | 7;
+        let near = ms_to_hlc(T0 + SKEW_MS - 1) | 7;
         run(async {
-            hlc.observe(ten_years);
+            hlc.observe(near);
             hlc.observe(5); // an older value changes nothing
-            assert_eq!(hlc.last(), ten_years);
+            assert_eq!(hlc.last(), near);
             let v = hlc.now().await;
-            assert_eq!(v.hlc, ten_years + 1);
+            assert_eq!(v.hlc, near + 1);
             let on_disk: u64 = std::fs::read_to_string(dir.path().join("clock/core-0"))
                 .expect("ceiling file")
                 .trim()
@@ -367,11 +556,77 @@ mod tests {
                 on_disk >= v.hlc,
                 "the ceiling was made durable before issuing"
             );
-            hlc.observe(u64::MAX);
-            assert_eq!(hlc.ignored_observations(), 1);
             now.set(T0 + 1);
-            assert_eq!(hlc.now().await.hlc, ten_years + 2);
+            assert_eq!(hlc.now().await.hlc, near + 2);
+            assert_eq!(hlc.ignored_observations(), 0);
         });
+    }
+
+    #[cfg(not(feature = "planted-unbounded-clock"))]
+    #[test]
+    fn observe_ignores_anything_beyond_the_bound() {
+        let dir = TempDir::new("clock-bound");
+        let (now, clock) = manual(T0);
+        let hlc = open(&dir, 0, clock);
+        let before = hlc.last();
+        let two_hours = ms_to_hlc(T0 + 2 * 3_600_000);
+        let just_beyond = ms_to_hlc(T0 + SKEW_MS) + 1;
+        for seen in [u64::MAX, OBSERVE_HLC_MAX, two_hours, just_beyond] {
+            hlc.observe(seen);
+            assert_eq!(hlc.last(), before, "{seen:#x} was taken in");
+        }
+        assert_eq!(hlc.ignored_observations(), 4);
+        // The same value is fine once the physical clock has caught up with it.
+        now.set(T0 + 1);
+        hlc.observe(just_beyond);
+        assert_eq!(hlc.last(), just_beyond);
+        run(async {
+            let v = hlc.now().await;
+            assert!(
+                !hlc.refuses(v.hlc),
+                "its own version is within its own bound"
+            );
+        });
+        assert_eq!(hlc.bound().refused(), 0);
+    }
+
+    #[cfg(not(feature = "planted-unbounded-clock"))]
+    #[test]
+    fn a_replica_refuses_beyond_the_whole_last_millisecond_and_counts_it() {
+        let dir = TempDir::new("clock-refuse");
+        let (_now, clock) = manual(T0);
+        let hlc = open(&dir, 0, clock);
+        let last_ms = ms_to_hlc(T0 + SKEW_MS);
+        assert!(!hlc.refuses(last_ms | COUNTER_MASK));
+        assert!(!hlc.refuses(ms_to_hlc(T0) | 3));
+        assert!(hlc.refuses(last_ms + (1 << COUNTER_BITS)));
+        assert!(hlc.refuses(u64::MAX));
+        assert_eq!(hlc.bound().refused(), 2);
+        assert_eq!(store_limit(T0, SKEW_MS), last_ms | COUNTER_MASK);
+        assert!(
+            beyond_bound(u64::MAX, u64::MAX, u64::MAX),
+            "saturates, never wraps"
+        );
+    }
+
+    #[test]
+    fn refusals_are_logged_at_most_once_a_minute() {
+        let minute = limits::CLOCK_REFUSAL_LOG_INTERVAL_MS;
+        assert!(refusal_log_due(0, T0), "the first one");
+        assert!(!refusal_log_due(T0, T0));
+        assert!(!refusal_log_due(T0, T0 + minute - 1));
+        assert!(refusal_log_due(T0, T0 + minute));
+        assert!(refusal_log_due(T0, T0 - 1), "the clock was set back");
+        let bound = SkewBound::new(SKEW_MS);
+        for i in 0..1_000 {
+            bound.note_refused(u64::MAX, T0 + i);
+        }
+        assert_eq!(bound.refused(), 1_000, "every refusal is counted");
+        assert_eq!(
+            bound.last_log_ms.load(Ordering::Relaxed),
+            T0,
+            "one was logged"
+        );
     }
 
     #[test]
@@ -434,7 +689,7 @@ mod tests {
         std::fs::create_dir_all(dir.path().join("clock")).expect("mkdir");
         std::fs::write(dir.path().join("clock/core-3"), "not a number").expect("write");
         let (_now, clock) = manual(T0);
-        let err = Hlc::open_with_clock(dir.path(), 0, 1 << 8, clock)
+        let err = Hlc::open_with_clock(dir.path(), 0, 1 << 8, clock, SkewBound::new(SKEW_MS))
             .err()
             .expect("refused");
         assert_eq!(err.kind(), io::ErrorKind::InvalidData);

@@ -10,7 +10,9 @@
 //! attempt can never be counted as an answer to the current one. Nothing here does I/O or
 //! reads a clock: versions come from the driver's HLC (which must observe
 //! [`WriteOp::observed`] / [`ReadOp::observed`] after every step, and `above` before taking a
-//! version for [`Action::NeedVersion`]).
+//! version for [`Action::NeedVersion`]; a bounded clock may not get above a far-future
+//! `above`, and the write then fails definitely). A replica's `RefusedFuture` (the version is
+//! beyond its clock bound) means "not stored there, ever, from this request".
 //!
 //! Must not import `http`, `api`, `runtime` or `storage` beyond [`Version`].
 
@@ -169,3 +171,5 @@ mod tests {
 
 #[cfg(test)]
 mod machine_tests;
+#[cfg(test)]
+mod refusal_tests;

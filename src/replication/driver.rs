@@ -138,7 +138,7 @@ impl Driver {
             let version = hlc.now().await;
             WriteOp::fast(self.n(), key, value, version, self.reachable())
         };
-        let mut rounds = Rounds::new(self, shard, deadline);
+        let mut rounds = Rounds::new(self, shard, hlc, deadline);
         let mut action = first;
         let done = loop {
             action = match action {
@@ -198,7 +198,7 @@ impl Driver {
     pub async fn read(&self, shard: &Shard, hlc: &Hlc, key: Vec<u8>) -> ReadDone {
         let deadline = Instant::now() + self.timeout;
         let (mut op, first) = ReadOp::start(self.n(), key, self.reachable());
-        let mut rounds = Rounds::new(self, shard, deadline);
+        let mut rounds = Rounds::new(self, shard, hlc, deadline);
         let mut action = first;
         loop {
             action = match action {
@@ -226,6 +226,8 @@ impl Driver {
 struct Rounds<'a> {
     driver: &'a Driver,
     shard: &'a Shard,
+    /// The local replica's clock: it refuses versions beyond its bound like any replica.
+    hlc: &'a Hlc,
     deadline: Instant,
     local: Option<(u32, ReplicaRequest)>,
     answers: Option<(
@@ -277,10 +279,11 @@ impl LateAnswers {
 }
 
 impl<'a> Rounds<'a> {
-    fn new(driver: &'a Driver, shard: &'a Shard, deadline: Instant) -> Rounds<'a> {
+    fn new(driver: &'a Driver, shard: &'a Shard, hlc: &'a Hlc, deadline: Instant) -> Rounds<'a> {
         Rounds {
             driver,
             shard,
+            hlc,
             deadline,
             local: None,
             answers: None,
@@ -324,7 +327,7 @@ impl<'a> Rounds<'a> {
     /// The next answer, or `None` once the deadline has passed.
     async fn next(&mut self) -> Option<Answer> {
         if let Some((round, request)) = self.local.take() {
-            let answer = match replica::apply(self.shard, &request).await {
+            let answer = match replica::apply(self.shard, &request, self.hlc).await {
                 Ok(reply) => Ok(reply),
                 // Busy or out of space: nothing was stored, as if the request never arrived.
                 Err(StorageError::Busy { .. } | StorageError::NoSpace) => Err(Undelivered::NotSent),

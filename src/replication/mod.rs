@@ -79,6 +79,7 @@ impl CoreReplica {
         core: usize,
         threads: usize,
         root: &std::path::Path,
+        bound: Arc<clock::SkewBound>,
         make_driver: impl FnOnce(Rc<Hlc>) -> Driver,
     ) -> std::io::Result<CoreReplica> {
         let sync = store.sync_mode();
@@ -86,7 +87,7 @@ impl CoreReplica {
             .map(|s| (s as usize % threads == core).then(|| Shard::new(store.shard_db(s), sync)))
             .collect();
         let origin = clock::origin(store.info().node_id, core);
-        let hlc = Rc::new(Hlc::open(root, core, origin)?);
+        let hlc = Rc::new(Hlc::open(root, core, origin, bound)?);
         let driver = make_driver(hlc.clone());
         Ok(CoreReplica {
             core,
@@ -140,12 +141,13 @@ impl CoreReplica {
         Ok(record.and_then(|r| r.value))
     }
 
-    /// A replica operation from a peer's coordinator, on this (owner) core.
+    /// A replica operation from a peer's coordinator, on this (owner) core. The clock observes
+    /// the version (ignored beyond the skew bound, which the replica then refuses).
     async fn serve(&self, shard: u32, request: ReplicaRequest) -> Result<ReplicaReply, OpError> {
         if let Some(version) = request.version() {
             self.hlc.observe(version.hlc);
         }
-        Ok(replica::apply(self.shard(shard), &request).await?)
+        Ok(replica::apply(self.shard(shard), &request, &self.hlc).await?)
     }
 }
 
@@ -275,9 +277,14 @@ impl Replication {
         .await
     }
 
-    /// This core's clock reading (for the cluster view's clock offsets).
+    /// This core's clock reading (for the cluster view's HLC offsets).
     pub fn clock_reading(&self) -> u64 {
         self.local.hlc.last()
+    }
+
+    /// The node's clock bound and what it refused or ignored (for the cluster view).
+    pub fn clock_bound(&self) -> Arc<clock::SkewBound> {
+        self.local.hlc.bound().clone()
     }
 
     /// A replica operation sent by a peer's coordinator.

@@ -62,6 +62,12 @@ pub enum ReplicaReply {
     },
     /// COPY: done (stored or not).
     CopyAck,
+    /// PUT, REPAIR or COPY: the version is more than `MOSTDB_MAX_CLOCK_SKEW_MS` ahead of the
+    /// replica's physical clock (DESIGN §14); nothing was stored, and nothing observed. The
+    /// request is consumed: this replica will not store the version from it, ever (the
+    /// transport delivers a request at most once). A coordinator counts the replica as "not
+    /// stored"; it reveals no version.
+    RefusedFuture,
     /// [`SyncRequest::Digests`]: one entry per bucket, in bucket order.
     Digests { buckets: Vec<BucketDigest> },
     /// [`SyncRequest::BucketKeys`]: one page of entries, in the answering node's scan order,
@@ -141,6 +147,7 @@ impl ReplicaReply {
             ReplicaReply::Accepted
             | ReplicaReply::RepairOk
             | ReplicaReply::CopyAck
+            | ReplicaReply::RefusedFuture
             | ReplicaReply::Digests { .. }
             | ReplicaReply::KeyPage { .. }
             | ReplicaReply::Status { .. } => None,
@@ -179,6 +186,7 @@ mod tests {
         assert_eq!(answer.version_seen(), Some(v(4)));
         assert_eq!(ReplicaReply::Accepted.version_seen(), None);
         assert_eq!(ReplicaReply::CopyAck.version_seen(), None);
+        assert_eq!(ReplicaReply::RefusedFuture.version_seen(), None);
         // Anti-entropy answers carry versions only as data: the copies they lead to are what
         // the clock observes.
         let page = ReplicaReply::KeyPage {

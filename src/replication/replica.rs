@@ -8,8 +8,13 @@
 //! *exactly* the repaired version: a lenient `Ok` from a replica holding something newer
 //! lets a read return a value that a completed write already replaced.
 //!
+//! A version more than the skew bound ahead of the replica's physical clock is refused
+//! before anything else ([`ReplicaReply::RefusedFuture`], DESIGN §14): nothing stored, nothing
+//! observed, so no peer can poison a key with `u64::MAX`.
+//!
 //! Must not import `http`, `api` or `runtime`.
 
+use super::clock::{self, Hlc};
 use super::protocol::{ReplicaReply, ReplicaRequest};
 use crate::storage::{Record, Shard, StorageError, Version, WriteOutcome};
 
@@ -34,9 +39,25 @@ pub struct Decision {
     pub reply: ReplicaReply,
 }
 
+/// The replica's physical clock and skew bound, as the rules need them.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct ClockBound {
+    pub physical_ms: u64,
+    pub max_skew_ms: u64,
+}
+
 /// The replica rules over an in-memory record (`None` = absent, which holds
 /// [`Version::ZERO`]). Pure: the caller applies `store` itself.
-pub fn decide(held: Option<&Record>, request: &ReplicaRequest) -> Decision {
+pub fn decide(held: Option<&Record>, request: &ReplicaRequest, bound: ClockBound) -> Decision {
+    if request
+        .version()
+        .is_some_and(|v| clock::beyond_bound(v.hlc, bound.physical_ms, bound.max_skew_ms))
+    {
+        return Decision {
+            store: false,
+            reply: ReplicaReply::RefusedFuture,
+        };
+    }
     let held_version = held.map_or(Version::ZERO, |r| r.version);
     let held_value = || held.and_then(|r| r.value.clone());
     match request {
@@ -103,7 +124,15 @@ fn repair_rejected(_held: Version, _held_value: impl FnOnce() -> Option<Vec<u8>>
 
 /// Applies one request to the real replica (a shard on its owner core). Answers only once
 /// what the answer reveals is as durable as the sync mode promises ([`Shard`] waits for it).
-pub async fn apply(shard: &Shard, request: &ReplicaRequest) -> Result<ReplicaReply, StorageError> {
+/// A version beyond `clock`'s bound is refused (and counted) first, as in [`decide`].
+pub async fn apply(
+    shard: &Shard,
+    request: &ReplicaRequest,
+    clock: &Hlc,
+) -> Result<ReplicaReply, StorageError> {
+    if request.version().is_some_and(|v| clock.refuses(v.hlc)) {
+        return Ok(ReplicaReply::RefusedFuture);
+    }
     let (key, version, value) = match request {
         ReplicaRequest::Read { key } => {
             let held = shard.read(key).await?;
@@ -193,6 +222,13 @@ mod tests {
         Version { hlc, origin }
     }
 
+    /// A replica clock at 1970 + 1 s with the default bound: every small test version is
+    /// within it.
+    const NOW: ClockBound = ClockBound {
+        physical_ms: 1_000,
+        max_skew_ms: crate::limits::MAX_CLOCK_SKEW_MS_DEFAULT,
+    };
+
     fn rec(version: Version, value: Option<&[u8]>) -> Record {
         Record {
             version,
@@ -228,7 +264,7 @@ mod tests {
     #[test]
     fn put_stores_only_above_and_accepts_an_equal_repeat() {
         let held = rec(v(10, 1), Some(b"a"));
-        let above = decide(Some(&held), &put(v(11, 1), b"b"));
+        let above = decide(Some(&held), &put(v(11, 1), b"b"), NOW);
         assert_eq!(
             above,
             Decision {
@@ -236,7 +272,7 @@ mod tests {
                 reply: ReplicaReply::Accepted
             }
         );
-        let repeat = decide(Some(&held), &put(v(10, 1), b"a"));
+        let repeat = decide(Some(&held), &put(v(10, 1), b"a"), NOW);
         assert_eq!(
             repeat,
             Decision {
@@ -244,7 +280,7 @@ mod tests {
                 reply: ReplicaReply::Accepted
             }
         );
-        let below = decide(Some(&held), &put(v(9, 9), b"c"));
+        let below = decide(Some(&held), &put(v(9, 9), b"c"), NOW);
         assert_eq!(
             below,
             Decision {
@@ -252,7 +288,7 @@ mod tests {
                 reply: ReplicaReply::Rejected { held: v(10, 1) }
             }
         );
-        let absent = decide(None, &put(v(1, 0), b"x"));
+        let absent = decide(None, &put(v(1, 0), b"x"), NOW);
         assert!(absent.store);
     }
 
@@ -260,7 +296,7 @@ mod tests {
     fn read_answers_what_is_held_absent_as_zero() {
         let read = ReplicaRequest::Read { key: b"k".to_vec() };
         assert_eq!(
-            decide(None, &read).reply,
+            decide(None, &read, NOW).reply,
             ReplicaReply::Read {
                 version: Version::ZERO,
                 value: None
@@ -268,7 +304,7 @@ mod tests {
         );
         let tomb = rec(v(3, 3), None);
         assert_eq!(
-            decide(Some(&tomb), &read),
+            decide(Some(&tomb), &read, NOW),
             Decision {
                 store: false,
                 reply: ReplicaReply::Read {
@@ -284,21 +320,21 @@ mod tests {
     fn repair_is_ok_only_when_it_holds_exactly_the_version() {
         let held = rec(v(10, 1), Some(b"a"));
         assert_eq!(
-            decide(Some(&held), &repair(v(12, 0), Some(b"n"))),
+            decide(Some(&held), &repair(v(12, 0), Some(b"n")), NOW),
             Decision {
                 store: true,
                 reply: ReplicaReply::RepairOk
             }
         );
         assert_eq!(
-            decide(Some(&held), &repair(v(10, 1), Some(b"a"))),
+            decide(Some(&held), &repair(v(10, 1), Some(b"a")), NOW),
             Decision {
                 store: false,
                 reply: ReplicaReply::RepairOk
             }
         );
         assert_eq!(
-            decide(Some(&held), &repair(v(9, 0), None)),
+            decide(Some(&held), &repair(v(9, 0), None), NOW),
             Decision {
                 store: false,
                 reply: ReplicaReply::RepairRejected {
@@ -309,7 +345,7 @@ mod tests {
         );
         let tomb = rec(v(10, 1), None);
         assert_eq!(
-            decide(Some(&tomb), &repair(v(2, 0), Some(b"x"))).reply,
+            decide(Some(&tomb), &repair(v(2, 0), Some(b"x")), NOW).reply,
             ReplicaReply::RepairRejected {
                 held: v(10, 1),
                 value: None
@@ -326,25 +362,55 @@ mod tests {
             value: None,
         };
         assert_eq!(
-            decide(Some(&held), &copy(v(11, 0))),
+            decide(Some(&held), &copy(v(11, 0)), NOW),
             Decision {
                 store: true,
                 reply: ReplicaReply::CopyAck
             }
         );
         assert_eq!(
-            decide(Some(&held), &copy(v(10, 1))),
+            decide(Some(&held), &copy(v(10, 1)), NOW),
             Decision {
                 store: false,
                 reply: ReplicaReply::CopyAck
             }
         );
         assert_eq!(
-            decide(Some(&held), &copy(v(3, 1))),
+            decide(Some(&held), &copy(v(3, 1)), NOW),
             Decision {
                 store: false,
                 reply: ReplicaReply::CopyAck
             }
+        );
+    }
+
+    #[cfg(not(feature = "planted-unbounded-clock"))]
+    #[test]
+    fn decide_refuses_beyond_the_bound_before_anything_else() {
+        let held = rec(v(10, 1), Some(b"a"));
+        let limit = clock::store_limit(NOW.physical_ms, NOW.max_skew_ms);
+        for request in [
+            put(v(limit + 1, 1), b"x"),
+            repair(v(u64::MAX, 1), Some(b"x")),
+            ReplicaRequest::Copy {
+                key: b"k".to_vec(),
+                version: v(u64::MAX, 1),
+                value: None,
+            },
+        ] {
+            let decision = decide(Some(&held), &request, NOW);
+            assert_eq!(
+                decision,
+                Decision {
+                    store: false,
+                    reply: ReplicaReply::RefusedFuture
+                }
+            );
+        }
+        let at_limit = decide(Some(&held), &put(v(limit, 1), b"x"), NOW);
+        assert!(
+            at_limit.store,
+            "the whole last millisecond is within the bound"
         );
     }
 
@@ -381,7 +447,7 @@ mod tests {
                 _ => ReplicaRequest::Read { key: b"k".to_vec() },
             };
             let before = held.as_ref().map_or(Version::ZERO, |r| r.version);
-            let decision = decide(held.as_ref(), &request);
+            let decision = decide(held.as_ref(), &request, NOW);
             if decision.store {
                 let (
                     Some(version),
@@ -424,7 +490,7 @@ mod tests {
             rt.block_on(f)
         }
 
-        fn open(dir: &TempDir, sync: SyncMode) -> (Store, Shard) {
+        fn open(dir: &TempDir, sync: SyncMode) -> (Store, Shard, Hlc) {
             let store = Store::open(StoreOptions {
                 root: dir.path().to_path_buf(),
                 shards_if_new: 1,
@@ -433,16 +499,18 @@ mod tests {
             })
             .expect("open store");
             let shard = Shard::new(store.shard_db(0), sync);
-            (store, shard)
+            let bound = clock::SkewBound::new(crate::limits::MAX_CLOCK_SKEW_MS_DEFAULT);
+            let hlc = Hlc::open(dir.path(), 0, 1 << 8, bound).expect("clock");
+            (store, shard, hlc)
         }
 
         #[test]
         fn apply_follows_the_same_rules_as_decide() {
             let dir = TempDir::new("replica-apply");
-            let (_store, shard) = open(&dir, SyncMode::Always);
+            let (_store, shard, hlc) = open(&dir, SyncMode::Always);
             run(async {
                 let read = ReplicaRequest::Read { key: b"k".to_vec() };
-                let reply = apply(&shard, &read).await.expect("read");
+                let reply = apply(&shard, &read, &hlc).await.expect("read");
                 assert_eq!(
                     reply,
                     ReplicaReply::Read {
@@ -450,13 +518,17 @@ mod tests {
                         value: None
                     }
                 );
-                let ok = apply(&shard, &put(v(10, 1), b"a")).await.expect("put");
+                let ok = apply(&shard, &put(v(10, 1), b"a"), &hlc)
+                    .await
+                    .expect("put");
                 assert_eq!(ok, ReplicaReply::Accepted);
-                let again = apply(&shard, &put(v(10, 1), b"a")).await.expect("put");
+                let again = apply(&shard, &put(v(10, 1), b"a"), &hlc)
+                    .await
+                    .expect("put");
                 assert_eq!(again, ReplicaReply::Accepted);
-                let old = apply(&shard, &put(v(9, 1), b"z")).await.expect("put");
+                let old = apply(&shard, &put(v(9, 1), b"z"), &hlc).await.expect("put");
                 assert_eq!(old, ReplicaReply::Rejected { held: v(10, 1) });
-                let reply = apply(&shard, &read).await.expect("read");
+                let reply = apply(&shard, &read, &hlc).await.expect("read");
                 assert_eq!(
                     reply,
                     ReplicaReply::Read {
@@ -464,7 +536,7 @@ mod tests {
                         value: Some(b"a".to_vec())
                     }
                 );
-                let repaired = apply(&shard, &repair(v(11, 0), None))
+                let repaired = apply(&shard, &repair(v(11, 0), None), &hlc)
                     .await
                     .expect("repair");
                 assert_eq!(repaired, ReplicaReply::RepairOk);
@@ -474,10 +546,10 @@ mod tests {
                     value: Some(b"c".to_vec()),
                 };
                 assert_eq!(
-                    apply(&shard, &copy).await.expect("copy"),
+                    apply(&shard, &copy, &hlc).await.expect("copy"),
                     ReplicaReply::CopyAck
                 );
-                let reply = apply(&shard, &read).await.expect("read");
+                let reply = apply(&shard, &read, &hlc).await.expect("read");
                 assert_eq!(
                     reply,
                     ReplicaReply::Read {
@@ -492,10 +564,12 @@ mod tests {
         #[test]
         fn apply_rejects_a_stale_repair_with_the_newer_value() {
             let dir = TempDir::new("replica-repair");
-            let (_store, shard) = open(&dir, SyncMode::Os);
+            let (_store, shard, hlc) = open(&dir, SyncMode::Os);
             run(async {
-                apply(&shard, &put(v(10, 1), b"a")).await.expect("put");
-                let reply = apply(&shard, &repair(v(5, 0), Some(b"old")))
+                apply(&shard, &put(v(10, 1), b"a"), &hlc)
+                    .await
+                    .expect("put");
+                let reply = apply(&shard, &repair(v(5, 0), Some(b"old")), &hlc)
                     .await
                     .expect("repair");
                 assert_eq!(
@@ -513,10 +587,12 @@ mod tests {
         #[test]
         fn apply_answers_a_put_only_once_it_is_durable() {
             let dir = TempDir::new("replica-durable");
-            let (_store, shard) = open(&dir, SyncMode::Always);
+            let (_store, shard, hlc) = open(&dir, SyncMode::Always);
             run(async {
                 let fsyncs = shard.stats().fsyncs;
-                let reply = apply(&shard, &put(v(10, 1), b"a")).await.expect("put");
+                let reply = apply(&shard, &put(v(10, 1), b"a"), &hlc)
+                    .await
+                    .expect("put");
                 assert_eq!(reply, ReplicaReply::Accepted);
                 assert!(
                     shard.stats().fsyncs > fsyncs,
@@ -525,14 +601,49 @@ mod tests {
             });
         }
 
+        #[cfg(not(feature = "planted-unbounded-clock"))]
+        #[test]
+        fn a_far_future_version_is_refused_stored_nowhere_and_counted() {
+            let dir = TempDir::new("replica-future");
+            let (_store, shard, hlc) = open(&dir, SyncMode::Always);
+            let now_ms = crate::replication::clock::system_ms();
+            let two_hours = (now_ms + 7_200_000) << clock::COUNTER_BITS;
+            run(async {
+                for hlc_value in [u64::MAX, two_hours] {
+                    for request in [
+                        put(v(hlc_value, 1), b"poison"),
+                        repair(v(hlc_value, 1), Some(b"poison")),
+                        copy_of(v(hlc_value, 1)),
+                    ] {
+                        let reply = apply(&shard, &request, &hlc).await.expect("apply");
+                        assert_eq!(reply, ReplicaReply::RefusedFuture, "{request:?}");
+                    }
+                }
+                assert_eq!(shard.read(b"k").await.expect("read"), None);
+                assert_eq!(hlc.bound().refused(), 6);
+                // The key stays writable with an ordinary version.
+                let fresh = hlc.now().await;
+                let ok = apply(&shard, &put(fresh, b"ok"), &hlc).await.expect("put");
+                assert_eq!(ok, ReplicaReply::Accepted);
+            });
+        }
+
+        fn copy_of(version: Version) -> ReplicaRequest {
+            ReplicaRequest::Copy {
+                key: b"k".to_vec(),
+                version,
+                value: Some(b"poison".to_vec()),
+            }
+        }
+
         #[test]
         fn bad_key_is_a_storage_error_not_a_panic() {
             let dir = TempDir::new("replica-badkey");
-            let (_store, shard) = open(&dir, SyncMode::Os);
+            let (_store, shard, hlc) = open(&dir, SyncMode::Os);
             run(async {
                 let empty = ReplicaRequest::Read { key: Vec::new() };
                 assert!(matches!(
-                    apply(&shard, &empty).await,
+                    apply(&shard, &empty, &hlc).await,
                     Err(StorageError::Invalid { .. })
                 ));
             });

@@ -119,6 +119,14 @@ impl Clients {
                 Ok(())
             }
             Event::Recover { node, incarnation } => w.on_recover(node, incarnation),
+            Event::FarJump { node, ahead } => {
+                w.on_far_jump(node, ahead);
+                Ok(())
+            }
+            Event::Forge => {
+                w.on_forge();
+                Ok(())
+            }
         }
     }
 
@@ -303,7 +311,7 @@ impl Clients {
                 Machine::Read(m) => m.observed(),
             };
             let node = op.node;
-            w.nodes[node].observe(observed);
+            w.observe(node, observed)?;
             match step.into_generic() {
                 Generic::Send { round, to, request } => {
                     if matches!(request, ReplicaRequest::Put { .. }) {
@@ -325,7 +333,7 @@ impl Clients {
                     }
                 }
                 Generic::NeedVersion(above) => {
-                    w.nodes[node].observe(above);
+                    w.observe(node, above)?;
                     let after = w.rng.range(0, 2);
                     w.schedule(after, Event::Version(id));
                 }

@@ -1,11 +1,14 @@
 //! The seeded protocol simulator (DESIGN §9, layer 2): the crate's replica rules and
 //! coordinator state machines, driven through a simulated cluster with faults, checked
-//! against invariants I1–I7 at every step and for linearizability per key at the end.
+//! against invariants I1–I8 at every step and for linearizability per key at the end, and
+//! against the clock bound of DESIGN §14: B1 no replica stores a version beyond its physical
+//! clock plus the bound, B2 no clock observes a value beyond it.
 
 mod clients;
 pub mod history;
 mod rng;
 pub mod scenarios;
+mod skew;
 mod world;
 
 use std::time::Instant;
@@ -37,6 +40,12 @@ pub struct Stats {
     pub wipes: u64,
     pub recoveries: u64,
     pub refused: u64,
+    /// Versions a replica refused as beyond its clock bound (and recoveries held back by one),
+    /// values a clock did not observe, far clock jumps, forged far-future versions.
+    pub refused_future: u64,
+    pub ignored_observations: u64,
+    pub far_jumps: u64,
+    pub forged: u64,
     /// Invariant violations let through (non-strict runs only).
     pub violations: u64,
 }
@@ -63,6 +72,10 @@ impl Stats {
         self.wipes += o.wipes;
         self.recoveries += o.recoveries;
         self.refused += o.refused;
+        self.refused_future += o.refused_future;
+        self.ignored_observations += o.ignored_observations;
+        self.far_jumps += o.far_jumps;
+        self.forged += o.forged;
         self.violations += o.violations;
     }
 }

@@ -7,7 +7,7 @@
 use super::history::{check, KvOp, Recorder, Ret};
 use mostdb::replication::coordinator::{Action, ReadDone, ReadOp, ReplicaSet, WriteDone, WriteOp};
 use mostdb::replication::protocol::{ReplicaReply, ReplicaRequest};
-use mostdb::replication::replica::decide;
+use mostdb::replication::replica::{decide, ClockBound};
 use mostdb::storage::{Record, Version};
 
 const N: usize = 3;
@@ -40,7 +40,11 @@ struct Replicas {
 impl Replicas {
     /// Serves a request; the answer if it may go out now.
     fn serve(&mut self, r: usize, request: &ReplicaRequest) -> Option<ReplicaReply> {
-        let decision = decide(self.volatile[r].as_ref(), request);
+        let unbounded = ClockBound {
+            physical_ms: 0,
+            max_skew_ms: u64::MAX,
+        };
+        let decision = decide(self.volatile[r].as_ref(), request, unbounded);
         if decision.store {
             let (ReplicaRequest::Put { version, value, .. }
             | ReplicaRequest::Repair { version, value, .. }

@@ -8,9 +8,10 @@
 
 use super::history::Recorder;
 use super::rng::Rng;
+use mostdb::replication::clock;
 use mostdb::replication::coordinator::{quorum, ContendedKeys};
 use mostdb::replication::protocol::{ReplicaReply, ReplicaRequest};
-use mostdb::replication::replica::decide;
+use mostdb::replication::replica::{decide, ClockBound};
 use mostdb::storage::{Record, Version};
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
@@ -48,6 +49,11 @@ pub struct Config {
     pub cut_every_ms: u64,
     /// Mean time between amnesia faults (a node loses its whole state; 0: never).
     pub amnesia_every_ms: u64,
+    /// Mean time between far clock jumps (a node's clock leaps ten bounds ahead for a
+    /// while, far beyond the skew bound; 0: never).
+    pub far_jump_every_ms: u64,
+    /// Mean time between forged far-future versions a hostile peer injects (0: never).
+    pub forge_every_ms: u64,
 }
 
 impl Config {
@@ -74,6 +80,8 @@ impl Config {
             clock_jumps: rng.chance(300),
             cut_every_ms: rng.pick(&[0, 0, 10, 40]),
             amnesia_every_ms: rng.pick(&[0, 60, 150, 400]),
+            far_jump_every_ms: rng.pick(&[0, 0, 50, 200]),
+            forge_every_ms: rng.pick(&[0, 0, 20, 100]),
         }
     }
 }
@@ -114,6 +122,13 @@ pub enum Event {
         node: usize,
         incarnation: u32,
     },
+    /// A random node's clock leaps far ahead (`true`), or comes back (`false`).
+    FarJump {
+        node: usize,
+        ahead: bool,
+    },
+    /// A hostile peer sends a random node a PUT, REPAIR or COPY under a far-future version.
+    Forge,
 }
 
 struct Scheduled {
@@ -150,10 +165,10 @@ pub struct Node {
     pub up: bool,
     /// Bumped by each crash: coordinators of an earlier incarnation are gone.
     pub incarnation: u32,
-    skew_ms: i64,
+    pub(super) skew_ms: i64,
     /// The HLC's last value. Kept across crashes: the real clock persists a ceiling (a wipe
     /// loses it, with the node id: the node then issues under a new origin).
-    hlc_last: u64,
+    pub(super) hlc_last: u64,
     /// The node's id in the versions it issues (the real node's random id, new after a wipe).
     pub origin: u64,
     /// The node believes it must recover: it answers only COPY and refuses client operations.
@@ -180,7 +195,10 @@ const RECOVERY_RETRY_MS_MAX: u64 = 10;
 /// Simulated ms at the start (physical clocks are this plus a skew, never below 1).
 const T0_MS: u64 = 1_000;
 /// Bits of the HLC counter below the milliseconds (as in `replication::clock`).
-const COUNTER_BITS: u32 = 16;
+const COUNTER_BITS: u32 = clock::COUNTER_BITS;
+/// The simulated `MOSTDB_MAX_CLOCK_SKEW_MS`: above the ordinary skews (150 ms at most), so that
+/// only clock jumps (which add up) and the far jump nemesis go beyond it.
+pub const MAX_SKEW_MS: u64 = 400;
 
 impl Node {
     pub fn phys_ms(&self, now: u64) -> u64 {
@@ -189,13 +207,20 @@ impl Node {
 
     /// `now()` = max(last + 1, physical).
     pub fn issue(&mut self, now: u64, origin: u64) -> Version {
-        let hlc = (self.hlc_last + 1).max(self.phys_ms(now) << COUNTER_BITS);
+        let hlc = self
+            .hlc_last
+            .saturating_add(1)
+            .max(self.phys_ms(now) << COUNTER_BITS);
         self.hlc_last = hlc;
         Version { hlc, origin }
     }
 
-    pub fn observe(&mut self, version: Version) {
-        self.hlc_last = self.hlc_last.max(version.hlc);
+    /// The replica's clock and bound, as the replica rules take them.
+    pub fn bound(&self, now: u64) -> ClockBound {
+        ClockBound {
+            physical_ms: self.phys_ms(now),
+            max_skew_ms: MAX_SKEW_MS,
+        }
     }
 }
 
@@ -307,6 +332,14 @@ impl World {
             if self.cfg.clock_jumps {
                 let jump = self.rng.range(20, 200);
                 self.schedule(jump, Event::ClockJump(node));
+            }
+            if self.cfg.far_jump_every_ms > 0 && node == 0 {
+                let jump = self.rng.range(1, 2 * self.cfg.far_jump_every_ms);
+                self.schedule(jump, Event::FarJump { node, ahead: true });
+            }
+            if self.cfg.forge_every_ms > 0 && node == 0 {
+                let forge = self.rng.range(1, 2 * self.cfg.forge_every_ms);
+                self.schedule(forge, Event::Forge);
             }
         }
     }
@@ -430,9 +463,13 @@ impl World {
         }
         let key = key_index(request.key());
         if let Some(version) = request.version() {
-            self.nodes[to].observe(version); // the HLC takes in every version it sees
+            self.observe(to, version)?; // the HLC takes in every version it sees, bounded
         }
-        let decision = decide(self.nodes[to].volatile.get(&key), &request);
+        let bound = self.nodes[to].bound(self.now);
+        let decision = decide(self.nodes[to].volatile.get(&key), &request, bound);
+        if decision.reply == ReplicaReply::RefusedFuture {
+            self.stats.refused_future += 1;
+        }
         if decision.store {
             self.store(to, key, &request)?;
         }
@@ -473,6 +510,12 @@ impl World {
             | ReplicaRequest::Copy { version, value, .. } => (*version, value.clone()),
             ReplicaRequest::Read { .. } => return Err("a READ stored something".into()),
         };
+        let phys = self.nodes[node].phys_ms(self.now);
+        if clock::hlc_ms(version.hlc) > phys + MAX_SKEW_MS {
+            self.violated(format!(
+                "B1: n{node} k{key} stored {version:?}, beyond its clock ({phys} ms) + the bound"
+            ))?;
+        }
         let held = self.nodes[node].volatile.get(&key).map(|r| r.version);
         if held.is_some_and(|h| h >= version) {
             return Err(format!(
@@ -627,6 +670,7 @@ impl World {
             let drop = self.rng.below(peers.len() as u64) as usize;
             peers.remove(drop);
         }
+        let mut refused = false;
         for peer in peers {
             let records: Vec<(usize, Record)> = self.nodes[peer]
                 .durable
@@ -639,11 +683,23 @@ impl World {
                     version: record.version,
                     value: record.value,
                 };
-                self.nodes[node].observe(record.version);
-                if decide(self.nodes[node].volatile.get(&key), &request).store {
+                self.observe(node, record.version)?;
+                let bound = self.nodes[node].bound(self.now);
+                let decision = decide(self.nodes[node].volatile.get(&key), &request, bound);
+                refused |= decision.reply == ReplicaReply::RefusedFuture;
+                if decision.store {
                     self.store(node, key, &request)?;
                 }
             }
+        }
+        if refused {
+            // A copy beyond this node's bound (its clock is behind the record's issuer): it
+            // does not hold everything yet, so it must not vote. The real recovery's pass
+            // counts the refused copy as failed and tries again, like this.
+            self.stats.refused_future += 1;
+            let retry = self.rng.range(1, RECOVERY_RETRY_MS_MAX);
+            self.schedule(retry, Event::Recover { node, incarnation });
+            return Ok(());
         }
         let n = &mut self.nodes[node];
         n.durable = n.volatile.clone();

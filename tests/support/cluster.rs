@@ -292,6 +292,14 @@ impl Cluster {
         std::fs::remove_dir_all(root)
     }
 
+    /// Sets (or replaces) one environment variable of node `i`, from its next start on (e.g.
+    /// libfaketime for a node whose clock is off).
+    pub fn set_env(&mut self, i: usize, key: &str, value: &str) {
+        let env = &mut self.nodes[i].env;
+        env.retain(|(k, _)| k != key);
+        env.push((key.to_string(), value.to_string()));
+    }
+
     /// Starts node `i` again on its port and store and waits until it is ready.
     pub fn restart(&mut self, i: usize) -> Result<(), String> {
         self.nodes[i].spawn();

@@ -6,6 +6,11 @@
 //! `RepairOk`. Once Q hold exactly `m` (I6), return it. A rejected repair (someone holds
 //! newer) starts the read over, a bounded number of times; then, or at the deadline,
 //! NotMost: failing a read is always safe.
+//!
+//! A repair refused as beyond the replica's clock bound (`RefusedFuture`, DESIGN §14) leaves
+//! that replica out: it does not hold `m` and will not from this repair. Starting over would
+//! find the same `m`, so the read goes on with the others and fails (safely) if Q cannot hold
+//! `m` exactly.
 
 use super::{check_replicas, quorum, Action, ReplicaSet};
 use crate::limits;
@@ -38,6 +43,8 @@ enum Slot {
     Repairing,
     /// Answered above `m` after `m` was fixed: ignored (its repair would be rejected anyway).
     Above,
+    /// Refused the repair of `m`: beyond its clock bound.
+    Refused,
 }
 
 /// A read in progress. See the module doc for the rules.
@@ -111,6 +118,10 @@ impl ReadOp {
                 } else {
                     self.start_attempt()
                 }
+            }
+            (Some(Slot::Repairing), ReplicaReply::RefusedFuture) => {
+                self.slots[from] = Slot::Refused;
+                self.evaluate()
             }
             // PUT or COPY answers, bogus rejections: never a vote (I7).
             _ => Action::Wait,

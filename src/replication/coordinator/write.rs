@@ -8,6 +8,15 @@
 //!
 //! Safe mode: READ the versions of Q replicas first, PUT a version above the largest; then
 //! `Accepted` and `Rejected` both mean "holds ≥ v", and Q of them → Ok.
+//!
+//! `RefusedFuture` (the version is beyond the replica's clock bound, DESIGN §14) means "not
+//! stored" at that replica, for good: the request is consumed (delivered at most once) and a
+//! write never re-sends a version it gave up on. So in both modes a refusing replica is neither
+//! a vote nor pending, and counts among "every replica that may have received the PUT did not
+//! store it" (rule 2). Only rejections lead to a fresh version: a refusal names nothing to go
+//! above, and the next version from the same clock would be as far ahead; refusals with no
+//! rejection end in a definite NotMost. A refused replica is still hinted after an Ok or
+//! Indeterminate outcome (same version: stored once its clock has caught up).
 
 use super::{check_replicas, quorum, Action, ReplicaSet};
 use crate::limits;
@@ -58,6 +67,8 @@ enum Slot {
     Accepted,
     /// The replica holds this version, above the PUT's.
     Rejected(Version),
+    /// The PUT's version is beyond the replica's clock bound: not stored, never will be from it.
+    Refused,
 }
 
 /// A write in progress. See the module doc for the rules.
@@ -170,6 +181,10 @@ impl WriteOp {
                 self.slots[from] = Slot::Accepted;
                 self.evaluate_put()
             }
+            (Phase::Put, ReplicaReply::RefusedFuture) => {
+                self.slots[from] = Slot::Refused;
+                self.evaluate_put()
+            }
             // A "rejection" at or below our version breaks the replica rules: not counted.
             (Phase::Put, ReplicaReply::Rejected { held }) if held > self.version => {
                 self.slots[from] = Slot::Rejected(held);
@@ -199,13 +214,10 @@ impl WriteOp {
         if self.phase != Phase::AwaitVersion {
             return Action::Wait;
         }
-        // I1/I5: a new version only above everything this write was told about. A clock that
-        // cannot give one is a driver bug; nothing is sent under it, so failing is definite.
-        debug_assert!(
-            version > self.above,
-            "{version:?} not above {:?}",
-            self.above
-        );
+        // I1/I5: a new version only above everything this write was told about. A bounded clock
+        // cannot give one when a replica holds a version beyond the coordinator's skew bound
+        // (its clock observed nothing that far): nothing is sent under it, so failing is
+        // definite.
         if version <= self.above || version <= self.version {
             return self.done(WriteDone::NotMost);
         }
@@ -348,7 +360,8 @@ impl WriteOp {
             return Action::NeedVersion { above: self.above };
         }
         if pending == 0 && accepted == 0 {
-            // Never written to any socket: no replica can ever see this version.
+            // Never written to any socket, refused (beyond a replica's clock bound) or, with
+            // too many attempts, rejected: no replica holds this version, nor can ever store it.
             return self.done(WriteDone::NotMost);
         }
         if accepted > 0 && accepted + pending < q {

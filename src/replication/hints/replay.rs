@@ -127,6 +127,16 @@ impl PeerReplay {
         for (i, (call, q)) in calls.into_iter().zip(batch).enumerate() {
             match call.await {
                 Ok(ReplicaReply::CopyAck) => result.acked.push((q.seq, q.bytes)),
+                // Beyond the peer's clock bound (this node's clock is far ahead of its): it
+                // stays refused until that clock catches up, so the hint would block the queue.
+                // Dropped; anti-entropy copies the record once the peer takes it.
+                Ok(ReplicaReply::RefusedFuture) => {
+                    tracing::debug!(
+                        peer = self.peer,
+                        "hint refused: beyond the peer's clock bound"
+                    );
+                    result.acked.push((q.seq, q.bytes));
+                }
                 Ok(other) => {
                     tracing::debug!(peer = self.peer, reply = ?other, "unexpected answer to a hint");
                     result.short = true;

@@ -358,7 +358,8 @@ fn node(dir: &TempDir) -> Node {
     })
     .expect("store");
     let shard = Shard::new(store.shard_db(0), SyncMode::Os);
-    let hlc = Hlc::open(&root, 0, 1 << 8).expect("clock");
+    let bound = crate::replication::clock::SkewBound::new(crate::limits::MAX_CLOCK_SKEW_MS_DEFAULT);
+    let hlc = Hlc::open(&root, 0, 1 << 8, bound).expect("clock");
     Node {
         _store: store,
         shard,

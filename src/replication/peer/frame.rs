@@ -10,7 +10,7 @@
 //! | 1 request       | op ‖ key ‖ (PUT, REPAIR, COPY:) version ‖ value                   |
 //! | 2 reply         | op ‖ (Rejected:) version ‖ (Read, RepairRejected:) version ‖ value |
 //! | 3 unavailable   | — (the replica did not perform request `id`, and never will)     |
-//! | 4 ping, 5 pong  | `sent_us: u64 LE` ‖ `hlc: u64 LE`                                 |
+//! | 4 ping, 5 pong  | `sent_us: u64 LE` ‖ `hlc: u64 LE` ‖ `wall_ms: u64 LE`             |
 //! | 6 sync request  | sync op ‖ (BucketKeys:) `n: u32 LE` ‖ n × `bucket: u32 LE` ‖ cursor |
 //!
 //! `key` = `len: u32 LE` ‖ bytes; `version` = `hlc: u64 BE` ‖ `origin: u64 BE` (the order
@@ -19,7 +19,8 @@
 //! Reply ops: 1 Accepted, 2 Rejected, 3 Read, 4 RepairOk, 5 RepairRejected, 6 CopyAck,
 //! 7 Digests (`n: u32 LE` ‖ n × (`digest: u64 LE` ‖ `records: u64 LE`)), 8 KeyPage (`n: u32 LE`
 //! ‖ n × (key ‖ version) ‖ `more: u8` (0 or 1) ‖ (more:) cursor), 9 Status (`flags: u8`, bit 0
-//! recovering, bit 1 created ‖ `records: u64 LE`).
+//! recovering, bit 1 created ‖ `records: u64 LE`), 10 RefusedFuture (no payload: the version
+//! was beyond the replica's clock bound).
 //! Sync ops (anti-entropy): 1 Digests, 2 BucketKeys, 3 Status. A cursor is `len: u32 LE` ‖ bytes;
 //! buckets are ascending, distinct and below [`BUCKETS`].
 //! There is no shard field: each node maps a key to its own shards (their count is per node).
@@ -59,6 +60,7 @@ const REPLY_COPY_ACK: u8 = 6;
 const REPLY_DIGESTS: u8 = 7;
 const REPLY_KEY_PAGE: u8 = 8;
 const REPLY_STATUS: u8 = 9;
+const REPLY_REFUSED_FUTURE: u8 = 10;
 
 const SYNC_DIGESTS: u8 = 1;
 const SYNC_BUCKET_KEYS: u8 = 2;
@@ -81,11 +83,13 @@ const _: () =
 const FLAG_TOMBSTONE: u8 = 0b0000_0001;
 
 /// A heartbeat: the sender's send time (a link-local microsecond count, echoed by the pong
-/// for the round-trip time) and its clock's last issued or observed HLC.
+/// for the round-trip time), its clock's last issued or observed HLC, and its wall clock
+/// (physical ms since the epoch: the pong's gives the dialler the peer's clock offset).
 #[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
 pub struct Heartbeat {
     pub sent_us: u64,
     pub hlc: u64,
+    pub wall_ms: u64,
 }
 
 /// One decoded frame.
@@ -315,6 +319,7 @@ pub fn encode_reply(out: &mut Vec<u8>, id: u64, reply: &ReplicaReply) {
             put_value(out, value.as_deref());
         }
         ReplicaReply::CopyAck => out.push(REPLY_COPY_ACK),
+        ReplicaReply::RefusedFuture => out.push(REPLY_REFUSED_FUTURE),
         ReplicaReply::Digests { buckets } => {
             out.push(REPLY_DIGESTS);
             out.extend_from_slice(&len32(buckets.len()).to_le_bytes());
@@ -402,9 +407,10 @@ pub fn encode_pong(out: &mut Vec<u8>, id: u64, beat: Heartbeat) {
 }
 
 fn encode_beat(out: &mut Vec<u8>, kind: u8, id: u64, beat: Heartbeat) {
-    let start = begin(out, kind, id, 16);
+    let start = begin(out, kind, id, 24);
     out.extend_from_slice(&beat.sent_us.to_le_bytes());
     out.extend_from_slice(&beat.hlc.to_le_bytes());
+    out.extend_from_slice(&beat.wall_ms.to_le_bytes());
     finish(out, start);
 }
 
@@ -501,6 +507,7 @@ fn decode_reply(r: &mut Cursor<'_>, value_bytes_max: usize) -> Result<ReplicaRep
             value: r.value(value_bytes_max)?,
         },
         REPLY_COPY_ACK => ReplicaReply::CopyAck,
+        REPLY_REFUSED_FUTURE => ReplicaReply::RefusedFuture,
         REPLY_DIGESTS => decode_digests(r)?,
         REPLY_KEY_PAGE => decode_key_page(r)?,
         REPLY_STATUS => {
@@ -642,6 +649,7 @@ impl<'a> Cursor<'a> {
         Ok(Heartbeat {
             sent_us: self.u64_le("heartbeat")?,
             hlc: self.u64_le("heartbeat")?,
+            wall_ms: self.u64_le("heartbeat")?,
         })
     }
 }

@@ -57,13 +57,30 @@ fn small_frames_layout_is_pinned() {
 
     let pong = Frame::Pong {
         id: 9,
-        beat: Heartbeat { sent_us: 5, hlc: 6 },
+        beat: Heartbeat {
+            sent_us: 5,
+            hlc: 6,
+            wall_ms: 7,
+        },
     };
     let bytes = encoded(&pong);
-    assert_eq!(bytes.len(), 4 + 9 + 16);
+    assert_eq!(bytes.len(), 4 + 9 + 24);
     assert_eq!(bytes[4], 5);
     assert_eq!(&bytes[13..21], &5u64.to_le_bytes());
     assert_eq!(&bytes[21..29], &6u64.to_le_bytes());
+    assert_eq!(
+        &bytes[29..37],
+        &7u64.to_le_bytes(),
+        "the sender's wall clock"
+    );
+
+    let refused = Frame::Reply {
+        id: 1,
+        reply: ReplicaReply::RefusedFuture,
+    };
+    let bytes = encoded(&refused);
+    assert_eq!(bytes.len(), 4 + 9 + 1, "no payload");
+    assert_eq!(bytes[13], 10, "RefusedFuture reply op");
 
     let mut out = Vec::new();
     encode_unavailable(&mut out, 3);
@@ -119,8 +136,9 @@ fn random_frame(rng: &mut Rng) -> Frame {
     let beat = Heartbeat {
         sent_us: rng.next(),
         hlc: rng.next(),
+        wall_ms: rng.next(),
     };
-    match rng.below(16) {
+    match rng.below(17) {
         op @ 0..=3 => Frame::Request {
             id,
             request: request(rng, op),
@@ -184,6 +202,10 @@ fn random_frame(rng: &mut Rng) -> Frame {
                 created: rng.below(2) == 0,
                 records: rng.next(),
             },
+        },
+        15 => Frame::Reply {
+            id,
+            reply: ReplicaReply::RefusedFuture,
         },
         _ if rng.below(2) == 0 => Frame::Ping { id, beat },
         _ => Frame::Pong { id, beat },

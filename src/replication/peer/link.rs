@@ -24,11 +24,12 @@ use super::dial::{dial, DialError};
 use super::frame::{self, Frame, Heartbeat};
 use super::handshake::{HandshakeError, Identity, PeerHello, RefusalCode};
 use super::wire::{write_loop, FrameReader, Outbox, ReadError};
+use crate::limits::{CLOCK_OFFSET_NEW_SAMPLE_EIGHTHS, CLOCK_OFFSET_STEP_MS};
 use crate::limits::{
     PEER_BACKOFF_FIRST_MS, PEER_BACKOFF_MAX_MS, PEER_DOWN_AFTER_MS, PEER_HANDSHAKE_TIMEOUT_MS,
     PEER_PING_INTERVAL_MS, PEER_QUEUE_BYTES_MAX,
 };
-use crate::replication::clock::Hlc;
+use crate::replication::clock::{self, Hlc};
 use crate::replication::protocol::{ReplicaRequest, SyncRequest};
 use crate::runtime::Latch;
 
@@ -36,7 +37,12 @@ use crate::runtime::Latch;
 pub trait PeerClock {
     /// The last HLC value issued or observed.
     fn last(&self) -> u64;
+    /// Takes in a peer's HLC (bounded: see [`Hlc::observe`]).
     fn observe(&self, hlc: u64);
+    /// The wall clock, ms since the epoch: heartbeats carry it, and the peer's gives its offset.
+    fn wall_ms(&self) -> u64 {
+        clock::system_ms()
+    }
 }
 
 impl PeerClock for Hlc {
@@ -46,6 +52,31 @@ impl PeerClock for Hlc {
 
     fn observe(&self, hlc: u64) {
         Hlc::observe(self, hlc)
+    }
+
+    fn wall_ms(&self) -> u64 {
+        Hlc::physical_ms(self)
+    }
+}
+
+/// The peer's wall clock minus ours, in ms, from one heartbeat answer: the peer read its clock
+/// (`peer_wall_ms`) about half a round trip before the answer arrived (`local_wall_ms`).
+/// Smoothed with the previous estimate, if any ([`CLOCK_OFFSET_NEW_SAMPLE_EIGHTHS`]), unless
+/// the sample is more than [`CLOCK_OFFSET_STEP_MS`] away from it: the clock was stepped, and
+/// the estimate follows at once.
+pub fn wall_offset_ms(
+    previous: Option<i64>,
+    peer_wall_ms: u64,
+    local_wall_ms: u64,
+    rtt: Duration,
+) -> i64 {
+    let midpoint_ms = local_wall_ms as i64 - (rtt.as_micros() / 2_000) as i64;
+    let sample = (peer_wall_ms as i64).saturating_sub(midpoint_ms);
+    match previous {
+        Some(prev) if (sample - prev).unsigned_abs() <= CLOCK_OFFSET_STEP_MS => {
+            prev + (sample - prev) * CLOCK_OFFSET_NEW_SAMPLE_EIGHTHS / 8
+        }
+        _ => sample,
     }
 }
 
@@ -91,8 +122,12 @@ pub struct LinkStatus {
     pub last_seen: Option<Instant>,
     /// The last heartbeat's round trip.
     pub rtt: Option<Duration>,
-    /// The peer's clock as of its last heartbeat answer (0: none yet).
+    /// The peer's HLC as of its last heartbeat answer (0: none yet). Not a wall clock: it
+    /// runs ahead of physical time by whatever the peer observed (within the skew bound).
     pub peer_hlc: u64,
+    /// The peer's wall clock minus this node's, in ms, smoothed over heartbeats (`None`:
+    /// no answer yet).
+    pub wall_offset_ms: Option<i64>,
     pub in_flight: usize,
     /// Why the last handshake was refused, if it was.
     pub last_refusal: Option<RefusalCode>,
@@ -134,6 +169,7 @@ impl PeerLink {
                 last_seen: None,
                 rtt: None,
                 peer_hlc: 0,
+                wall_offset_ms: None,
                 in_flight: 0,
                 last_refusal: None,
                 connects: 0,
@@ -431,6 +467,8 @@ impl Inner {
             s.last_seen = Some(now);
             s.last_refusal = None;
             s.connects += 1;
+            // Maybe another process, with another clock: measure its offset afresh.
+            s.wall_offset_ms = None;
         });
         tracing::info!(peer_node = %format_args!("{:016x}", hello.node_id), "peer link up");
         let (mut r, mut w) = stream.into_split();
@@ -486,11 +524,14 @@ impl Inner {
             Frame::Reply { id, reply } => (id, Ok(reply)),
             Frame::Unavailable { id } => (id, Err(CallError::Unavailable)),
             Frame::Pong { beat, .. } => {
-                let rtt_us = self.micros().saturating_sub(beat.sent_us);
+                let rtt = Duration::from_micros(self.micros().saturating_sub(beat.sent_us));
                 self.clock.observe(beat.hlc);
+                let local_wall_ms = self.clock.wall_ms();
                 self.update(|s| {
-                    s.rtt = Some(Duration::from_micros(rtt_us));
+                    s.rtt = Some(rtt);
                     s.peer_hlc = beat.hlc;
+                    let offset = wall_offset_ms(s.wall_offset_ms, beat.wall_ms, local_wall_ms, rtt);
+                    s.wall_offset_ms = Some(offset);
                 });
                 return Ok(());
             }
@@ -499,6 +540,7 @@ impl Inner {
                 let pong = Heartbeat {
                     sent_us: beat.sent_us,
                     hlc: self.clock.last(),
+                    wall_ms: self.clock.wall_ms(),
                 };
                 self.outbox.push(|out| frame::encode_pong(out, id, pong));
                 return Ok(());
@@ -531,6 +573,7 @@ impl Inner {
             let beat = Heartbeat {
                 sent_us: self.micros(),
                 hlc: self.clock.last(),
+                wall_ms: self.clock.wall_ms(),
             };
             self.outbox.push(|out| frame::encode_ping(out, id, beat));
         }

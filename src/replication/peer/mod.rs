@@ -22,7 +22,7 @@ pub use dial::DialError;
 pub use handshake::{
     AwaitedProof, Identity, PeerHello, Refusal, RefusalCode, PEER_PATH, PEER_PROTOCOL,
 };
-pub use link::{Call, LinkConfig, LinkState, LinkStatus, PeerClock, PeerLink};
+pub use link::{wall_offset_ms, Call, LinkConfig, LinkState, LinkStatus, PeerClock, PeerLink};
 pub use server::{serve_peer, PeerService, ServeEnd};
 
 #[cfg(test)]

@@ -36,8 +36,9 @@ pub trait PeerService: 'static {
         async { None }
     }
 
-    /// A peer's heartbeat carries its clock: observe it, and answer with this node's.
-    fn heartbeat(&self, peer_hlc: u64) -> u64;
+    /// A peer's heartbeat carries its clock: observe its HLC (bounded), and answer with this
+    /// node's HLC and wall clock (the answer's `sent_us` is filled in by the caller).
+    fn heartbeat(&self, peer: Heartbeat) -> Heartbeat;
 }
 
 /// How a served link ended.
@@ -238,7 +239,7 @@ fn on_frame<S: PeerService>(
         Frame::Ping { id, beat } => {
             let pong = Heartbeat {
                 sent_us: beat.sent_us,
-                hlc: service.heartbeat(beat.hlc),
+                ..service.heartbeat(beat)
             };
             serving.outbox.push(|out| frame::encode_pong(out, id, pong));
             Ok(())

@@ -14,6 +14,7 @@ use monoio::net::TcpListener;
 
 use super::*;
 use crate::http::{self, serve_connection, ConnLimits, DateCache, Handler, Request, Response};
+use crate::replication::peer::frame::Heartbeat;
 use crate::replication::protocol::{ReplicaReply, ReplicaRequest};
 use crate::runtime::Latch;
 use crate::storage::Version;
@@ -82,9 +83,14 @@ impl PeerService for FakeReplica {
         })
     }
 
-    fn heartbeat(&self, peer_hlc: u64) -> u64 {
-        self.observed.set(peer_hlc);
-        self.hlc.get()
+    fn heartbeat(&self, peer: Heartbeat) -> Heartbeat {
+        self.observed.set(peer.hlc);
+        Heartbeat {
+            sent_us: 0,
+            hlc: self.hlc.get(),
+            // This "peer" runs 5 s behind: the link measures it.
+            wall_ms: crate::replication::clock::system_ms() - 5_000,
+        }
     }
 }
 
@@ -285,6 +291,11 @@ fn many_concurrent_calls_are_matched_to_their_replies() {
         let status = link.status();
         assert_eq!(status.peer_node, Some(2));
         assert_eq!(status.peer_hlc, 777);
+        let offset = status.wall_offset_ms.expect("measured on the heartbeat");
+        assert!(
+            (-5_500..=-4_500).contains(&offset),
+            "offset {offset} ms, not about -5 s"
+        );
         assert_eq!(clock.last(), 777, "the link observes the peer's clock");
         assert_eq!(server.replica.observed.get(), 555);
         assert_eq!(status.connects, 1);
@@ -557,7 +568,15 @@ fn nothing_is_served_before_the_proof_checks() {
     runtime().block_on(async {
         let server = start_server(2, "127.0.0.1:0".parse().unwrap(), false);
         let mut ping = Vec::new();
-        frame::encode_ping(&mut ping, 1, frame::Heartbeat { sent_us: 1, hlc: 1 });
+        frame::encode_ping(
+            &mut ping,
+            1,
+            frame::Heartbeat {
+                sent_us: 1,
+                hlc: 1,
+                wall_ms: 1,
+            },
+        );
         let mut put_frame = Vec::new();
         frame::encode_request(&mut put_frame, 2, &put(b"planted", 1, b"v"));
         // No proof (frames instead), a wrong proof, and a proof cut short then silence.
@@ -628,4 +647,17 @@ fn throughput_of_one_link() {
         link.stop();
         server.kill.set();
     });
+}
+
+#[test]
+fn wall_offset_is_measured_at_the_round_trips_midpoint_smoothed_and_follows_steps() {
+    use super::link::wall_offset_ms;
+    let rtt = Duration::from_millis(100);
+    // The peer read 10_000 when our clock read 10_050 - 50 = 10_000: no offset.
+    assert_eq!(wall_offset_ms(None, 10_000, 10_050, rtt), 0);
+    assert_eq!(wall_offset_ms(None, 5_000, 10_050, rtt), -5_000);
+    // Jitter is smoothed: a 400 ms sample moves a 0 estimate by a quarter.
+    assert_eq!(wall_offset_ms(Some(0), 10_400, 10_050, rtt), 100);
+    // A step (more than a second away) is taken at once.
+    assert_eq!(wall_offset_ms(Some(0), 7_210_000, 10_050, rtt), 7_200_000);
 }
