@@ -1,8 +1,8 @@
 //! The mostdb server binary: a boot script, one log line per step.
 //!
 //! 1. settings (environment and flags) · 2. logging · 3. signals · 4. file-descriptor limit ·
-//! 5. the port · 6. the store · 7. the cores · 8. serve until SIGTERM/SIGINT · 9. stop the
-//! cores, persist the store, mark a clean shutdown.
+//! 5. the TLS files, if any · 6. the port · 7. the store · 8. the cores · 9. serve until
+//! SIGTERM/SIGINT · 10. stop the cores, persist the store, mark a clean shutdown.
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -12,6 +12,7 @@ use mostdb::cluster::Membership;
 use mostdb::config::{self, Command, Settings};
 use mostdb::server;
 use mostdb::storage::{Store, StoreOptions};
+use mostdb::tls::Tls;
 
 fn main() -> ExitCode {
     match config::parse_process() {
@@ -45,6 +46,17 @@ fn run(settings: Settings, warnings: Vec<String>) -> ExitCode {
     let signals = block_stop_signals();
     raise_fd_limit();
 
+    let tls = match Tls::from_settings(&settings) {
+        Ok(tls) => tls.map(Arc::new),
+        Err(err) => {
+            eprintln!("mostdb: {err}");
+            return ExitCode::from(config::EXIT_STATUS_USAGE as u8);
+        }
+    };
+    if tls.is_some() {
+        tracing::info!(mutual = settings.mtls(), "TLS on: the port speaks only TLS");
+    }
+
     let addr = SocketAddr::new(settings.host, settings.port);
     if let Err(err) = server::probe_port(addr) {
         tracing::error!(%addr, %err, "cannot listen: is another server using this port?");
@@ -73,7 +85,7 @@ fn run(settings: Settings, warnings: Vec<String>) -> ExitCode {
     };
     log_membership(&settings, &membership);
 
-    let running = match server::start(&settings, membership, store.clone(), addr) {
+    let running = match server::start(&settings, membership, store.clone(), addr, tls) {
         Ok(running) => running,
         Err(err) => {
             tracing::error!(%err, "cannot start");

@@ -26,6 +26,7 @@ use crate::replication::recovery::{self, Recovery};
 use crate::replication::{CoreReplica, Replication};
 use crate::runtime::{CoreRuntime, Hub, Inbox, Latch};
 use crate::storage::Store;
+use crate::tls::{self, Tls};
 
 /// Pending connections the kernel keeps per core's listener.
 const LISTEN_BACKLOG: i32 = 4096;
@@ -64,11 +65,13 @@ impl Running {
 
 /// Starts every core; returns once each has bound its listener and opened its shards (or
 /// the first error).
+/// `tls`: the node's TLS (`None`: plain HTTP), built from the settings by the binary.
 pub fn start(
     settings: &Settings,
     membership: Arc<Membership>,
     store: Arc<Store>,
     addr: SocketAddr,
+    tls: Option<Arc<Tls>>,
 ) -> Result<Running, String> {
     let threads = settings.threads;
     let (hub, inboxes) = Hub::<CoreReplica>::new(threads);
@@ -103,6 +106,7 @@ pub fn start(
                 )
             }),
             max_value_bytes: settings.max_value_bytes,
+            peer_certificate_required: settings.mtls(),
         }),
         ready: Arc::new(AtomicBool::new(false)),
         connections: AtomicUsize::new(0),
@@ -111,6 +115,7 @@ pub fn start(
         anti_entropy,
         hint_stats,
         recovery,
+        tls,
     });
     let (up_tx, up_rx) = std::sync::mpsc::channel();
     let mut running = Running {
@@ -184,6 +189,8 @@ struct Shared {
     /// The node's hint counters; `None`: hints are switched off.
     hint_stats: Option<Arc<HintStats>>,
     recovery: Arc<Recovery>,
+    /// `None`: plain HTTP.
+    tls: Option<Arc<Tls>>,
 }
 
 fn run_core(
@@ -361,6 +368,7 @@ impl Shared {
                         bind_ip,
                         identity: identity.clone(),
                         value_bytes_max: self.settings.max_value_bytes,
+                        tls: self.tls.as_ref().and_then(|tls| tls.dialer()),
                     };
                     Rc::new(PeerLink::start(config, hlc.clone()))
                 })
@@ -534,8 +542,15 @@ async fn accept_loop<H: Handler + 'static>(
             shared.clone(),
         );
         monoio::spawn(async move {
-            if let Some(up) = serve_connection(stream, &*handler, &limits, &shutdown, &date).await {
-                serve_peer(up.stream, up.leftover, peers, value_bytes_max, &shutdown).await;
+            // With TLS on, the handshake comes first (bounded); a failed one ends it here.
+            match tls::accept(shared.tls.as_deref(), stream).await {
+                Ok(stream) => {
+                    let up = serve_connection(stream, &*handler, &limits, &shutdown, &date).await;
+                    if let Some(up) = up {
+                        serve_peer(up.stream, up.leftover, peers, value_bytes_max, &shutdown).await;
+                    }
+                }
+                Err(err) => tracing::debug!(%err, "TLS handshake failed; connection closed"),
             }
             live.set(live.get() - 1);
             shared.connections.fetch_sub(1, Ordering::Relaxed);

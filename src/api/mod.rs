@@ -18,7 +18,9 @@ use std::sync::Arc;
 
 use crate::http::{Body, Handler, Method, Request, Response, Upgrade};
 use crate::limits::KEY_BYTES_MAX;
-use crate::replication::peer::{handshake, Identity, PEER_PATH, PEER_PROTOCOL};
+use crate::replication::peer::{
+    handshake, Identity, Refusal, RefusalCode, PEER_PATH, PEER_PROTOCOL,
+};
 use crate::replication::{OpError, Replication};
 
 use cluster::ClusterView;
@@ -40,6 +42,9 @@ pub struct ApiConfig {
     /// `(header name, value)` when the API key is enabled.
     pub api_key: Option<(String, Vec<u8>)>,
     pub max_value_bytes: usize,
+    /// Mutual TLS between nodes (`MOSTDB_TLS_CA`): the peer upgrade is admitted only on a
+    /// connection whose client certificate verified against the CA.
+    pub peer_certificate_required: bool,
 }
 
 /// One core's request handler.
@@ -162,6 +167,16 @@ impl Api {
         if req.method != Method::Get {
             return method_not_allowed(ALLOW_GET);
         }
+        // Mutual TLS: the connection itself must carry a certificate signed by the CA.
+        if self.config.peer_certificate_required && !req.client_certified {
+            return refused(Refusal {
+                status: 403,
+                code: RefusalCode::Other,
+                reason: "mutual TLS: the link needs a client certificate signed by \
+                         MOSTDB_TLS_CA"
+                    .to_string(),
+            });
+        }
         match handshake::check_request(&self.identity, req.headers) {
             Ok((headers, _peer)) => Response::switching(Upgrade {
                 protocol: PEER_PROTOCOL,
@@ -262,6 +277,19 @@ fn op_error(err: OpError) -> ApiError {
             tracing::error!(%detail, "storage error");
             ApiError::Internal
         }
+    }
+}
+
+/// A refused peer handshake: logged, and answered with its status and text. (The same as
+/// the answer to a refusal of `handshake::check_request`.)
+fn refused(refusal: Refusal) -> Response {
+    refusal.log();
+    Response {
+        status: refusal.status,
+        content_type: Some(crate::http::CONTENT_TYPE_TEXT),
+        allow: None,
+        body: Body::Owned(refusal.body()),
+        upgrade: None,
     }
 }
 

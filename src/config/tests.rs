@@ -196,7 +196,7 @@ fn cluster_urls_split_on_semicolons_and_commas() {
 fn cluster_urls_name_the_bad_item() {
     assert_eq!(
         env_message("MOSTDB_CLUSTER_URLS", "http://a:1;https://b:2"),
-        r#"MOSTDB_CLUSTER_URLS="http://a:1;https://b:2": item 2 "https://b:2" is not a URL like http://host:port (https is not supported between nodes)"#
+        r#"MOSTDB_CLUSTER_URLS="http://a:1;https://b:2": item 2 "https://b:2" is not a URL like http://host:port (write http://; with MOSTDB_TLS_CERT set, peers are dialled over TLS)"#
     );
     let cases = [
         ("http://a:1,b:2", 2, "must start with http://"),

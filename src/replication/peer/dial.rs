@@ -5,6 +5,7 @@
 use std::io;
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 
+use crate::tls::{Stream, TlsDialer};
 use monoio::buf::IoBufMut;
 use monoio::io::{AsyncReadRent, AsyncWriteRentExt};
 use monoio::net::TcpStream;
@@ -20,6 +21,8 @@ pub enum DialError {
     Resolve { addr: String, source: io::Error },
     #[error("cannot connect: {0}")]
     Connect(io::Error),
+    #[error("TLS: {0}")]
+    Tls(io::Error),
     #[error("handshake: {0}")]
     Handshake(#[from] HandshakeError),
     #[error("handshake I/O: {0}")]
@@ -28,15 +31,20 @@ pub enum DialError {
     Timeout,
 }
 
-/// Connects to `addr` (`host:port`) and completes the handshake: the stream, who answered,
-/// and any bytes that came after the `101`.
+/// Connects to `addr` (`host:port`), over TLS with `tls`, and completes the handshake: the
+/// stream, who answered, and any bytes that came after the `101`.
 pub(super) async fn dial(
     addr: &str,
     bind_ip: Option<IpAddr>,
     me: &Identity,
-) -> Result<(TcpStream, PeerHello, Vec<u8>), DialError> {
+    tls: Option<&TlsDialer>,
+) -> Result<(Stream, PeerHello, Vec<u8>), DialError> {
     let peer = resolve(addr, bind_ip).await?;
-    let mut stream = connect(peer, bind_ip).await.map_err(DialError::Connect)?;
+    let tcp = connect(peer, bind_ip).await.map_err(DialError::Connect)?;
+    let mut stream = match tls {
+        Some(tls) => tls.connect(tcp, addr).await.map_err(DialError::Tls)?,
+        None => Stream::Plain(tcp),
+    };
     let nonce = Nonce::random();
     let request = handshake::dial_request(me, addr, &nonce);
     let (res, _) = stream.write_all(request).await;
@@ -108,7 +116,7 @@ async fn connect(peer: SocketAddr, bind_ip: Option<IpAddr>) -> io::Result<TcpStr
 /// Reads the answer to the upgrade request (bounded by `PEER_HANDSHAKE_BYTES_MAX`) and
 /// checks it.
 async fn read_answer(
-    stream: &mut TcpStream,
+    stream: &mut Stream,
     me: &Identity,
     nonce: &Nonce,
 ) -> Result<(PeerHello, Vec<u8>), DialError> {

@@ -14,7 +14,6 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use monoio::io::Splitable;
-use monoio::net::TcpStream;
 use tracing::Instrument;
 
 use super::calls::{CallError, Calls, Outcome};
@@ -29,6 +28,7 @@ use crate::limits::{
 use crate::replication::clock::Hlc;
 use crate::replication::protocol::{ReplicaRequest, SyncRequest};
 use crate::runtime::Latch;
+use crate::tls::{Stream, TlsDialer};
 
 /// The clock a link reports in its heartbeats and feeds with the peer's.
 pub trait PeerClock {
@@ -59,6 +59,8 @@ pub struct LinkConfig {
     pub identity: Rc<Identity>,
     /// The largest value a frame may carry (`MOSTDB_MAX_VALUE_BYTES`).
     pub value_bytes_max: usize,
+    /// `Some`: dial over TLS (the node's port speaks TLS, and so do its peers').
+    pub tls: Option<TlsDialer>,
 }
 
 /// Where a link is in its life.
@@ -355,7 +357,8 @@ impl Inner {
         loop {
             self.set_state(LinkState::Connecting);
             let config = &self.config;
-            let dialling = dial(&config.addr, config.bind_ip, &config.identity);
+            let tls = config.tls.as_ref();
+            let dialling = dial(&config.addr, config.bind_ip, &config.identity, tls);
             let dialled = monoio::select! {
                 dialled = monoio::time::timeout(limit, dialling) => {
                     dialled.unwrap_or(Err(DialError::Timeout))
@@ -400,7 +403,8 @@ impl Inner {
     fn dial_failed(&self, err: DialError) -> bool {
         let refusal = match &err {
             DialError::Handshake(HandshakeError::Refused { code, .. }) => Some(*code),
-            DialError::Handshake(_) => Some(RefusalCode::Other),
+            // A certificate the peer rejects, or one it cannot prove, will not go away soon.
+            DialError::Handshake(_) | DialError::Tls(_) => Some(RefusalCode::Other),
             _ => None,
         };
         match refusal {
@@ -415,7 +419,7 @@ impl Inner {
 
     /// One connection's life: up, then reading, writing and heartbeats until one of them
     /// ends it or the link is stopped; then every call in flight fails.
-    async fn serve(&self, stream: TcpStream, hello: PeerHello, leftover: Vec<u8>) {
+    async fn serve(&self, stream: Stream, hello: PeerHello, leftover: Vec<u8>) {
         let now = Instant::now();
         self.update(|s| {
             s.state = LinkState::Up;

@@ -12,13 +12,13 @@ use std::task::{Poll, Waker};
 use std::time::{Duration, Instant};
 
 use monoio::io::Splitable;
-use monoio::net::TcpStream;
 
 use super::frame::{self, Frame, Heartbeat};
 use super::wire::{write_loop, FrameReader, Outbox, ReadError};
 use crate::limits::{PEER_SERVE_IDLE_MS, PEER_SERVE_IN_FLIGHT_MAX};
 use crate::replication::protocol::{ReplicaReply, ReplicaRequest, SyncRequest};
 use crate::runtime::Latch;
+use crate::tls::Stream;
 
 /// What a node does with its peers' requests.
 pub trait PeerService: 'static {
@@ -91,7 +91,7 @@ impl Serving {
 /// malformed, or `shutdown` is set (then the requests in flight are answered first).
 /// `leftover`: the bytes that arrived after the upgrade request.
 pub async fn serve_peer<S: PeerService>(
-    stream: TcpStream,
+    stream: Stream,
     leftover: Vec<u8>,
     service: Rc<S>,
     value_bytes_max: usize,

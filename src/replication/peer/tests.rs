@@ -200,6 +200,7 @@ fn link_to(addr: SocketAddr, me: Identity, clock: Rc<TestClock>) -> PeerLink {
             bind_ip: None,
             identity: Rc::new(me),
             value_bytes_max: VALUE_MAX,
+            tls: None,
         },
         clock,
     )
@@ -463,6 +464,7 @@ async fn bind_and_resolve() {
                 bind_ip: Some(local),
                 identity: Rc::new(identity(1)),
                 value_bytes_max: VALUE_MAX,
+                tls: None,
             },
             Rc::new(TestClock::default()),
         );
@@ -477,6 +479,7 @@ async fn bind_and_resolve() {
                 bind_ip: Some("127.0.0.1".parse().unwrap()),
                 identity: Rc::new(identity(1)),
                 value_bytes_max: VALUE_MAX,
+                tls: None,
             },
             Rc::new(TestClock::default()),
         );
