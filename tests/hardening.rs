@@ -3,3 +3,5 @@
 //! the defence it checks.
 
 mod support;
+#[path = "hardening/tls.rs"]
+mod tls;
