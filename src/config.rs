@@ -145,6 +145,8 @@ impl Default for Settings {
 }
 
 /// What the command line asks for.
+// Built once at start and matched at once: boxing the settings would buy nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub enum Command {
     /// Run the server with these settings; the warnings are for the binary to log.
@@ -225,7 +227,7 @@ enum Key {
     ClusterId,
     ClusterEpoch,
     TlsCert,
-    TlsKey,
+    TlsKeyPem,
     TlsCa,
 }
 
@@ -304,7 +306,7 @@ const SETTINGS: [Spec; KEY_COUNT] = [
     Spec { key: Key::TlsCert, env: "MOSTDB_TLS_CERT", flags: &["--tls-cert"], metavar: "PATH",
            default: Some(""), about: "PEM certificate chain; with MOSTDB_TLS_KEY the port speaks \
            only TLS (https://),\nto clients and peers; none: plain HTTP" },
-    Spec { key: Key::TlsKey, env: "MOSTDB_TLS_KEY", flags: &["--tls-key"], metavar: "PATH",
+    Spec { key: Key::TlsKeyPem, env: "MOSTDB_TLS_KEY", flags: &["--tls-key"], metavar: "PATH",
            default: Some(""), about: "PEM private key of MOSTDB_TLS_CERT" },
     Spec { key: Key::TlsCa, env: "MOSTDB_TLS_CA", flags: &["--tls-ca"], metavar: "PATH",
            default: Some(""), about: "PEM CA bundle: mutual TLS between nodes (each presents a \
@@ -553,7 +555,7 @@ fn build(inputs: &Inputs) -> Result<Settings, ConfigError> {
         cluster_id: setting(inputs, Key::ClusterId, values::cluster_id)?,
         cluster_epoch: setting(inputs, Key::ClusterEpoch, values::cluster_epoch)?,
         tls_cert: setting(inputs, Key::TlsCert, values::file_path)?,
-        tls_key: setting(inputs, Key::TlsKey, values::file_path)?,
+        tls_key: setting(inputs, Key::TlsKeyPem, values::file_path)?,
         tls_ca: setting(inputs, Key::TlsCa, values::file_path)?,
     })
     .and_then(|settings| check_tls(inputs, settings))
@@ -576,7 +578,7 @@ fn check_tls(inputs: &Inputs, settings: Settings) -> Result<Settings, ConfigErro
             "MOSTDB_TLS_KEY to be set too (the certificate's private key)",
         ),
         (None, Some(_), _) => needs(
-            Key::TlsKey,
+            Key::TlsKeyPem,
             "MOSTDB_TLS_CERT to be set too (the key's certificate chain)",
         ),
         (None, None, Some(_)) => needs(

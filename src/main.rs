@@ -1,8 +1,8 @@
 //! The mostdb server binary: a boot script, one log line per step.
 //!
 //! 1. settings (environment and flags) · 2. logging · 3. signals · 4. file-descriptor limit ·
-//! 5. the TLS files, if any · 6. the port · 7. the store · 8. the cores · 9. serve until
-//! SIGTERM/SIGINT · 10. stop the cores, persist the store, mark a clean shutdown.
+//! 5. TLS files · 6. the port · 7. the store · 8. the cores · 9. serve until SIGTERM/SIGINT ·
+//! 10. stop the cores, persist the store, mark a clean shutdown.
 
 use std::net::SocketAddr;
 use std::process::ExitCode;

@@ -330,7 +330,15 @@ impl AsyncWriteRent for TlsStream {
 
 #[cfg(test)]
 mod tests {
-    use super::looks_like_http;
+    use super::{looks_like_http, PLAIN_HTTP_ANSWER};
+
+    #[test]
+    fn the_plain_http_answer_declares_its_body_length() {
+        let text = std::str::from_utf8(PLAIN_HTTP_ANSWER).expect("ASCII");
+        let (head, body) = text.split_once("\r\n\r\n").expect("a head");
+        let declared = format!("Content-Length: {}\r\n", body.len());
+        assert!(head.contains(declared.trim_end()), "{head}");
+    }
 
     #[test]
     fn plain_http_is_told_from_a_client_hello() {
