@@ -2,7 +2,9 @@
 # Whole-server load benchmark on loopback, every figure a ratio to a ceiling measured in the
 # same run: (a) mostdb-ceiling (mostdb's runtime and HTTP layer answering a fixed body; run
 # first and last, the baseline is the mean of both),
-# (b) GET and (c) SET on one mostdb node with MOSTDB_SYNC=os, (d) GET and SET with
+# (b) GET and (c) SET on one mostdb node with MOSTDB_SYNC=os, (d) the same over TLS (same
+# store, MOSTDB_TLS_CERT/KEY from a throwaway CA made with openssl; wrk speaks https and keeps
+# its connections, so this is the cost of encryption, not of handshakes), (e) GET and SET with
 # MOSTDB_SYNC=always. wrk counts only successful answers (scripts/wrk-*.lua), the same way
 # for the ceiling. Targets: GET >= 0.8x and SET >= 0.6x of the ceiling with MOSTDB_SYNC=os.
 #
@@ -16,6 +18,7 @@
 #   PIN=0            1: server on CPUs 0..n-2, wrk on the last CPU (taskset)
 #   MOSTDB_THREADS   server threads (default: one per core, or per server CPU with PIN=1)
 #   PORT=5380        first of the loopback ports used (ceiling, then the node or nodes)
+#   TLS=1            0: skip the TLS rows (they also need the openssl CLI)
 #   NODE_THREADS=1   cluster mode: threads of each node
 #   BENCH_TMPDIR     where the node's temporary store root goes (default $TMPDIR or /tmp;
 #                    must not be tmpfs, where fsync is free)
@@ -29,6 +32,9 @@ WRK_THREADS=${WRK_THREADS:-1}
 KEYS=${KEYS:-10000}
 PIN=${PIN:-0}
 PORT=${PORT:-5380}
+TLS=${TLS:-1}
+# curl options for probing a TLS node (set once its certificates exist).
+CURL_TLS=()
 TARGET_DIR=${CARGO_TARGET_DIR:-$REPO/target}
 HOST=127.0.0.1
 # Longest wait for a server to answer after it is started.
@@ -90,7 +96,7 @@ start() {
   SERVER_PID=$!
   PIDS+=("$SERVER_PID")
   local tries=0
-  until curl -sf -o /dev/null --max-time 1 -X "$method" "$url"; do
+  until curl -sf -o /dev/null --max-time 1 "${CURL_TLS[@]}" -X "$method" "$url"; do
     if ! kill -0 "$SERVER_PID" 2>/dev/null || ((tries >= READY_TIMEOUT_S * 10)); then
       log "$name did not come up; its log:"
       cat "$WORK/$name.log" >&2
@@ -106,6 +112,28 @@ start_node() {
   start "$name" "$((PORT + 1))" "http://$HOST:$((PORT + 1))/readyz" GET -- \
     env MOSTDB_STORE_ROOT="$WORK/store" MOSTDB_HOST=$HOST MOSTDB_SERVER_PORT=$((PORT + 1)) \
     MOSTDB_SYNC="$sync" MOSTDB_LOG_LEVEL=WARN "$TARGET_DIR/release/mostdb"
+}
+
+# A throwaway CA and a P-256 certificate for $HOST, in $WORK/tls.
+make_certs() {
+  local d="$WORK/tls"
+  mkdir -p "$d"
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 \
+    -subj "/CN=bench-ca" -keyout "$d/ca.key" -out "$d/ca.pem" 2>/dev/null
+  openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj "/CN=$HOST" \
+    -keyout "$d/node.key" -out "$d/node.csr" 2>/dev/null
+  printf 'subjectAltName=IP:%s\nextendedKeyUsage=serverAuth,clientAuth\n' "$HOST" >"$d/ext.cnf"
+  openssl x509 -req -in "$d/node.csr" -CA "$d/ca.pem" -CAkey "$d/ca.key" -CAcreateserial \
+    -days 1 -extfile "$d/ext.cnf" -out "$d/node.pem" 2>/dev/null
+  CURL_TLS=(--cacert "$d/ca.pem")
+}
+
+# The node of start_node, with MOSTDB_SYNC=os and TLS on (https:// on the same port).
+start_node_tls() {
+  start "$1" "$((PORT + 1))" "https://$HOST:$((PORT + 1))/readyz" GET -- \
+    env MOSTDB_STORE_ROOT="$WORK/store" MOSTDB_HOST=$HOST MOSTDB_SERVER_PORT=$((PORT + 1)) \
+    MOSTDB_SYNC=os MOSTDB_LOG_LEVEL=WARN MOSTDB_TLS_CERT="$WORK/tls/node.pem" \
+    MOSTDB_TLS_KEY="$WORK/tls/node.key" "$TARGET_DIR/release/mostdb"
 }
 
 # Writes k0..k{KEYS-1} with the values scripts/wrk-kv.lua expects, over one curl connection.
@@ -128,12 +156,13 @@ preload() {
 }
 
 # run_wrk SCENARIO PORT SCRIPT ARGS...: prints "scenario ok_rps p50_us p99_us bad".
+# SCHEME=https for a TLS node.
 run_wrk() {
   local scenario=$1 port=$2 script=$3
   shift 3
   local out line
   out=$("${WRK_RUN[@]}" wrk -t"$WRK_THREADS" -c"$CONNS" -d"${DURATION}s" --timeout 10s \
-    -s "$REPO/scripts/$script" "http://$HOST:$port" -- "$@")
+    -s "$REPO/scripts/$script" "${SCHEME:-http}://$HOST:$port" -- "$@")
   line=$(grep '^MOSTDB_BENCH ' <<<"$out") || { log "wrk printed no result:"; log "$out"; exit 1; }
   field() { sed -n "s/.* $1=\([0-9.]*\).*/\1/p" <<<"$line"; }
   echo "$scenario $(field ok_rps) $(field p50_us) $(field p99_us) $(field bad)"
@@ -160,6 +189,15 @@ print_table() {
         printf "; the ceiling moved %+.0f%% during the run: a busy machine, rerun", 100 * (ceil[2] - ceil[1]) / ceil[1]
       printf "\ntargets (MOSTDB_SYNC=os): GET >= %.2fx: %.2fx %s; SET >= %.2fx: %.2fx %s\n",
         gmin, get, (get >= gmin ? "met" : "NOT met"), smin, set, (set >= smin ? "met" : "NOT met")
+      for (i = 1; i <= NR; i++) {
+        if (name[i] == gname) gplain = rps[i]
+        if (name[i] == sname) splain = rps[i]
+        if (name[i] == "get_tls") gtls = rps[i]
+        if (name[i] == "set_tls") stls = rps[i]
+      }
+      if (gtls && stls && gplain && splain)
+        printf "TLS cost (MOSTDB_SYNC=os, same store): GET over TLS %.2fx of plain, SET %.2fx\n",
+          gtls / gplain, stls / splain
     }' <<<"$1" | {
     printf '%-26s %12s %9s %9s %8s %8s\n' scenario "ok req/s" "p50 ms" "p99 ms" failed "ratio"
     cat
@@ -238,6 +276,17 @@ main() {
   rows+=$(run_wrk get_sync_os "$((PORT + 1))" wrk-get.lua "$KEYS")$'\n'
   rows+=$(run_wrk set_sync_os "$((PORT + 1))" wrk-set.lua "os-$$-$(date +%s)")$'\n'
   stop_pid "$SERVER_PID"
+
+  # Same store over TLS, right after the plain runs so that the two compare.
+  if [[ $TLS == 1 ]] && command -v openssl >/dev/null; then
+    make_certs
+    start_node_tls node-tls
+    rows+=$(SCHEME=https run_wrk get_tls "$((PORT + 1))" wrk-get.lua "$KEYS")$'\n'
+    rows+=$(SCHEME=https run_wrk set_tls "$((PORT + 1))" wrk-set.lua "tls-$$-$(date +%s)")$'\n'
+    stop_pid "$SERVER_PID"
+  elif [[ $TLS == 1 ]]; then
+    log "no openssl CLI: TLS rows skipped"
+  fi
 
   # Same store, reopened: the pre-loaded keys are still there.
   start_node node-always always

@@ -375,7 +375,10 @@ forward_write!(Stream);
 forward_write!(WriteHalf);
 
 #[cfg(test)]
-mod tests {
+mod tests;
+
+#[cfg(test)]
+mod name_tests {
     use super::server_name;
 
     #[test]

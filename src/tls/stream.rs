@@ -157,8 +157,13 @@ impl TlsReadHalf {
         }
         let mut conn = self.conn.borrow_mut();
         let mut rest = &self.cipher[self.fed..];
+        let offered = rest.len();
         // With nothing left and the socket at its end, this tells rustls about the end.
         let n = conn.read_tls(&mut rest)?;
+        if n == 0 && offered > 0 {
+            // rustls took nothing of what it was offered: never spin on it.
+            return Err(io::Error::other("TLS: received data not accepted"));
+        }
         self.fed += n;
         conn.process_new_packets().map_err(tls_error)?;
         Ok(())

@@ -403,8 +403,14 @@ impl Inner {
     fn dial_failed(&self, err: DialError) -> bool {
         let refusal = match &err {
             DialError::Handshake(HandshakeError::Refused { code, .. }) => Some(*code),
-            // A certificate the peer rejects, or one it cannot prove, will not go away soon.
-            DialError::Handshake(_) | DialError::Tls(_) => Some(RefusalCode::Other),
+            DialError::Handshake(_) => Some(RefusalCode::Other),
+            // A certificate either side rejects will not go away soon (a connection that
+            // ends during the TLS handshake is only a peer going down). Under TLS 1.3 the
+            // peer's verdict on this node's certificate arrives after the handshake, as an
+            // alert read with the answer; only TLS reports InvalidData.
+            DialError::Tls(e) | DialError::Io(e) if e.kind() == std::io::ErrorKind::InvalidData => {
+                Some(RefusalCode::Other)
+            }
             _ => None,
         };
         match refusal {
