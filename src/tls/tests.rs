@@ -142,3 +142,47 @@ fn a_read_dropped_by_a_timeout_leaves_the_stream_usable() {
     });
     cleanup(&dir);
 }
+
+/// The client side of a handshake from `dialer` to a server with `server`'s certificate, the
+/// dialler naming the server `host`.
+async fn dial_result(server: &Tls, dialer: &Tls, host: &str) -> io::Result<Stream> {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let server_config = server.server.clone();
+    let accepting = monoio::spawn(async move {
+        let (tcp, _) = listener.accept().await.expect("accept");
+        let conn = ServerConnection::new(server_config).expect("server connection");
+        let _ = TlsStream::accept(tcp, conn.into()).await;
+    });
+    let tcp = TcpStream::connect(("127.0.0.1", port))
+        .await
+        .expect("connect");
+    let dialer = dialer.dialer().expect("a dialer");
+    let result = dialer.connect(tcp, &format!("{host}:{port}")).await;
+    accepting.await;
+    result
+}
+
+#[test]
+fn a_dialler_checks_the_peer_certificate_against_its_ca_and_the_member_name() {
+    let (settings_a, dir_a) = settings_with_certs("ca-a");
+    let (settings_b, dir_b) = settings_with_certs("ca-b");
+    let a = Tls::from_settings(&settings_a).expect("load").expect("on");
+    let b = Tls::from_settings(&settings_b).expect("load").expect("on");
+    run(async move {
+        let other_ca = dial_result(&a, &b, "127.0.0.1").await;
+        let err = other_ca
+            .err()
+            .expect("a certificate from another CA is refused");
+        assert_eq!(err.kind(), io::ErrorKind::InvalidData, "{err}");
+        // The certificate names 127.0.0.1 only.
+        let wrong_name = dial_result(&a, &a, "localhost").await;
+        let err = wrong_name
+            .err()
+            .expect("a certificate for another name is refused");
+        assert_eq!(err.kind(), io::ErrorKind::InvalidData, "{err}");
+        assert!(dial_result(&a, &a, "127.0.0.1").await.is_ok());
+    });
+    cleanup(&dir_a);
+    cleanup(&dir_b);
+}
