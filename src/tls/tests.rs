@@ -171,15 +171,11 @@ fn a_dialler_checks_the_peer_certificate_against_its_ca_and_the_member_name() {
     let b = Tls::from_settings(&settings_b).expect("load").expect("on");
     run(async move {
         let other_ca = dial_result(&a, &b, "127.0.0.1").await;
-        let err = other_ca
-            .err()
-            .expect("a certificate from another CA is refused");
+        let err = other_ca.expect_err("a certificate from another CA is refused");
         assert_eq!(err.kind(), io::ErrorKind::InvalidData, "{err}");
         // The certificate names 127.0.0.1 only.
         let wrong_name = dial_result(&a, &a, "localhost").await;
-        let err = wrong_name
-            .err()
-            .expect("a certificate for another name is refused");
+        let err = wrong_name.expect_err("a certificate for another name is refused");
         assert_eq!(err.kind(), io::ErrorKind::InvalidData, "{err}");
         assert!(dial_result(&a, &a, "127.0.0.1").await.is_ok());
     });
