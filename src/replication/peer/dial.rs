@@ -5,7 +5,6 @@
 use std::io;
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 
-use crate::tls::{Stream, TlsDialer};
 use monoio::buf::IoBufMut;
 use monoio::io::{AsyncReadRent, AsyncWriteRentExt};
 use monoio::net::TcpStream;
@@ -13,6 +12,7 @@ use socket2::{Domain, Protocol, Socket, Type};
 
 use super::handshake::{self, HandshakeError, Identity, Nonce, PeerHello};
 use crate::limits::{HEADERS_MAX, PEER_HANDSHAKE_BYTES_MAX};
+use crate::tls::{Stream, TlsDialer};
 
 /// Why a dial gave no link.
 #[derive(Debug, thiserror::Error)]
