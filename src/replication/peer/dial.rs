@@ -1,6 +1,7 @@
 //! Dialling a peer: resolve its address (off the event loop when it is a name), connect from
 //! this node's own address when it has a specific one (so a network rule can cut exactly one
-//! link), send the upgrade request and check the answer. Must not import `http` or `api`.
+//! link), run the TLS handshake when the node speaks TLS, send the upgrade request and check
+//! the answer. Must not import `http` or `api`.
 
 use std::io;
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
