@@ -155,17 +155,28 @@ preload() {
   fi
 }
 
-# run_wrk SCENARIO PORT SCRIPT ARGS...: prints "scenario ok_rps p50_us p99_us bad".
+# CPU time (user + system, in clock ticks) the process PID has used so far.
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+
+# run_wrk SCENARIO PORT SCRIPT ARGS...: prints "scenario ok_rps p50_us p99_us bad cpu_us",
+# cpu_us being the server's CPU time per request (all requests), which the noise of a shared
+# machine moves far less than req/s; "-" when CPU_PID=none (a cluster: three processes).
 # SCHEME=https for a TLS node.
 run_wrk() {
   local scenario=$1 port=$2 script=$3
   shift 3
-  local out line
+  local out line pid=${CPU_PID:-$SERVER_PID} t0=0 t1=0 cpu=-
+  [[ $pid == none ]] || t0=$(cpu_ticks "$pid")
   out=$("${WRK_RUN[@]}" wrk -t"$WRK_THREADS" -c"$CONNS" -d"${DURATION}s" --timeout 10s \
     -s "$REPO/scripts/$script" "${SCHEME:-http}://$HOST:$port" -- "$@")
+  [[ $pid == none ]] || t1=$(cpu_ticks "$pid")
   line=$(grep '^MOSTDB_BENCH ' <<<"$out") || { log "wrk printed no result:"; log "$out"; exit 1; }
   field() { sed -n "s/.* $1=\([0-9.]*\).*/\1/p" <<<"$line"; }
-  echo "$scenario $(field ok_rps) $(field p50_us) $(field p99_us) $(field bad)"
+  if [[ $pid != none ]]; then
+    cpu=$(awk -v t=$((t1 - t0)) -v r="$(field requests)" -v hz="$(getconf CLK_TCK)" \
+      'BEGIN { printf "%.1f", (r > 0 ? t * 1e6 / hz / r : 0) }')
+  fi
+  echo "$scenario $(field ok_rps) $(field p50_us) $(field p99_us) $(field bad) $cpu"
   log "  $scenario: $line"
 }
 
@@ -174,12 +185,12 @@ run_wrk() {
 # print_table ROWS [GET_SCENARIO GET_TARGET SET_SCENARIO SET_TARGET]
 print_table() {
   awk -v gname="${2:-get_sync_os}" -v gmin="${3:-0.8}" -v sname="${4:-set_sync_os}" -v smin="${5:-0.6}" '
-    { name[NR] = $1; rps[NR] = $2; p50[NR] = $3; p99[NR] = $4; bad[NR] = $5 }
+    { name[NR] = $1; rps[NR] = $2; p50[NR] = $3; p99[NR] = $4; bad[NR] = $5; cpu[NR] = $6 }
     $1 ~ /^ceiling/ { ceil_sum += $2; ceil_n++; ceil[ceil_n] = $2 }
     END {
       base = ceil_sum / ceil_n
       for (i = 1; i <= NR; i++)
-        printf "%-26s %12d %9.2f %9.2f %8d %7.2fx\n", name[i], rps[i], p50[i] / 1000, p99[i] / 1000, bad[i], rps[i] / base
+        printf "%-26s %12d %9.2f %9.2f %8d %7.2fx %10s\n", name[i], rps[i], p50[i] / 1000, p99[i] / 1000, bad[i], rps[i] / base, cpu[i]
       for (i = 1; i <= NR; i++) {
         if (name[i] == gname) get = rps[i] / base
         if (name[i] == sname) set = rps[i] / base
@@ -190,16 +201,20 @@ print_table() {
       printf "\ntargets (MOSTDB_SYNC=os): GET >= %.2fx: %.2fx %s; SET >= %.2fx: %.2fx %s\n",
         gmin, get, (get >= gmin ? "met" : "NOT met"), smin, set, (set >= smin ? "met" : "NOT met")
       for (i = 1; i <= NR; i++) {
-        if (name[i] == gname) gplain = rps[i]
-        if (name[i] == sname) splain = rps[i]
-        if (name[i] == "get_tls") gtls = rps[i]
-        if (name[i] == "set_tls") stls = rps[i]
+        if (name[i] == gname) { gplain = rps[i]; gpcpu = cpu[i] }
+        if (name[i] == sname) { splain = rps[i]; spcpu = cpu[i] }
+        if (name[i] == "get_tls") { gtls = rps[i]; gtcpu = cpu[i] }
+        if (name[i] == "set_tls") { stls = rps[i]; stcpu = cpu[i] }
       }
-      if (gtls && stls && gplain && splain)
-        printf "TLS cost (MOSTDB_SYNC=os, same store): GET over TLS %.2fx of plain, SET %.2fx\n",
+      if (gtls && stls && gplain && splain) {
+        printf "TLS cost (MOSTDB_SYNC=os, same store): req/s over TLS %.2fx of plain for GET, %.2fx for SET",
           gtls / gplain, stls / splain
+        if (gpcpu > 0 && spcpu > 0)
+          printf "; server CPU per request %.2fx for GET, %.2fx for SET", gtcpu / gpcpu, stcpu / spcpu
+        printf "\n"
+      }
     }' <<<"$1" | {
-    printf '%-26s %12s %9s %9s %8s %8s\n' scenario "ok req/s" "p50 ms" "p99 ms" failed "ratio"
+    printf '%-26s %12s %9s %9s %8s %8s %10s\n' scenario "ok req/s" "p50 ms" "p99 ms" failed "ratio" "cpu us/req"
     cat
   }
 }
@@ -248,8 +263,8 @@ main_cluster() {
   CLUSTER_PIDS=()
   start_cluster
   preload "$((PORT + 1))"
-  rows+=$(run_wrk cluster_get "$((PORT + 1))" wrk-get.lua "$KEYS")$'\n'
-  rows+=$(run_wrk cluster_set "$((PORT + 1))" wrk-set.lua "cluster-$$-$(date +%s)")$'\n'
+  rows+=$(CPU_PID=none run_wrk cluster_get "$((PORT + 1))" wrk-get.lua "$KEYS")$'\n'
+  rows+=$(CPU_PID=none run_wrk cluster_set "$((PORT + 1))" wrk-set.lua "cluster-$$-$(date +%s)")$'\n'
   for pid in "${CLUSTER_PIDS[@]}"; do stop_pid "$pid"; done
   rows+=$(run_ceiling ceiling_again)$'\n'
   echo
