@@ -2,7 +2,9 @@
 # Whole-server load benchmark on loopback, every figure a ratio to a ceiling measured in the
 # same run: (a) mostdb-ceiling (mostdb's runtime and HTTP layer answering a fixed body; run
 # first and last, the baseline is the mean of both),
-# (b) GET and (c) SET on one mostdb node with MOSTDB_SYNC=os, (d) GET and SET with
+# (b) GET and (c) SET on one mostdb node with MOSTDB_SYNC=os, (d) the same over TLS (same
+# store, MOSTDB_TLS_CERT/KEY from a throwaway CA made with openssl; wrk speaks https and keeps
+# its connections, so this is the cost of encryption, not of handshakes), (e) GET and SET with
 # MOSTDB_SYNC=always. wrk counts only successful answers (scripts/wrk-*.lua), the same way
 # for the ceiling. Targets: GET >= 0.8x and SET >= 0.6x of the ceiling with MOSTDB_SYNC=os.
 #
@@ -16,6 +18,7 @@
 #   PIN=0            1: server on CPUs 0..n-2, wrk on the last CPU (taskset)
 #   MOSTDB_THREADS   server threads (default: one per core, or per server CPU with PIN=1)
 #   PORT=5380        first of the loopback ports used (ceiling, then the node or nodes)
+#   TLS=1            0: skip the TLS rows (they also need the openssl CLI)
 #   NODE_THREADS=1   cluster mode: threads of each node
 #   BENCH_TMPDIR     where the node's temporary store root goes (default $TMPDIR or /tmp;
 #                    must not be tmpfs, where fsync is free)
@@ -29,6 +32,9 @@ WRK_THREADS=${WRK_THREADS:-1}
 KEYS=${KEYS:-10000}
 PIN=${PIN:-0}
 PORT=${PORT:-5380}
+TLS=${TLS:-1}
+# curl options for probing a TLS node (set once its certificates exist).
+CURL_TLS=()
 TARGET_DIR=${CARGO_TARGET_DIR:-$REPO/target}
 HOST=127.0.0.1
 # Longest wait for a server to answer after it is started.
@@ -90,7 +96,7 @@ start() {
   SERVER_PID=$!
   PIDS+=("$SERVER_PID")
   local tries=0
-  until curl -sf -o /dev/null --max-time 1 -X "$method" "$url"; do
+  until curl -sf -o /dev/null --max-time 1 "${CURL_TLS[@]}" -X "$method" "$url"; do
     if ! kill -0 "$SERVER_PID" 2>/dev/null || ((tries >= READY_TIMEOUT_S * 10)); then
       log "$name did not come up; its log:"
       cat "$WORK/$name.log" >&2
@@ -106,6 +112,28 @@ start_node() {
   start "$name" "$((PORT + 1))" "http://$HOST:$((PORT + 1))/readyz" GET -- \
     env MOSTDB_STORE_ROOT="$WORK/store" MOSTDB_HOST=$HOST MOSTDB_SERVER_PORT=$((PORT + 1)) \
     MOSTDB_SYNC="$sync" MOSTDB_LOG_LEVEL=WARN "$TARGET_DIR/release/mostdb"
+}
+
+# A throwaway CA and a P-256 certificate for $HOST, in $WORK/tls.
+make_certs() {
+  local d="$WORK/tls"
+  mkdir -p "$d"
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 \
+    -subj "/CN=bench-ca" -keyout "$d/ca.key" -out "$d/ca.pem" 2>/dev/null
+  openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj "/CN=$HOST" \
+    -keyout "$d/node.key" -out "$d/node.csr" 2>/dev/null
+  printf 'subjectAltName=IP:%s\nextendedKeyUsage=serverAuth,clientAuth\n' "$HOST" >"$d/ext.cnf"
+  openssl x509 -req -in "$d/node.csr" -CA "$d/ca.pem" -CAkey "$d/ca.key" -CAcreateserial \
+    -days 1 -extfile "$d/ext.cnf" -out "$d/node.pem" 2>/dev/null
+  CURL_TLS=(--cacert "$d/ca.pem")
+}
+
+# The node of start_node, with MOSTDB_SYNC=os and TLS on (https:// on the same port).
+start_node_tls() {
+  start "$1" "$((PORT + 1))" "https://$HOST:$((PORT + 1))/readyz" GET -- \
+    env MOSTDB_STORE_ROOT="$WORK/store" MOSTDB_HOST=$HOST MOSTDB_SERVER_PORT=$((PORT + 1)) \
+    MOSTDB_SYNC=os MOSTDB_LOG_LEVEL=WARN MOSTDB_TLS_CERT="$WORK/tls/node.pem" \
+    MOSTDB_TLS_KEY="$WORK/tls/node.key" "$TARGET_DIR/release/mostdb"
 }
 
 # Writes k0..k{KEYS-1} with the values scripts/wrk-kv.lua expects, over one curl connection.
@@ -127,16 +155,28 @@ preload() {
   fi
 }
 
-# run_wrk SCENARIO PORT SCRIPT ARGS...: prints "scenario ok_rps p50_us p99_us bad".
+# CPU time (user + system, in clock ticks) the process PID has used so far.
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+
+# run_wrk SCENARIO PORT SCRIPT ARGS...: prints "scenario ok_rps p50_us p99_us bad cpu_us",
+# cpu_us being the server's CPU time per request (all requests), which the noise of a shared
+# machine moves far less than req/s; "-" when CPU_PID=none (a cluster: three processes).
+# SCHEME=https for a TLS node.
 run_wrk() {
   local scenario=$1 port=$2 script=$3
   shift 3
-  local out line
+  local out line pid=${CPU_PID:-$SERVER_PID} t0=0 t1=0 cpu=-
+  [[ $pid == none ]] || t0=$(cpu_ticks "$pid")
   out=$("${WRK_RUN[@]}" wrk -t"$WRK_THREADS" -c"$CONNS" -d"${DURATION}s" --timeout 10s \
-    -s "$REPO/scripts/$script" "http://$HOST:$port" -- "$@")
+    -s "$REPO/scripts/$script" "${SCHEME:-http}://$HOST:$port" -- "$@")
+  [[ $pid == none ]] || t1=$(cpu_ticks "$pid")
   line=$(grep '^MOSTDB_BENCH ' <<<"$out") || { log "wrk printed no result:"; log "$out"; exit 1; }
   field() { sed -n "s/.* $1=\([0-9.]*\).*/\1/p" <<<"$line"; }
-  echo "$scenario $(field ok_rps) $(field p50_us) $(field p99_us) $(field bad)"
+  if [[ $pid != none ]]; then
+    cpu=$(awk -v t=$((t1 - t0)) -v r="$(field requests)" -v hz="$(getconf CLK_TCK)" \
+      'BEGIN { printf "%.1f", (r > 0 ? t * 1e6 / hz / r : 0) }')
+  fi
+  echo "$scenario $(field ok_rps) $(field p50_us) $(field p99_us) $(field bad) $cpu"
   log "  $scenario: $line"
 }
 
@@ -145,12 +185,12 @@ run_wrk() {
 # print_table ROWS [GET_SCENARIO GET_TARGET SET_SCENARIO SET_TARGET]
 print_table() {
   awk -v gname="${2:-get_sync_os}" -v gmin="${3:-0.8}" -v sname="${4:-set_sync_os}" -v smin="${5:-0.6}" '
-    { name[NR] = $1; rps[NR] = $2; p50[NR] = $3; p99[NR] = $4; bad[NR] = $5 }
+    { name[NR] = $1; rps[NR] = $2; p50[NR] = $3; p99[NR] = $4; bad[NR] = $5; cpu[NR] = $6 }
     $1 ~ /^ceiling/ { ceil_sum += $2; ceil_n++; ceil[ceil_n] = $2 }
     END {
       base = ceil_sum / ceil_n
       for (i = 1; i <= NR; i++)
-        printf "%-26s %12d %9.2f %9.2f %8d %7.2fx\n", name[i], rps[i], p50[i] / 1000, p99[i] / 1000, bad[i], rps[i] / base
+        printf "%-26s %12d %9.2f %9.2f %8d %7.2fx %10s\n", name[i], rps[i], p50[i] / 1000, p99[i] / 1000, bad[i], rps[i] / base, cpu[i]
       for (i = 1; i <= NR; i++) {
         if (name[i] == gname) get = rps[i] / base
         if (name[i] == sname) set = rps[i] / base
@@ -160,8 +200,21 @@ print_table() {
         printf "; the ceiling moved %+.0f%% during the run: a busy machine, rerun", 100 * (ceil[2] - ceil[1]) / ceil[1]
       printf "\ntargets (MOSTDB_SYNC=os): GET >= %.2fx: %.2fx %s; SET >= %.2fx: %.2fx %s\n",
         gmin, get, (get >= gmin ? "met" : "NOT met"), smin, set, (set >= smin ? "met" : "NOT met")
+      for (i = 1; i <= NR; i++) {
+        if (name[i] == gname) { gplain = rps[i]; gpcpu = cpu[i] }
+        if (name[i] == sname) { splain = rps[i]; spcpu = cpu[i] }
+        if (name[i] == "get_tls") { gtls = rps[i]; gtcpu = cpu[i] }
+        if (name[i] == "set_tls") { stls = rps[i]; stcpu = cpu[i] }
+      }
+      if (gtls && stls && gplain && splain) {
+        printf "TLS cost (MOSTDB_SYNC=os, same store): req/s over TLS %.2fx of plain for GET, %.2fx for SET",
+          gtls / gplain, stls / splain
+        if (gpcpu > 0 && spcpu > 0)
+          printf "; server CPU per request %.2fx for GET, %.2fx for SET", gtcpu / gpcpu, stcpu / spcpu
+        printf "\n"
+      }
     }' <<<"$1" | {
-    printf '%-26s %12s %9s %9s %8s %8s\n' scenario "ok req/s" "p50 ms" "p99 ms" failed "ratio"
+    printf '%-26s %12s %9s %9s %8s %8s %10s\n' scenario "ok req/s" "p50 ms" "p99 ms" failed "ratio" "cpu us/req"
     cat
   }
 }
@@ -210,8 +263,8 @@ main_cluster() {
   CLUSTER_PIDS=()
   start_cluster
   preload "$((PORT + 1))"
-  rows+=$(run_wrk cluster_get "$((PORT + 1))" wrk-get.lua "$KEYS")$'\n'
-  rows+=$(run_wrk cluster_set "$((PORT + 1))" wrk-set.lua "cluster-$$-$(date +%s)")$'\n'
+  rows+=$(CPU_PID=none run_wrk cluster_get "$((PORT + 1))" wrk-get.lua "$KEYS")$'\n'
+  rows+=$(CPU_PID=none run_wrk cluster_set "$((PORT + 1))" wrk-set.lua "cluster-$$-$(date +%s)")$'\n'
   for pid in "${CLUSTER_PIDS[@]}"; do stop_pid "$pid"; done
   rows+=$(run_ceiling ceiling_again)$'\n'
   echo
@@ -238,6 +291,17 @@ main() {
   rows+=$(run_wrk get_sync_os "$((PORT + 1))" wrk-get.lua "$KEYS")$'\n'
   rows+=$(run_wrk set_sync_os "$((PORT + 1))" wrk-set.lua "os-$$-$(date +%s)")$'\n'
   stop_pid "$SERVER_PID"
+
+  # Same store over TLS, right after the plain runs so that the two compare.
+  if [[ $TLS == 1 ]] && command -v openssl >/dev/null; then
+    make_certs
+    start_node_tls node-tls
+    rows+=$(SCHEME=https run_wrk get_tls "$((PORT + 1))" wrk-get.lua "$KEYS")$'\n'
+    rows+=$(SCHEME=https run_wrk set_tls "$((PORT + 1))" wrk-set.lua "tls-$$-$(date +%s)")$'\n'
+    stop_pid "$SERVER_PID"
+  elif [[ $TLS == 1 ]]; then
+    log "no openssl CLI: TLS rows skipped"
+  fi
 
   # Same store, reopened: the pre-loaded keys are still there.
   start_node node-always always

@@ -116,12 +116,32 @@ pub struct Settings {
     pub max_connections: usize,
     /// `MOSTDB_MAX_CONNECTIONS_PER_SOURCE`: client connections open at once from one address.
     pub max_connections_per_source: usize,
+    /// `MOSTDB_TLS_CERT`: PEM certificate chain; with `tls_key`, the port speaks only TLS
+    /// (to clients and peers). Set together with `tls_key` or not at all.
+    pub tls_cert: Option<PathBuf>,
+    /// `MOSTDB_TLS_KEY`: PEM private key of `tls_cert`.
+    pub tls_key: Option<PathBuf>,
+    /// `MOSTDB_TLS_CA`: PEM CA bundle for mutual TLS between nodes (needs `tls_cert`).
+    pub tls_ca: Option<PathBuf>,
 }
 
 impl Settings {
     /// The largest request body accepted: the largest value plus room for the key and JSON.
     pub fn body_bytes_max(&self) -> usize {
         self.max_value_bytes + limits::BODY_OVERHEAD_BYTES
+    }
+
+    /// Whether the port speaks TLS (certificate and key given); peers are then dialled over
+    /// TLS too.
+    pub fn tls(&self) -> bool {
+        self.tls_cert.is_some() && self.tls_key.is_some()
+    }
+
+    /// Mutual TLS between nodes (`MOSTDB_TLS_CA` given): a peer proves itself with a
+    /// certificate signed by that CA, and the peer upgrade is refused on a connection
+    /// without one.
+    pub fn mtls(&self) -> bool {
+        self.tls() && self.tls_ca.is_some()
     }
 }
 
@@ -134,8 +154,6 @@ impl Default for Settings {
 }
 
 /// What the command line asks for.
-// Built once per process and matched at once: boxing the settings would buy nothing.
-#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub enum Command {
     /// Run the server with these settings; the warnings are for the binary to log.
@@ -219,9 +237,12 @@ enum Key {
     DiskReserveBytes,
     MaxConnections,
     MaxConnectionsPerSource,
+    TlsCert,
+    TlsKeyPem,
+    TlsCa,
 }
 
-const KEY_COUNT: usize = 22;
+const KEY_COUNT: usize = 25;
 
 /// One setting: its names, its default (parsed like any given value) and its help line.
 struct Spec {
@@ -308,6 +329,14 @@ const SETTINGS: [Spec; KEY_COUNT] = [
     Spec { key: Key::MaxConnectionsPerSource, env: "MOSTDB_MAX_CONNECTIONS_PER_SOURCE",
            flags: &["--max-connections-per-source"], metavar: "N", default: Some("1024"),
            about: "client connections open at once from one IP address (raise it behind a proxy)" },
+    Spec { key: Key::TlsCert, env: "MOSTDB_TLS_CERT", flags: &["--tls-cert"], metavar: "PATH",
+           default: Some(""), about: "PEM certificate chain; with MOSTDB_TLS_KEY the port speaks \
+           only TLS (https://),\nto clients and peers; none: plain HTTP" },
+    Spec { key: Key::TlsKeyPem, env: "MOSTDB_TLS_KEY", flags: &["--tls-key"], metavar: "PATH",
+           default: Some(""), about: "PEM private key of MOSTDB_TLS_CERT" },
+    Spec { key: Key::TlsCa, env: "MOSTDB_TLS_CA", flags: &["--tls-ca"], metavar: "PATH",
+           default: Some(""), about: "PEM CA bundle: mutual TLS between nodes (each presents a \
+           certificate signed by it);\nneeded with TLS when there are peers" },
 ];
 
 // `Inputs` is indexed by `Key as usize`: the table must list the keys in declaration order.
@@ -559,7 +588,44 @@ fn build(inputs: &Inputs) -> Result<Settings, ConfigError> {
             Key::MaxConnectionsPerSource,
             values::connections_max,
         )?,
+        tls_cert: setting(inputs, Key::TlsCert, values::file_path)?,
+        tls_key: setting(inputs, Key::TlsKeyPem, values::file_path)?,
+        tls_ca: setting(inputs, Key::TlsCa, values::file_path)?,
     })
+    .and_then(|settings| check_tls(inputs, settings))
+}
+
+/// The TLS settings that only make sense together. The files themselves are read by
+/// `tls::Tls::from_settings` at start.
+fn check_tls(inputs: &Inputs, settings: Settings) -> Result<Settings, ConfigError> {
+    let needs = |key: Key, expected: &str| {
+        let (name, value) = raw(inputs, key);
+        Err(ConfigError::Invalid {
+            name: name.to_string(),
+            value: value.to_string(),
+            expected: expected.to_string(),
+        })
+    };
+    match (&settings.tls_cert, &settings.tls_key, &settings.tls_ca) {
+        (Some(_), None, _) => needs(
+            Key::TlsCert,
+            "MOSTDB_TLS_KEY to be set too (the certificate's private key)",
+        ),
+        (None, Some(_), _) => needs(
+            Key::TlsKeyPem,
+            "MOSTDB_TLS_CERT to be set too (the key's certificate chain)",
+        ),
+        (None, None, Some(_)) => needs(
+            Key::TlsCa,
+            "MOSTDB_TLS_CERT and MOSTDB_TLS_KEY to be set too (this node's own certificate)",
+        ),
+        (Some(_), Some(_), None) if settings.cluster_urls.len() > 1 => needs(
+            Key::TlsCert,
+            "MOSTDB_TLS_CA to be set too when MOSTDB_CLUSTER_URLS names peers (they are \
+             dialled over TLS and verified against it)",
+        ),
+        _ => Ok(settings),
+    }
 }
 
 /// The value to validate for `key` and the name to blame for it: as given, else the default.

@@ -13,6 +13,7 @@
 //! | `runtime`     | one monoio runtime per core, cross-core hops, shutdown                 | `api`, `http`              |
 //! | `config`      | settings from the environment and flags (a leaf)                       | everything                 |
 //! | `limits`      | every bound, as a named constant with its unit (a leaf)                | everything                 |
+//! | `tls`         | rustls configs from the PEM settings; `Stream`: plain TCP or TLS       | `http`, `api`, `replication`, `storage`, `cluster` |
 //!
 //! `server` is the composition root: it starts the cores and wires every layer together; the
 //! binary (`src/main.rs`) is the boot script around it.
@@ -26,3 +27,4 @@ pub mod replication;
 pub mod runtime;
 pub mod server;
 pub mod storage;
+pub mod tls;

@@ -363,3 +363,19 @@ pub const RECOVERY_PULL_PASSES_MAX: usize = 64;
 pub const RECOVERY_DEADLINE_MARGIN_MS: u64 = 500;
 
 const _: () = assert!(RECOVERY_POLL_MS > 0 && RECOVERY_PULL_PASSES_MAX > 0);
+
+// --- TLS (src/tls) ---
+
+/// An accepted connection must finish its TLS handshake within this long (a client that
+/// connects and sends nothing holds a connection slot only this long). A dialler's TLS
+/// handshake is bounded by `PEER_HANDSHAKE_TIMEOUT_MS` instead, with the upgrade.
+pub const TLS_HANDSHAKE_TIMEOUT_MS: u64 = 10_000;
+/// Ciphertext read from the socket at once: one full TLS record (16 KiB of data plus
+/// header, padding and tag).
+pub const TLS_RECORD_BUFFER_BYTES: usize = 17 * 1024;
+/// Most ciphertext gathered from rustls for one socket write.
+pub const TLS_WRITE_BATCH_BYTES: usize = 64 * 1024;
+
+const _: () = assert!(TLS_RECORD_BUFFER_BYTES >= 16 * 1024 + 256);
+const _: () = assert!(TLS_WRITE_BATCH_BYTES >= TLS_RECORD_BUFFER_BYTES);
+const _: () = assert!(TLS_HANDSHAKE_TIMEOUT_MS < IDLE_TIMEOUT_MS);

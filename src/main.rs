@@ -4,11 +4,12 @@
 //! 2. logging
 //! 3. signals
 //! 4. file-descriptor limit
-//! 5. the port (retried briefly while a dead predecessor still holds it)
-//! 6. the store
-//! 7. the cores
-//! 8. serve until SIGTERM/SIGINT (SIGHUP is logged)
-//! 9. stop the cores, persist the store, mark a clean shutdown
+//! 5. TLS files
+//! 6. the port (retried briefly while a dead predecessor still holds it)
+//! 7. the store
+//! 8. the cores
+//! 9. serve until SIGTERM/SIGINT (SIGHUP is logged)
+//! 10. stop the cores, persist the store, mark a clean shutdown
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -20,6 +21,7 @@ use mostdb::config::{self, Command, Settings};
 use mostdb::limits::{PORT_IN_USE_POLL_MS, PORT_IN_USE_RETRY_MS};
 use mostdb::server;
 use mostdb::storage::{Store, StoreOptions};
+use mostdb::tls::Tls;
 
 fn main() -> ExitCode {
     match config::parse_process() {
@@ -53,6 +55,17 @@ fn run(settings: Settings, warnings: Vec<String>) -> ExitCode {
     let signals = block_stop_signals();
     raise_fd_limit();
 
+    let tls = match Tls::from_settings(&settings) {
+        Ok(tls) => tls.map(Arc::new),
+        Err(err) => {
+            eprintln!("mostdb: {err}");
+            return ExitCode::from(config::EXIT_STATUS_USAGE as u8);
+        }
+    };
+    if tls.is_some() {
+        tracing::info!(mutual = settings.mtls(), "TLS on: the port speaks only TLS");
+    }
+
     let addr = SocketAddr::new(settings.host, settings.port);
     if let Err(err) = probe_port_patiently(addr) {
         tracing::error!(%addr, %err, "cannot listen: is another server using this port?");
@@ -82,7 +95,7 @@ fn run(settings: Settings, warnings: Vec<String>) -> ExitCode {
     };
     log_membership(&settings, &membership);
 
-    let running = match server::start(&settings, membership, store.clone(), addr) {
+    let running = match server::start(&settings, membership, store.clone(), addr, tls) {
         Ok(running) => running,
         Err(err) => {
             tracing::error!(%err, "cannot start");

@@ -30,6 +30,7 @@ use crate::replication::{CoreReplica, Replication};
 use crate::runtime::memory::MemoryTrim;
 use crate::runtime::{CoreRuntime, Hub, Inbox, Latch};
 use crate::storage::Store;
+use crate::tls::{self, Tls};
 
 /// Pending connections the kernel keeps per core's listener.
 const LISTEN_BACKLOG: i32 = 4096;
@@ -69,11 +70,13 @@ impl Running {
 
 /// Starts every core; returns once each has bound its listener and opened its shards (or
 /// the first error).
+/// `tls`: the node's TLS (`None`: plain HTTP), built from the settings by the binary.
 pub fn start(
     settings: &Settings,
     membership: Arc<Membership>,
     store: Arc<Store>,
     addr: SocketAddr,
+    tls: Option<Arc<Tls>>,
 ) -> Result<Running, String> {
     let threads = settings.threads;
     let (hub, inboxes) = Hub::<CoreReplica>::new(threads);
@@ -109,6 +112,7 @@ pub fn start(
                 )
             }),
             max_value_bytes: settings.max_value_bytes,
+            peer_certificate_required: settings.mtls(),
         }),
         ready: Arc::new(AtomicBool::new(false)),
         connections: Arc::new(Admission::new(
@@ -122,6 +126,7 @@ pub fn start(
         recovery,
         admission,
         clock_bound: SkewBound::new(settings.max_clock_skew_ms),
+        tls,
     });
     let (up_tx, up_rx) = std::sync::mpsc::channel();
     let connections = shared.connections.clone();
@@ -188,8 +193,7 @@ fn start_recovery(
 
 /// Who may open a peer link: the rule (said once here) and the members' addresses.
 fn peer_admission(settings: &Settings, membership: &Membership) -> PeerAdmission {
-    // Mutual TLS on peer links would prove the peer as the secret does (not there yet).
-    let auth = PeerAuth::choose(!settings.cluster_secret.is_empty(), false);
+    let auth = PeerAuth::choose(!settings.cluster_secret.is_empty(), settings.mtls());
     if !membership.is_single() {
         auth.log_at_start();
     }
@@ -216,6 +220,8 @@ struct Shared {
     admission: Arc<PeerAdmission>,
     /// `MOSTDB_MAX_CLOCK_SKEW_MS` and what every core's clock and replica caught with it.
     clock_bound: Arc<SkewBound>,
+    /// `None`: plain HTTP.
+    tls: Option<Arc<Tls>>,
 }
 
 fn run_core(
@@ -396,6 +402,7 @@ impl Shared {
                         identity: identity.clone(),
                         value_bytes_max: self.settings.max_value_bytes,
                         admission: Some(self.admission.clone()),
+                        tls: self.tls.as_ref().and_then(|tls| tls.dialer()),
                     };
                     Rc::new(PeerLink::start(config, hlc.clone()))
                 })
@@ -569,6 +576,7 @@ async fn accept_loop(
         let _ = stream.set_nodelay(true);
         live.set(live.get() + 1);
         let registered = pool.register();
+        let tls_config = shared.tls.clone();
         let (handler, peers, limits, date, shutdown, live) = (
             api.connection(source),
             peers.clone(),
@@ -579,6 +587,15 @@ async fn accept_loop(
         );
         monoio::spawn(async move {
             let slot = registered.slot();
+            // With TLS on, the handshake comes first (bounded); a failed one ends it here.
+            let stream = match tls::accept(tls_config.as_deref(), stream).await {
+                Ok(stream) => stream,
+                Err(err) => {
+                    tracing::debug!(%err, "TLS handshake failed; connection closed");
+                    live.set(live.get() - 1);
+                    return;
+                }
+            };
             let served = serve_pooled_connection(stream, &handler, &limits, &shutdown, &date, slot);
             let upgraded = served.await;
             drop(registered);

@@ -16,3 +16,5 @@ mod framing;
 mod lifecycle;
 #[path = "hardening/peer_auth.rs"]
 mod peer_auth;
+#[path = "hardening/tls.rs"]
+mod tls;

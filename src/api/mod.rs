@@ -22,7 +22,7 @@ use crate::http::{Body, Handler, Method, Request, Response, Upgrade};
 use crate::limits::KEY_BYTES_MAX;
 use crate::replication::peer::handshake::{self, Nonce};
 use crate::replication::peer::{
-    AwaitedProof, Identity, PeerAdmission, Refusal, PEER_PATH, PEER_PROTOCOL,
+    AwaitedProof, Identity, PeerAdmission, Refusal, RefusalCode, PEER_PATH, PEER_PROTOCOL,
 };
 use crate::replication::{OpError, Replication};
 
@@ -45,6 +45,9 @@ pub struct ApiConfig {
     /// `(header name, value)` when the API key is enabled.
     pub api_key: Option<(String, Vec<u8>)>,
     pub max_value_bytes: usize,
+    /// Mutual TLS between nodes (`MOSTDB_TLS_CA`): the peer upgrade is admitted only on a
+    /// connection whose client certificate verified against the CA.
+    pub peer_certificate_required: bool,
 }
 
 /// One core's request handler.
@@ -196,6 +199,16 @@ impl Api {
     async fn peer_handshake(&self, req: &Request<'_>, conn: &Connection) -> Response {
         if req.method != Method::Get {
             return method_not_allowed(ALLOW_GET);
+        }
+        // Mutual TLS: the connection itself must carry a certificate signed by the CA.
+        if self.config.peer_certificate_required && !req.client_certified {
+            return refused(Refusal {
+                status: 403,
+                code: RefusalCode::Other,
+                reason: "mutual TLS: the link needs a client certificate signed by \
+                         MOSTDB_TLS_CA"
+                    .to_string(),
+            });
         }
         if let Err(refusal) = self.admission.admit(conn.from).await {
             return refused(refusal);

@@ -230,7 +230,7 @@ fn cluster_urls_split_on_semicolons_and_commas() {
 fn cluster_urls_name_the_bad_item() {
     assert_eq!(
         env_message("MOSTDB_CLUSTER_URLS", "http://a:1;https://b:2"),
-        r#"MOSTDB_CLUSTER_URLS="http://a:1;https://b:2": item 2 "https://b:2" is not a URL like http://host:port (https is not supported between nodes)"#
+        r#"MOSTDB_CLUSTER_URLS="http://a:1;https://b:2": item 2 "https://b:2" is not a URL like http://host:port (write http://; with MOSTDB_TLS_CERT set, peers are dialled over TLS)"#
     );
     let cases = [
         ("http://a:1,b:2", 2, "must start with http://"),
@@ -808,4 +808,55 @@ fn test_switches_are_not_unknown_settings() {
         &[("MOSTDB_ANTI_ENTROPY", "off"), ("MOSTDB_HINTS", "off")],
     );
     assert!(warnings.is_empty(), "{warnings:?}");
+}
+
+#[test]
+fn tls_is_off_by_default_and_on_with_a_certificate_and_its_key() {
+    let s = settings(&[], &[]);
+    assert_eq!((s.tls_cert, s.tls_key, s.tls_ca), (None, None, None));
+    assert!(!settings(&[], &[]).tls());
+    let s = settings(
+        &["--tls-cert", "/c.pem", "--tls-key=/k.pem"],
+        &[("MOSTDB_TLS_CERT", "/env.pem")],
+    );
+    assert_eq!(s.tls_cert, Some(PathBuf::from("/c.pem")));
+    assert_eq!(s.tls_key, Some(PathBuf::from("/k.pem")));
+    assert!(s.tls() && !s.mtls());
+    let env = [
+        ("MOSTDB_TLS_CERT", "/c.pem"),
+        ("MOSTDB_TLS_KEY", "/k.pem"),
+        ("MOSTDB_TLS_CA", "/ca.pem"),
+        ("MOSTDB_CLUSTER_URLS", "http://a:1;http://b:1;http://c:1"),
+    ];
+    let s = settings(&[], &env);
+    assert_eq!(s.tls_ca, Some(PathBuf::from("/ca.pem")));
+    assert!(s.tls() && s.mtls());
+}
+
+#[test]
+fn tls_settings_that_need_each_other_are_refused() {
+    let message = env_message("MOSTDB_TLS_CERT", "/c.pem");
+    assert!(
+        message.starts_with(r#"MOSTDB_TLS_CERT="/c.pem": expected MOSTDB_TLS_KEY"#),
+        "{message}"
+    );
+    let message = env_message("MOSTDB_TLS_KEY", "/k.pem");
+    assert!(
+        message.starts_with(r#"MOSTDB_TLS_KEY="/k.pem": expected MOSTDB_TLS_CERT"#),
+        "{message}"
+    );
+    let message = env_message("MOSTDB_TLS_CA", "/ca.pem");
+    assert!(
+        message.starts_with(r#"MOSTDB_TLS_CA="/ca.pem": expected MOSTDB_TLS_CERT"#),
+        "{message}"
+    );
+    // Peers are dialled over TLS: their certificates need a CA to be checked against.
+    let env = [
+        ("MOSTDB_TLS_CERT", "/c.pem"),
+        ("MOSTDB_TLS_KEY", "/k.pem"),
+        ("MOSTDB_CLUSTER_URLS", "http://a:1;http://b:1"),
+    ];
+    let message = error(&[], &env).to_string();
+    assert!(message.contains("MOSTDB_TLS_CA"), "{message}");
+    assert!(!message.contains('\n'), "{message}");
 }

@@ -13,6 +13,11 @@ pub(super) fn store_root(text: &str) -> Result<PathBuf, String> {
     Ok(PathBuf::from(text))
 }
 
+/// A file path, or none when empty.
+pub(super) fn file_path(text: &str) -> Result<Option<PathBuf>, String> {
+    Ok((!text.is_empty()).then(|| PathBuf::from(text)))
+}
+
 /// An IP address; an IPv6 one may be written in brackets, as in URLs.
 pub(super) fn host(text: &str) -> Result<IpAddr, String> {
     let bare = text
@@ -165,7 +170,7 @@ fn peer_url_problem(url: &str) -> Option<&'static str> {
     const SCHEME: &str = "http://";
     let Some(rest) = strip_prefix_ignore_case(url, SCHEME) else {
         return Some(if url.to_ascii_lowercase().starts_with("https://") {
-            "https is not supported between nodes"
+            "write http://; with MOSTDB_TLS_CERT set, peers are dialled over TLS"
         } else {
             "must start with http://"
         });

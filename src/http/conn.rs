@@ -13,7 +13,6 @@ use std::time::Duration;
 
 use monoio::buf::IoBufMut;
 use monoio::io::{AsyncReadRent, AsyncWriteRent, AsyncWriteRentExt};
-use monoio::net::TcpStream;
 use monoio::time::{sleep_until, timeout, timeout_at, Instant};
 
 use super::admission::ConnSlot;
@@ -29,6 +28,7 @@ use crate::limits::{
     VALUE_BYTES_MAX_DEFAULT, WRITE_TIMEOUT_MS,
 };
 use crate::runtime::Latch;
+use crate::tls::Stream;
 
 /// The size bound one connection enforces.
 #[derive(Debug, Clone)]
@@ -78,11 +78,11 @@ const TIMEOUT_MS_CLAMP: u64 = 86_400_000;
 /// the client sent after the upgrading request (the new protocol's first bytes, if any).
 #[derive(Debug)]
 pub struct Upgraded {
-    pub stream: TcpStream,
+    pub stream: Stream,
     pub leftover: Vec<u8>,
 }
 
-/// Serves HTTP/1.1 requests on `stream` until the client leaves, a limit or timeout ends the
+/// Serves HTTP/1.1 requests on `stream` (plain TCP, or TLS after its handshake) until the client leaves, a limit or timeout ends the
 /// connection, or `shutdown` is set (then every complete request is still answered, and a
 /// partly received one is waited for). The caller sets `TCP_NODELAY` on the stream (answers
 /// already go out in one write per batch; Nagle would only delay them).
@@ -90,7 +90,7 @@ pub struct Upgraded {
 /// Returns `Some` when a handler switched the connection to another protocol
 /// ([`Response::switching`]); `None` when the connection is over.
 pub async fn serve_connection<H: Handler>(
-    stream: TcpStream,
+    stream: impl Into<Stream>,
     handler: &H,
     limits: &ConnLimits,
     shutdown: &Latch,
@@ -103,7 +103,7 @@ pub async fn serve_connection<H: Handler>(
 /// [`serve_connection`] for a connection registered in its core's [`super::IdlePool`]: it
 /// marks itself idle while it waits for a request, and closes when the pool evicts it then.
 pub async fn serve_pooled_connection<H: Handler>(
-    stream: TcpStream,
+    stream: impl Into<Stream>,
     handler: &H,
     limits: &ConnLimits,
     shutdown: &Latch,
@@ -111,20 +111,26 @@ pub async fn serve_pooled_connection<H: Handler>(
     slot: &ConnSlot,
 ) -> Option<Upgraded> {
     let timeouts = ConnTimeouts::default();
-    let conn = Conn::new(stream, limits, &timeouts).pooled(slot);
+    let conn = Conn::new(stream.into(), limits, &timeouts).pooled(slot);
     serve(conn, handler, shutdown, date).await
 }
 
 /// [`serve_connection`] with other than the default timeouts.
 pub async fn serve_connection_with_timeouts<H: Handler>(
-    stream: TcpStream,
+    stream: impl Into<Stream>,
     handler: &H,
     limits: &ConnLimits,
     timeouts: &ConnTimeouts,
     shutdown: &Latch,
     date: &DateCache,
 ) -> Option<Upgraded> {
-    serve(Conn::new(stream, limits, timeouts), handler, shutdown, date).await
+    serve(
+        Conn::new(stream.into(), limits, timeouts),
+        handler,
+        shutdown,
+        date,
+    )
+    .await
 }
 
 async fn serve<H: Handler>(
@@ -212,7 +218,9 @@ enum Read {
 }
 
 struct Conn<'l> {
-    stream: TcpStream,
+    stream: Stream,
+    /// What every request on this connection tells its handler about the connection.
+    origin: Origin,
     /// Received bytes; at every read, `buf` holds a prefix of one request (or nothing).
     buf: Vec<u8>,
     /// Encoded answers not yet written.
@@ -230,8 +238,11 @@ struct Conn<'l> {
 }
 
 impl<'l> Conn<'l> {
-    fn new(stream: TcpStream, limits: &'l ConnLimits, timeouts: &'l ConnTimeouts) -> Self {
+    fn new(stream: Stream, limits: &'l ConnLimits, timeouts: &'l ConnTimeouts) -> Self {
         Conn {
+            origin: Origin {
+                client_certified: stream.peer_certified(),
+            },
             stream,
             buf: Vec::with_capacity(CONN_READ_BUFFER_BYTES),
             out: Vec::with_capacity(CONN_WRITE_BUFFER_BYTES),
@@ -365,7 +376,13 @@ impl<'l> Conn<'l> {
         let end = pos + head_len + body_len;
         let last = end == self.buf.len();
         let body = &self.buf[pos + head_len..end];
-        let after = respond(handler, &head, body, &mut self.out, date, shutdown, last).await;
+        let at = At {
+            date,
+            shutdown,
+            last,
+            origin: self.origin,
+        };
+        let after = respond(handler, &head, body, &mut self.out, &at).await;
         Step::Answered { end, after }
     }
 
@@ -404,7 +421,13 @@ impl<'l> Conn<'l> {
         let end = pos + head_len + consumed;
         let last = end == self.buf.len();
         let body = &self.buf[pos + head_len..pos + head_len + body_len];
-        let after = respond(handler, &head, body, &mut self.out, date, shutdown, last).await;
+        let at = At {
+            date,
+            shutdown,
+            last,
+            origin: self.origin,
+        };
+        let after = respond(handler, &head, body, &mut self.out, &at).await;
         Step::Answered { end, after }
     }
 
@@ -604,9 +627,25 @@ impl<'l> Conn<'l> {
     }
 }
 
+/// What a request learns from its connection (beyond its own bytes).
+#[derive(Debug, Clone, Copy)]
+struct Origin {
+    /// See [`Request::client_certified`].
+    client_certified: bool,
+}
+
+/// Where one answer is made: the date, the shutdown latch, whether the request is the last
+/// one buffered, and the connection's [`Origin`].
+struct At<'a> {
+    date: &'a [u8],
+    shutdown: &'a Latch,
+    last: bool,
+    origin: Origin,
+}
+
 /// Calls the handler for one complete request and appends its encoded answer to `out`.
 /// Returns whether the connection closes after it: the request says so, or the server is
-/// stopping and nothing else is buffered (`last`). Decided after the handler ran, since
+/// stopping and nothing else is buffered (`at.last`). Decided after the handler ran, since
 /// shutdown may begin while it waits. An upgrade answer always switches: the new protocol
 /// decides about shutdown itself.
 async fn respond<H: Handler>(
@@ -614,16 +653,16 @@ async fn respond<H: Handler>(
     head: &RequestHead<'_, '_>,
     body: &[u8],
     out: &mut Vec<u8>,
-    date: &[u8],
-    shutdown: &Latch,
-    last: bool,
+    at: &At<'_>,
 ) -> After {
+    let (date, shutdown, last) = (at.date, at.shutdown, at.last);
     let req = Request {
         method: head.method,
         path: head.path,
         query: head.query,
         headers: head.headers,
         body,
+        client_certified: at.origin.client_certified,
     };
     let resp = handler.call(req).await;
     if let Some(upgrade) = &resp.upgrade {

@@ -1,4 +1,5 @@
-//! HTTP/1.1 server side, parsed directly on monoio's `TcpStream` with `httparse`.
+//! HTTP/1.1 server side, parsed directly with `httparse` on a [`Stream`](crate::tls::Stream):
+//! monoio's `TcpStream`, or TLS over it (the handshake is done before the connection starts).
 //!
 //! One read buffer per connection; every complete request in it is parsed and answered, and
 //! the answers go out in one write. Head and body sizes are bounded (431 / 413, then the
@@ -6,7 +7,7 @@
 //! `Expect: 100-continue`, chunked request bodies, HTTP/1.0 and `Connection: close` are handled
 //! here so that handlers only ever see a complete request.
 //!
-//! Must not import `api`, `replication` or `storage`: a handler is anything implementing
+//! Must not import `api`, `replication` or `storage` (`tls` is below it): a handler is anything implementing
 //! [`Handler`].
 
 mod admission;
@@ -63,6 +64,9 @@ pub struct Request<'a> {
     pub query: Option<&'a str>,
     pub headers: &'a [(&'a str, &'a [u8])],
     pub body: &'a [u8],
+    /// The connection is TLS and its client presented a certificate that verified against
+    /// `MOSTDB_TLS_CA` (the peer upgrade needs one under mutual TLS). False on plain TCP.
+    pub client_certified: bool,
 }
 
 impl<'a> Request<'a> {

@@ -92,6 +92,7 @@ fn hostile_peer_thread(
             identity: Rc::new(me),
             value_bytes_max: 1024,
             admission: None,
+            tls: None,
         };
         let link = PeerLink::start(config, Rc::new(ForgedClock { hlc: heartbeat_hlc }));
         let deadline = Instant::now() + Duration::from_millis(LINK_UP_MS);

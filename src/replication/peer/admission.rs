@@ -24,8 +24,12 @@ use crate::limits::{
 /// How a node decides whether a peer may open a link.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub enum PeerAuth {
-    /// The mutual challenge–response over the cluster secret decides; the address does not.
+    /// The mutual challenge–response over the cluster secret decides; the address does not
+    /// (with mutual TLS on too, the certificate is checked as well).
     Secret,
+    /// No secret, but mutual TLS: a certificate signed by `MOSTDB_TLS_CA` decides (checked
+    /// where the upgrade is answered); the address does not.
+    MutualTls,
     /// No secret (and no mutual TLS): only the member list's addresses are admitted, and the
     /// handshake's proof (over an empty secret) only checks the claims.
     Addresses,
@@ -33,12 +37,12 @@ pub enum PeerAuth {
 
 impl PeerAuth {
     /// The one place the rule is chosen. `mutual_tls`: peer links run over mutual TLS, which
-    /// proves the peer as the secret does (a hook: nothing sets it yet).
+    /// proves the peer as the secret does.
     pub fn choose(secret_set: bool, mutual_tls: bool) -> PeerAuth {
-        if secret_set || mutual_tls {
-            PeerAuth::Secret
-        } else {
-            PeerAuth::Addresses
+        match (secret_set, mutual_tls) {
+            (true, _) => PeerAuth::Secret,
+            (false, true) => PeerAuth::MutualTls,
+            (false, false) => PeerAuth::Addresses,
         }
     }
 
@@ -48,6 +52,10 @@ impl PeerAuth {
             PeerAuth::Secret => tracing::info!(
                 peer_auth = "secret",
                 "peer links are admitted by a challenge-response over MOSTDB_CLUSTER_SECRET"
+            ),
+            PeerAuth::MutualTls => tracing::info!(
+                peer_auth = "mutual-tls",
+                "peer links are admitted by a client certificate signed by MOSTDB_TLS_CA"
             ),
             PeerAuth::Addresses => tracing::warn!(
                 peer_auth = "addresses",
@@ -99,7 +107,7 @@ impl PeerAdmission {
     /// members' names be resolved again first (rate-limited; waited for at most
     /// `PEER_ADDRESS_RESOLVE_WAIT_MS`).
     pub async fn admit(self: &Arc<Self>, from: IpAddr) -> Result<(), Refusal> {
-        if self.auth == PeerAuth::Secret {
+        if self.auth != PeerAuth::Addresses {
             return Ok(());
         }
         let from = from.to_canonical();
@@ -221,7 +229,8 @@ mod tests {
     #[test]
     fn the_rule_is_chosen_by_the_secret_or_mutual_tls() {
         assert_eq!(PeerAuth::choose(true, false), PeerAuth::Secret);
-        assert_eq!(PeerAuth::choose(false, true), PeerAuth::Secret);
+        assert_eq!(PeerAuth::choose(true, true), PeerAuth::Secret);
+        assert_eq!(PeerAuth::choose(false, true), PeerAuth::MutualTls);
         assert_eq!(PeerAuth::choose(false, false), PeerAuth::Addresses);
     }
 

@@ -1,7 +1,7 @@
 //! Dialling a peer: resolve its address (off the event loop when it is a name), connect from
 //! this node's own address when it has a specific one (so a network rule can cut exactly one
-//! link), send the upgrade request, check the answer and send the proof it challenges for.
-//! Must not import `http` or `api`.
+//! link), run the TLS handshake when the node speaks TLS, send the upgrade request, check the
+//! answer and send the proof it challenges for. Must not import `http` or `api`.
 
 use std::io;
 use std::net::{IpAddr, SocketAddr};
@@ -14,6 +14,7 @@ use socket2::{Domain, Protocol, Socket, Type};
 use super::admission::{resolve_off_loop, PeerAdmission};
 use super::handshake::{self, Answered, HandshakeError, Identity, Nonce, PeerHello};
 use crate::limits::{HEADERS_MAX, PEER_HANDSHAKE_BYTES_MAX};
+use crate::tls::{Stream, TlsDialer};
 
 /// Why a dial gave no link.
 #[derive(Debug, thiserror::Error)]
@@ -22,6 +23,8 @@ pub enum DialError {
     Resolve { addr: String, source: io::Error },
     #[error("cannot connect: {0}")]
     Connect(io::Error),
+    #[error("TLS: {0}")]
+    Tls(io::Error),
     #[error("handshake: {0}")]
     Handshake(#[from] HandshakeError),
     #[error("handshake I/O: {0}")]
@@ -30,17 +33,23 @@ pub enum DialError {
     Timeout,
 }
 
-/// Connects to `addr` (`host:port`), completes the handshake and sends the proof the
-/// answer challenged for: the stream, who answered, and any bytes that came after the `101`.
-/// `admission` learns what a name resolved to (the member's address may have changed).
+/// Connects to `addr` (`host:port`), over TLS with `tls`, completes the handshake and sends
+/// the proof the answer challenged for: the stream, who answered, and any bytes that came
+/// after the `101`. `admission` learns what a name resolved to (the member's address may have
+/// changed).
 pub(super) async fn dial(
     addr: &str,
     bind_ip: Option<IpAddr>,
     me: &Identity,
     admission: Option<&PeerAdmission>,
-) -> Result<(TcpStream, PeerHello, Vec<u8>), DialError> {
+    tls: Option<&TlsDialer>,
+) -> Result<(Stream, PeerHello, Vec<u8>), DialError> {
     let peer = resolve(addr, bind_ip, admission).await?;
-    let mut stream = connect(peer, bind_ip).await.map_err(DialError::Connect)?;
+    let tcp = connect(peer, bind_ip).await.map_err(DialError::Connect)?;
+    let mut stream = match tls {
+        Some(tls) => tls.connect(tcp, addr).await.map_err(DialError::Tls)?,
+        None => Stream::Plain(tcp),
+    };
     let nonce = Nonce::random();
     let request = handshake::dial_request(me, addr, &nonce);
     let (res, _) = stream.write_all(request).await;
@@ -110,7 +119,7 @@ async fn connect(peer: SocketAddr, bind_ip: Option<IpAddr>) -> io::Result<TcpStr
 /// Reads the answer to the upgrade request (bounded by `PEER_HANDSHAKE_BYTES_MAX`) and
 /// checks it.
 async fn read_answer(
-    stream: &mut TcpStream,
+    stream: &mut Stream,
     me: &Identity,
     nonce: &Nonce,
 ) -> Result<(Answered, Vec<u8>), DialError> {

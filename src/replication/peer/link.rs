@@ -15,7 +15,6 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use monoio::io::Splitable;
-use monoio::net::TcpStream;
 use tracing::Instrument;
 
 use super::admission::PeerAdmission;
@@ -32,6 +31,7 @@ use crate::limits::{
 use crate::replication::clock::{self, Hlc};
 use crate::replication::protocol::{ReplicaRequest, SyncRequest};
 use crate::runtime::Latch;
+use crate::tls::{Stream, TlsDialer};
 
 /// The clock a link reports in its heartbeats and feeds with the peer's.
 pub trait PeerClock {
@@ -95,6 +95,8 @@ pub struct LinkConfig {
     /// Told what the peer's name resolved to at each dial, so that peers dialling from
     /// there are admitted (see `admission`); `None` in tests that do not care.
     pub admission: Option<Arc<PeerAdmission>>,
+    /// `Some`: dial over TLS (the node's port speaks TLS, and so do its peers').
+    pub tls: Option<TlsDialer>,
 }
 
 /// Where a link is in its life.
@@ -397,7 +399,14 @@ impl Inner {
             self.set_state(LinkState::Connecting);
             let config = &self.config;
             let admission = config.admission.as_deref();
-            let dialling = dial(&config.addr, config.bind_ip, &config.identity, admission);
+            let tls = config.tls.as_ref();
+            let dialling = dial(
+                &config.addr,
+                config.bind_ip,
+                &config.identity,
+                admission,
+                tls,
+            );
             let dialled = monoio::select! {
                 dialled = monoio::time::timeout(limit, dialling) => {
                     dialled.unwrap_or(Err(DialError::Timeout))
@@ -445,6 +454,13 @@ impl Inner {
             // The answer did not prove our secret: the peer holds another one.
             DialError::Handshake(HandshakeError::BadProof) => Some(RefusalCode::Secret),
             DialError::Handshake(_) => Some(RefusalCode::Other),
+            // A certificate either side rejects will not go away soon (a connection that
+            // ends during the TLS handshake is only a peer going down). Under TLS 1.3 the
+            // peer's verdict on this node's certificate arrives after the handshake, as an
+            // alert read with the answer; only TLS reports InvalidData.
+            DialError::Tls(e) | DialError::Io(e) if e.kind() == std::io::ErrorKind::InvalidData => {
+                Some(RefusalCode::Other)
+            }
             _ => None,
         };
         match refusal {
@@ -459,7 +475,7 @@ impl Inner {
 
     /// One connection's life: up, then reading, writing and heartbeats until one of them
     /// ends it or the link is stopped; then every call in flight fails.
-    async fn serve(&self, stream: TcpStream, hello: PeerHello, leftover: Vec<u8>) {
+    async fn serve(&self, stream: Stream, hello: PeerHello, leftover: Vec<u8>) {
         let now = Instant::now();
         self.update(|s| {
             s.state = LinkState::Up;

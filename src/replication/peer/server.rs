@@ -14,7 +14,6 @@ use std::task::{Poll, Waker};
 use std::time::{Duration, Instant};
 
 use monoio::io::{AsyncReadRent, Splitable};
-use monoio::net::TcpStream;
 
 use super::frame::{self, Frame, Heartbeat};
 use super::handshake::{AwaitedProof, Refusal, PROOF_BYTES};
@@ -22,6 +21,7 @@ use super::wire::{write_loop, FrameReader, Outbox, ReadError};
 use crate::limits::{PEER_PROOF_TIMEOUT_MS, PEER_SERVE_IDLE_MS, PEER_SERVE_IN_FLIGHT_MAX};
 use crate::replication::protocol::{ReplicaReply, ReplicaRequest, SyncRequest};
 use crate::runtime::Latch;
+use crate::tls::Stream;
 
 /// What a node does with its peers' requests.
 pub trait PeerService: 'static {
@@ -99,7 +99,7 @@ impl Serving {
 /// requests in flight are answered first). `leftover`: the bytes that arrived after the
 /// upgrade request.
 pub async fn serve_peer<S: PeerService>(
-    mut stream: TcpStream,
+    mut stream: Stream,
     leftover: Vec<u8>,
     awaited: AwaitedProof,
     service: Rc<S>,
@@ -157,7 +157,7 @@ pub async fn serve_peer<S: PeerService>(
 /// `leftover`) within `PEER_PROOF_TIMEOUT_MS` and checks it: the bytes after it, or the
 /// refusal to log.
 async fn proof(
-    stream: &mut TcpStream,
+    stream: &mut Stream,
     mut leftover: Vec<u8>,
     awaited: &AwaitedProof,
 ) -> Result<Vec<u8>, Refusal> {

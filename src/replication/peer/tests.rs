@@ -218,6 +218,7 @@ fn link_to(addr: SocketAddr, me: Identity, clock: Rc<TestClock>) -> PeerLink {
             identity: Rc::new(me),
             value_bytes_max: VALUE_MAX,
             admission: None,
+            tls: None,
         },
         clock,
     )
@@ -487,6 +488,7 @@ async fn bind_and_resolve() {
                 identity: Rc::new(identity(1)),
                 value_bytes_max: VALUE_MAX,
                 admission: None,
+                tls: None,
             },
             Rc::new(TestClock::default()),
         );
@@ -502,6 +504,7 @@ async fn bind_and_resolve() {
                 identity: Rc::new(identity(1)),
                 value_bytes_max: VALUE_MAX,
                 admission: None,
+                tls: None,
             },
             Rc::new(TestClock::default()),
         );
