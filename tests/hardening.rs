@@ -3,3 +3,7 @@
 //! the defence it checks.
 
 mod support;
+
+// The attacks live in `tests/hardening/`; a test crate root looks for modules beside itself.
+#[path = "hardening/fuzz_requests.rs"]
+mod fuzz_requests;
