@@ -8,7 +8,7 @@
 pub mod cluster;
 pub mod error;
 pub mod json;
-mod query;
+pub mod query;
 
 pub use error::ApiError;
 
