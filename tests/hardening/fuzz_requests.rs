@@ -255,7 +255,8 @@ fn gen_bad_text(rng: &mut Rng) -> Hostile {
     ];
     let mut body = br#"{"key":"t"#.to_vec();
     for _ in 0..1 + rng.below(4) {
-        body.extend_from_slice(*rng.pick(junk));
+        let piece: &&[u8] = rng.pick(junk);
+        body.extend_from_slice(piece);
         let noise = rng.below(4);
         body.extend(rng.bytes(noise));
     }
