@@ -14,7 +14,7 @@ use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, TcpStream};
 use std::time::{Duration, Instant};
 
-use crate::support::{find, got, k, kv, request, show, Node, OK};
+use crate::support::{find, got, k, kv, request, show, Node, NOT_FOUND, OK};
 
 /// Environment variable that replays a run with the seed it printed.
 const SEED_ENV: &str = "MOSTDB_FUZZ_SEED";
@@ -22,6 +22,8 @@ const SEED_ENV: &str = "MOSTDB_FUZZ_SEED";
 const FUZZ_REQUESTS_MAX: usize = 3_000;
 /// A run stops sending after this long.
 const FUZZ_TIME_MS_MAX: u64 = 15_000;
+/// The key of the deep bodies that have one: never stored, since they are refused.
+const DEEP_KEY: &str = "deep-k";
 /// Nesting of the deep JSON bodies (the reported crash needed ~18,500).
 const DEEP_LEVELS: usize = 20_000;
 /// One connection must be answered and closed within this long.
@@ -119,8 +121,8 @@ fn deep_json(rng: &mut Rng, levels: usize) -> Vec<u8> {
     let mut out = Vec::with_capacity(2 * levels + 64);
     let shape = rng.below(5);
     match shape {
-        0 => out.extend_from_slice(br#"{"key":"k","x":"#),
-        1 => out.extend_from_slice(br#"{"key":"k","value":"#),
+        0 => out.extend_from_slice(format!(r#"{{"key":"{DEEP_KEY}","x":"#).as_bytes()),
+        1 => out.extend_from_slice(format!(r#"{{"key":"{DEEP_KEY}","value":"#).as_bytes()),
         2 => {}
         3 => out.extend_from_slice(br#"{"value":"v","key":"#),
         _ => out.push(b'['),
@@ -556,9 +558,11 @@ fn assert_alive_after_failure(node: &mut Node, pid: u32, after: &str) {
     }
 }
 
-/// A normal set and get still work, byte for byte.
+/// A normal set and get still work, byte for byte, and no deep body stored its key.
 fn assert_serves(node: &Node) {
     let mut c = node.client();
+    c.post("/mostdb/get", &k(DEEP_KEY))
+        .assert_json(200, NOT_FOUND);
     c.post("/mostdb/set", &kv("fuzz-alive", "still here"))
         .assert_json(200, OK);
     c.post("/mostdb/get", &k("fuzz-alive"))
