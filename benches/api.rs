@@ -82,12 +82,12 @@ fn decode_groups(case: &Case) -> [Group<'_>; 2] {
     let body = case.body.as_str();
     let with = |decoder| -> Box<dyn Fn() + '_> {
         Box::new(move || {
-            black_box(json::decode_with(decoder, black_box(body.as_bytes())));
+            let _ = black_box(json::decode_with(decoder, black_box(body.as_bytes())));
         })
     };
     let parse = |decoder| -> Box<dyn Fn() + '_> {
         Box::new(move || {
-            black_box(json::decode_str(decoder, black_box(body)));
+            let _ = black_box(json::decode_str(decoder, black_box(body)));
         })
     };
     let bytes = Some(body.len() as u64);
@@ -115,8 +115,8 @@ fn decode_groups(case: &Case) -> [Group<'_>; 2] {
 
 fn encode_group(case: &Case) -> Group<'_> {
     let decoded: KvBody<'_> = match json::decode_str(Decoder::SerdeJson, &case.body) {
-        Some(kv) => kv,
-        None => panic!("bench body {} does not decode", case.name),
+        Ok(kv) => kv,
+        Err(err) => panic!("bench body {} does not decode: {err}", case.name),
     };
     let (key, value) = (
         text(&decoded.key).to_owned(),

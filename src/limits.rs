@@ -171,6 +171,37 @@ const _: () = assert!(REPLICAS_MAX <= 64);
 const _: () = assert!(WRITE_ATTEMPTS_MAX >= 1 && READ_ATTEMPTS_MAX >= 1);
 const _: () = assert!(CONTENDED_KEYS_MAX > 0 && CONTENDED_HOLD_MS > 0);
 
+// --- request bodies (src/api/json.rs) ---
+
+/// Deepest nesting of arrays and objects in a JSON request body (the outermost is level 1);
+/// deeper gets 参数有误 with a detail before any parser sees it. The API's bodies are flat
+/// objects; the JSON parsers recurse once per level on the core thread's stack, and ~18,500
+/// levels overflowed a 2 MiB stack and aborted the process.
+pub const JSON_DEPTH_MAX: usize = 32;
+/// The depth scan skips string contents this many bytes at a time.
+pub const JSON_SCAN_BLOCK_BYTES: usize = 32;
+
+// At most serde_json's own recursion limit (128): both decoders then agree on every body the
+// scan lets through.
+const _: () = assert!(JSON_DEPTH_MAX >= 2 && JSON_DEPTH_MAX <= 128);
+const _: () = assert!(JSON_SCAN_BLOCK_BYTES.is_power_of_two());
+
+// --- core threads (src/server.rs) ---
+
+/// Stack of each core thread, which parses every client request and peer frame and runs every
+/// handler. Chosen rather than inherited: std's default (2 MiB, or `RUST_MIN_STACK` from the
+/// environment) would make the depth a body can reach depend on how the process was started.
+/// Every parser's recursion is bounded (`JSON_DEPTH_MAX`; the others do not recurse), so what
+/// the request path needs is fixed: a core stack's resident pages peaked at 432 KiB in a debug
+/// build after start-up, 3,000 hostile requests (tests/hardening/fuzz_requests.rs) and a quorum
+/// set and get. 8 MiB, the main thread's stack on Linux, leaves ~19× that for paths that test
+/// does not reach (recovery, anti-entropy, a panic printing its backtrace). Address space
+/// only: untouched pages cost no memory; `THREADS_MAX` cores reserve at most 2 GiB of it.
+pub const CORE_STACK_BYTES: usize = 8 * 1024 * 1024;
+
+const _: () = assert!(CORE_STACK_BYTES >= 2 * 1024 * 1024);
+const _: () = assert!(CORE_STACK_BYTES % 4096 == 0);
+
 // --- peer links (src/replication/peer) ---
 
 /// Bytes of a peer frame beyond its key and value (kind, id, op, lengths, version, flags: 35

@@ -144,6 +144,7 @@ pub fn start(
         let (shared, up_tx) = (shared.clone(), up_tx.clone());
         let thread = std::thread::Builder::new()
             .name(format!("core-{core}"))
+            .stack_size(crate::limits::CORE_STACK_BYTES)
             .spawn(move || run_core(core, shared, inbox, stop_rx, up_tx))
             .map_err(|e| format!("cannot start thread for core {core}: {e}"))?;
         running.threads.push(thread);

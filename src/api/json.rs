@@ -4,13 +4,17 @@
 //! `encoding/json` does (`<`, `>`, `&`, U+2028, U+2029 escaped; other non-ASCII raw).
 //!
 //! Decoding goes through serde, so both JSON crates can be measured on the real bodies
-//! (`benches/api.rs`); [`decode`] uses the one that measured faster. Must not import
-//! `replication` or `storage`.
+//! (`benches/api.rs`); [`decode`] uses the one that measured faster. Both recurse once per
+//! nested array or object, on the core thread's stack, so a body nested deeper than
+//! [`JSON_DEPTH_MAX`] is refused by a byte scan ([`nests_deeper_than`]) before either sees it.
+//! Must not import `replication` or `storage`.
 
 use std::borrow::Cow;
 use std::fmt;
 
 use serde::de::{self, Deserializer, IgnoredAny, MapAccess, Visitor};
+
+use crate::limits::{JSON_DEPTH_MAX, JSON_SCAN_BLOCK_BYTES};
 
 /// A string field of a request body, as found.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -42,25 +46,97 @@ pub enum Decoder {
 /// any x86-64.
 pub const DECODER: Decoder = Decoder::SonicRs;
 
-/// Decodes a request body; `None` when it is not one JSON object (the original's 参数有误).
-/// Invalid UTF-8 is replaced byte by byte with U+FFFD first, as Go does.
-pub fn decode(body: &[u8]) -> Option<KvBody<'static>> {
+/// Why a body is not a `{"key": …, "value": …}` object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum DecodeError {
+    /// Not one JSON object: the original's 参数有误, answered byte for byte as it did.
+    #[error("not one JSON object")]
+    NotOneObject,
+    /// Arrays and objects nested deeper than [`JSON_DEPTH_MAX`]; no parser has seen it.
+    #[error("JSON nested deeper than {JSON_DEPTH_MAX} levels")]
+    TooDeep,
+}
+
+/// Decodes a request body. Invalid UTF-8 is replaced byte by byte with U+FFFD first, as Go does.
+pub fn decode(body: &[u8]) -> Result<KvBody<'static>, DecodeError> {
     decode_with(DECODER, body)
 }
 
-pub fn decode_with(decoder: Decoder, body: &[u8]) -> Option<KvBody<'static>> {
-    match std::str::from_utf8(body) {
-        Ok(text) => decode_str(decoder, text).map(KvBody::into_owned),
-        Err(_) => decode_str(decoder, &replace_invalid_utf8(body)).map(KvBody::into_owned),
+pub fn decode_with(decoder: Decoder, body: &[u8]) -> Result<KvBody<'static>, DecodeError> {
+    if nests_deeper_than(body, JSON_DEPTH_MAX) {
+        return Err(DecodeError::TooDeep);
     }
+    let kv = match std::str::from_utf8(body) {
+        Ok(text) => parse(decoder, text).map(KvBody::into_owned),
+        Err(_) => parse(decoder, &replace_invalid_utf8(body)).map(KvBody::into_owned),
+    };
+    kv.ok_or(DecodeError::NotOneObject)
 }
 
 /// Decodes without copying strings that need no unescaping.
-pub fn decode_str(decoder: Decoder, text: &str) -> Option<KvBody<'_>> {
+pub fn decode_str(decoder: Decoder, text: &str) -> Result<KvBody<'_>, DecodeError> {
+    if nests_deeper_than(text.as_bytes(), JSON_DEPTH_MAX) {
+        return Err(DecodeError::TooDeep);
+    }
+    parse(decoder, text).ok_or(DecodeError::NotOneObject)
+}
+
+/// The parse itself. Recurses once per level of nesting: only for text whose depth was checked.
+fn parse(decoder: Decoder, text: &str) -> Option<KvBody<'_>> {
     match decoder {
         Decoder::SerdeJson => serde_json::from_str(text).ok(),
         Decoder::SonicRs => sonic_rs::from_str(text).ok(),
     }
+}
+
+/// Whether arrays and objects in `body` nest deeper than `depth_max` (the outermost one is
+/// level 1). A scan of the bytes that skips strings, escapes included, so brackets inside
+/// strings do not count; it validates nothing else, that is the parser's job. For any prefix
+/// a parser accepts, its nesting is the scan's, so no parser recurses deeper than `depth_max`
+/// on a body this lets through. Unmatched closing brackets do not lower the count below 0.
+pub fn nests_deeper_than(body: &[u8], depth_max: usize) -> bool {
+    let mut depth = 0usize;
+    let mut i = 0;
+    while let Some(&b) = body.get(i) {
+        i += 1;
+        match b {
+            b'"' => i = string_end(body, i),
+            b'{' | b'[' => {
+                depth += 1;
+                if depth > depth_max {
+                    return true;
+                }
+            }
+            b'}' | b']' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    false
+}
+
+/// Where the string whose contents start at `i` ends: just past its closing quote, or the end
+/// of `body` when it is unterminated. A backslash escapes the byte after it.
+fn string_end(body: &[u8], mut i: usize) -> usize {
+    while i < body.len() {
+        // Values are mostly string contents: skip whole blocks without a quote or a backslash
+        // (the fold has no early exit, so it compiles to vector compares).
+        if let Some(block) = body.get(i..i + JSON_SCAN_BLOCK_BYTES) {
+            if !block
+                .iter()
+                .fold(false, |seen, &b| seen | (b == b'"') | (b == b'\\'))
+            {
+                i += JSON_SCAN_BLOCK_BYTES;
+                continue;
+            }
+        }
+        match body[i] {
+            b'"' => return i + 1,
+            b'\\' => i += 2,
+            _ => i += 1,
+        }
+    }
+    body.len()
 }
 
 impl<'a> Field<'a> {
@@ -307,8 +383,8 @@ mod tests {
     use super::*;
 
     fn both(body: &[u8]) -> Option<KvBody<'static>> {
-        let a = decode_with(Decoder::SerdeJson, body);
-        let b = decode_with(Decoder::SonicRs, body);
+        let a = decode_with(Decoder::SerdeJson, body).ok();
+        let b = decode_with(Decoder::SonicRs, body).ok();
         assert_eq!(
             a,
             b,
@@ -371,6 +447,131 @@ mod tests {
             b"null",
         ] {
             assert_eq!(both(body), None, "{:?}", String::from_utf8_lossy(body));
+        }
+    }
+
+    /// `{"key":"k","x":[[…1…]]}`: `levels` levels, the object included.
+    fn nested(levels: usize) -> String {
+        let inner = levels - 1;
+        format!(
+            r#"{{"key":"k","x":{}1{}}}"#,
+            "[".repeat(inner),
+            "]".repeat(inner)
+        )
+    }
+
+    /// `{"a":{"a":…{"key":"k"}…}}`: `levels` objects.
+    fn nested_objects(levels: usize) -> String {
+        let inner = levels - 1;
+        format!(
+            r#"{}{{"key":"k"}}{}"#,
+            r#"{"a":"#.repeat(inner),
+            "}".repeat(inner)
+        )
+    }
+
+    fn depth_of(body: &[u8]) -> Result<KvBody<'static>, DecodeError> {
+        let a = decode_with(Decoder::SerdeJson, body);
+        assert_eq!(a, decode_with(Decoder::SonicRs, body));
+        a
+    }
+
+    #[test]
+    fn nesting_at_the_limit_is_accepted_one_more_refused() {
+        let at = depth_of(nested(JSON_DEPTH_MAX).as_bytes()).unwrap();
+        assert_eq!(at.key, s("k"));
+        assert_eq!(at.value, Field::Missing);
+        let over = nested(JSON_DEPTH_MAX + 1);
+        assert_eq!(depth_of(over.as_bytes()), Err(DecodeError::TooDeep));
+        assert_eq!(decode_str(DECODER, &over), Err(DecodeError::TooDeep));
+        assert!(depth_of(nested_objects(JSON_DEPTH_MAX).as_bytes()).is_ok());
+        let over = nested_objects(JSON_DEPTH_MAX + 1);
+        assert_eq!(depth_of(over.as_bytes()), Err(DecodeError::TooDeep));
+        // Unmatched closers earn no credit.
+        let closers = format!("{}{}", "]}".repeat(100), nested(JSON_DEPTH_MAX + 1));
+        assert_eq!(depth_of(closers.as_bytes()), Err(DecodeError::TooDeep));
+    }
+
+    /// The reported crash: ~18,500 levels aborted the process; the scan refuses it first.
+    #[test]
+    fn the_reported_deep_bodies_are_refused_without_recursion() {
+        for levels in [18_500, 20_000, 1_000_000] {
+            let closed = nested(levels);
+            assert_eq!(depth_of(closed.as_bytes()), Err(DecodeError::TooDeep));
+            let open = format!(r#"{{"key":"k","x":{}"#, "[".repeat(levels));
+            assert_eq!(depth_of(open.as_bytes()), Err(DecodeError::TooDeep));
+            let objects = nested_objects(levels);
+            assert_eq!(depth_of(objects.as_bytes()), Err(DecodeError::TooDeep));
+        }
+    }
+
+    #[test]
+    fn brackets_in_strings_and_escaped_quotes_do_not_count() {
+        let deep = "[{".repeat(5_000);
+        let body = format!(r#"{{"key":"{deep}","value":"{deep}"}}"#);
+        assert_eq!(depth_of(body.as_bytes()).unwrap().key, s(&deep));
+        // `\"` does not end the string: the brackets after it are still inside.
+        let body = format!(r#"{{"key":"a\"{deep}","value":"v"}}"#);
+        assert!(depth_of(body.as_bytes()).is_ok());
+        // `\\` is an escaped backslash: the quote after it ends the string.
+        let body = format!(r#"{{"key":"a\\","x":{}}}"#, "[".repeat(JSON_DEPTH_MAX));
+        assert_eq!(depth_of(body.as_bytes()), Err(DecodeError::TooDeep));
+        // An escaped quote, an escaped backslash and a closing quote at every offset of a scan
+        // block: at the limit passes, one more does not (miscounting the string's brackets
+        // or missing its end would tip either).
+        for at in 0..2 * JSON_SCAN_BLOCK_BYTES + 2 {
+            let pad = "x".repeat(at);
+            for string in [
+                format!(r#"{pad}\"[[[["#),
+                format!(r#"{pad}\\"#),
+                pad.clone(),
+            ] {
+                for (arrays, deeper) in [(JSON_DEPTH_MAX - 1, false), (JSON_DEPTH_MAX, true)] {
+                    let body = format!(r#"{{"key":"{string}","x":{}"#, "[".repeat(arrays));
+                    let got = nests_deeper_than(body.as_bytes(), JSON_DEPTH_MAX);
+                    assert_eq!(got, deeper, "{body}");
+                }
+            }
+        }
+    }
+
+    /// The block-skipping scan against the plain byte-by-byte definition.
+    #[test]
+    fn the_scan_matches_a_byte_by_byte_scan() {
+        fn plain(body: &[u8]) -> usize {
+            let (mut depth, mut max, mut in_string, mut escaped) = (0usize, 0, false, false);
+            for &b in body {
+                match (in_string, escaped, b) {
+                    (true, true, _) => escaped = false,
+                    (true, false, b'\\') => escaped = true,
+                    (true, false, b'"') => in_string = false,
+                    (true, false, _) => {}
+                    (false, _, b'"') => in_string = true,
+                    (false, _, b'{' | b'[') => {
+                        depth += 1;
+                        max = max.max(depth);
+                    }
+                    (false, _, b'}' | b']') => depth = depth.saturating_sub(1),
+                    _ => {}
+                }
+            }
+            max
+        }
+        let alphabet = b"[]{}\"\\x";
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        for _ in 0..20_000 {
+            let len = (state % 200) as usize;
+            let mut body = Vec::with_capacity(len);
+            for _ in 0..len {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                body.push(alphabet[(state % alphabet.len() as u64) as usize]);
+            }
+            let depth = plain(&body);
+            for limit in [depth.saturating_sub(1), depth] {
+                assert_eq!(nests_deeper_than(&body, limit), depth > limit, "{body:?}");
+            }
         }
     }
 

@@ -8,7 +8,7 @@
 pub mod cluster;
 pub mod error;
 pub mod json;
-mod query;
+pub mod query;
 
 pub use error::ApiError;
 
@@ -246,13 +246,13 @@ impl Api {
     }
 
     async fn del(&self, body: &[u8]) -> Result<Response, ApiError> {
-        let key = parse_key(json::decode(body).ok_or(BAD_PARAM)?.key)?;
+        let key = parse_key(json::decode(body).map_err(decode_error)?.key)?;
         self.replication.del(key).await.map_err(op_error)?;
         Ok(Response::json_static(200, json::BODY_OK))
     }
 
     async fn get(&self, body: &[u8], local: bool) -> Result<Response, ApiError> {
-        let key = parse_key(json::decode(body).ok_or(BAD_PARAM)?.key)?;
+        let key = parse_key(json::decode(body).map_err(decode_error)?.key)?;
         self.read(key, local).await
     }
 
@@ -276,7 +276,7 @@ impl Api {
     }
 
     fn parse_key_value(&self, body: &[u8]) -> Result<(Vec<u8>, Vec<u8>), ApiError> {
-        let kv = json::decode(body).ok_or(BAD_PARAM)?;
+        let kv = json::decode(body).map_err(decode_error)?;
         let key = parse_key(kv.key)?;
         let value = match kv.value {
             Field::Str(v) if v.len() <= self.config.max_value_bytes => v.into_owned().into_bytes(),
@@ -295,6 +295,19 @@ fn bad_param(detail: &'static str) -> ApiError {
         detail: Some(detail),
     }
 }
+
+/// What the original answered (参数有误, no detail) for what it refused; a detail for the bound
+/// it did not have.
+fn decode_error(err: json::DecodeError) -> ApiError {
+    match err {
+        json::DecodeError::TooDeep => bad_param(JSON_TOO_DEEP),
+        _ => BAD_PARAM,
+    }
+}
+
+/// The detail of [`json::DecodeError::TooDeep`]; a test checks that it names
+/// [`crate::limits::JSON_DEPTH_MAX`].
+const JSON_TOO_DEEP: &str = "JSON is nested deeper than 32 levels";
 
 fn parse_key(key: Field<'_>) -> Result<Vec<u8>, ApiError> {
     match key {
@@ -358,6 +371,7 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::limits::JSON_DEPTH_MAX;
 
     #[test]
     fn constant_time_eq_compares_whole_values() {
@@ -366,6 +380,16 @@ mod tests {
         assert!(!constant_time_eq(b"secret", b"secret2"));
         assert!(!constant_time_eq(b"", b"x"));
         assert!(constant_time_eq(b"", b""));
+    }
+
+    #[test]
+    fn too_deep_bodies_get_a_detail_that_names_the_limit() {
+        assert!(JSON_TOO_DEEP.contains(&format!(" {JSON_DEPTH_MAX} ")));
+        let deep = format!(r#"{{"key":"k","x":{}}}"#, "[".repeat(20_000));
+        let err = json::decode(deep.as_bytes()).map_err(decode_error);
+        assert_eq!(err, Err(bad_param(JSON_TOO_DEEP)));
+        let err = json::decode(b"{\"key\":").map_err(decode_error);
+        assert_eq!(err, Err(BAD_PARAM), "the original's cases stay byte-exact");
     }
 
     #[test]

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use monoio::net::{ListenerOpts, TcpListener};
 use mostdb::http::{serve_connection, ConnLimits, DateCache, Handler, Request, Response};
-use mostdb::limits::THREADS_MAX;
+use mostdb::limits::{CORE_STACK_BYTES, THREADS_MAX};
 use mostdb::runtime::{CoreRuntime, Latch};
 
 const PORT_DEFAULT: u16 = 5380;
@@ -96,7 +96,14 @@ fn main() {
     }
     let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
     let workers: Vec<_> = (0..threads)
-        .map(|core| std::thread::spawn(move || serve_core(core, addr)))
+        .map(|core| {
+            // The same stack as mostdb's cores: these threads parse the same request heads.
+            std::thread::Builder::new()
+                .name(format!("core-{core}"))
+                .stack_size(CORE_STACK_BYTES)
+                .spawn(move || serve_core(core, addr))
+                .unwrap_or_else(|e| fail(format!("cannot start thread for core {core}: {e}")))
+        })
         .collect();
     for worker in workers {
         let _ = worker.join();
