@@ -5,27 +5,27 @@ use super::*;
 use crate::replication::protocol::{ReplicaReply as R, ReplicaRequest};
 use std::fmt::Debug;
 
-fn v(hlc: u64) -> Version {
+pub(super) fn v(hlc: u64) -> Version {
     Version { hlc, origin: 1 }
 }
 
-fn set(replicas: &[usize]) -> ReplicaSet {
+pub(super) fn set(replicas: &[usize]) -> ReplicaSet {
     ReplicaSet::of(replicas.iter().copied())
 }
 
 /// The send an action must be.
-fn sent<T: Debug>(action: Action<T>) -> (u32, ReplicaSet, ReplicaRequest) {
+pub(super) fn sent<T: Debug>(action: Action<T>) -> (u32, ReplicaSet, ReplicaRequest) {
     match action {
         Action::Send { round, to, request } => (round, to, request),
         other => panic!("expected a send, got {other:?}"),
     }
 }
 
-fn rejected(hlc: u64) -> R {
+pub(super) fn rejected(hlc: u64) -> R {
     R::Rejected { held: v(hlc) }
 }
 
-fn read_answer(hlc: u64, value: Option<&[u8]>) -> R {
+pub(super) fn read_answer(hlc: u64, value: Option<&[u8]>) -> R {
     R::Read {
         version: if hlc == 0 { Version::ZERO } else { v(hlc) },
         value: value.map(<[u8]>::to_vec),

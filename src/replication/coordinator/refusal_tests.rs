@@ -2,35 +2,9 @@
 //! §14): "not stored" at that replica, for good. One test per consequence: the fast path's
 //! rule 2, safe mode, a clock that cannot go above a far-future version, reads and repairs.
 
+use super::machine_tests::{read_answer, rejected, sent, set, v};
 use super::*;
-use crate::replication::protocol::{ReplicaReply as R, ReplicaRequest};
-use std::fmt::Debug;
-
-fn v(hlc: u64) -> Version {
-    Version { hlc, origin: 1 }
-}
-
-fn set(replicas: &[usize]) -> ReplicaSet {
-    ReplicaSet::of(replicas.iter().copied())
-}
-
-fn sent<T: Debug>(action: Action<T>) -> (u32, ReplicaSet, ReplicaRequest) {
-    match action {
-        Action::Send { round, to, request } => (round, to, request),
-        other => panic!("expected a send, got {other:?}"),
-    }
-}
-
-fn rejected(hlc: u64) -> R {
-    R::Rejected { held: v(hlc) }
-}
-
-fn read_answer(hlc: u64, value: Option<&[u8]>) -> R {
-    R::Read {
-        version: v(hlc),
-        value: value.map(<[u8]>::to_vec),
-    }
-}
+use crate::replication::protocol::ReplicaReply as R;
 
 fn fast3(version: u64) -> (WriteOp, u32) {
     let (op, action) = WriteOp::fast(
