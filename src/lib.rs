@@ -5,12 +5,12 @@
 //!
 //! | module        | responsibility                                                        | must not import            |
 //! |---------------|-----------------------------------------------------------------------|----------------------------|
-//! | `http`        | HTTP/1.1 parsing, connection loop, response encoding                  | `api`, `replication`, `storage` |
+//! | `http`        | HTTP/1.1 parsing, connection loop and admission, response encoding    | `api`, `replication`, `storage` |
 //! | `api`         | routes, handlers, the JSON of the original API, the one `ApiError`    | `storage` (goes through `replication`) |
 //! | `replication` | the coordinator (quorum logic), the hybrid logical clock, replica ops | `http`, `api`              |
-//! | `storage`     | records and versions, shards over fjall, durability                    | everything above           |
+//! | `storage`     | records and versions, shards over fjall, durability, free disk space   | everything above           |
 //! | `cluster`     | members, which one is this node, quorum size, peer health (passive)    | `http`, `api`, `replication`, `storage` |
-//! | `runtime`     | one monoio runtime per core, cross-core hops, shutdown                 | `api`, `http`              |
+//! | `runtime`     | one monoio runtime per core, cross-core hops, shutdown, memory trim    | `api`, `http`              |
 //! | `config`      | settings from the environment and flags (a leaf)                       | everything                 |
 //! | `limits`      | every bound, as a named constant with its unit (a leaf)                | everything                 |
 //! | `tls`         | rustls configs from the PEM settings; `Stream`: plain TCP or TLS       | `http`, `api`, `replication`, `storage`, `cluster` |
