@@ -222,13 +222,16 @@ impl Replication {
     }
 
     /// A write that definitely failed while the disk ran out under it (its own replica said
-    /// `NoSpace` and too few others stored it) is reported as `NoSpace`: both mean nothing was
-    /// applied, and this one tells the client why.
-    fn blame_space(&self, done: Result<(), OpError>) -> Result<(), OpError> {
+    /// `NoSpace`, counted since `refusals`, and too few others stored it) is reported as
+    /// `NoSpace`: both mean nothing was applied, and this one tells the client why. (The
+    /// watcher may have found room again by the time the answer is back, so the count is
+    /// looked at, not only the current state.)
+    fn blame_space(&self, done: Result<(), OpError>, refusals: u64) -> Result<(), OpError> {
+        let ran_out = self.space_low() || self.store.space().refused_writes() > refusals;
         match done {
             Err(OpError::NotMost {
                 indeterminate: false,
-            }) if self.space_low() => Err(OpError::NoSpace),
+            }) if ran_out => Err(OpError::NoSpace),
             other => other,
         }
     }
@@ -241,21 +244,23 @@ impl Replication {
     pub async fn set(&self, key: Vec<u8>, value: Vec<u8>) -> Result<(), OpError> {
         self.check_voting()?;
         self.check_space()?;
+        let refusals = self.store.space().refused_writes();
         let done = self.on_owner(
             self.store.shard_for_key(&key),
             move |local, shard| async move { local.write(shard, key, Some(value)).await },
         );
-        self.blame_space(done.await)
+        self.blame_space(done.await, refusals)
     }
 
     pub async fn del(&self, key: Vec<u8>) -> Result<(), OpError> {
         self.check_voting()?;
         self.check_space()?;
+        let refusals = self.store.space().refused_writes();
         let done = self.on_owner(
             self.store.shard_for_key(&key),
             move |local, shard| async move { local.write(shard, key, None).await },
         );
-        self.blame_space(done.await)
+        self.blame_space(done.await, refusals)
     }
 
     /// The value a majority holds exactly (DESIGN §3, read).
