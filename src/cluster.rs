@@ -1,11 +1,11 @@
 //! Cluster membership: who the members are (from `MOSTDB_CLUSTER_URLS`, as the original
-//! deploys it), which one is this node, the quorum size, and each peer's health as the peer
-//! links last saw it. Passive state: the peer layer writes it, the API and metrics read it.
+//! deploys it), which one is this node, and the quorum size ([`quorum`], the one place it is
+//! computed). Passive state, fixed at start: the peer links each keep their own view of their
+//! peer's health (`replication::peer::LinkStatus`).
 //!
 //! Must not import `http`, `api`, `replication` or `storage`.
 
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs, UdpSocket};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use crate::config::Settings;
 
@@ -18,19 +18,12 @@ pub struct Member {
     /// only once their container is up).
     pub authority: String,
     pub is_self: bool,
-    pub health: PeerHealth,
 }
 
-/// What the peer links last saw of a member; written by any core, read by anyone.
-#[derive(Debug, Default)]
-pub struct PeerHealth {
-    pub up: AtomicBool,
-    /// Milliseconds since the Unix epoch of the last frame from this peer.
-    pub last_seen_ms: AtomicU64,
-    pub rtt_us: AtomicU64,
-    /// The peer's hybrid-logical-clock reading minus ours when it was last seen, in ms
-    /// (two's complement), for the cluster view.
-    pub clock_offset_ms: AtomicU64,
+/// How many replicas make a majority of `n`: Q = ⌊n/2⌋ + 1. Any two majorities share a
+/// replica, which is what every quorum rule of DESIGN §3 rests on.
+pub fn quorum(n: usize) -> usize {
+    n / 2 + 1
 }
 
 /// The members, this node among them. A member's index is this node's own numbering of the
@@ -47,9 +40,9 @@ impl Membership {
         self.members.len()
     }
 
-    /// Q = ⌊N/2⌋ + 1.
+    /// Q: how many members make a majority.
     pub fn quorum(&self) -> usize {
-        self.size() / 2 + 1
+        quorum(self.size())
     }
 
     pub fn peers(&self) -> impl Iterator<Item = (usize, &Member)> {
@@ -84,7 +77,6 @@ impl Membership {
                     url: url.clone(),
                     authority,
                     is_self,
-                    health: PeerHealth::default(),
                 })
             })
             .collect::<Result<_, String>>()?;
@@ -93,13 +85,11 @@ impl Membership {
                 url: format!("http://{}:{}", settings.host, settings.port),
                 authority: format!("{}:{}", settings.host, settings.port),
                 is_self: true,
-                health: PeerHealth::default(),
             }),
             1 => {}
             _ => return Err("MOSTDB_CLUSTER_URLS names this node more than once".to_string()),
         }
         let self_index = members.iter().position(|m| m.is_self).unwrap_or_default();
-        members[self_index].health.up.store(true, Ordering::Relaxed);
         Ok(Membership {
             members,
             self_index,

@@ -33,13 +33,15 @@ impl SyncMode {
     }
 }
 
-/// How writes are coordinated by default (DESIGN §3).
+/// How a write finds its version (DESIGN §3): the node's default (`MOSTDB_WRITE_MODE`), and
+/// the path each write's state machine takes (a contended key goes safe whatever the default).
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub enum WriteMode {
-    /// One round trip; concurrent writers to one key can make a write indeterminate.
+    /// One round trip, the version straight from the clock; concurrent writers to one key can
+    /// make a write indeterminate.
     Fast,
-    /// Read the versions from a majority first: two round trips, never indeterminate under
-    /// contention (only when replicas do not answer).
+    /// Read the versions of a majority first and take one above the largest: two round trips,
+    /// never indeterminate under contention (only when replicas do not answer).
     Safe,
 }
 
@@ -123,6 +125,58 @@ pub struct Settings {
     pub tls_key: Option<PathBuf>,
     /// `MOSTDB_TLS_CA`: PEM CA bundle for mutual TLS between nodes (needs `tls_cert`).
     pub tls_ca: Option<PathBuf>,
+    /// Parts a test may switch off; all on unless the environment says otherwise.
+    pub test_switches: TestSwitches,
+}
+
+/// Parts of a node that a test switches off to show what they achieve (the convergence,
+/// handoff and recovery tests, and CI's planted checks): `MOSTDB_ANTI_ENTROPY=off` keeps the
+/// node from running passes (it still answers its peers); `MOSTDB_HINTS=off` makes it keep
+/// and replay no hints; `MOSTDB_RECOVERY=off` makes it vote at once whatever it lost (the bug
+/// recovery prevents). Read from the environment only, never from flags, and not in `--help`:
+/// they are not for production.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct TestSwitches {
+    pub anti_entropy: bool,
+    pub hints: bool,
+    pub recovery: bool,
+}
+
+impl Default for TestSwitches {
+    fn default() -> TestSwitches {
+        TestSwitches {
+            anti_entropy: true,
+            hints: true,
+            recovery: true,
+        }
+    }
+}
+
+impl TestSwitches {
+    /// Takes `name=value` if `name` is a switch (any value but `off`, `0`, `false` leaves it
+    /// on); `false` if `name` is none of them.
+    fn take(&mut self, name: &str, value: &str) -> bool {
+        let field = match name {
+            ENV_ANTI_ENTROPY => &mut self.anti_entropy,
+            ENV_HINTS => &mut self.hints,
+            ENV_RECOVERY => &mut self.recovery,
+            _ => return false,
+        };
+        *field = !matches!(value.trim(), "off" | "0" | "false");
+        true
+    }
+
+    /// The switched-off parts, as their environment settings (for the start-up log).
+    pub fn off(&self) -> Vec<&'static str> {
+        [
+            (self.anti_entropy, ENV_ANTI_ENTROPY),
+            (self.hints, ENV_HINTS),
+            (self.recovery, ENV_RECOVERY),
+        ]
+        .into_iter()
+        .filter_map(|(on, name)| (!on).then_some(name))
+        .collect()
+    }
 }
 
 impl Settings {
@@ -257,10 +311,10 @@ struct Spec {
 }
 
 const ENV_PREFIX: &str = "MOSTDB_";
-/// Switches read by the modules they turn off, for tests that show what those modules do
-/// (`MOSTDB_ANTI_ENTROPY=off`, `MOSTDB_HINTS=off`, `MOSTDB_RECOVERY=off`); not settings, so
-/// not in `--help`, but not unknown either.
-const TEST_SWITCHES: &[&str] = &["MOSTDB_ANTI_ENTROPY", "MOSTDB_HINTS", "MOSTDB_RECOVERY"];
+/// The environment names of [`TestSwitches`]' fields; `off`, `0` or `false` switches one off.
+const ENV_ANTI_ENTROPY: &str = "MOSTDB_ANTI_ENTROPY";
+const ENV_HINTS: &str = "MOSTDB_HINTS";
+const ENV_RECOVERY: &str = "MOSTDB_RECOVERY";
 /// The original's misspelt name for `MOSTDB_API_KEY_VALUE`, still accepted.
 const ENV_API_KEY_VAULE: &str = "MOSTDB_API_KEY_VAULE";
 const ENV_API_KEY_VALUE: &str = "MOSTDB_API_KEY_VALUE";
@@ -362,6 +416,7 @@ struct Inputs {
     api_key_vaule: Option<Given>,
     default_threads: usize,
     warnings: Vec<String>,
+    test_switches: TestSwitches,
 }
 
 impl Inputs {
@@ -371,6 +426,7 @@ impl Inputs {
             api_key_vaule: None,
             default_threads,
             warnings: Vec::new(),
+            test_switches: TestSwitches::default(),
         }
     }
 }
@@ -487,7 +543,7 @@ fn read_env(env: impl IntoIterator<Item = (String, String)>, inputs: &mut Inputs
         }
         let value = value.trim();
         let index = SETTINGS.iter().position(|spec| spec.env == name);
-        if TEST_SWITCHES.contains(&name.as_str()) {
+        if inputs.test_switches.take(&name, value) {
             continue;
         }
         if index.is_none() && name != ENV_API_KEY_VAULE {
@@ -591,6 +647,7 @@ fn build(inputs: &Inputs) -> Result<Settings, ConfigError> {
         tls_cert: setting(inputs, Key::TlsCert, values::file_path)?,
         tls_key: setting(inputs, Key::TlsKeyPem, values::file_path)?,
         tls_ca: setting(inputs, Key::TlsCa, values::file_path)?,
+        test_switches: inputs.test_switches,
     })
     .and_then(|settings| check_tls(inputs, settings))
 }

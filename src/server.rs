@@ -18,7 +18,7 @@ use crate::http::{serve_pooled_connection, Admission, ConnLimits, DateCache, Idl
 use crate::limits::{CONNECTION_REFUSAL_LOG_INTERVAL_MS, SHUTDOWN_GRACE_MS};
 use crate::replication::antientropy::{self, AntiEntropy};
 use crate::replication::clock::{Hlc, SkewBound};
-use crate::replication::driver::{DefaultWriteMode, Driver, Link};
+use crate::replication::driver::Driver;
 use crate::replication::hints::{self, HintStats, Hints};
 use crate::replication::peer::frame::Heartbeat;
 use crate::replication::peer::{
@@ -26,6 +26,7 @@ use crate::replication::peer::{
 };
 use crate::replication::protocol::{ReplicaReply, ReplicaRequest, SyncRequest};
 use crate::replication::recovery::{self, Recovery};
+use crate::replication::transport::Link;
 use crate::replication::{CoreReplica, Replication};
 use crate::runtime::memory::MemoryTrim;
 use crate::runtime::{CoreRuntime, Hub, Inbox, Latch};
@@ -80,23 +81,14 @@ pub fn start(
 ) -> Result<Running, String> {
     let threads = settings.threads;
     let (hub, inboxes) = Hub::<CoreReplica>::new(threads);
-    let passes_on = !antientropy::switched_off_by_env();
-    if !passes_on {
-        tracing::info!(
-            "anti-entropy passes switched off by {}=off (a test setting)",
-            antientropy::SWITCH_ENV
-        );
+    let switches = settings.test_switches;
+    for name in switches.off() {
+        tracing::warn!("{name}=off: switched off (a test setting, never for production)");
     }
-    let anti_entropy = Arc::new(AntiEntropy::new(store.clone(), passes_on));
-    let hint_stats = if hints::switched_off_by_env() {
-        tracing::info!(
-            "hints switched off by {}=off (a test setting)",
-            hints::SWITCH_ENV
-        );
-        None
-    } else {
-        Some(Arc::new(HintStats::new(membership.size())))
-    };
+    let anti_entropy = Arc::new(AntiEntropy::new(store.clone(), switches.anti_entropy));
+    let hint_stats = switches
+        .hints
+        .then(|| Arc::new(HintStats::new(membership.size())));
     let recovery = Arc::new(start_recovery(settings, &membership, &store)?);
     let admission = Arc::new(peer_admission(settings, &membership));
     let shared = Arc::new(Shared {
@@ -175,15 +167,12 @@ fn start_recovery(
 ) -> Result<Recovery, String> {
     let root = &settings.store_root;
     let info = store.info();
-    let cause = if recovery::switched_off_by_env() {
-        tracing::warn!(
-            "recovery switched off by {}=off (a test setting): this node votes at once whatever it lost",
-            recovery::SWITCH_ENV
-        );
-        None
-    } else {
-        recovery::cause(info, settings.sync, membership.size(), root)
-    };
+    // Switched off, the node votes at once whatever it lost (a test setting).
+    let cause = settings
+        .test_switches
+        .recovery
+        .then(|| recovery::cause(info, settings.sync, membership.size(), root))
+        .flatten();
     Recovery::start(cause, info.created, root).map_err(|e| {
         format!(
             "cannot write the recovery marker in {}: {e}",
@@ -434,10 +423,7 @@ impl Shared {
     }
 
     fn driver(&self, links: &[Option<Rc<PeerLink>>], hints: Option<Rc<Hints>>) -> Driver {
-        let mode = match self.settings.write_mode {
-            crate::config::WriteMode::Fast => DefaultWriteMode::Fast,
-            crate::config::WriteMode::Safe => DefaultWriteMode::Safe,
-        };
+        let mode = self.settings.write_mode;
         let timeout = Duration::from_millis(self.settings.timeout_ms);
         let driver = Driver::new(dyn_links(links), timeout, mode);
         match hints {

@@ -802,12 +802,35 @@ fn cluster_secret_is_given_never_derived_from_the_api_key() {
 }
 
 #[test]
-fn test_switches_are_not_unknown_settings() {
-    let (_, warnings) = run(
+fn test_switches_are_settings_from_the_environment_only() {
+    let (s, warnings) = run(
         &[],
-        &[("MOSTDB_ANTI_ENTROPY", "off"), ("MOSTDB_HINTS", "off")],
+        &[("MOSTDB_ANTI_ENTROPY", "off"), ("MOSTDB_HINTS", " 0 ")],
     );
-    assert!(warnings.is_empty(), "{warnings:?}");
+    assert!(warnings.is_empty(), "not unknown settings: {warnings:?}");
+    let want = TestSwitches {
+        anti_entropy: false,
+        hints: false,
+        recovery: true,
+    };
+    assert_eq!(s.test_switches, want);
+    assert_eq!(
+        s.test_switches.off(),
+        ["MOSTDB_ANTI_ENTROPY", "MOSTDB_HINTS"]
+    );
+    assert_eq!(settings(&[], &[]).test_switches, TestSwitches::default());
+    let on = settings(&[], &[("MOSTDB_RECOVERY", "on"), ("MOSTDB_HINTS", "")]);
+    assert_eq!(
+        on.test_switches,
+        TestSwitches::default(),
+        "only off/0/false switch off"
+    );
+    let off = settings(&[], &[("MOSTDB_RECOVERY", "false")]);
+    assert!(!off.test_switches.recovery);
+    assert!(matches!(
+        parse(strings(&["--hints", "off"]), pairs(&[])),
+        Err(ConfigError::UnknownFlag { .. })
+    ));
 }
 
 #[test]

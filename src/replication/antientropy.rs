@@ -41,16 +41,6 @@ use crate::storage::{Store, Version};
 
 use scan::{DigestSum, KeyList, ScanCursor, ScanError};
 
-/// The test switch: `MOSTDB_ANTI_ENTROPY=off` keeps a node from running passes (it still
-/// answers its peers), so that a convergence test can show it fails without anti-entropy.
-/// Not a user setting.
-pub const SWITCH_ENV: &str = "MOSTDB_ANTI_ENTROPY";
-
-/// Whether [`SWITCH_ENV`] switches passes off in this process.
-pub fn switched_off_by_env() -> bool {
-    std::env::var(SWITCH_ENV).is_ok_and(|v| matches!(v.trim(), "off" | "0" | "false"))
-}
-
 /// The bucket of a key, from its stable hash (`storage::store::key_hash`).
 pub fn bucket_of(key_hash: u64) -> u32 {
     (key_hash % u64::from(BUCKETS)) as u32

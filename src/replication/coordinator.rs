@@ -20,18 +20,15 @@ mod contended;
 mod read;
 mod write;
 
+pub use crate::cluster::quorum;
+pub use crate::config::WriteMode;
 pub use contended::ContendedKeys;
 pub use read::{ReadDone, ReadOp};
-pub use write::{WriteDone, WriteMode, WriteOp};
+pub use write::{WriteDone, WriteOp};
 
-use super::protocol::ReplicaRequest;
+use super::protocol::{ReplicaReply, ReplicaRequest};
 use crate::limits;
 use crate::storage::Version;
-
-/// How many replicas make a majority of `n`.
-pub fn quorum(n: usize) -> usize {
-    n / 2 + 1
-}
 
 /// What the driver must do after feeding a state machine.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -51,6 +48,48 @@ pub enum Action<T> {
     Done(T),
     /// Nothing to do until the next answer, notice or deadline.
     Wait,
+}
+
+impl<T> Action<T> {
+    /// The same action, with an outcome of another type.
+    pub fn map<U>(self, f: impl FnOnce(T) -> U) -> Action<U> {
+        match self {
+            Action::Send { round, to, request } => Action::Send { round, to, request },
+            Action::NeedVersion { above } => Action::NeedVersion { above },
+            Action::Done(done) => Action::Done(f(done)),
+            Action::Wait => Action::Wait,
+        }
+    }
+}
+
+/// What happens to an operation, as its driver reports it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Input {
+    /// Replica `from` answered a request of round `round`.
+    Reply {
+        from: usize,
+        round: u32,
+        reply: ReplicaReply,
+    },
+    /// The request of round `round` to replica `to` was never written to a socket.
+    NotSent { to: usize, round: u32 },
+    /// The fresh version asked for by [`Action::NeedVersion`].
+    Version(Version),
+    /// The operation's deadline passed.
+    Deadline,
+}
+
+/// A client operation as a sans-IO state machine. The driver (`super::driver`) and the
+/// simulator run every kind through one loop: start it, carry out each [`Action`], feed back
+/// each [`Input`], until [`Action::Done`].
+pub trait Operation {
+    /// How the operation ended.
+    type Done;
+    /// One input; answers what to do next.
+    fn feed(&mut self, input: Input) -> Action<Self::Done>;
+    /// The largest version seen in any answer so far: the coordinator's clock observes it.
+    fn observed(&self) -> Version;
+    fn is_done(&self) -> bool;
 }
 
 /// A set of replica indices (`0..REPLICAS_MAX`).

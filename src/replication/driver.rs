@@ -1,15 +1,17 @@
-//! Runs the coordinator's state machines on the core that owns the key: sends their
-//! requests (to the local replica directly, to peers over their links), feeds back the
-//! answers, "never sent" notices and the deadline, and keeps the clock observing every
+//! Runs the coordinator's state machines on the core that owns the key, every kind of
+//! operation through one loop ([`Rounds::run`] over the `coordinator::Operation` trait): sends
+//! their requests (to the local replica directly, to peers over their [`Link`]s), feeds back
+//! the answers, "never sent" notices and the deadline, and keeps the clock observing every
 //! version seen. All the protocol's decisions are in `coordinator`; this is only plumbing.
 //!
 //! After a write ends Ok or Indeterminate, the peers not known to hold its version are handed
 //! to the core's hints ([`super::hints`]), off the client's path: a task waits (until the
 //! write's deadline) for the answers still on their way, and hints only the peers that did not
 //! accept. A definite failure is never hinted: nothing of it may ever be stored (I4).
+//!
+//! Must not import `peer`, `http` or `api`: links come in as [`Link`] trait objects.
 
 use std::cell::RefCell;
-use std::future::Future;
 use std::pin::Pin;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
@@ -18,37 +20,15 @@ use futures_channel::mpsc;
 use futures_core::Stream;
 
 use super::clock::Hlc;
-use super::coordinator::{Action, ContendedKeys, ReadDone, ReadOp, ReplicaSet, WriteDone, WriteOp};
+use super::coordinator::{
+    Action, ContendedKeys, Input, Operation, ReadDone, ReadOp, ReplicaSet, WriteDone, WriteOp,
+};
 use super::hints::{Hint, Hints};
 use super::protocol::{ReplicaReply, ReplicaRequest};
 use super::replica;
+use super::transport::{Link, Undelivered};
+use crate::config::WriteMode;
 use crate::storage::{Shard, StorageError};
-
-/// What became of a request sent to a peer without an answer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Undelivered {
-    /// Never written to a socket (the link was down or its queue full): not received.
-    NotSent,
-    /// Written, but no answer came (the link broke, or the deadline passed): it may have
-    /// been received.
-    Unknown,
-}
-
-pub type CallFuture = Pin<Box<dyn Future<Output = Result<ReplicaReply, Undelivered>>>>;
-
-/// One core's way to one peer.
-pub trait Link {
-    /// Whether requests can be written to this peer now ("reachable" in DESIGN §3).
-    fn is_up(&self) -> bool;
-    fn call(&self, request: ReplicaRequest, deadline: Instant) -> CallFuture;
-}
-
-/// How writes choose their path by default.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DefaultWriteMode {
-    Fast,
-    Safe,
-}
 
 /// The coordinator side of one core: the replicas as this core reaches them.
 pub struct Driver {
@@ -56,7 +36,7 @@ pub struct Driver {
     links: Vec<Option<Rc<dyn Link>>>,
     self_index: usize,
     timeout: Duration,
-    write_mode: DefaultWriteMode,
+    write_mode: WriteMode,
     contended: RefCell<ContendedKeys>,
     started: Instant,
     /// Where the writes peers missed go; `None`: hints are off.
@@ -69,7 +49,7 @@ impl Driver {
     pub fn new(
         links: Vec<Option<Rc<dyn Link>>>,
         timeout: Duration,
-        write_mode: DefaultWriteMode,
+        write_mode: WriteMode,
     ) -> Driver {
         let self_index = links.iter().position(Option::is_none).unwrap_or_default();
         debug_assert_eq!(links.iter().filter(|l| l.is_none()).count(), 1);
@@ -130,7 +110,7 @@ impl Driver {
         value: Option<Vec<u8>>,
     ) -> WriteDone {
         let deadline = Instant::now() + self.timeout;
-        let safe = self.write_mode == DefaultWriteMode::Safe
+        let safe = self.write_mode == WriteMode::Safe
             || self.contended.borrow_mut().contains(&key, self.now_ms());
         let (mut op, first) = if safe {
             WriteOp::safe(self.n(), key, value, self.reachable())
@@ -139,28 +119,7 @@ impl Driver {
             WriteOp::fast(self.n(), key, value, version, self.reachable())
         };
         let mut rounds = Rounds::new(self, shard, hlc, deadline);
-        let mut action = first;
-        let done = loop {
-            action = match action {
-                Action::Done(done) => break done,
-                Action::NeedVersion { above } => {
-                    hlc.observe(above.hlc);
-                    let version = hlc.now().await;
-                    op.on_version(version)
-                }
-                Action::Send { round, to, request } => {
-                    rounds.send(round, to, request);
-                    Action::Wait
-                }
-                Action::Wait => match rounds.next().await {
-                    Some((from, round, Ok(reply))) => op.on_reply(from, round, reply),
-                    Some((to, round, Err(Undelivered::NotSent))) => op.on_not_sent(to, round),
-                    Some((_, _, Err(Undelivered::Unknown))) => Action::Wait,
-                    None => op.on_deadline(),
-                },
-            };
-            hlc.observe(op.observed().hlc);
-        };
+        let done = rounds.run(&mut op, first).await;
         if op.saw_rejection() {
             self.contended.borrow_mut().note(op.key(), self.now_ms());
         }
@@ -198,26 +157,9 @@ impl Driver {
     pub async fn read(&self, shard: &Shard, hlc: &Hlc, key: Vec<u8>) -> ReadDone {
         let deadline = Instant::now() + self.timeout;
         let (mut op, first) = ReadOp::start(self.n(), key, self.reachable());
-        let mut rounds = Rounds::new(self, shard, hlc, deadline);
-        let mut action = first;
-        loop {
-            action = match action {
-                Action::Done(done) => return done,
-                // A read never versions anything.
-                Action::NeedVersion { .. } => op.on_deadline(),
-                Action::Send { round, to, request } => {
-                    rounds.send(round, to, request);
-                    Action::Wait
-                }
-                Action::Wait => match rounds.next().await {
-                    Some((from, round, Ok(reply))) => op.on_reply(from, round, reply),
-                    Some((to, round, Err(Undelivered::NotSent))) => op.on_not_sent(to, round),
-                    Some((_, _, Err(Undelivered::Unknown))) => Action::Wait,
-                    None => op.on_deadline(),
-                },
-            };
-            hlc.observe(op.observed().hlc);
-        }
+        Rounds::new(self, shard, hlc, deadline)
+            .run(&mut op, first)
+            .await
     }
 }
 
@@ -292,6 +234,39 @@ impl<'a> Rounds<'a> {
         }
     }
 
+    /// The one loop every operation runs: carries out its actions (sends, fresh versions) and
+    /// feeds back answers, "never sent" notices and the deadline until it is done. The clock
+    /// observes every version the operation saw.
+    async fn run<O: Operation>(&mut self, op: &mut O, first: Action<O::Done>) -> O::Done {
+        let mut action = first;
+        loop {
+            let input = match action {
+                Action::Done(done) => return done,
+                Action::NeedVersion { above } => {
+                    self.hlc.observe(above.hlc);
+                    Input::Version(self.hlc.now().await)
+                }
+                Action::Send { round, to, request } => {
+                    self.send(round, to, request);
+                    action = Action::Wait;
+                    continue;
+                }
+                Action::Wait => match self.next().await {
+                    Some((from, round, Ok(reply))) => Input::Reply { from, round, reply },
+                    Some((to, round, Err(Undelivered::NotSent))) => Input::NotSent { to, round },
+                    // It may have arrived: nothing to learn, the deadline will tell.
+                    Some((_, _, Err(Undelivered::Unknown))) => {
+                        action = Action::Wait;
+                        continue;
+                    }
+                    None => Input::Deadline,
+                },
+            };
+            action = op.feed(input);
+            self.hlc.observe(op.observed().hlc);
+        }
+    }
+
     /// What is still to come of the last round; the sender is dropped, so the receiver ends
     /// once every call in flight has answered.
     fn into_late(self) -> LateAnswers {
@@ -354,3 +329,6 @@ impl<'a> Rounds<'a> {
         answer
     }
 }
+
+#[cfg(test)]
+mod tests;

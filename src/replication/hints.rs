@@ -41,15 +41,6 @@ use std::sync::Arc;
 use crate::limits;
 use crate::storage::DiskSpace;
 
-/// The test switch: `MOSTDB_HINTS=off` makes a node keep no hints (and replay none), so that
-/// a test can show what hints alone achieve. Not a user setting.
-pub const SWITCH_ENV: &str = "MOSTDB_HINTS";
-
-/// Whether [`SWITCH_ENV`] switches hints off in this process.
-pub fn switched_off_by_env() -> bool {
-    std::env::var(SWITCH_ENV).is_ok_and(|v| matches!(v.trim(), "off" | "0" | "false"))
-}
-
 /// The directory under the store root that holds the hint queues (`core-NNN/` per core).
 pub const HINTS_DIR: &str = "hints";
 
@@ -271,7 +262,7 @@ impl Hints {
     }
 
     /// Up to `max` of `peer`'s hints, oldest first (none if the queue cannot be read).
-    fn peek(&self, peer: usize, max: usize) -> Vec<Queued> {
+    pub(crate) fn peek(&self, peer: usize, max: usize) -> Vec<Queued> {
         let peeked = self.queue.borrow_mut().peek(peer, max);
         match peeked {
             Ok((hints, corrupt)) => {

@@ -17,6 +17,7 @@ pub mod peer;
 pub mod protocol;
 pub mod recovery;
 pub mod replica;
+pub mod transport;
 
 use std::rc::Rc;
 use std::sync::Arc;

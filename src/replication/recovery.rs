@@ -35,17 +35,8 @@ use crate::replication::Replication;
 use crate::runtime::Latch;
 use crate::storage::StoreInfo;
 
-/// The test switch: `MOSTDB_RECOVERY=off` makes a node vote at once whatever it lost (the bug
-/// recovery prevents), so that a test can show it matters. Not a user setting.
-pub const SWITCH_ENV: &str = "MOSTDB_RECOVERY";
-
 /// The file in the store root that says a recovery is under way.
 pub const MARKER_FILE: &str = "RECOVERING";
-
-/// Whether [`SWITCH_ENV`] switches recovery off in this process.
-pub fn switched_off_by_env() -> bool {
-    std::env::var(SWITCH_ENV).is_ok_and(|v| matches!(v.trim(), "off" | "0" | "false"))
-}
 
 /// Why a node must recover before it votes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -6,7 +6,7 @@
 use super::history::{KvOp, Ret};
 use super::world::{key_bytes, Check, Event, OpId, World};
 use mostdb::replication::coordinator::{
-    quorum, Action, ReadDone, ReadOp, ReplicaSet, WriteDone, WriteMode, WriteOp,
+    quorum, Action, Input, Operation, ReadDone, ReadOp, ReplicaSet, WriteDone, WriteMode, WriteOp,
 };
 use mostdb::replication::protocol::{ReplicaReply, ReplicaRequest};
 use mostdb::storage::Version;
@@ -17,9 +17,32 @@ pub struct Client {
     remaining: u32,
 }
 
+/// An operation in flight: either kind, driven through the crate's `Operation` trait.
 enum Machine {
     Write(WriteOp),
     Read(ReadOp),
+}
+
+/// How an operation of either kind ended.
+enum Outcome {
+    Write(WriteDone),
+    Read(ReadDone),
+}
+
+impl Machine {
+    fn feed(&mut self, input: Input) -> Action<Outcome> {
+        match self {
+            Machine::Write(m) => m.feed(input).map(Outcome::Write),
+            Machine::Read(m) => m.feed(input).map(Outcome::Read),
+        }
+    }
+
+    fn observed(&self) -> Version {
+        match self {
+            Machine::Write(m) => m.observed(),
+            Machine::Read(m) => m.observed(),
+        }
+    }
 }
 
 pub struct Op {
@@ -85,10 +108,7 @@ impl Clients {
                 round,
                 reply,
             } => self.on_reply(w, to, from, op, round, reply),
-            Event::Deadline(op) => self.feed(w, op, |m| match m {
-                Machine::Write(m) => Step::W(m.on_deadline()),
-                Machine::Read(m) => Step::R(m.on_deadline()),
-            }),
+            Event::Deadline(op) => self.feed(w, op, Input::Deadline),
             Event::Version(op) => self.on_version(w, op),
             Event::Sync(node) => w.on_sync(node),
             Event::Crash(node) => {
@@ -155,7 +175,7 @@ impl Clients {
         let (machine, action, rec) = if roll < 40 {
             let rec = w.history.call(pid, key, KvOp::Get(None));
             let (m, a) = ReadOp::start(n, key_bytes(key), reachable);
-            (Machine::Read(m), Step::R(a), rec)
+            (Machine::Read(m), a.map(Outcome::Read), rec)
         } else {
             let (value, op) = if roll < 85 {
                 self.next_value += 1;
@@ -176,7 +196,7 @@ impl Clients {
                 issue(w, version, id)?;
                 WriteOp::fast(n, key_bytes(key), value, version, reachable)
             };
-            (Machine::Write(m), Step::W(a), rec)
+            (Machine::Write(m), a.map(Outcome::Write), rec)
         };
         w.history.recs[rec].note = format!("n{node}");
         let incarnation = w.nodes[node].incarnation;
@@ -259,17 +279,16 @@ impl Clients {
             let liar = w.rng.below(w.cfg.nodes as u64) as usize;
             (liar, stray_reply(&op.machine))
         });
-        self.feed(w, id, |m| match m {
-            Machine::Write(m) => Step::W(m.on_reply(from, round, reply)),
-            Machine::Read(m) => Step::R(m.on_reply(from, round, reply)),
-        })?;
+        self.feed(w, id, Input::Reply { from, round, reply })?;
         if let Some((liar, reply)) = stray {
             w.stats.strays += 1;
             // I7: foreign answers (COPY acks, answers of another kind) must never count.
-            self.feed(w, id, |m| match m {
-                Machine::Write(m) => Step::W(m.on_reply(liar, round, reply)),
-                Machine::Read(m) => Step::R(m.on_reply(liar, round, reply)),
-            })?;
+            let input = Input::Reply {
+                from: liar,
+                round,
+                reply,
+            };
+            self.feed(w, id, input)?;
         }
         Ok(())
     }
@@ -283,37 +302,30 @@ impl Clients {
         let version = w.nodes[node].issue(w.now, origin);
         issue(w, version, id)?;
         w.stats.versions_asked += 1;
-        self.feed(w, id, |m| match m {
-            Machine::Write(m) => Step::W(m.on_version(version)),
-            Machine::Read(_) => Step::R(Action::Wait),
-        })
+        self.feed(w, id, Input::Version(version))
     }
 
     /// Feeds one input to an operation's machine and carries out what it asks.
-    fn feed(&mut self, w: &mut World, id: OpId, input: impl FnOnce(&mut Machine) -> Step) -> Check {
+    fn feed(&mut self, w: &mut World, id: OpId, input: Input) -> Check {
         let Some(op) = self.ops.get_mut(&id) else {
             return Ok(());
         };
-        let action = input(&mut op.machine);
+        let action = op.machine.feed(input);
         self.drive(w, id, action)
     }
 
     /// Carries out a machine's actions until it waits: sends (reporting the ones never
     /// sent), fresh versions (asynchronously, as the real clock may), outcomes.
-    fn drive(&mut self, w: &mut World, id: OpId, first: Step) -> Check {
+    fn drive(&mut self, w: &mut World, id: OpId, first: Action<Outcome>) -> Check {
         let mut todo = vec![first];
         while let Some(step) = todo.pop() {
             let Some(op) = self.ops.get_mut(&id) else {
                 return Ok(());
             };
-            let observed = match &op.machine {
-                Machine::Write(m) => m.observed(),
-                Machine::Read(m) => m.observed(),
-            };
             let node = op.node;
-            w.observe(node, observed)?;
-            match step.into_generic() {
-                Generic::Send { round, to, request } => {
+            w.observe(node, op.machine.observed())?;
+            match step {
+                Action::Send { round, to, request } => {
                     if matches!(request, ReplicaRequest::Put { .. }) {
                         op.put_sent = true;
                         op.put_round = round;
@@ -325,21 +337,18 @@ impl Clients {
                     for r in to.iter() {
                         if !w.send_request(node, r, Some(id), round, request.clone()) {
                             let op = self.ops.get_mut(&id).expect("op is live");
-                            todo.push(match &mut op.machine {
-                                Machine::Write(m) => Step::W(m.on_not_sent(r, round)),
-                                Machine::Read(m) => Step::R(m.on_not_sent(r, round)),
-                            });
+                            todo.push(op.machine.feed(Input::NotSent { to: r, round }));
                         }
                     }
                 }
-                Generic::NeedVersion(above) => {
+                Action::NeedVersion { above } => {
                     w.observe(node, above)?;
                     let after = w.rng.range(0, 2);
                     w.schedule(after, Event::Version(id));
                 }
-                Generic::Write(done) => return self.write_done(w, id, done),
-                Generic::Read(done) => return self.read_done(w, id, done),
-                Generic::Wait => {}
+                Action::Done(Outcome::Write(done)) => return self.write_done(w, id, done),
+                Action::Done(Outcome::Read(done)) => return self.read_done(w, id, done),
+                Action::Wait => {}
             }
         }
         Ok(())
@@ -529,42 +538,5 @@ fn stray_reply(machine: &Machine) -> ReplicaReply {
     match machine {
         Machine::Write(_) => ReplicaReply::CopyAck,
         Machine::Read(_) => ReplicaReply::Accepted,
-    }
-}
-
-/// An action of either machine.
-enum Step {
-    W(Action<WriteDone>),
-    R(Action<ReadDone>),
-}
-
-enum Generic {
-    Send {
-        round: u32,
-        to: ReplicaSet,
-        request: ReplicaRequest,
-    },
-    NeedVersion(Version),
-    Write(WriteDone),
-    Read(ReadDone),
-    Wait,
-}
-
-impl Step {
-    fn into_generic(self) -> Generic {
-        match self {
-            Step::W(Action::Done(d)) => Generic::Write(d),
-            Step::R(Action::Done(d)) => Generic::Read(d),
-            Step::W(a) => generic(a),
-            Step::R(a) => generic(a),
-        }
-    }
-}
-
-fn generic<T>(action: Action<T>) -> Generic {
-    match action {
-        Action::Send { round, to, request } => Generic::Send { round, to, request },
-        Action::NeedVersion { above } => Generic::NeedVersion(above),
-        Action::Wait | Action::Done(_) => Generic::Wait,
     }
 }

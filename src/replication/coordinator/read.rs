@@ -12,7 +12,7 @@
 //! find the same `m`, so the read goes on with the others and fails (safely) if Q cannot hold
 //! `m` exactly.
 
-use super::{check_replicas, quorum, Action, ReplicaSet};
+use super::{check_replicas, quorum, Action, Input, Operation, ReplicaSet};
 use crate::limits;
 use crate::replication::protocol::{ReplicaReply, ReplicaRequest};
 use crate::storage::Version;
@@ -62,6 +62,28 @@ pub struct ReadOp {
     fixed: bool,
     done: bool,
     observed: Version,
+}
+
+impl Operation for ReadOp {
+    type Done = ReadDone;
+
+    fn feed(&mut self, input: Input) -> Action<ReadDone> {
+        match input {
+            Input::Reply { from, round, reply } => self.on_reply(from, round, reply),
+            Input::NotSent { to, round } => self.on_not_sent(to, round),
+            // A read never asks for a version: one that arrives ends it, as failing a read
+            // is always safe.
+            Input::Version(_) | Input::Deadline => self.on_deadline(),
+        }
+    }
+
+    fn observed(&self) -> Version {
+        self.observed
+    }
+
+    fn is_done(&self) -> bool {
+        self.done
+    }
 }
 
 impl ReadOp {
@@ -148,15 +170,6 @@ impl ReadOp {
             return Action::Wait;
         }
         self.finish(ReadDone::NotMost)
-    }
-
-    /// The largest version seen in any answer so far.
-    pub fn observed(&self) -> Version {
-        self.observed
-    }
-
-    pub fn is_done(&self) -> bool {
-        self.done
     }
 
     /// Attempts started so far (restarts after a rejected repair add one each).

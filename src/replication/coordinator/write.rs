@@ -18,19 +18,11 @@
 //! rejection end in a definite NotMost. A refused replica is still hinted after an Ok or
 //! Indeterminate outcome (same version: stored once its clock has caught up).
 
-use super::{check_replicas, quorum, Action, ReplicaSet};
+use super::{check_replicas, quorum, Action, Input, Operation, ReplicaSet};
+use crate::config::WriteMode;
 use crate::limits;
 use crate::replication::protocol::{ReplicaReply, ReplicaRequest};
 use crate::storage::Version;
-
-/// How the write finds its version.
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
-pub enum WriteMode {
-    /// One round trip; the version comes straight from the clock.
-    Fast,
-    /// Two round trips; the version is taken above what Q replicas hold.
-    Safe,
-}
 
 /// How a write ended.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -92,6 +84,27 @@ pub struct WriteOp {
     /// The largest version seen in any answer: the driver's clock must observe it.
     observed: Version,
     saw_rejection: bool,
+}
+
+impl Operation for WriteOp {
+    type Done = WriteDone;
+
+    fn feed(&mut self, input: Input) -> Action<WriteDone> {
+        match input {
+            Input::Reply { from, round, reply } => self.on_reply(from, round, reply),
+            Input::NotSent { to, round } => self.on_not_sent(to, round),
+            Input::Version(version) => self.on_version(version),
+            Input::Deadline => self.on_deadline(),
+        }
+    }
+
+    fn observed(&self) -> Version {
+        self.observed
+    }
+
+    fn is_done(&self) -> bool {
+        self.phase == Phase::Done
+    }
 }
 
 impl WriteOp {
@@ -246,11 +259,6 @@ impl WriteOp {
         }
     }
 
-    /// The largest version seen in any answer so far.
-    pub fn observed(&self) -> Version {
-        self.observed
-    }
-
     /// A replica rejected a PUT of this write: the key is contended (see [`super::ContendedKeys`]).
     pub fn saw_rejection(&self) -> bool {
         self.saw_rejection
@@ -268,10 +276,6 @@ impl WriteOp {
 
     pub fn mode(&self) -> WriteMode {
         self.mode
-    }
-
-    pub fn is_done(&self) -> bool {
-        self.phase == Phase::Done
     }
 
     /// The version of the last PUT round (ZERO if none was sent).

@@ -14,8 +14,8 @@ use crate::limits::{
     HINT_REPLAY_ATTEMPTS_MAX, HINT_REPLAY_IN_FLIGHT_MAX, HINT_REPLAY_PER_SECOND_MAX,
     HINT_REPLAY_POLL_MS, HINT_REPLAY_RETRY_MS,
 };
-use crate::replication::driver::{Link, Undelivered};
 use crate::replication::protocol::{ReplicaReply, ReplicaRequest};
+use crate::replication::transport::{Link, Undelivered};
 use crate::runtime::Latch;
 
 /// A stretch of replaying at least this long (in hints) is logged at info level.

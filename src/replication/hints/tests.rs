@@ -1,8 +1,7 @@
-//! The hint queue on disk (order, bounds, drop-oldest, reopen, orphaned core directories),
-//! the driver's hand-off (who gets a hint after which outcome) and the replay (order, acks,
-//! link down) with fake links.
+//! The hint queue on disk (order, bounds, drop-oldest, reopen, orphaned core directories) and
+//! the replay (order, acks, link down) over simulated links. Who gets a hint after which
+//! outcome is the driver's (`driver/tests.rs`).
 
-use std::cell::{Cell, RefCell};
 use std::future::Future;
 use std::path::Path;
 use std::rc::Rc;
@@ -10,14 +9,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::*;
-use crate::config::SyncMode;
-use crate::replication::clock::Hlc;
-use crate::replication::coordinator::WriteDone;
-use crate::replication::driver::{CallFuture, DefaultWriteMode, Driver, Link, Undelivered};
-use crate::replication::protocol::{ReplicaReply, ReplicaRequest};
+use crate::replication::transport::fake::{FakeLink, Filter};
+use crate::replication::transport::Link;
 use crate::runtime::Latch;
 use crate::storage::store::test_dir::TempDir;
-use crate::storage::{Shard, Store, StoreOptions, Version};
+use crate::storage::Version;
 
 fn run<F: Future>(f: F) -> F::Output {
     let mut rt = monoio::RuntimeBuilder::<monoio::FusionDriver>::new()
@@ -271,265 +267,17 @@ fn hints_reach_the_queue_after_the_turn_and_are_counted() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Fake links
-
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
-enum Behaviour {
-    /// Answers at once as a replica would (PUT accepted, COPY acked).
-    Answer,
-    /// Answers after this long.
-    AnswerAfter(Duration),
-    /// Takes the request and never answers (Unknown at the deadline).
-    Silent,
-}
-
-struct FakeLink {
-    up: Cell<bool>,
-    behaviour: Cell<Behaviour>,
-    seen: RefCell<Vec<ReplicaRequest>>,
-}
-
-impl FakeLink {
-    fn new(up: bool, behaviour: Behaviour) -> Rc<FakeLink> {
-        Rc::new(FakeLink {
-            up: Cell::new(up),
-            behaviour: Cell::new(behaviour),
-            seen: RefCell::new(Vec::new()),
-        })
-    }
-
-    fn copies(&self) -> Vec<(Vec<u8>, Version, Option<Vec<u8>>)> {
-        let seen = self.seen.borrow();
-        let copies = seen.iter().filter_map(|r| match r {
-            ReplicaRequest::Copy {
-                key,
-                version,
-                value,
-            } => Some((key.clone(), *version, value.clone())),
-            _ => None,
-        });
-        copies.collect()
-    }
-}
-
-impl Link for FakeLink {
-    fn is_up(&self) -> bool {
-        self.up.get()
-    }
-
-    fn call(&self, request: ReplicaRequest, deadline: Instant) -> CallFuture {
-        if !self.up.get() {
-            return Box::pin(async { Err(Undelivered::NotSent) });
-        }
-        let reply = match &request {
-            ReplicaRequest::Copy { .. } => ReplicaReply::CopyAck,
-            _ => ReplicaReply::Accepted,
-        };
-        self.seen.borrow_mut().push(request);
-        match self.behaviour.get() {
-            Behaviour::Answer => Box::pin(async move { Ok(reply) }),
-            Behaviour::AnswerAfter(pause) => Box::pin(async move {
-                monoio::time::sleep(pause).await;
-                Ok(reply)
-            }),
-            Behaviour::Silent => Box::pin(async move {
-                let until = monoio::time::Instant::from_std(deadline);
-                monoio::time::sleep_until(until).await;
-                Err(Undelivered::Unknown)
-            }),
-        }
-    }
-}
-
-/// A one-shard store, its shard and a clock, for driving real writes.
-struct Node {
-    _store: Store,
-    shard: Shard,
-    hlc: Hlc,
-}
-
-fn node(dir: &TempDir) -> Node {
-    let root = dir.path().join("node");
-    let store = Store::open(StoreOptions {
-        root: root.clone(),
-        shards_if_new: 1,
-        sync: SyncMode::Os,
-        disk_reserve_bytes: 0,
-    })
-    .expect("store");
-    let shard = Shard::new(store.shard_db(0), SyncMode::Os);
-    let bound = crate::replication::clock::SkewBound::new(crate::limits::MAX_CLOCK_SKEW_MS_DEFAULT);
-    let hlc = Hlc::open(&root, 0, 1 << 8, bound).expect("clock");
-    Node {
-        _store: store,
-        shard,
-        hlc,
-    }
-}
-
-const OP_TIMEOUT: Duration = Duration::from_millis(300);
-
-/// A 3-member driver (this node is member 0) with hints in `dir`.
-fn driver(dir: &TempDir, peers: [&Rc<FakeLink>; 2]) -> (Driver, Rc<Hints>, Arc<HintStats>) {
-    let stats = Arc::new(HintStats::new(3));
-    let queue = open(&dir.path().join("hints"), ROOMY);
-    let hints = Hints::with_queue(0, queue, &Appended::default(), stats.clone());
-    let links: Vec<Option<Rc<dyn Link>>> = vec![
-        None,
-        Some(peers[0].clone() as Rc<dyn Link>),
-        Some(peers[1].clone() as Rc<dyn Link>),
-    ];
-    let driver = Driver::new(links, OP_TIMEOUT, DefaultWriteMode::Fast).with_hints(hints.clone());
-    (driver, hints, stats)
-}
-
-/// Lets the hand-off tasks finish (they end at the latest at the write's deadline).
-async fn settle() {
-    monoio::time::sleep(OP_TIMEOUT + Duration::from_millis(100)).await;
-}
-
-fn queued(hints: &Hints, peer: usize) -> Vec<Hint> {
-    hints
-        .peek(peer, usize::MAX)
-        .into_iter()
-        .map(|q| q.hint)
-        .collect()
-}
-
-#[test]
-fn a_write_a_peer_missed_is_hinted_with_its_version() {
-    let dir = TempDir::new("hints-driver-down");
-    let n = node(&dir);
-    let (up, down) = (
-        FakeLink::new(true, Behaviour::Answer),
-        FakeLink::new(false, Behaviour::Answer),
-    );
-    let (driver, hints, stats) = driver(&dir, [&up, &down]);
-    run(async {
-        let set = driver
-            .write(&n.shard, &n.hlc, b"k".to_vec(), Some(b"v1".to_vec()))
-            .await;
-        let del = driver.write(&n.shard, &n.hlc, b"k".to_vec(), None).await;
-        let (WriteDone::Ok { version: v1 }, WriteDone::Ok { version: v2 }) = (set, del) else {
-            panic!("writes with 2 of 3 up must succeed");
-        };
-        settle().await;
-        let want = vec![
-            Hint {
-                peer: 2,
-                key: b"k".to_vec(),
-                version: v1,
-                value: Some(b"v1".to_vec()),
-            },
-            Hint {
-                peer: 2,
-                key: b"k".to_vec(),
-                version: v2,
-                value: None,
-            },
-        ];
-        assert_eq!(queued(&hints, 2), want);
-        assert!(
-            queued(&hints, 1).is_empty(),
-            "the peer that accepted needs no hint"
-        );
-    });
-    assert_eq!(stats.snapshot()[2].stored, 2);
-}
-
-#[test]
-fn a_definite_failure_leaves_no_hint() {
-    let dir = TempDir::new("hints-driver-notmost");
-    let n = node(&dir);
-    let (a, b) = (
-        FakeLink::new(false, Behaviour::Answer),
-        FakeLink::new(false, Behaviour::Answer),
-    );
-    let (driver, hints, _) = driver(&dir, [&a, &b]);
-    run(async {
-        let done = driver
-            .write(&n.shard, &n.hlc, b"k".to_vec(), Some(b"v".to_vec()))
-            .await;
-        assert_eq!(done, WriteDone::NotMost);
-        settle().await;
-        assert_eq!(hints.pending(1) + hints.pending(2), 0);
-    });
-}
-
-#[test]
-fn a_late_accept_needs_no_hint_but_silence_does() {
-    let dir = TempDir::new("hints-driver-late");
-    let n = node(&dir);
-    let fast = FakeLink::new(true, Behaviour::Answer);
-    let slow = FakeLink::new(true, Behaviour::AnswerAfter(Duration::from_millis(50)));
-    let (driver, hints, _) = driver(&dir, [&fast, &slow]);
-    run(async {
-        let started = Instant::now();
-        let done = driver
-            .write(&n.shard, &n.hlc, b"k".to_vec(), Some(b"v".to_vec()))
-            .await;
-        assert!(matches!(done, WriteDone::Ok { .. }));
-        assert!(
-            started.elapsed() < Duration::from_millis(50),
-            "the answer waits for no straggler"
-        );
-        settle().await;
-        assert_eq!(hints.pending(2), 0, "the straggler accepted in time");
-        slow.behaviour.set(Behaviour::Silent);
-        let done = driver
-            .write(&n.shard, &n.hlc, b"k2".to_vec(), Some(b"w".to_vec()))
-            .await;
-        let WriteDone::Ok { version } = done else {
-            panic!("2 of 3 accepted: {done:?}");
-        };
-        settle().await;
-        let want = Hint {
-            peer: 2,
-            key: b"k2".to_vec(),
-            version,
-            value: Some(b"w".to_vec()),
-        };
-        assert_eq!(queued(&hints, 2), vec![want]);
-    });
-}
-
-#[test]
-fn an_indeterminate_write_is_hinted_to_every_peer_that_did_not_accept() {
-    let dir = TempDir::new("hints-driver-indeterminate");
-    let n = node(&dir);
-    let (a, b) = (
-        FakeLink::new(true, Behaviour::Silent),
-        FakeLink::new(true, Behaviour::Silent),
-    );
-    let (driver, hints, _) = driver(&dir, [&a, &b]);
-    run(async {
-        let done = driver
-            .write(&n.shard, &n.hlc, b"k".to_vec(), Some(b"v".to_vec()))
-            .await;
-        let WriteDone::Indeterminate { version } = done else {
-            panic!("only the local replica answered: {done:?}");
-        };
-        settle().await;
-        for peer in [1, 2] {
-            let got = queued(&hints, peer);
-            assert_eq!(got.len(), 1);
-            assert_eq!(
-                (got[0].version, got[0].value.as_deref()),
-                (version, Some(&b"v"[..]))
-            );
-        }
-    });
-}
-
-// ---------------------------------------------------------------------------------------------
 // Replay
+
+/// How long a replayed COPY may take.
+const OP_TIMEOUT: Duration = Duration::from_millis(300);
 
 #[test]
 fn replay_sends_copies_in_order_once_the_link_is_up_and_empties_the_queue() {
     let dir = TempDir::new("hints-replay");
     let stats = Arc::new(HintStats::new(3));
-    let peer1 = FakeLink::new(false, Behaviour::Answer);
-    let peer2 = FakeLink::new(true, Behaviour::Answer);
+    let peer1 = FakeLink::new(false, Filter::Deliver);
+    let peer2 = FakeLink::new(true, Filter::Deliver);
     run(async {
         let queue = open(dir.path(), ROOMY);
         let hints = Hints::with_queue(0, queue, &Appended::default(), stats.clone());
@@ -550,7 +298,7 @@ fn replay_sends_copies_in_order_once_the_link_is_up_and_empties_the_queue() {
             "nothing is sent while the link is down"
         );
         assert_eq!(hints.pending(1), 300);
-        peer1.up.set(true);
+        peer1.set_up(true);
         let deadline = Instant::now() + Duration::from_secs(5);
         while hints.pending(1) > 0 && Instant::now() < deadline {
             monoio::time::sleep(Duration::from_millis(20)).await;
@@ -579,8 +327,8 @@ fn replay_sends_copies_in_order_once_the_link_is_up_and_empties_the_queue() {
 fn replay_keeps_what_was_not_acknowledged() {
     let dir = TempDir::new("hints-replay-silent");
     let stats = Arc::new(HintStats::new(3));
-    let peer = FakeLink::new(true, Behaviour::Silent);
-    let none = FakeLink::new(false, Behaviour::Answer);
+    let peer = FakeLink::new(true, Filter::Drop);
+    let none = FakeLink::new(false, Filter::Deliver);
     run(async {
         let queue = open(dir.path(), ROOMY);
         let hints = Hints::with_queue(0, queue, &Appended::default(), stats.clone());
@@ -602,7 +350,7 @@ fn replay_keeps_what_was_not_acknowledged() {
         monoio::time::sleep(Duration::from_millis(400)).await;
         assert!(!peer.copies().is_empty(), "sent");
         assert_eq!(hints.pending(2), 5, "unanswered hints stay queued");
-        peer.behaviour.set(Behaviour::Answer);
+        peer.set_filter(Filter::Deliver);
         let deadline = Instant::now() + Duration::from_secs(5);
         while hints.pending(2) > 0 && Instant::now() < deadline {
             monoio::time::sleep(Duration::from_millis(20)).await;

@@ -319,7 +319,7 @@ impl Drop for Call {
     }
 }
 
-impl crate::replication::driver::Link for PeerLink {
+impl crate::replication::transport::Link for PeerLink {
     fn is_up(&self) -> bool {
         PeerLink::is_up(self)
     }
@@ -328,8 +328,8 @@ impl crate::replication::driver::Link for PeerLink {
         &self,
         request: ReplicaRequest,
         deadline: Instant,
-    ) -> crate::replication::driver::CallFuture {
-        use crate::replication::driver::Undelivered;
+    ) -> crate::replication::transport::CallFuture {
+        use crate::replication::transport::Undelivered;
         let call = PeerLink::call(self, &request, deadline);
         Box::pin(async move {
             match call.await {
