@@ -6,7 +6,10 @@
 //! setting also has a flag, and a flag wins over the environment. The value parsers live in
 //! `config/values.rs`; this file holds the table of settings and the wiring.
 
+mod switches;
 mod values;
+
+pub use switches::TestSwitches;
 
 use crate::limits;
 use std::net::IpAddr;
@@ -127,56 +130,6 @@ pub struct Settings {
     pub tls_ca: Option<PathBuf>,
     /// Parts a test may switch off; all on unless the environment says otherwise.
     pub test_switches: TestSwitches,
-}
-
-/// Parts of a node that a test switches off to show what they achieve (the convergence,
-/// handoff and recovery tests, and CI's planted checks): `MOSTDB_ANTI_ENTROPY=off` keeps the
-/// node from running passes (it still answers its peers); `MOSTDB_HINTS=off` makes it keep
-/// and replay no hints; `MOSTDB_RECOVERY=off` makes it vote at once whatever it lost (the bug
-/// recovery prevents). Read from the environment only, never from flags, and not in `--help`:
-/// they are not for production.
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
-pub struct TestSwitches {
-    pub anti_entropy: bool,
-    pub hints: bool,
-    pub recovery: bool,
-}
-
-impl Default for TestSwitches {
-    fn default() -> TestSwitches {
-        TestSwitches {
-            anti_entropy: true,
-            hints: true,
-            recovery: true,
-        }
-    }
-}
-
-impl TestSwitches {
-    /// Takes `name=value` if `name` is a switch (any value but `off`, `0`, `false` leaves it
-    /// on); `false` if `name` is none of them.
-    fn take(&mut self, name: &str, value: &str) -> bool {
-        let field = match name {
-            ENV_ANTI_ENTROPY => &mut self.anti_entropy,
-            ENV_HINTS => &mut self.hints,
-            ENV_RECOVERY => &mut self.recovery,
-            _ => return false,
-        };
-        *field = !matches!(value.trim(), "off" | "0" | "false");
-        true
-    }
-
-    /// The switched-off parts, as their environment settings (for the start-up log).
-    pub fn off(&self) -> Vec<&'static str> {
-        [
-            (self.anti_entropy, ENV_ANTI_ENTROPY),
-            (self.hints, ENV_HINTS),
-            (self.recovery, ENV_RECOVERY),
-        ]
-        .into_iter()
-        .filter_map(|(on, name)| (!on).then_some(name))
-        .collect()
-    }
 }
 
 impl Settings {
@@ -311,10 +264,6 @@ struct Spec {
 }
 
 const ENV_PREFIX: &str = "MOSTDB_";
-/// The environment names of [`TestSwitches`]' fields; `off`, `0` or `false` switches one off.
-const ENV_ANTI_ENTROPY: &str = "MOSTDB_ANTI_ENTROPY";
-const ENV_HINTS: &str = "MOSTDB_HINTS";
-const ENV_RECOVERY: &str = "MOSTDB_RECOVERY";
 /// The original's misspelt name for `MOSTDB_API_KEY_VALUE`, still accepted.
 const ENV_API_KEY_VAULE: &str = "MOSTDB_API_KEY_VAULE";
 const ENV_API_KEY_VALUE: &str = "MOSTDB_API_KEY_VALUE";

@@ -289,18 +289,12 @@ pub fn encode_request(out: &mut Vec<u8>, id: u64, request: &ReplicaRequest) {
 
 /// Appends a reply frame to `out`.
 pub fn encode_reply(out: &mut Vec<u8>, id: u64, reply: &ReplicaReply) {
-    let value_len = match reply {
-        ReplicaReply::Read { value, .. } | ReplicaReply::RepairRejected { value, .. } => {
-            value.as_ref().map_or(0, Vec::len)
-        }
-        ReplicaReply::Digests { buckets } => 16 * buckets.len(),
-        ReplicaReply::KeyPage { entries, next } => {
-            let keys: usize = entries.iter().map(|e| e.key.len()).sum();
-            keys + KEY_PAGE_ENTRY_OVERHEAD_BYTES * entries.len() + next.as_ref().map_or(0, Vec::len)
-        }
-        _ => 0,
-    };
-    let start = begin(out, KIND_REPLY, id, 1 + 8 + 8 + 1 + 4 + value_len);
+    let start = begin(
+        out,
+        KIND_REPLY,
+        id,
+        1 + 8 + 8 + 1 + 4 + reply_value_len(reply),
+    );
     match reply {
         ReplicaReply::Accepted => out.push(REPLY_ACCEPTED),
         ReplicaReply::Rejected { held } => {
@@ -328,21 +322,7 @@ pub fn encode_reply(out: &mut Vec<u8>, id: u64, reply: &ReplicaReply) {
                 out.extend_from_slice(&bucket.records.to_le_bytes());
             }
         }
-        ReplicaReply::KeyPage { entries, next } => {
-            out.push(REPLY_KEY_PAGE);
-            out.extend_from_slice(&len32(entries.len()).to_le_bytes());
-            for entry in entries {
-                put_bytes(out, &entry.key);
-                put_version(out, entry.version);
-            }
-            match next {
-                Some(cursor) => {
-                    out.push(1);
-                    put_bytes(out, cursor);
-                }
-                None => out.push(0),
-            }
-        }
+        ReplicaReply::KeyPage { entries, next } => put_key_page(out, entries, next.as_deref()),
         ReplicaReply::Status {
             recovering,
             created,
@@ -361,6 +341,37 @@ pub fn encode_reply(out: &mut Vec<u8>, id: u64, reply: &ReplicaReply) {
         }
     }
     finish(out, start);
+}
+
+/// The bytes of a reply beyond its fixed part (to reserve them at once).
+fn reply_value_len(reply: &ReplicaReply) -> usize {
+    match reply {
+        ReplicaReply::Read { value, .. } | ReplicaReply::RepairRejected { value, .. } => {
+            value.as_ref().map_or(0, Vec::len)
+        }
+        ReplicaReply::Digests { buckets } => 16 * buckets.len(),
+        ReplicaReply::KeyPage { entries, next } => {
+            let keys: usize = entries.iter().map(|e| e.key.len()).sum();
+            keys + KEY_PAGE_ENTRY_OVERHEAD_BYTES * entries.len() + next.as_ref().map_or(0, Vec::len)
+        }
+        _ => 0,
+    }
+}
+
+fn put_key_page(out: &mut Vec<u8>, entries: &[KeyVersion], next: Option<&[u8]>) {
+    out.push(REPLY_KEY_PAGE);
+    out.extend_from_slice(&len32(entries.len()).to_le_bytes());
+    for entry in entries {
+        put_bytes(out, &entry.key);
+        put_version(out, entry.version);
+    }
+    match next {
+        Some(cursor) => {
+            out.push(1);
+            put_bytes(out, cursor);
+        }
+        None => out.push(0),
+    }
 }
 
 /// Appends an anti-entropy request frame to `out`.
