@@ -175,6 +175,7 @@ impl Shared {
         tls: Option<Arc<Tls>>,
         hub: Hub<CoreReplica>,
     ) -> Result<Shared, String> {
+        // 1.
         let passes_on = !antientropy::switched_off_by_env();
         if !passes_on {
             tracing::info!(
@@ -192,7 +193,9 @@ impl Shared {
         } else {
             Some(Arc::new(HintStats::new(membership.size())))
         };
+        // 2.
         let recovery = Arc::new(start_recovery(settings, &membership, &store)?);
+        // 3.
         let admission = Arc::new(peer_admission(settings, &membership));
         Ok(Shared {
             hub: Arc::new(hub),

@@ -156,7 +156,9 @@ impl<S: Service> Listener<S> {
                 open: self.conns.open.open(),
                 registered: pool.register(),
             };
-            let span = tracing::info_span!("conn", core = self.core, %source);
+            // At debug level: at the default level a span entered on every poll of every
+            // connection would cost the request path, which logs nothing there.
+            let span = tracing::debug_span!("conn", core = self.core, %source);
             let task = serve(self.conns.clone(), accepted, shutdown.clone());
             monoio::spawn(task.instrument(span));
         }
