@@ -186,7 +186,7 @@ pub const JSON_SCAN_BLOCK_BYTES: usize = 32;
 const _: () = assert!(JSON_DEPTH_MAX >= 2 && JSON_DEPTH_MAX <= 128);
 const _: () = assert!(JSON_SCAN_BLOCK_BYTES.is_power_of_two());
 
-// --- core threads (src/server.rs) ---
+// --- core threads (src/runtime/threads.rs) ---
 
 /// Stack of each core thread, which parses every client request and peer frame and runs every
 /// handler. Chosen rather than inherited: std's default (2 MiB, or `RUST_MIN_STACK` from the

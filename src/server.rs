@@ -1,44 +1,54 @@
-//! The composition root: starts one event loop per core, each with its listener (SO_REUSEPORT),
-//! its share of the shards and its API handler, and stops them on request. It is the only
+//! The composition root: wires the layers together and starts them in order. It holds no
+//! policy of its own: connections (caps, drain) are `http`'s [`Listener`], who may vote and be
+//! served is `replication`'s [`PeerEndpoint`] and gate, threads are `runtime`'s. It is the only
 //! module that knows every layer; nothing imports it but the binaries.
+//!
+//! Starting a node ([`start`]):
+//! 1. the test switches (anti-entropy passes, hints)
+//! 2. the recovery state, its marker written before anything can vote
+//! 3. who may open a peer link
+//! 4. the memory watcher
+//! 5. the cores, one thread and event loop each, running [`core_main`]
+//! 6. ready, unless the node recovers (then its recovery task says when)
+//!
+//! Each core ([`core_main`]):
+//! 1. its replica: its shards, its clock, its peer links, its hint queue, its driver
+//! 2. its listener on the node's port (SO_REUSEPORT: every core listens)
+//! 3. its inbox, its entry to the data, the API and the peer endpoint
+//! 4. hint replay; on one core, recovery then anti-entropy
+//! 5. up: it serves until stopped, drains its connections, stops its links
 
 use std::net::SocketAddr;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use monoio::net::{ListenerOpts, TcpListener};
 
 use crate::api::cluster::{ClusterView, MemberView};
-use crate::api::{Api, ApiConfig};
+use crate::api::{self, Api, ApiConfig};
 use crate::cluster::Membership;
 use crate::config::Settings;
-use crate::http::{serve_pooled_connection, Admission, ConnLimits, DateCache, IdlePool, Refused};
-use crate::limits::{CONNECTION_REFUSAL_LOG_INTERVAL_MS, SHUTDOWN_GRACE_MS};
+use crate::http::{Admission, ConnLimits, Listener, ListenerConfig, Service, Upgraded};
 use crate::replication::antientropy::{self, AntiEntropy};
 use crate::replication::clock::{Hlc, SkewBound};
 use crate::replication::driver::Driver;
+use crate::replication::endpoint::PeerEndpoint;
 use crate::replication::hints::{self, HintStats, Hints};
-use crate::replication::peer::frame::Heartbeat;
 use crate::replication::peer::{
-    serve_peer, Identity, LinkConfig, PeerAdmission, PeerAuth, PeerLink, PeerService,
+    serve_peer, Identity, LinkConfig, PeerAdmission, PeerAuth, PeerLink,
 };
-use crate::replication::protocol::{ReplicaReply, ReplicaRequest, SyncRequest};
 use crate::replication::recovery::{self, Recovery};
 use crate::replication::transport::Link;
 use crate::replication::{CoreReplica, Replication};
 use crate::runtime::memory::MemoryTrim;
-use crate::runtime::{CoreRuntime, Hub, Inbox, Latch};
+use crate::runtime::{threads, Hub, Inbox, Latch, Running, Startup};
 use crate::storage::Store;
-use crate::tls::{self, Tls};
+use crate::tls::Tls;
 
 /// Pending connections the kernel keeps per core's listener.
 const LISTEN_BACKLOG: i32 = 4096;
-/// Pause after an accept error (e.g. out of file descriptors) before accepting again.
-const ACCEPT_ERROR_PAUSE_MS: u64 = 50;
-/// How often a stopping core looks whether its connections have finished.
-const DRAIN_POLL_MS: u64 = 10;
 /// The core that runs the node's anti-entropy passes.
 const ANTI_ENTROPY_CORE: usize = 0;
 
@@ -46,27 +56,6 @@ const ANTI_ENTROPY_CORE: usize = 0;
 /// SO_REUSEPORT, so a second process would otherwise silently share the port.
 pub fn probe_port(addr: SocketAddr) -> std::io::Result<()> {
     std::net::TcpListener::bind(addr).map(drop)
-}
-
-/// A running node: its core threads and the means to stop them.
-pub struct Running {
-    threads: Vec<std::thread::JoinHandle<()>>,
-    _memory_trim: Option<MemoryTrim>,
-    stops: Vec<flume::Sender<()>>,
-    ready: Arc<AtomicBool>,
-}
-
-impl Running {
-    /// Asks every core to stop accepting and finish its connections; waits for them.
-    pub fn stop(self) {
-        self.ready.store(false, Ordering::SeqCst);
-        for stop in &self.stops {
-            let _ = stop.send(());
-        }
-        for thread in self.threads {
-            let _ = thread.join();
-        }
-    }
 }
 
 /// Starts every core; returns once each has bound its listener and opened its shards (or
@@ -79,80 +68,25 @@ pub fn start(
     addr: SocketAddr,
     tls: Option<Arc<Tls>>,
 ) -> Result<Running, String> {
-    let threads = settings.threads;
-    let (hub, inboxes) = Hub::<CoreReplica>::new(threads);
-    let switches = settings.test_switches;
-    for name in switches.off() {
-        tracing::warn!("{name}=off: switched off (a test setting, never for production)");
-    }
-    let anti_entropy = Arc::new(AntiEntropy::new(store.clone(), switches.anti_entropy));
-    let hint_stats = switches
-        .hints
-        .then(|| Arc::new(HintStats::new(membership.size())));
-    let recovery = Arc::new(start_recovery(settings, &membership, &store)?);
-    let admission = Arc::new(peer_admission(settings, &membership));
-    let shared = Arc::new(Shared {
-        hub: Arc::new(hub),
-        store,
-        settings: settings.clone(),
-        api: Arc::new(ApiConfig {
-            context_path: settings.context_path.clone(),
-            api_key: settings.api_key_enable.then(|| {
-                (
-                    settings.api_key_name.clone(),
-                    settings.api_key_value.clone().into_bytes(),
-                )
-            }),
-            max_value_bytes: settings.max_value_bytes,
-            peer_certificate_required: settings.mtls(),
-        }),
-        ready: Arc::new(AtomicBool::new(false)),
-        connections: Arc::new(Admission::new(
-            settings.max_connections,
-            settings.max_connections_per_source,
-        )),
-        addr,
-        membership,
-        anti_entropy,
-        hint_stats,
-        recovery,
-        admission,
-        clock_bound: SkewBound::new(settings.max_clock_skew_ms),
-        tls,
-    });
-    let (up_tx, up_rx) = std::sync::mpsc::channel();
+    let (hub, inboxes) = Hub::<CoreReplica>::new(settings.threads);
+    // Steps 1 to 3.
+    let shared = Arc::new(Shared::new(settings, membership, store, addr, tls, hub)?);
+    // 4. Trims the allocator's memory once a storm of connections is over.
     let connections = shared.connections.clone();
     let memory_trim = MemoryTrim::start(move || connections.open())
         .map_err(|err| tracing::warn!(%err, "no memory watcher: memory stays after storms"))
         .ok();
-    let mut running = Running {
-        threads: Vec::new(),
-        _memory_trim: memory_trim,
-        stops: Vec::new(),
-        ready: shared.ready.clone(),
-    };
-    for (core, inbox) in inboxes.into_iter().enumerate() {
-        let (stop_tx, stop_rx) = flume::bounded(1);
-        let (shared, up_tx) = (shared.clone(), up_tx.clone());
-        let thread = std::thread::Builder::new()
-            .name(format!("core-{core}"))
-            .stack_size(crate::limits::CORE_STACK_BYTES)
-            .spawn(move || run_core(core, shared, inbox, stop_rx, up_tx))
-            .map_err(|e| format!("cannot start thread for core {core}: {e}"))?;
-        running.threads.push(thread);
-        running.stops.push(stop_tx);
-    }
-    for _ in 0..threads {
-        match up_rx.recv() {
-            Ok(Ok(())) => {}
-            Ok(Err(err)) => {
-                running.stop();
-                return Err(err);
-            }
-            Err(_) => return Err("a core thread died while starting".to_string()),
-        }
-    }
-    // A recovering node becomes ready when its recovery task finishes.
+    // 5.
+    let mains = inboxes
+        .into_iter()
+        .enumerate()
+        .map(|(core, inbox)| {
+            let shared = shared.clone();
+            move |shutdown, up| core_main(core, shared, inbox, shutdown, up)
+        })
+        .collect();
+    let running = threads::start(mains, shared.ready.clone(), memory_trim)?;
+    // 6. A recovering node becomes ready when its recovery task finishes.
     if !shared.recovery.is_recovering() {
         shared.ready.store(true, Ordering::SeqCst);
     }
@@ -191,6 +125,21 @@ fn peer_admission(settings: &Settings, membership: &Membership) -> PeerAdmission
     PeerAdmission::new(auth, authorities.collect())
 }
 
+/// What the API needs from the settings.
+fn api_config(settings: &Settings) -> ApiConfig {
+    ApiConfig {
+        context_path: settings.context_path.clone(),
+        api_key: settings.api_key_enable.then(|| {
+            (
+                settings.api_key_name.clone(),
+                settings.api_key_value.clone().into_bytes(),
+            )
+        }),
+        max_value_bytes: settings.max_value_bytes,
+        peer_certificate_required: settings.mtls(),
+    }
+}
+
 /// What every core shares.
 struct Shared {
     hub: Arc<Hub<CoreReplica>>,
@@ -214,155 +163,145 @@ struct Shared {
     tls: Option<Arc<Tls>>,
 }
 
-fn run_core(
-    core: usize,
-    shared: Arc<Shared>,
-    inbox: Inbox<CoreReplica>,
-    stop: flume::Receiver<()>,
-    up: std::sync::mpsc::Sender<Result<(), String>>,
-) {
-    let mut runtime = match CoreRuntime::build() {
-        Ok(rt) => rt,
-        Err(err) => {
-            let _ = up.send(Err(format!(
-                "core {core}: cannot build its event loop: {err}"
-            )));
-            return;
-        }
-    };
-    tracing::info!(core, driver = runtime.driver(), "core event loop up");
-    runtime.block_on(core_main(core, shared, inbox, stop, up));
-}
-
-async fn core_main(
-    core: usize,
-    shared: Arc<Shared>,
-    inbox: Inbox<CoreReplica>,
-    stop: flume::Receiver<()>,
-    up: std::sync::mpsc::Sender<Result<(), String>>,
-) {
-    let settings = &shared.settings;
-    let identity = Rc::new(shared.identity());
-    let mut links = Vec::new();
-    let mut hints = None;
-    let started = CoreReplica::open(
-        &shared.store,
-        core,
-        settings.threads,
-        &settings.store_root,
-        shared.clock_bound.clone(),
-        |hlc| {
-            links = shared.start_links(&identity, hlc);
-            hints = shared.open_hints(core);
-            shared.driver(&links, hints.clone())
-        },
-    )
-    .map_err(|e| format!("core {core}: cannot open its clock: {e}"))
-    .and_then(|replica| {
-        let opts = ListenerOpts::new().reuse_port(true).backlog(LISTEN_BACKLOG);
-        TcpListener::bind_with_config(shared.addr, &opts)
-            .map(|listener| (replica, listener))
-            .map_err(|e| format!("core {core}: cannot listen on {}: {e}", shared.addr))
-    });
-    let (replica, listener) = match started {
-        Ok(ok) => ok,
-        Err(err) => {
-            let _ = up.send(Err(err));
-            return;
-        }
-    };
-    let replica = Rc::new(replica);
-    monoio::spawn(inbox.run(replica.clone()));
-    let replication = Rc::new(
-        Replication::new(
-            core,
-            replica.clone(),
-            shared.hub.clone(),
-            shared.store.clone(),
-        )
-        .with_recovery(shared.recovery.clone()),
-    );
-    let cluster = Rc::new(shared.cluster_view(&links));
-    let api = Rc::new(Api::new(
-        replication.clone(),
-        shared.api.clone(),
-        shared.ready.clone(),
-        identity,
-        shared.admission.clone(),
-        cluster,
-    ));
-    let shutdown = Latch::new();
-    if let Some(hints) = hints {
-        let timeout = Duration::from_millis(settings.timeout_ms);
-        let replay = hints::replay(hints, dyn_links(&links), timeout, shutdown.clone());
-        monoio::spawn(replay);
-    }
-    if core == ANTI_ENTROPY_CORE {
-        let peer_links: Vec<PeerLink> = links.iter().flatten().map(|l| (**l).clone()).collect();
-        if !peer_links.is_empty() {
-            monoio::spawn(recover_then_converge(
-                shared.clone(),
-                replication.clone(),
-                peer_links,
-                shutdown.clone(),
-            ));
-        }
-    }
-    let peers = Rc::new(PeerEndpoint {
-        replication,
-        replica,
-        anti_entropy: shared.anti_entropy.clone(),
-        recovery: shared.recovery.clone(),
-    });
-    monoio::spawn({
-        let shutdown = shutdown.clone();
-        async move {
-            let _ = stop.recv_async().await;
-            shutdown.set();
-        }
-    });
-    let _ = up.send(Ok(()));
-    let live = Rc::new(std::cell::Cell::new(0usize));
-    accept_loop(&listener, api, peers, &shared, &shutdown, &live).await;
-    drop(listener);
-    drain(core, &live).await;
-    for link in links.iter().flatten() {
-        link.stop();
-    }
-}
-
-/// The node's recovery, if it needs one, then its anti-entropy passes (if on): both pull
-/// from the same peers, so they do not run at once.
-async fn recover_then_converge(
-    shared: Arc<Shared>,
-    replication: Rc<Replication>,
-    peer_links: Vec<PeerLink>,
-    shutdown: Latch,
-) {
-    if shared.recovery.is_recovering() {
-        let members = shared.membership.size();
-        let task = recovery::Task {
-            recovery: shared.recovery.clone(),
-            anti_entropy: shared.anti_entropy.clone(),
-            replication: replication.clone(),
-            links: peer_links.clone(),
-            needed: members - shared.membership.quorum() + 1,
-            timeout: Duration::from_millis(shared.settings.timeout_ms),
-            root: shared.settings.store_root.clone(),
-            ready: shared.ready.clone(),
-        };
-        recovery::run(task, shutdown.clone()).await;
-        if shared.recovery.is_recovering() {
-            return;
-        }
-    }
-    if shared.anti_entropy.passes_on() {
-        let ae = shared.anti_entropy.clone();
-        antientropy::run(ae, replication, peer_links, shutdown).await;
-    }
-}
-
 impl Shared {
+    /// What every core shares: steps 1 to 3 of [`start`].
+    fn new(
+        settings: &Settings,
+        membership: Arc<Membership>,
+        store: Arc<Store>,
+        addr: SocketAddr,
+        tls: Option<Arc<Tls>>,
+        hub: Hub<CoreReplica>,
+    ) -> Result<Shared, String> {
+        // 1.
+        let switches = settings.test_switches;
+        for name in switches.off() {
+            tracing::warn!("{name}=off: switched off (a test setting, never for production)");
+        }
+        let anti_entropy = Arc::new(AntiEntropy::new(store.clone(), switches.anti_entropy));
+        let hint_stats = switches
+            .hints
+            .then(|| Arc::new(HintStats::new(membership.size())));
+        // 2.
+        let recovery = Arc::new(start_recovery(settings, &membership, &store)?);
+        // 3.
+        let admission = Arc::new(peer_admission(settings, &membership));
+        Ok(Shared {
+            hub: Arc::new(hub),
+            store,
+            settings: settings.clone(),
+            api: Arc::new(api_config(settings)),
+            ready: Arc::new(AtomicBool::new(false)),
+            connections: Arc::new(Admission::new(
+                settings.max_connections,
+                settings.max_connections_per_source,
+            )),
+            addr,
+            membership,
+            anti_entropy,
+            hint_stats,
+            recovery,
+            admission,
+            clock_bound: SkewBound::new(settings.max_clock_skew_ms),
+            tls,
+        })
+    }
+
+    /// Step 1 of a core: its replica, with the links and hint queue its driver uses (made
+    /// with the core's clock, which the links observe).
+    fn open_replica(&self, core: usize) -> Result<CoreParts, String> {
+        let settings = &self.settings;
+        let identity = Rc::new(self.identity());
+        let mut links = Vec::new();
+        let mut hints = None;
+        let replica = CoreReplica::open(
+            &self.store,
+            core,
+            settings.threads,
+            &settings.store_root,
+            self.clock_bound.clone(),
+            |hlc| {
+                links = self.start_links(&identity, hlc);
+                hints = self.open_hints(core);
+                self.driver(&links, hints.clone())
+            },
+        )
+        .map_err(|e| format!("core {core}: cannot open its clock: {e}"))?;
+        Ok(CoreParts {
+            replica: Rc::new(replica),
+            links,
+            hints,
+            identity,
+        })
+    }
+
+    /// Step 3 of a core: the API and the peer endpoint, on `replication`.
+    fn port(
+        &self,
+        replication: &Rc<Replication>,
+        identity: Rc<Identity>,
+        links: &[Option<Rc<PeerLink>>],
+    ) -> Port {
+        let api = Api::new(
+            replication.clone(),
+            self.api.clone(),
+            self.ready.clone(),
+            identity,
+            self.admission.clone(),
+            Rc::new(self.cluster_view(links)),
+        );
+        let peers = PeerEndpoint::new(
+            replication.clone(),
+            self.anti_entropy.clone(),
+            self.recovery.clone(),
+        );
+        Port {
+            api: Rc::new(api),
+            peers: Rc::new(peers),
+            value_bytes_max: self.settings.max_value_bytes,
+        }
+    }
+
+    /// Step 4 of a core: hint replay (if this core keeps hints) and, on
+    /// `ANTI_ENTROPY_CORE`, the node's recovery then anti-entropy (if it has peers).
+    fn spawn_tasks(
+        self: &Arc<Self>,
+        core: usize,
+        hints: Option<Rc<Hints>>,
+        links: &[Option<Rc<PeerLink>>],
+        replication: &Rc<Replication>,
+        shutdown: &Latch,
+    ) {
+        if let Some(hints) = hints {
+            let timeout = Duration::from_millis(self.settings.timeout_ms);
+            let replay = hints::replay(hints, dyn_links(links), timeout, shutdown.clone());
+            monoio::spawn(replay);
+        }
+        if core == ANTI_ENTROPY_CORE {
+            let peer_links: Vec<PeerLink> = links.iter().flatten().map(|l| (**l).clone()).collect();
+            if !peer_links.is_empty() {
+                monoio::spawn(recover_then_converge(
+                    self.clone(),
+                    replication.clone(),
+                    peer_links,
+                    shutdown.clone(),
+                ));
+            }
+        }
+    }
+
+    /// Step 5 of a core: its listener's caps, TLS and limits.
+    fn listener_config(&self, core: usize) -> ListenerConfig {
+        ListenerConfig {
+            core,
+            admission: self.connections.clone(),
+            tls: self.tls.clone(),
+            limits: ConnLimits {
+                body_bytes_max: self.settings.body_bytes_max(),
+            },
+        }
+    }
+
     /// How this node introduces itself to its peers.
     fn identity(&self) -> Identity {
         let s = &self.settings;
@@ -451,203 +390,128 @@ impl Shared {
     }
 }
 
+/// One core, on its own thread and event loop (see the steps above).
+async fn core_main(
+    core: usize,
+    shared: Arc<Shared>,
+    inbox: Inbox<CoreReplica>,
+    shutdown: Latch,
+    up: Startup,
+) {
+    // 1 and 2.
+    let started = shared
+        .open_replica(core)
+        .and_then(|opened| Ok((opened, bind(core, shared.addr)?)));
+    let (opened, tcp) = match started {
+        Ok(ok) => ok,
+        Err(err) => return up.report(Err(err)),
+    };
+    let CoreParts {
+        replica,
+        links,
+        hints,
+        identity,
+    } = opened;
+    // 3.
+    monoio::spawn(inbox.run(replica.clone()));
+    let replication = Rc::new(
+        Replication::new(core, replica, shared.hub.clone(), shared.store.clone())
+            .with_recovery(shared.recovery.clone()),
+    );
+    let port = shared.port(&replication, identity, &links);
+    // 4.
+    shared.spawn_tasks(core, hints, &links, &replication, &shutdown);
+    // 5.
+    let listener = Listener::new(tcp, port, shared.listener_config(core));
+    up.report(Ok(()));
+    listener.run(&shutdown).await;
+    for link in links.iter().flatten() {
+        link.stop();
+    }
+}
+
+/// One core's listener on the node's address; every core binds it (SO_REUSEPORT).
+fn bind(core: usize, addr: SocketAddr) -> Result<TcpListener, String> {
+    let opts = ListenerOpts::new().reuse_port(true).backlog(LISTEN_BACKLOG);
+    TcpListener::bind_with_config(addr, &opts)
+        .map_err(|e| format!("core {core}: cannot listen on {addr}: {e}"))
+}
+
+/// What step 1 of a core opens.
+struct CoreParts {
+    replica: Rc<CoreReplica>,
+    /// Indexed like the members (`None`: this node).
+    links: Vec<Option<Rc<PeerLink>>>,
+    hints: Option<Rc<Hints>>,
+    identity: Rc<Identity>,
+}
+
+/// What serves a connection on the node's port: the API, and behind a peer handshake's
+/// `101`, the peer endpoint.
+struct Port {
+    api: Rc<Api>,
+    peers: Rc<PeerEndpoint>,
+    value_bytes_max: usize,
+}
+
+impl Service for Port {
+    type Conn = api::Connection;
+
+    fn connection(&self, source: SocketAddr) -> api::Connection {
+        self.api.connection(source)
+    }
+
+    async fn upgraded(&self, conn: api::Connection, up: Upgraded, shutdown: &Latch) {
+        // Only a peer handshake the API answered `101` upgrades a connection.
+        if let Some(awaited) = conn.take_awaited() {
+            let peers = self.peers.clone();
+            serve_peer(
+                up.stream,
+                up.leftover,
+                awaited,
+                peers,
+                self.value_bytes_max,
+                shutdown,
+            )
+            .await;
+        }
+    }
+}
+
+/// The node's recovery, if it needs one, then its anti-entropy passes (if on): both pull
+/// from the same peers, so they do not run at once.
+async fn recover_then_converge(
+    shared: Arc<Shared>,
+    replication: Rc<Replication>,
+    peer_links: Vec<PeerLink>,
+    shutdown: Latch,
+) {
+    if shared.recovery.is_recovering() {
+        let members = shared.membership.size();
+        let task = recovery::Task {
+            recovery: shared.recovery.clone(),
+            anti_entropy: shared.anti_entropy.clone(),
+            replication: replication.clone(),
+            links: peer_links.clone(),
+            needed: members - shared.membership.quorum() + 1,
+            timeout: Duration::from_millis(shared.settings.timeout_ms),
+            root: shared.settings.store_root.clone(),
+            ready: shared.ready.clone(),
+        };
+        recovery::run(task, shutdown.clone()).await;
+        if shared.recovery.is_recovering() {
+            return;
+        }
+    }
+    if shared.anti_entropy.passes_on() {
+        let ae = shared.anti_entropy.clone();
+        antientropy::run(ae, replication, peer_links, shutdown).await;
+    }
+}
+
 fn dyn_links(links: &[Option<Rc<PeerLink>>]) -> Vec<Option<Rc<dyn Link>>> {
     links
         .iter()
         .map(|link| link.clone().map(|l| l as Rc<dyn Link>))
         .collect()
-}
-
-/// The accepting side of peer links on one core: replica operations from the peers'
-/// coordinators go to the owner core of their key.
-struct PeerEndpoint {
-    replication: Rc<Replication>,
-    replica: Rc<CoreReplica>,
-    anti_entropy: Arc<AntiEntropy>,
-    recovery: Arc<Recovery>,
-}
-
-impl PeerEndpoint {
-    /// The node's recovery state and record count. Records are never removed (tombstones are
-    /// kept), so any digest scan of this run that counted some is still right and is reused:
-    /// only an empty count is checked with a new scan.
-    async fn status(&self) -> Option<ReplicaReply> {
-        let count = |d: &[crate::replication::protocol::BucketDigest]| -> u64 {
-            d.iter().map(|b| b.records).sum()
-        };
-        let ae = &self.anti_entropy;
-        let mut records = count(&ae.digests(self.recovery.started()).await.ok()?);
-        if records == 0 {
-            records = count(&ae.digests(Instant::now()).await.ok()?);
-        }
-        Some(self.recovery.status(records))
-    }
-}
-
-impl PeerService for PeerEndpoint {
-    async fn dispatch(&self, request: ReplicaRequest) -> Option<ReplicaReply> {
-        // A recovering node gives no vote and shows no data it may lack (DESIGN §4). A COPY
-        // (hint replay, a peer's repair) is no vote and only adds what is newer.
-        if self.recovery.is_recovering() && !matches!(request, ReplicaRequest::Copy { .. }) {
-            return None;
-        }
-        match self.replication.serve_peer_request(request).await {
-            Ok(reply) => Some(reply),
-            // Busy, or a core stopping: nothing was applied.
-            Err(err) => {
-                tracing::debug!(%err, "peer request not served");
-                None
-            }
-        }
-    }
-
-    async fn dispatch_sync(&self, request: SyncRequest) -> Option<ReplicaReply> {
-        if request == SyncRequest::Status {
-            return self.status().await;
-        }
-        if self.recovery.is_recovering() {
-            return None;
-        }
-        self.anti_entropy.serve(request).await
-    }
-
-    fn heartbeat(&self, peer: Heartbeat) -> Heartbeat {
-        let hlc = self.replica.hlc();
-        hlc.observe(peer.hlc);
-        Heartbeat {
-            sent_us: 0,
-            hlc: hlc.last(),
-            wall_ms: hlc.physical_ms(),
-        }
-    }
-}
-
-async fn accept_loop(
-    listener: &TcpListener,
-    api: Rc<Api>,
-    peers: Rc<PeerEndpoint>,
-    shared: &Arc<Shared>,
-    shutdown: &Latch,
-    live: &Rc<std::cell::Cell<usize>>,
-) {
-    let limits = Rc::new(ConnLimits {
-        body_bytes_max: shared.settings.body_bytes_max(),
-    });
-    let date = Rc::new(DateCache::new());
-    let pool = Rc::new(IdlePool::default());
-    let refusals = RefusalLog::default();
-    let value_bytes_max = shared.settings.max_value_bytes;
-    loop {
-        let accepted = monoio::select! {
-            _ = shutdown.wait() => return,
-            accepted = listener.accept() => accepted,
-        };
-        let (stream, source) = match accepted {
-            Ok(accepted) => accepted,
-            Err(err) => {
-                tracing::warn!(%err, "accept failed");
-                monoio::time::sleep(Duration::from_millis(ACCEPT_ERROR_PAUSE_MS)).await;
-                continue;
-            }
-        };
-        let admitted = match shared
-            .connections
-            .admit(source.ip(), || pool.evict_oldest())
-        {
-            Ok(admitted) => admitted,
-            Err(refused) => {
-                refusals.log(refused, source, &shared.settings);
-                continue;
-            }
-        };
-        let _ = stream.set_nodelay(true);
-        live.set(live.get() + 1);
-        let registered = pool.register();
-        let tls_config = shared.tls.clone();
-        let (handler, peers, limits, date, shutdown, live) = (
-            api.connection(source),
-            peers.clone(),
-            limits.clone(),
-            date.clone(),
-            shutdown.clone(),
-            live.clone(),
-        );
-        monoio::spawn(async move {
-            let slot = registered.slot();
-            // With TLS on, the handshake comes first (bounded); a failed one ends it here.
-            let stream = match tls::accept(tls_config.as_deref(), stream).await {
-                Ok(stream) => stream,
-                Err(err) => {
-                    tracing::debug!(%err, "TLS handshake failed; connection closed");
-                    live.set(live.get() - 1);
-                    return;
-                }
-            };
-            let served = serve_pooled_connection(stream, &handler, &limits, &shutdown, &date, slot);
-            let upgraded = served.await;
-            drop(registered);
-            // Only a peer handshake the API answered `101` upgrades a connection.
-            if let (Some(up), Some(awaited)) = (upgraded, handler.take_awaited()) {
-                let leftover = up.leftover;
-                serve_peer(
-                    up.stream,
-                    leftover,
-                    awaited,
-                    peers,
-                    value_bytes_max,
-                    &shutdown,
-                )
-                .await;
-            }
-            live.set(live.get() - 1);
-            drop(admitted);
-        });
-    }
-}
-
-/// The warning for refused connections: at most one per kind and core per
-/// `CONNECTION_REFUSAL_LOG_INTERVAL_MS` (a flood would otherwise flood the log too).
-#[derive(Default)]
-struct RefusalLog {
-    last: [std::cell::Cell<Option<Instant>>; 2],
-}
-
-impl RefusalLog {
-    fn log(&self, refused: Refused, source: SocketAddr, settings: &Settings) {
-        let last = &self.last[refused as usize];
-        let interval = Duration::from_millis(CONNECTION_REFUSAL_LOG_INTERVAL_MS);
-        if last.get().is_some_and(|at| at.elapsed() < interval) {
-            return;
-        }
-        last.set(Some(Instant::now()));
-        match refused {
-            Refused::PerSource => tracing::warn!(
-                %source,
-                max = settings.max_connections_per_source,
-                "connection refused: this address holds MOSTDB_MAX_CONNECTIONS_PER_SOURCE \
-                 connections (logged once a minute)"
-            ),
-            Refused::Total => tracing::warn!(
-                %source,
-                max = settings.max_connections,
-                "connection refused: MOSTDB_MAX_CONNECTIONS reached and no idle connection to \
-                 close on this core (logged once a minute)"
-            ),
-        }
-    }
-}
-
-/// Waits, bounded by the grace period, for this core's connections to finish.
-async fn drain(core: usize, live: &Rc<std::cell::Cell<usize>>) {
-    let deadline = Instant::now() + Duration::from_millis(SHUTDOWN_GRACE_MS);
-    while live.get() > 0 && Instant::now() < deadline {
-        monoio::time::sleep(Duration::from_millis(DRAIN_POLL_MS)).await;
-    }
-    if live.get() > 0 {
-        tracing::warn!(
-            core,
-            open = live.get(),
-            "grace period over; closing connections"
-        );
-    }
 }

@@ -56,6 +56,16 @@ impl Admission {
         }
     }
 
+    /// The node-wide cap (`MOSTDB_MAX_CONNECTIONS`).
+    pub fn max_total(&self) -> usize {
+        self.max_total
+    }
+
+    /// The cap per source address (`MOSTDB_MAX_CONNECTIONS_PER_SOURCE`).
+    pub fn per_source_max(&self) -> usize {
+        self.per_source_max
+    }
+
     /// Client connections open now.
     pub fn open(&self) -> usize {
         self.total.load(Ordering::Relaxed)

@@ -7,12 +7,15 @@
 //! `Expect: 100-continue`, chunked request bodies, HTTP/1.0 and `Connection: close` are handled
 //! here so that handlers only ever see a complete request.
 //!
-//! Must not import `api`, `replication` or `storage` (`tls` is below it): a handler is anything implementing
-//! [`Handler`].
+//! Each core accepts on its own [`Listener`] (connection caps, drain on shutdown).
+//!
+//! Must not import `api`, `replication` or `storage` (`tls` is below it): a handler is anything
+//! implementing [`Handler`], and what serves a connection is a [`Service`].
 
 mod admission;
 mod chunked;
 mod conn;
+mod listener;
 mod parse;
 mod response;
 
@@ -22,6 +25,7 @@ pub use conn::{
     serve_connection, serve_connection_with_timeouts, serve_pooled_connection, ConnLimits,
     ConnTimeouts, Upgraded,
 };
+pub use listener::{Listener, ListenerConfig, Service};
 pub use parse::{
     header_slots, parse_request, BodyKind, Header, HeaderSlots, ParseError, Parsed, RequestHead,
 };

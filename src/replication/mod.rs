@@ -4,7 +4,8 @@
 //!
 //! The coordinator of a key runs on the core that owns the key's shard: a request that
 //! lands elsewhere hops there first (`runtime::Hub`). With one node the majority is that
-//! node, through the same state machines.
+//! node, through the same state machines. Peers' requests arrive at [`endpoint`], which also
+//! holds the rule for what a recovering node may do.
 //!
 //! Must not import `http` or `api`.
 
@@ -12,6 +13,7 @@ pub mod antientropy;
 pub mod clock;
 pub mod coordinator;
 pub mod driver;
+pub mod endpoint;
 pub mod hints;
 pub mod peer;
 pub mod protocol;
@@ -160,7 +162,7 @@ pub struct Replication {
     hub: Arc<Hub<CoreReplica>>,
     store: Arc<Store>,
     /// While it says "recovering", this node's coordinator refuses client operations: its own
-    /// replica would count as a vote (DESIGN §4, §7).
+    /// replica would count as a vote ([`endpoint::admits`]).
     recovery: Option<Arc<recovery::Recovery>>,
 }
 
@@ -189,7 +191,7 @@ impl Replication {
     /// `NotMost` while this node recovers: nothing was tried, nothing can take effect.
     fn check_voting(&self) -> Result<(), OpError> {
         match &self.recovery {
-            Some(r) if r.is_recovering() => Err(OpError::NotMost {
+            Some(r) if !endpoint::admits(r, endpoint::Ask::ClientOp) => Err(OpError::NotMost {
                 indeterminate: false,
             }),
             _ => Ok(()),

@@ -1,4 +1,5 @@
-//! Cores: one monoio runtime per thread, the cross-core hop to a shard's owner, shutdown.
+//! Cores: one monoio runtime per thread, the cross-core hop to a shard's owner, the core
+//! threads' start and stop ([`threads`]), shutdown.
 //!
 //! Each core runs its own event loop (io_uring where the kernel and seccomp allow it, epoll
 //! otherwise). Work for another core travels as a boxed job over that core's bounded inbox
@@ -8,8 +9,10 @@
 
 pub mod latch;
 pub mod memory;
+pub mod threads;
 
 pub use latch::Latch;
+pub use threads::{Running, Startup};
 
 use std::future::Future;
 use std::rc::Rc;

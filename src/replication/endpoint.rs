@@ -1,0 +1,205 @@
+//! The accepting side of peer links on one core ([`PeerEndpoint`]: replica operations,
+//! anti-entropy questions and heartbeats from the peers), and the rule that gates what a
+//! recovering node does, written once ([`admits`]): a recovering node gives no vote and shows
+//! no data it may lack (I7, DESIGN §4, §7). The coordinator asks it before a client
+//! operation, the endpoint before a peer's request.
+//!
+//! Must not import `http` or `api`.
+
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Instant;
+
+use super::antientropy::AntiEntropy;
+use super::peer::frame::Heartbeat;
+use super::peer::PeerService;
+use super::protocol::{BucketDigest, ReplicaReply, ReplicaRequest, SyncRequest};
+use super::recovery::Recovery;
+use super::Replication;
+
+/// What a node is asked to do, as the recovering-node gate sees it.
+#[derive(Clone, Copy, Debug)]
+pub enum Ask<'a> {
+    /// A client's set, get or del, which this node's coordinator would count its own
+    /// replica's vote in.
+    ClientOp,
+    /// A replica operation from a peer's coordinator.
+    Replica(&'a ReplicaRequest),
+    /// An anti-entropy question from a peer.
+    Sync(&'a SyncRequest),
+}
+
+/// Whether this node does what it is asked, given its recovery state (I7). While it recovers
+/// it refuses all but a `COPY` (hint replay, a peer's repair: no vote, and it only adds what
+/// is newer) and the status question (how peers learn it recovers). The one place this rule
+/// is written.
+pub fn admits(recovery: &Recovery, ask: Ask<'_>) -> bool {
+    if !recovery.is_recovering() {
+        return true;
+    }
+    match ask {
+        Ask::ClientOp => false,
+        Ask::Replica(request) => matches!(request, ReplicaRequest::Copy { .. }),
+        Ask::Sync(request) => *request == SyncRequest::Status,
+    }
+}
+
+/// The accepting side of peer links on one core: replica operations from the peers'
+/// coordinators go to the owner core of their key.
+pub struct PeerEndpoint {
+    replication: Rc<Replication>,
+    anti_entropy: Arc<AntiEntropy>,
+    recovery: Arc<Recovery>,
+}
+
+impl PeerEndpoint {
+    pub fn new(
+        replication: Rc<Replication>,
+        anti_entropy: Arc<AntiEntropy>,
+        recovery: Arc<Recovery>,
+    ) -> PeerEndpoint {
+        PeerEndpoint {
+            replication,
+            anti_entropy,
+            recovery,
+        }
+    }
+
+    /// The node's recovery state and record count. Records are never removed (tombstones are
+    /// kept), so any digest scan of this run that counted some is still right and is reused:
+    /// only an empty count is checked with a new scan.
+    async fn status(&self) -> Option<ReplicaReply> {
+        let count = |d: &[BucketDigest]| -> u64 { d.iter().map(|b| b.records).sum() };
+        let ae = &self.anti_entropy;
+        let mut records = count(&ae.digests(self.recovery.started()).await.ok()?);
+        if records == 0 {
+            records = count(&ae.digests(Instant::now()).await.ok()?);
+        }
+        Some(self.recovery.status(records))
+    }
+}
+
+impl PeerService for PeerEndpoint {
+    async fn dispatch(&self, request: ReplicaRequest) -> Option<ReplicaReply> {
+        if !admits(&self.recovery, Ask::Replica(&request)) {
+            return None;
+        }
+        match self.replication.serve_peer_request(request).await {
+            Ok(reply) => Some(reply),
+            // Busy, or a core stopping: nothing was applied.
+            Err(err) => {
+                tracing::debug!(%err, "peer request not served");
+                None
+            }
+        }
+    }
+
+    async fn dispatch_sync(&self, request: SyncRequest) -> Option<ReplicaReply> {
+        if !admits(&self.recovery, Ask::Sync(&request)) {
+            return None;
+        }
+        if request == SyncRequest::Status {
+            return self.status().await;
+        }
+        self.anti_entropy.serve(request).await
+    }
+
+    fn heartbeat(&self, peer: Heartbeat) -> Heartbeat {
+        let hlc = &self.replication.local.hlc;
+        hlc.observe(peer.hlc);
+        Heartbeat {
+            sent_us: 0,
+            hlc: hlc.last(),
+            wall_ms: hlc.physical_ms(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::replication::recovery::Cause;
+    use crate::storage::Version;
+
+    /// Every kind of request, and whether a recovering node takes it.
+    fn every_request() -> Vec<(ReplicaRequest, bool)> {
+        let (key, version, value) = (b"k".to_vec(), Version { hlc: 1, origin: 1 }, None);
+        vec![
+            (ReplicaRequest::Read { key: key.clone() }, false),
+            (
+                ReplicaRequest::Put {
+                    key: key.clone(),
+                    version,
+                    value: value.clone(),
+                },
+                false,
+            ),
+            (
+                ReplicaRequest::Repair {
+                    key: key.clone(),
+                    version,
+                    value: value.clone(),
+                },
+                false,
+            ),
+            (
+                ReplicaRequest::Copy {
+                    key,
+                    version,
+                    value,
+                },
+                true,
+            ),
+        ]
+    }
+
+    fn every_question() -> Vec<(SyncRequest, bool)> {
+        vec![
+            (SyncRequest::Digests, false),
+            (
+                SyncRequest::BucketKeys {
+                    buckets: vec![0],
+                    cursor: Vec::new(),
+                },
+                false,
+            ),
+            (SyncRequest::Status, true),
+        ]
+    }
+
+    #[test]
+    fn a_voting_node_does_what_it_is_asked() {
+        let dir = std::env::temp_dir();
+        let voting = Recovery::start(None, false, &dir).expect("recovery state");
+        assert!(admits(&voting, Ask::ClientOp));
+        for (request, _) in every_request() {
+            assert!(admits(&voting, Ask::Replica(&request)), "{request:?}");
+        }
+        for (question, _) in every_question() {
+            assert!(admits(&voting, Ask::Sync(&question)), "{question:?}");
+        }
+    }
+
+    #[test]
+    fn a_recovering_node_gives_no_vote_and_shows_no_data_but_takes_copies() {
+        let dir = std::env::temp_dir().join(format!("mostdb-gate-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let recovering = Recovery::start(Some(Cause::NewStore), false, &dir).expect("marker");
+        assert!(!admits(&recovering, Ask::ClientOp));
+        for (request, taken) in every_request() {
+            assert_eq!(
+                admits(&recovering, Ask::Replica(&request)),
+                taken,
+                "{request:?}"
+            );
+        }
+        for (question, taken) in every_question() {
+            assert_eq!(
+                admits(&recovering, Ask::Sync(&question)),
+                taken,
+                "{question:?}"
+            );
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
