@@ -37,9 +37,10 @@ use crate::limits::{
     ANTI_ENTROPY_ROUND_ENTRIES_HARD_MAX,
 };
 use crate::replication::protocol::{BucketDigest, KeyVersion, ReplicaReply, SyncRequest, BUCKETS};
+use crate::storage::scan::ScanCursor;
 use crate::storage::{Store, Version};
 
-use scan::{DigestSum, KeyList, ScanCursor, ScanError};
+use scan::{DigestSum, KeyList, ScanError};
 
 /// The test switch: `MOSTDB_ANTI_ENTROPY=off` keeps a node from running passes (it still
 /// answers its peers), so that a convergence test can show it fails without anti-entropy.
@@ -233,7 +234,7 @@ impl AntiEntropy {
         let waited = Instant::now();
         let wait_max = Duration::from_millis(ANTI_ENTROPY_DIGESTS_WAIT_MS);
         let generation = loop {
-            let generation = scan::generation(&self.store);
+            let generation = self.store.generation();
             {
                 let mut cache = self.digests.lock().unwrap_or_else(PoisonError::into_inner);
                 match &cache.last {
@@ -273,7 +274,7 @@ impl AntiEntropy {
 
     /// One page of a peer's key listing.
     async fn page(&self, buckets: &[u32], cursor: &[u8]) -> Result<ReplicaReply, ScanError> {
-        let from = ScanCursor::decode(cursor, self.store.shard_count())?;
+        let from = scan::decode_cursor(cursor, self.store.shard_count())?;
         let running = self.page_scans.fetch_add(1, Ordering::AcqRel);
         let _slot = PageSlot(&self.page_scans);
         if running >= ANTI_ENTROPY_PAGE_SCANS_MAX {
@@ -289,7 +290,7 @@ impl AntiEntropy {
         self.stats.pages_served.fetch_add(1, Ordering::Relaxed);
         Ok(ReplicaReply::KeyPage {
             entries: list.entries,
-            next: next.map(|c| c.encode()),
+            next: next.map(|c| scan::encode_cursor(&c)),
         })
     }
 

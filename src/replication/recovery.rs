@@ -14,8 +14,8 @@
 //! record, no write can have completed anywhere (a completed write is held by Q − 1 ≥ 1 peers),
 //! so there is nothing to copy and the node votes at once. That is how a brand-new cluster,
 //! every node starting empty, comes up on its own; a single empty node among peers with data
-//! recovers. The `RECOVERING` marker file in the store root makes a crash during recovery
-//! restart it. Must not import `http` or `api`.
+//! recovers. The `RECOVERING` marker file in the store root (`storage::layout`) makes a crash
+//! during recovery restart it. Must not import `http` or `api`.
 
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
@@ -33,14 +33,11 @@ use crate::replication::peer::{LinkState, PeerLink};
 use crate::replication::protocol::{ReplicaReply, SyncRequest};
 use crate::replication::Replication;
 use crate::runtime::Latch;
-use crate::storage::StoreInfo;
+use crate::storage::{layout, StoreInfo};
 
 /// The test switch: `MOSTDB_RECOVERY=off` makes a node vote at once whatever it lost (the bug
 /// recovery prevents), so that a test can show it matters. Not a user setting.
 pub const SWITCH_ENV: &str = "MOSTDB_RECOVERY";
-
-/// The file in the store root that says a recovery is under way.
-pub const MARKER_FILE: &str = "RECOVERING";
 
 /// Whether [`SWITCH_ENV`] switches recovery off in this process.
 pub fn switched_off_by_env() -> bool {
@@ -75,7 +72,7 @@ pub fn cause(info: &StoreInfo, sync: SyncMode, members: usize, root: &Path) -> O
     if members <= 1 {
         return None;
     }
-    if root.join(MARKER_FILE).exists() {
+    if layout::recovering_marker(root).exists() {
         Some(Cause::Interrupted)
     } else if info.created {
         Some(Cause::NewStore)
@@ -98,7 +95,7 @@ pub struct Recovery {
 impl Recovery {
     /// The state at start; with a cause, writes the marker (synced) before anything else runs.
     pub fn start(cause: Option<Cause>, created: bool, root: &Path) -> std::io::Result<Recovery> {
-        let marker = root.join(MARKER_FILE);
+        let marker = layout::recovering_marker(root);
         if let Some(cause) = cause {
             std::fs::write(&marker, cause.as_str())?;
             std::fs::File::open(&marker)?.sync_all()?;
