@@ -17,7 +17,7 @@
 //! questions from scans of the store made off the event loop ([`scan`]), keeps the last
 //! digest scan (reused while the store has not changed since, so an idle cluster compares
 //! without scanning), and holds the counters ([`AntiEntropyStats`]). The decisions are
-//! pure functions in [`plan`]; the pass itself, with its bounds, is in [`pass`].
+//! pure functions in [`plan`]; the pass itself, with its bounds, is in `pass`.
 //!
 //! Must not import `http` or `api`.
 

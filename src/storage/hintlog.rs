@@ -1,8 +1,8 @@
 //! A hint log on disk: entries `(peer, seq) → (key, record)`, one FIFO per peer, in a fjall
-//! `Database` of its own (`<root>/hints/core-NNN/`, keyspace `hints`; see [`layout`](super::layout)). This is
-//! only the disk: which hints are kept, dropped or replayed is `replication::hints`'s policy.
-//! Synchronous (plain fjall calls): the caller keeps them off the client's path and batches
-//! them.
+//! `Database` of its own (`<root>/hints/core-NNN/`, keyspace `hints`: see
+//! [`layout`](super::layout)). This is only the disk: which hints are kept, dropped or
+//! replayed is `replication::hints`'s policy. Synchronous (plain fjall calls): the caller
+//! keeps them off the client's path and batches them.
 //!
 //! An entry's fjall key is `peer (u16 BE) ‖ seq (u64 BE)`, so one peer's entries are
 //! contiguous and in the order they were queued; its value is `key length (u16 BE) ‖ key ‖
@@ -102,7 +102,8 @@ pub struct HintLog {
 }
 
 impl HintLog {
-    /// Opens (or creates) the log in `dir` (see [`hint_log_dir`](super::layout::hint_log_dir)). Blocking.
+    /// Opens (or creates) the log in `dir` (see
+    /// [`hint_log_dir`](super::layout::hint_log_dir)). Blocking.
     pub fn open(dir: &Path) -> Result<HintLog, StorageError> {
         std::fs::create_dir_all(dir).map_err(|source| StorageError::Io {
             what: "create directory",

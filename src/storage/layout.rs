@@ -1,16 +1,16 @@
 //! The data directory's layout: every name mostdb keeps under the store root, in one table,
 //! for every module that reads or writes there (the store, the clock, hints, recovery).
 //!
-//! | path under `<root>`     | what                                                 | written by            |
-//! |-------------------------|------------------------------------------------------|-----------------------|
-//! | `LOCK`                  | `flock`ed for the life of the store (holds the pid)  | `storage::store`      |
-//! | `mostdb.meta`           | JSON: format version, shard count, node id, creation | `storage::store`      |
-//! | `boot-id`               | the kernel boot id of the last open                  | `storage::store`      |
-//! | `clean-shutdown`        | present only between a clean close and the next open | `storage::store`      |
-//! | `RECOVERING`            | a recovery is under way (its cause, as text)         | `replication::recovery` |
-//! | `shards/NNN/`           | shard `NNN`'s fjall database, one keyspace `data`    | `storage::store`      |
-//! | `clock/core-N`          | core `N`'s HLC ceiling (decimal, atomically replaced) | `replication::clock`  |
-//! | `hints/core-NNN/`       | core `NNN`'s hint log, one keyspace `hints`          | `storage::hintlog`    |
+//! | path under `<root>` | what                                              | written by              |
+//! |---------------------|---------------------------------------------------|-------------------------|
+//! | `LOCK`              | `flock`ed while the store is open (holds the pid) | `store`                 |
+//! | `mostdb.meta`       | JSON: format, shard count, node id, creation time | `store`                 |
+//! | `boot-id`           | the kernel boot id of the last open               | `store`                 |
+//! | `clean-shutdown`    | only between a clean close and the next open      | `store`                 |
+//! | `RECOVERING`        | a recovery is under way (its cause, as text)      | `replication::recovery` |
+//! | `shards/NNN/`       | shard `NNN`'s fjall database, one keyspace `data` | `store`                 |
+//! | `clock/core-N`      | core `N`'s HLC ceiling (decimal)                  | `replication::clock`    |
+//! | `hints/core-NNN/`   | core `NNN`'s hint log, one keyspace `hints`       | `hintlog`               |
 //!
 //! Changing any of these names breaks existing data directories: they are fixed forever
 //! (or changed with [`FORMAT_VERSION`](super::store::FORMAT_VERSION) and an upgrade path).

@@ -1,7 +1,7 @@
 //! The data directory: its lock, its metadata (node id, shard count), the crash markers, and
 //! one fjall `Database` per shard. Opened once on the main thread before the cores start.
 //!
-//! Every path it uses is named in [`layout`](super::layout), with the rest of the directory:
+//! Every path it uses is named in [`layout`], with the rest of the directory:
 //! * `LOCK` — `flock`ed exclusively for the life of the [`Store`] (a second process fails
 //!   at once with [`StorageError::Locked`]).
 //! * `mostdb.meta` — JSON: format version, shard count, node id, creation time. Written

@@ -219,7 +219,7 @@ impl HintQueue {
     /// Every hint queued, in key order (peer, then age). Reads them all into memory: for
     /// taking over a small log left behind, and for tests.
     pub fn all(&self) -> Result<Vec<Queued>, HintError> {
-        self.log.all().map(|entry| Ok(queued(&entry?)?)).collect()
+        self.log.all().map(|entry| queued(&entry?)).collect()
     }
 
     /// The index of the first of `encoded` (new hints of one peer, oldest first) that is kept:
