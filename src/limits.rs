@@ -68,10 +68,10 @@ const _: () = assert!(VALUE_BYTES_MAX_DEFAULT <= VALUE_BYTES_MAX_HIGHEST);
 // --- storage (src/storage) ---
 
 /// Memtable size of a shard's keyspace before it is sealed and flushed (fjall's default is
-/// 64 MiB; with one `Database` per shard and several shards per node, smaller keeps memory
+/// 64 MiB; with one database per shard and several shards per node, smaller keeps memory
 /// and journal replay bounded).
 pub const SHARD_MEMTABLE_BYTES: u64 = 16 * 1024 * 1024;
-/// Block cache of each shard's `Database` (fjall's cache is per `Database`).
+/// Block cache of each shard's database (fjall's cache is per database).
 pub const SHARD_CACHE_BYTES: u64 = 32 * 1024 * 1024;
 /// A write waits (asynchronously) while its shard has at least this many sealed memtables
 /// queued for flush; fjall itself `thread::sleep`s the writer at 4, which would block the loop.
@@ -363,11 +363,11 @@ pub const HINT_REPLAY_RETRY_MS: u64 = 500;
 /// A hint whose COPY got no answer this many times while its link was up is dropped
 /// (anti-entropy repairs the key), so that it cannot hold up the rest of the queue.
 pub const HINT_REPLAY_ATTEMPTS_MAX: u32 = 8;
-/// Block cache of each core's hints `Database` (read once, in order: little use).
+/// Block cache of each core's hint log (read once, in order: little use).
 pub const HINTS_CACHE_BYTES: u64 = 4 * 1024 * 1024;
-/// Memtable size of the hints keyspace.
+/// Memtable size of a hint log.
 pub const HINTS_MEMTABLE_BYTES: u64 = 8 * 1024 * 1024;
-/// Journal size of each hints `Database` (fjall's smallest allowed).
+/// Journal size of each hint log (fjall's smallest allowed).
 pub const HINTS_JOURNAL_BYTES_MAX: u64 = 64 * 1024 * 1024;
 
 const _: () = assert!(HINT_QUEUE_HINTS_MAX > 0 && HINT_QUEUE_BYTES_MAX > 0);

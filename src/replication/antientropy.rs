@@ -17,7 +17,7 @@
 //! questions from scans of the store made off the event loop ([`scan`]), keeps the last
 //! digest scan (reused while the store has not changed since, so an idle cluster compares
 //! without scanning), and holds the counters ([`AntiEntropyStats`]). The decisions are
-//! pure functions in [`plan`]; the pass itself, with its bounds, is in [`pass`].
+//! pure functions in [`plan`]; the pass itself, with its bounds, is in `pass`.
 //!
 //! Must not import `http` or `api`.
 
@@ -37,9 +37,10 @@ use crate::limits::{
     ANTI_ENTROPY_ROUND_ENTRIES_HARD_MAX,
 };
 use crate::replication::protocol::{BucketDigest, KeyVersion, ReplicaReply, SyncRequest, BUCKETS};
+use crate::storage::scan::ScanCursor;
 use crate::storage::{Store, Version};
 
-use scan::{DigestSum, KeyList, ScanCursor, ScanError};
+use scan::{DigestSum, KeyList, ScanError};
 
 /// The bucket of a key, from its stable hash (`storage::store::key_hash`).
 pub fn bucket_of(key_hash: u64) -> u32 {
@@ -223,7 +224,7 @@ impl AntiEntropy {
         let waited = Instant::now();
         let wait_max = Duration::from_millis(ANTI_ENTROPY_DIGESTS_WAIT_MS);
         let generation = loop {
-            let generation = scan::generation(&self.store);
+            let generation = self.store.generation();
             {
                 let mut cache = self.digests.lock().unwrap_or_else(PoisonError::into_inner);
                 match &cache.last {
@@ -263,7 +264,7 @@ impl AntiEntropy {
 
     /// One page of a peer's key listing.
     async fn page(&self, buckets: &[u32], cursor: &[u8]) -> Result<ReplicaReply, ScanError> {
-        let from = ScanCursor::decode(cursor, self.store.shard_count())?;
+        let from = scan::decode_cursor(cursor, self.store.shard_count())?;
         let running = self.page_scans.fetch_add(1, Ordering::AcqRel);
         let _slot = PageSlot(&self.page_scans);
         if running >= ANTI_ENTROPY_PAGE_SCANS_MAX {
@@ -279,7 +280,7 @@ impl AntiEntropy {
         self.stats.pages_served.fetch_add(1, Ordering::Relaxed);
         Ok(ReplicaReply::KeyPage {
             entries: list.entries,
-            next: next.map(|c| c.encode()),
+            next: next.map(|c| scan::encode_cursor(&c)),
         })
     }
 

@@ -21,6 +21,7 @@
 //! attached). Must not import `http` or `api`.
 
 use crate::limits;
+use crate::storage::layout::{CLOCK_CEILING_PREFIX as CEILING_PREFIX, CLOCK_DIR};
 use crate::storage::store::{sync_dir, write_atomically};
 use crate::storage::Version;
 use std::cell::{Cell, RefCell};
@@ -40,8 +41,6 @@ pub const COUNTER_BITS: u32 = 16;
 const PHYSICAL_MS_MAX: u64 = (1 << 47) - 1;
 /// Largest hlc [`Hlc::observe`] takes in; anything above is garbage, not a clock.
 pub const OBSERVE_HLC_MAX: u64 = PHYSICAL_MS_MAX << COUNTER_BITS;
-const CLOCK_DIR: &str = "clock";
-const CEILING_PREFIX: &str = "core-";
 
 /// Milliseconds since the Unix epoch; replaceable in tests.
 pub type PhysicalClock = Box<dyn Fn() -> u64>;

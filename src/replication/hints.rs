@@ -4,8 +4,8 @@
 //! After a write ends Ok or Indeterminate, the driver hands every peer that is not known to
 //! hold its version to this core's [`Hints`] (never after a definite failure: nothing of that
 //! write may ever be stored, I4). Hints are buffered in memory and written in one batch per
-//! event-loop turn to the core's own [`HintQueue`] (a fjall `Database` per core), bounded per
-//! peer; a full queue drops its oldest hints first, and says how many in [`HintStats`].
+//! event-loop turn to the core's own [`HintQueue`] (over the core's `storage::hintlog`), bounded
+//! per peer; a full queue drops its oldest hints first, and says how many in [`HintStats`].
 //! [`replay`] runs one task per peer on each core: while the link is up it sends the queue in
 //! order, a bounded number in flight and at a bounded rate, and deletes each hint once the
 //! peer acknowledged it (`CopyAck`: the peer now holds that version or a newer one).
@@ -16,9 +16,9 @@
 //! number of times, in any order, leaves the same state. Anti-entropy is the backstop for
 //! every hint lost or dropped.
 //!
-//! Durability: a hint reaches the OS (fjall's journal `write()`) in the turn after the write
+//! Durability: a hint reaches the OS (the log's journal `write()`) in the turn after the write
 //! was answered, and is never fsynced by mostdb, whatever `MOSTDB_SYNC` says: it survives the
-//! process dying, not the machine (fjall fsyncs it when it flushes or closes). Fsyncing it
+//! process dying, not the machine (the engine fsyncs it when it flushes or closes). Fsyncing it
 //! would put a disk flush behind every write a peer misses, for an optimisation; a lost hint
 //! costs only the time until anti-entropy repairs the key.
 //!
@@ -39,25 +39,16 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use crate::limits;
-use crate::storage::DiskSpace;
-
-/// The directory under the store root that holds the hint queues (`core-NNN/` per core).
-pub const HINTS_DIR: &str = "hints";
+use crate::storage::{DiskSpace, StorageError};
 
 /// What can go wrong with the hint queues. None of it touches the data: at worst a peer
 /// waits for anti-entropy instead of a hint.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum HintError {
-    #[error("hints {path}: {source}")]
-    Io {
-        path: String,
-        source: std::io::Error,
-    },
-    #[error("hints: fjall: {0}")]
-    Fjall(#[from] fjall::Error),
-    #[error("corrupt hint: {detail}")]
-    Corrupt { detail: String },
+    /// The log on disk: I/O, the engine, or an entry that does not decode.
+    #[error("hints: {0}")]
+    Storage(#[from] StorageError),
 }
 
 /// One peer's hint counters, summed over the node's cores.
@@ -225,7 +216,7 @@ impl Hints {
             }
         }
         let mut queue = self.queue.borrow_mut();
-        // A write now could put the thread to sleep until fjall catches up (DESIGN §1).
+        // A write now could put the thread to sleep until the disk catches up (DESIGN §1).
         let no_space = self.space.get().is_some_and(|s| s.is_low());
         let appended = if queue.backlogged() || no_space {
             Err(None)

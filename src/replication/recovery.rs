@@ -14,8 +14,8 @@
 //! record, no write can have completed anywhere (a completed write is held by Q − 1 ≥ 1 peers),
 //! so there is nothing to copy and the node votes at once. That is how a brand-new cluster,
 //! every node starting empty, comes up on its own; a single empty node among peers with data
-//! recovers. The `RECOVERING` marker file in the store root makes a crash during recovery
-//! restart it. Must not import `http` or `api`.
+//! recovers. The `RECOVERING` marker file in the store root (`storage::layout`) makes a crash
+//! during recovery restart it. Must not import `http` or `api`.
 
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
@@ -33,10 +33,7 @@ use crate::replication::peer::{LinkState, PeerLink};
 use crate::replication::protocol::{ReplicaReply, SyncRequest};
 use crate::replication::Replication;
 use crate::runtime::Latch;
-use crate::storage::StoreInfo;
-
-/// The file in the store root that says a recovery is under way.
-pub const MARKER_FILE: &str = "RECOVERING";
+use crate::storage::{layout, StoreInfo};
 
 /// Why a node must recover before it votes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -66,7 +63,7 @@ pub fn cause(info: &StoreInfo, sync: SyncMode, members: usize, root: &Path) -> O
     if members <= 1 {
         return None;
     }
-    if root.join(MARKER_FILE).exists() {
+    if layout::recovering_marker(root).exists() {
         Some(Cause::Interrupted)
     } else if info.created {
         Some(Cause::NewStore)
@@ -89,7 +86,7 @@ pub struct Recovery {
 impl Recovery {
     /// The state at start; with a cause, writes the marker (synced) before anything else runs.
     pub fn start(cause: Option<Cause>, created: bool, root: &Path) -> std::io::Result<Recovery> {
-        let marker = root.join(MARKER_FILE);
+        let marker = layout::recovering_marker(root);
         if let Some(cause) = cause {
             std::fs::write(&marker, cause.as_str())?;
             std::fs::File::open(&marker)?.sync_all()?;

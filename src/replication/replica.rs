@@ -1,10 +1,11 @@
 //! The replica rules of DESIGN §3: what one replica does with a PUT, READ, REPAIR or COPY.
 //!
-//! The rules live in pure functions ([`compare`], [`decide`]) so that the real replica (over
-//! a [`Shard`], via [`apply`]) and the protocol simulator (over an in-memory map) obey the very
-//! same code. A replica stores a version only if it is above the one it holds, so its version
-//! of a key only grows (invariant I2); an equal version is a repeat of the same write (I1:
-//! versions are issued once). A REPAIR answers `RepairOk` only if the replica then holds
+//! The rules live in a pure function ([`decide`]) so that the real replica (over a [`Shard`],
+//! via [`apply`]) and the protocol simulator (over an in-memory map) obey the very same code.
+//! Whether a version is stored is the store rule, [`rule::compare`], which both `decide` and
+//! [`Shard::write_if_newer`] call: a replica stores a version only if it is above the one it
+//! holds (I2), and an equal version is a repeat of the same write (I1). This module decides
+//! what each request *answers*. A REPAIR answers `RepairOk` only if the replica then holds
 //! *exactly* the repaired version: a lenient `Ok` from a replica holding something newer
 //! lets a read return a value that a completed write already replaced.
 //!
@@ -16,19 +17,8 @@
 
 use super::clock::{self, Hlc};
 use super::protocol::{ReplicaReply, ReplicaRequest};
-use crate::storage::{Record, Shard, StorageError, Version, WriteOutcome};
-
-/// The replica's compare, exactly as [`Shard::write_if_newer`] makes it: store iff `incoming`
-/// is above `held`.
-pub fn compare(held: Version, incoming: Version) -> WriteOutcome {
-    if incoming > held {
-        WriteOutcome::Stored
-    } else if incoming == held {
-        WriteOutcome::Same
-    } else {
-        WriteOutcome::Newer(held)
-    }
-}
+use crate::storage::rule::{self, WriteOutcome};
+use crate::storage::{Record, Shard, StorageError, Version};
 
 /// What a replica does with one request, given what it holds.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -71,7 +61,7 @@ pub fn decide(held: Option<&Record>, request: &ReplicaRequest, bound: ClockBound
         ReplicaRequest::Put { version, .. }
         | ReplicaRequest::Repair { version, .. }
         | ReplicaRequest::Copy { version, .. } => {
-            let outcome = compare(held_version, *version);
+            let outcome = rule::compare(held_version, *version);
             Decision {
                 store: outcome == WriteOutcome::Stored,
                 reply: answer(request, outcome, held_value),
@@ -250,15 +240,6 @@ mod tests {
             version,
             value: value.map(<[u8]>::to_vec),
         }
-    }
-
-    #[test]
-    fn compare_orders_hlc_then_origin() {
-        assert_eq!(compare(Version::ZERO, v(1, 0)), WriteOutcome::Stored);
-        assert_eq!(compare(v(5, 2), v(5, 2)), WriteOutcome::Same);
-        assert_eq!(compare(v(5, 2), v(5, 1)), WriteOutcome::Newer(v(5, 2)));
-        assert_eq!(compare(v(5, 2), v(5, 3)), WriteOutcome::Stored);
-        assert_eq!(compare(v(6, 0), v(5, 9)), WriteOutcome::Newer(v(6, 0)));
     }
 
     #[test]

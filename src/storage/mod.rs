@@ -1,19 +1,27 @@
-//! Storage: versioned records in shards, each shard its own fjall `Database` owned by one core.
+//! Storage: versioned records in shards, each shard its own fjall `Database` owned by one core,
+//! and everything else mostdb keeps on disk. The only module that names fjall: the others ask
+//! it for writes, reads, scans and hint logs.
 //!
 //! A record is `version ‖ flags ‖ value`; a delete is a tombstone (a version with no value).
-//! The only write is [`Shard::write_if_newer`], the replica's atomic compare-and-write.
+//! The only write is [`Shard::write_if_newer`], the replica's atomic compare-and-write, under
+//! the store rule ([`rule::compare`], which the replica logic and the simulator call too).
 //! Durability follows `MOSTDB_SYNC` (DESIGN §4): nothing is reported before it is as durable
-//! as the mode promises.
+//! as the mode promises. Every path of the data directory is named in [`layout`].
 //!
 //! Must not import `http`, `api`, `replication` or `runtime`.
 
+pub mod hintlog;
+pub mod layout;
 pub mod record;
+pub mod rule;
+pub mod scan;
 pub mod shard;
 pub mod space;
 pub mod store;
 
 pub use record::{Record, Version};
-pub use shard::{Shard, WriteOutcome};
+pub use rule::WriteOutcome;
+pub use shard::Shard;
 pub use space::{DiskSpace, SpaceReport};
 pub use store::{Store, StoreInfo, StoreOptions};
 

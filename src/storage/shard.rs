@@ -11,6 +11,7 @@
 //! Must not import `http`, `api`, `replication` or `runtime`.
 
 use super::record::{self, RecordRef};
+use super::rule::{self, WriteOutcome};
 use super::store::ShardDb;
 use super::{Record, StorageError, Version};
 use crate::config::SyncMode;
@@ -21,17 +22,6 @@ use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
-
-/// What [`Shard::write_if_newer`] did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum WriteOutcome {
-    /// The version was above the held one and is now stored.
-    Stored,
-    /// The shard already held exactly this version: a repeat of the same write.
-    Same,
-    /// The shard holds a newer version; nothing was written.
-    Newer(Version),
-}
 
 /// Cheap counters and gauges for metrics.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -113,9 +103,10 @@ impl Shard {
         Ok(record)
     }
 
-    /// The replica's compare-and-write: stores `(version, value)` (`None` = tombstone) iff
-    /// `version` is above the held version (an absent key holds [`Version::ZERO`]). Answers
-    /// only once the outcome is as durable as the sync mode promises.
+    /// The replica's compare-and-write: stores `(version, value)` (`None` = tombstone) as the
+    /// store rule ([`rule::compare`]) says, against the held version (an absent key holds
+    /// [`Version::ZERO`]). Answers only once the outcome is as durable as the sync mode
+    /// promises.
     pub async fn write_if_newer(
         &self,
         key: &[u8],
@@ -133,14 +124,10 @@ impl Shard {
             Some(bytes) => RecordRef::decode(&bytes)?.version,
             None => Version::ZERO,
         };
-        let outcome = if version > held {
+        let outcome = rule::compare(held, version);
+        if outcome == WriteOutcome::Stored {
             self.insert(key, version, value)?;
-            WriteOutcome::Stored
-        } else if version == held {
-            WriteOutcome::Same
-        } else {
-            WriteOutcome::Newer(held)
-        };
+        }
         // Same and Newer reveal the held version, which may itself still be unsynced.
         let ticket = self.state.written.get();
         self.wait_durable(ticket).await;
@@ -215,9 +202,7 @@ impl Shard {
     /// Whether the flush backlog is at the point where writes wait: a connection loop may
     /// stop reading new requests meanwhile (DESIGN §1, never block the loop).
     pub fn backlogged(&self) -> bool {
-        let ks = self.db.keyspace();
-        ks.sealed_memtable_count() >= limits::SHARD_SEALED_MEMTABLES_MAX
-            || ks.l0_table_count() >= limits::SHARD_L0_TABLES_MAX
+        flush_backlogged(self.db.keyspace())
     }
 
     /// Under `SyncMode::Always`, waits until every insert up to `ticket` is fsynced.
@@ -265,6 +250,12 @@ fn start_sync_round(state: &Rc<SyncState>, db: &ShardDb) {
         state.round_pending.set(false);
         state.wake_all();
     });
+}
+
+/// Whether `keyspace`'s flush backlog is at the point where fjall would put a writer to sleep.
+pub(super) fn flush_backlogged(keyspace: &fjall::Keyspace) -> bool {
+    keyspace.sealed_memtable_count() >= limits::SHARD_SEALED_MEMTABLES_MAX
+        || keyspace.l0_table_count() >= limits::SHARD_L0_TABLES_MAX
 }
 
 /// Stops the process: DESIGN §4, forgetting an acknowledged version breaks the quorum proof.

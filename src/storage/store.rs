@@ -1,7 +1,7 @@
 //! The data directory: its lock, its metadata (node id, shard count), the crash markers, and
 //! one fjall `Database` per shard. Opened once on the main thread before the cores start.
 //!
-//! Layout of `<root>`:
+//! Every path it uses is named in [`layout`], with the rest of the directory:
 //! * `LOCK` — `flock`ed exclusively for the life of the [`Store`] (a second process fails
 //!   at once with [`StorageError::Locked`]).
 //! * `mostdb.meta` — JSON: format version, shard count, node id, creation time. Written
@@ -10,10 +10,12 @@
 //!   process crash (DESIGN §4).
 //! * `clean-shutdown` — present only between a [`Store::close`] and the next open.
 //! * `shards/<NNN>/` — shard `NNN`'s fjall `Database`, with one keyspace `data`.
-//! * `clock/` — the HLC ceilings (written by `replication::clock`, not here).
 //!
 //! Must not import `http`, `api`, `replication` or `runtime`.
 
+use super::layout::{
+    self, BOOT_ID_FILE, CLEAN_SHUTDOWN_FILE, LOCK_FILE, META_FILE, SHARD_KEYSPACE,
+};
 use super::space::{DiskSpace, SpaceWatch};
 use super::StorageError;
 use crate::config::SyncMode;
@@ -27,15 +29,8 @@ use std::sync::Arc;
 
 /// Version of the directory layout and record format; an unknown one is refused.
 pub const FORMAT_VERSION: u32 = 1;
-const LOCK_FILE: &str = "LOCK";
-const META_FILE: &str = "mostdb.meta";
-const BOOT_ID_FILE: &str = "boot-id";
-const CLEAN_SHUTDOWN_FILE: &str = "clean-shutdown";
-const SHARDS_DIR: &str = "shards";
 /// Where the kernel publishes a random id that changes on every boot.
 const KERNEL_BOOT_ID: &str = "/proc/sys/kernel/random/boot_id";
-/// The one fjall keyspace of every shard.
-const KEYSPACE: &str = "data";
 /// Draws of the random source before giving up on getting a usable node id.
 const NODE_ID_DRAWS_MAX: usize = 16;
 
@@ -81,6 +76,12 @@ impl ShardDb {
     }
     pub fn keyspace(&self) -> &Keyspace {
         &self.keyspace
+    }
+    /// The shard's generation: fjall's next sequence number (each write takes one), so it
+    /// changes with every write. fjall hides `Database::seqno` from its docs; it is public,
+    /// and should it go, the build breaks rather than the result.
+    pub fn generation(&self) -> u64 {
+        self.db.seqno()
     }
     /// The free space of the store's volume, shared by every shard.
     pub fn space(&self) -> &DiskSpace {
@@ -444,7 +445,7 @@ fn open_shard(
     created: bool,
     space: &Arc<DiskSpace>,
 ) -> Result<ShardDb, StorageError> {
-    let path = root.join(SHARDS_DIR).join(format!("{index:03}"));
+    let path = layout::shard_dir(root, index);
     if !created && !path.is_dir() {
         // fjall would silently create an empty shard: data loss, not a fresh start.
         return Err(StorageError::Corrupt {
@@ -457,7 +458,7 @@ fn open_shard(
         .worker_threads(1)
         .manual_journal_persist(false)
         .open()?;
-    let keyspace = db.keyspace(KEYSPACE, || {
+    let keyspace = db.keyspace(SHARD_KEYSPACE, || {
         KeyspaceCreateOptions::default().max_memtable_size(limits::SHARD_MEMTABLE_BYTES)
     })?;
     Ok(ShardDb {

@@ -1,12 +1,11 @@
-//! Full scans of a node's store for anti-entropy, off the event loop: every shard's keyspace
-//! is read in chunks of [`ANTI_ENTROPY_SCAN_CHUNK_RECORDS`] on the core's blocking pool (which
-//! also runs the group commits' fsyncs, so none waits longer than one chunk), with a pause
-//! between chunks as long as the chunk took, so client traffic keeps priority. A scan is
-//! resumable from a [`ScanCursor`]: each chunk opens a fresh fjall iterator after the last key
-//! read, so no snapshot is held across pauses (records changed meanwhile are seen or not; the
+//! Full scans of a node's store for anti-entropy, off the event loop: the store is read in
+//! chunks of [`ANTI_ENTROPY_SCAN_CHUNK_RECORDS`] records (pages of `(key, version)` from
+//! [`Store::scan_page`]) on the core's blocking pool (which also runs the group commits'
+//! fsyncs, so none waits longer than one chunk), with a pause between chunks as long as the
+//! chunk took, so client traffic keeps priority. A scan is resumable from a [`ScanCursor`]: no
+//! snapshot is held across pages or pauses (records changed meanwhile are seen or not; the
 //! next pass compares again). Must not import `http`, `api` or `runtime`.
 
-use std::ops::Bound;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -15,7 +14,7 @@ use crate::limits::{
     ANTI_ENTROPY_SCAN_PAUSE_PERCENT,
 };
 use crate::replication::protocol::{BucketDigest, KeyVersion, BUCKETS};
-use crate::storage::record::RecordRef;
+use crate::storage::scan::ScanCursor;
 use crate::storage::{StorageError, Store, Version};
 
 use super::{bucket_of, entry_hash, BucketSet};
@@ -41,64 +40,41 @@ pub enum ScanError {
     RoundTooLarge { max: usize },
 }
 
-/// A number that changes whenever anything is written to the store: the sum of the shards'
-/// fjall sequence numbers (each write takes the next one). fjall hides `Database::seqno` from
-/// its docs; it is public, and should it go, the build breaks rather than the result.
-pub fn generation(store: &Store) -> u64 {
-    (0..store.shard_count())
-        .map(|s| store.shard_db(s).database().seqno())
-        .fold(0, u64::wrapping_add)
+/// A cursor's bytes, opaque to the peer that echoes them back: empty for the start, else
+/// `shard: u32 BE` ‖ `1` ‖ key, or `shard` ‖ `0` for a shard's start.
+pub fn encode_cursor(cursor: &ScanCursor) -> Vec<u8> {
+    if *cursor == ScanCursor::START {
+        return Vec::new();
+    }
+    let mut out = Vec::with_capacity(5 + cursor.after.as_ref().map_or(0, Vec::len));
+    out.extend_from_slice(&cursor.shard.to_be_bytes());
+    match &cursor.after {
+        Some(key) => {
+            out.push(1);
+            out.extend_from_slice(key);
+        }
+        None => out.push(0),
+    }
+    out
 }
 
-/// Where a scan goes on: in shard `shard`, after key `after` (`None`: from the shard's start).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct ScanCursor {
-    pub shard: u32,
-    pub after: Option<Vec<u8>>,
-}
-
-impl ScanCursor {
-    pub const START: ScanCursor = ScanCursor {
-        shard: 0,
-        after: None,
+/// Decodes a cursor from [`encode_cursor`] for a store of `shards` shards.
+pub fn decode_cursor(bytes: &[u8], shards: u32) -> Result<ScanCursor, ScanError> {
+    if bytes.is_empty() {
+        return Ok(ScanCursor::START);
+    }
+    let bad = |detail| ScanError::BadCursor { detail };
+    let (shard, rest) = bytes.split_first_chunk::<4>().ok_or(bad("is too short"))?;
+    let shard = u32::from_be_bytes(*shard);
+    if shard >= shards {
+        return Err(bad("names a shard this node does not have"));
+    }
+    let after = match rest.split_first() {
+        Some((0, [])) => None,
+        Some((1, key)) => Some(key.to_vec()),
+        _ => return Err(bad("is malformed")),
     };
-
-    /// Opaque to the peer that echoes it back: empty for the start, else `shard: u32 BE` ‖
-    /// `1` ‖ key, or `shard` ‖ `0` for a shard's start.
-    pub fn encode(&self) -> Vec<u8> {
-        if *self == ScanCursor::START {
-            return Vec::new();
-        }
-        let mut out = Vec::with_capacity(5 + self.after.as_ref().map_or(0, Vec::len));
-        out.extend_from_slice(&self.shard.to_be_bytes());
-        match &self.after {
-            Some(key) => {
-                out.push(1);
-                out.extend_from_slice(key);
-            }
-            None => out.push(0),
-        }
-        out
-    }
-
-    /// Decodes a cursor from [`ScanCursor::encode`] for a store of `shards` shards.
-    pub fn decode(bytes: &[u8], shards: u32) -> Result<ScanCursor, ScanError> {
-        if bytes.is_empty() {
-            return Ok(ScanCursor::START);
-        }
-        let bad = |detail| ScanError::BadCursor { detail };
-        let (shard, rest) = bytes.split_first_chunk::<4>().ok_or(bad("is too short"))?;
-        let shard = u32::from_be_bytes(*shard);
-        if shard >= shards {
-            return Err(bad("names a shard this node does not have"));
-        }
-        let after = match rest.split_first() {
-            Some((0, [])) => None,
-            Some((1, key)) => Some(key.to_vec()),
-            _ => return Err(bad("is malformed")),
-        };
-        Ok(ScanCursor { shard, after })
-    }
+    Ok(ScanCursor { shard, after })
 }
 
 /// What a scan does with each record it reads. Runs on a blocking thread.
@@ -197,49 +173,36 @@ pub fn scan_chunk(
 ) -> Result<ChunkEnd, StorageError> {
     let (mut read, mut corrupt) = (0, 0);
     let mut cursor = from;
-    while cursor.shard < store.shard_count() {
-        let db = store.shard_db(cursor.shard);
-        let keyspace = db.keyspace();
-        let iter = match &cursor.after {
-            Some(after) => {
-                keyspace.range::<&[u8], _>((Bound::Excluded(after.as_slice()), Bound::Unbounded))
-            }
-            None => keyspace.iter(),
-        };
-        for guard in iter {
-            let (key, value) = guard.into_inner()?;
-            read += 1;
-            let stopped = match RecordRef::decode(&value) {
-                Ok(record) => visitor.visit(&key, record.version),
-                Err(_) => {
-                    corrupt += 1;
-                    false
-                }
-            };
-            if stopped || read >= records_max {
+    loop {
+        let page = store.scan_page(&cursor, records_max - read)?;
+        read += page.read;
+        corrupt += page.corrupt;
+        for (key, version) in page.entries {
+            if visitor.visit(&key, version) {
                 let next = ScanCursor {
-                    shard: cursor.shard,
+                    shard: page.shard,
                     after: Some(key.to_vec()),
                 };
                 return Ok(ChunkEnd {
                     read,
                     corrupt,
-                    stopped,
+                    stopped: true,
                     next: Some(next),
                 });
             }
         }
-        cursor = ScanCursor {
-            shard: cursor.shard + 1,
-            after: None,
-        };
+        match page.next {
+            Some(next) if read < records_max => cursor = next,
+            next => {
+                return Ok(ChunkEnd {
+                    read,
+                    corrupt,
+                    stopped: false,
+                    next,
+                })
+            }
+        }
     }
-    Ok(ChunkEnd {
-        read,
-        corrupt,
-        stopped: false,
-        next: None,
-    })
 }
 
 /// Scans from `from` in chunks on the blocking pool, pausing between them, until the store
@@ -311,15 +274,15 @@ mod tests {
             },
         ];
         for cursor in cases {
-            assert_eq!(ScanCursor::decode(&cursor.encode(), 4).unwrap(), cursor);
+            assert_eq!(decode_cursor(&encode_cursor(&cursor), 4).unwrap(), cursor);
         }
-        assert_eq!(ScanCursor::START.encode(), Vec::<u8>::new());
+        assert_eq!(encode_cursor(&ScanCursor::START), Vec::<u8>::new());
         let far = ScanCursor {
             shard: 4,
             after: None,
         };
         assert!(matches!(
-            ScanCursor::decode(&far.encode(), 4),
+            decode_cursor(&encode_cursor(&far), 4),
             Err(ScanError::BadCursor { .. })
         ));
         for bad in [
@@ -328,7 +291,7 @@ mod tests {
             &[0, 0, 0, 0, 2],
             &[0, 0, 0, 0, 0, 9],
         ] {
-            assert!(ScanCursor::decode(bad, 4).is_err(), "{bad:?}");
+            assert!(decode_cursor(bad, 4).is_err(), "{bad:?}");
         }
     }
 

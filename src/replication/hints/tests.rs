@@ -237,7 +237,7 @@ fn a_core_takes_over_the_queues_of_cores_that_no_longer_run() {
             b"key-31".to_vec()
         ]
     );
-    let base = root.join(HINTS_DIR);
+    let base = root.join(crate::storage::layout::HINTS_DIR);
     assert!(!base.join("core-003").exists());
     assert!(
         base.join("core-002").exists(),
