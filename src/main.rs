@@ -132,10 +132,11 @@ fn log_membership(settings: &Settings, membership: &Membership) {
 }
 
 fn init_logging(settings: &Settings) {
-    let filter = tracing_subscriber::EnvFilter::new(format!(
-        "{},fjall=warn,lsm_tree=warn",
-        settings.log_level.as_filter_str()
-    ));
+    let mut directives = settings.log_level.as_filter_str().to_string();
+    for target in mostdb::storage::ENGINE_LOG_TARGETS {
+        directives.push_str(&format!(",{target}=warn"));
+    }
+    let filter = tracing_subscriber::EnvFilter::new(directives);
     use std::io::IsTerminal;
     tracing_subscriber::fmt()
         .with_env_filter(filter)

@@ -25,6 +25,10 @@ pub use shard::Shard;
 pub use space::{DiskSpace, SpaceReport};
 pub use store::{Store, StoreInfo, StoreOptions};
 
+/// The storage engine's log targets: the binary quiets them to warnings (their info lines
+/// come with every flush and compaction).
+pub const ENGINE_LOG_TARGETS: &[&str] = &["fjall", "lsm_tree"];
+
 /// What can go wrong in storage. A failed fsync is not here: it stops the process.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
