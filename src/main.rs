@@ -5,13 +5,15 @@
 //! 3. signals
 //! 4. file-descriptor limit
 //! 5. TLS files
-//! 6. the port (retried briefly while a dead predecessor still holds it)
+//! 6. the port (retried briefly while a dead predecessor still holds it; port 0: any free one)
 //! 7. the store
 //! 8. the cores
-//! 9. serve until SIGTERM/SIGINT (SIGHUP is logged)
-//! 10. stop the cores, persist the store, mark a clean shutdown
+//! 9. ready: the address in the log and the port in `MOSTDB_PORT_FILE` (if set)
+//! 10. serve until SIGTERM/SIGINT (SIGHUP is logged)
+//! 11. stop the cores, persist the store, mark a clean shutdown
 
 use std::net::SocketAddr;
+use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -41,7 +43,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(settings: Settings, warnings: Vec<String>) -> ExitCode {
+fn run(mut settings: Settings, warnings: Vec<String>) -> ExitCode {
     init_logging(&settings);
     for warning in &warnings {
         tracing::warn!("{warning}");
@@ -66,11 +68,16 @@ fn run(settings: Settings, warnings: Vec<String>) -> ExitCode {
         tracing::info!(mutual = settings.mtls(), "TLS on: the port speaks only TLS");
     }
 
-    let addr = SocketAddr::new(settings.host, settings.port);
-    if let Err(err) = probe_port_patiently(addr) {
-        tracing::error!(%addr, %err, "cannot listen: is another server using this port?");
-        return ExitCode::FAILURE;
-    }
+    let (addr, port_hold) = match claim_port(&settings) {
+        Ok(claimed) => claimed,
+        Err(err) => {
+            let addr = SocketAddr::new(settings.host, settings.port);
+            tracing::error!(%addr, %err, "cannot listen: is another server using this port?");
+            return ExitCode::FAILURE;
+        }
+    };
+    // From here on the node knows the port it got (its own member entry, `GET /cluster`).
+    settings.port = addr.port();
 
     let store = match Store::open(StoreOptions {
         root: settings.store_root.clone(),
@@ -102,6 +109,14 @@ fn run(settings: Settings, warnings: Vec<String>) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    drop(port_hold);
+    if let Some(path) = &settings.port_file {
+        if let Err(err) = write_port_file(path, addr.port()) {
+            tracing::error!(file = %path.display(), %err, "cannot write the port file");
+            running.stop();
+            return ExitCode::FAILURE;
+        }
+    }
     tracing::info!(%addr, context_path = %settings.context_path, "ready");
 
     let signal = wait_for_stop_signal(&signals);
@@ -157,6 +172,37 @@ fn log_store(settings: &Settings, store: &Store) {
              just before the crash may be lost on this node (only MOSTDB_SYNC=always survives power loss)"
         );
     }
+}
+
+/// The address the cores will listen on. A given port is probed (see
+/// [`probe_port_patiently`]). Port 0 asks the kernel for any free port, held by a bound socket
+/// that does not listen (so it takes no connection) until every core's listener has bound the
+/// same port beside it (SO_REUSEADDR on both): no other process can take it meanwhile. Drop
+/// the socket once the cores listen.
+fn claim_port(settings: &Settings) -> std::io::Result<(SocketAddr, Option<socket2::Socket>)> {
+    let addr = SocketAddr::new(settings.host, settings.port);
+    if settings.port != 0 {
+        return probe_port_patiently(addr).map(|()| (addr, None));
+    }
+    let socket = socket2::Socket::new(
+        socket2::Domain::for_address(addr),
+        socket2::Type::STREAM,
+        None,
+    )?;
+    socket.set_reuse_address(true)?;
+    socket.bind(&addr.into())?;
+    let bound = socket.local_addr()?.as_socket();
+    let bound = bound.ok_or_else(|| std::io::Error::other("bound to a non-IP address"))?;
+    Ok((bound, Some(socket)))
+}
+
+/// Writes `port` (decimal, one line) to `path` whole: to a file beside it, then renamed, so a
+/// reader never sees a part of it.
+fn write_port_file(path: &Path, port: u16) -> std::io::Result<()> {
+    let mut partial = path.as_os_str().to_owned();
+    partial.push(".partial");
+    std::fs::write(&partial, format!("{port}\n"))?;
+    std::fs::rename(&partial, path)
 }
 
 /// The port, retried for a bounded time while it is in use: right after a kill -9 the dead
