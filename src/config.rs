@@ -83,8 +83,10 @@ pub struct Settings {
     pub store_root: PathBuf,
     /// `MOSTDB_HOST`: address the listeners bind to.
     pub host: IpAddr,
-    /// `MOSTDB_SERVER_PORT`: 1..=65535.
+    /// `MOSTDB_SERVER_PORT`: 0..=65535; 0: any free port, chosen at start.
     pub port: u16,
+    /// `MOSTDB_PORT_FILE`: where the node writes the port it listens on once it does.
+    pub port_file: Option<PathBuf>,
     /// `MOSTDB_SERVER_URL`: this node's own URL as given (validated `http://host:port[/]`).
     pub server_url: Option<String>,
     /// `MOSTDB_CLUSTER_URLS`: every item as given (trimmed), each validated
@@ -225,6 +227,7 @@ enum Key {
     StoreRoot,
     Host,
     Port,
+    PortFile,
     ServerUrl,
     ClusterUrls,
     ContextPath,
@@ -249,7 +252,7 @@ enum Key {
     TlsCa,
 }
 
-const KEY_COUNT: usize = 25;
+const KEY_COUNT: usize = 26;
 
 /// One setting: its names, its default (parsed like any given value) and its help line.
 struct Spec {
@@ -277,7 +280,9 @@ const SETTINGS: [Spec; KEY_COUNT] = [
     Spec { key: Key::Host, env: "MOSTDB_HOST", flags: &["--host"], metavar: "ADDR",
            default: Some("0.0.0.0"), about: "IP address to listen on (:: for every IPv6 address)" },
     Spec { key: Key::Port, env: "MOSTDB_SERVER_PORT", flags: &["--port", "--server-port"], metavar: "N",
-           default: Some("5379"), about: "port for clients and peers, 1-65535" },
+           default: Some("5379"), about: "port for clients and peers, 1-65535; 0: any free port" },
+    Spec { key: Key::PortFile, env: "MOSTDB_PORT_FILE", flags: &["--port-file"], metavar: "PATH",
+           default: Some(""), about: "once listening, write the port to this file (for port 0)" },
     Spec { key: Key::ServerUrl, env: "MOSTDB_SERVER_URL", flags: &["--server-url"], metavar: "URL",
            default: Some(""), about: "this node's own URL, http://host:port (optional)" },
     Spec { key: Key::ClusterUrls, env: "MOSTDB_CLUSTER_URLS", flags: &["--cluster-urls"], metavar: "LIST",
@@ -570,6 +575,7 @@ fn build(inputs: &Inputs) -> Result<Settings, ConfigError> {
         store_root: setting(inputs, Key::StoreRoot, values::store_root)?,
         host: setting(inputs, Key::Host, values::host)?,
         port: setting(inputs, Key::Port, values::port)?,
+        port_file: setting(inputs, Key::PortFile, values::file_path)?,
         server_url: setting(inputs, Key::ServerUrl, values::server_url)?,
         cluster_urls: cluster_urls(inputs)?,
         context_path: setting(inputs, Key::ContextPath, values::context_path)?,

@@ -5,13 +5,15 @@
 //! 3. signals
 //! 4. file-descriptor limit
 //! 5. TLS files
-//! 6. the port (retried briefly while a dead predecessor still holds it)
+//! 6. the port (retried briefly while a dead predecessor still holds it; port 0: any free one)
 //! 7. the store
 //! 8. the cores
-//! 9. serve until SIGTERM/SIGINT (SIGHUP is logged)
-//! 10. stop the cores, persist the store, mark a clean shutdown
+//! 9. ready: the address in the log and the port in `MOSTDB_PORT_FILE` (if set)
+//! 10. serve until SIGTERM/SIGINT (SIGHUP is logged)
+//! 11. stop the cores, persist the store, mark a clean shutdown
 
 use std::net::SocketAddr;
+use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -41,7 +43,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(settings: Settings, warnings: Vec<String>) -> ExitCode {
+fn run(mut settings: Settings, warnings: Vec<String>) -> ExitCode {
     init_logging(&settings);
     for warning in &warnings {
         tracing::warn!("{warning}");
@@ -66,25 +68,15 @@ fn run(settings: Settings, warnings: Vec<String>) -> ExitCode {
         tracing::info!(mutual = settings.mtls(), "TLS on: the port speaks only TLS");
     }
 
-    let addr = SocketAddr::new(settings.host, settings.port);
-    if let Err(err) = probe_port_patiently(addr) {
-        tracing::error!(%addr, %err, "cannot listen: is another server using this port?");
+    let Some((addr, port_hold)) = claim_port(&settings) else {
         return ExitCode::FAILURE;
-    }
-
-    let store = match Store::open(StoreOptions {
-        root: settings.store_root.clone(),
-        shards_if_new: settings.threads as u32,
-        sync: settings.sync,
-        disk_reserve_bytes: settings.disk_reserve_bytes,
-    }) {
-        Ok(store) => Arc::new(store),
-        Err(err) => {
-            tracing::error!(store = %settings.store_root.display(), %err, "cannot open the store");
-            return ExitCode::FAILURE;
-        }
     };
-    log_store(&settings, &store);
+    // From here on the node knows the port it got (its own member entry, `GET /cluster`).
+    settings.port = addr.port();
+
+    let Some(store) = open_store(&settings) else {
+        return ExitCode::FAILURE;
+    };
 
     let membership = match Membership::from_settings(&settings) {
         Ok(membership) => Arc::new(membership),
@@ -102,7 +94,11 @@ fn run(settings: Settings, warnings: Vec<String>) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    tracing::info!(%addr, context_path = %settings.context_path, "ready");
+    drop(port_hold);
+    if !announce_ready(&settings, addr) {
+        running.stop();
+        return ExitCode::FAILURE;
+    }
 
     let signal = wait_for_stop_signal(&signals);
     tracing::info!(
@@ -145,6 +141,26 @@ fn init_logging(settings: &Settings) {
         .init();
 }
 
+/// The store, opened and logged; `None` (logged) when it cannot be opened.
+fn open_store(settings: &Settings) -> Option<Arc<Store>> {
+    let opened = Store::open(StoreOptions {
+        root: settings.store_root.clone(),
+        shards_if_new: settings.threads as u32,
+        sync: settings.sync,
+        disk_reserve_bytes: settings.disk_reserve_bytes,
+    });
+    match opened {
+        Ok(store) => {
+            log_store(settings, &store);
+            Some(Arc::new(store))
+        }
+        Err(err) => {
+            tracing::error!(store = %settings.store_root.display(), %err, "cannot open the store");
+            None
+        }
+    }
+}
+
 fn log_store(settings: &Settings, store: &Store) {
     // The store logs what it opened; this adds what it means for durability.
     let info = store.info();
@@ -158,6 +174,60 @@ fn log_store(settings: &Settings, store: &Store) {
              just before the crash may be lost on this node (only MOSTDB_SYNC=always survives power loss)"
         );
     }
+}
+
+/// The address the cores will listen on. A given port is probed (see
+/// [`probe_port_patiently`]). Port 0 asks the kernel for any free port, held by a bound socket
+/// that does not listen (so it takes no connection) until every core's listener has bound the
+/// same port beside it (SO_REUSEADDR on both): no other process can take it meanwhile. Drop
+/// the socket once the cores listen. `None` (logged) when the port cannot be had.
+fn claim_port(settings: &Settings) -> Option<(SocketAddr, Option<socket2::Socket>)> {
+    let addr = SocketAddr::new(settings.host, settings.port);
+    let claimed = match settings.port {
+        0 => bind_any_port(addr).map(|(bound, socket)| (bound, Some(socket))),
+        _ => probe_port_patiently(addr).map(|()| (addr, None)),
+    };
+    claimed
+        .map_err(
+            |err| tracing::error!(%addr, %err, "cannot listen: is another server using this port?"),
+        )
+        .ok()
+}
+
+/// A free port on `addr`'s host, bound (not listening) by the socket returned.
+fn bind_any_port(addr: SocketAddr) -> std::io::Result<(SocketAddr, socket2::Socket)> {
+    let socket = socket2::Socket::new(
+        socket2::Domain::for_address(addr),
+        socket2::Type::STREAM,
+        None,
+    )?;
+    socket.set_reuse_address(true)?;
+    socket.bind(&addr.into())?;
+    let bound = socket.local_addr()?.as_socket();
+    let bound = bound.ok_or_else(|| std::io::Error::other("bound to a non-IP address"))?;
+    Ok((bound, socket))
+}
+
+/// Says the node serves: the port in `MOSTDB_PORT_FILE` (if set), then the address in the
+/// log. `false` (logged) when the port file cannot be written.
+fn announce_ready(settings: &Settings, addr: SocketAddr) -> bool {
+    if let Some(path) = &settings.port_file {
+        if let Err(err) = write_port_file(path, addr.port()) {
+            tracing::error!(file = %path.display(), %err, "cannot write the port file");
+            return false;
+        }
+    }
+    tracing::info!(%addr, context_path = %settings.context_path, "ready");
+    true
+}
+
+/// Writes `port` (decimal, one line) to `path` whole: to a file beside it, then renamed, so a
+/// reader never sees a part of it.
+fn write_port_file(path: &Path, port: u16) -> std::io::Result<()> {
+    let mut partial = path.as_os_str().to_owned();
+    partial.push(".partial");
+    std::fs::write(&partial, format!("{port}\n"))?;
+    std::fs::rename(&partial, path)
 }
 
 /// The port, retried for a bounded time while it is in use: right after a kill -9 the dead

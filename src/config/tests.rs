@@ -143,12 +143,13 @@ fn port() {
     );
     assert_eq!(
         env_message("MOSTDB_SERVER_PORT", "abc"),
-        r#"MOSTDB_SERVER_PORT="abc": expected a port number 1-65535"#
+        r#"MOSTDB_SERVER_PORT="abc": expected a port number 1-65535, or 0 for any free port"#
     );
-    for bad in ["0", "65536", "-1", "+80", "80 80", "5379x"] {
+    assert_eq!(settings(&[], &[("MOSTDB_SERVER_PORT", "0")]).port, 0);
+    for bad in ["00", "65536", "-1", "+80", "80 80", "5379x"] {
         let message = env_message("MOSTDB_SERVER_PORT", bad);
         assert!(
-            message.ends_with("expected a port number 1-65535"),
+            message.ends_with("expected a port number 1-65535, or 0 for any free port"),
             "{bad}: {message}"
         );
     }
@@ -600,7 +601,7 @@ fn flag_spellings() {
     );
     assert_eq!(
         error(&["--port", "abc"], &[]).to_string(),
-        r#"--port="abc": expected a port number 1-65535"#
+        r#"--port="abc": expected a port number 1-65535, or 0 for any free port"#
     );
 }
 
@@ -722,7 +723,7 @@ fn messages_stay_on_one_line() {
     let message = env_message("MOSTDB_SERVER_PORT", "53\n79");
     assert_eq!(
         message,
-        r#"MOSTDB_SERVER_PORT="53\n79": expected a port number 1-65535"#
+        r#"MOSTDB_SERVER_PORT="53\n79": expected a port number 1-65535, or 0 for any free port"#
     );
 }
 

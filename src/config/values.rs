@@ -28,8 +28,11 @@ pub(super) fn host(text: &str) -> Result<IpAddr, String> {
         .map_err(|_| "an IP address to listen on, such as 0.0.0.0, 127.0.0.1 or ::".to_string())
 }
 
+/// The port to listen on; 0 asks for any free one (a URL's port is never 0: `parse_port`).
 pub(super) fn port(text: &str) -> Result<u16, String> {
-    parse_port(text).ok_or_else(|| "a port number 1-65535".to_string())
+    let any = text == "0";
+    let port = if any { Some(0) } else { parse_port(text) };
+    port.ok_or_else(|| "a port number 1-65535, or 0 for any free port".to_string())
 }
 
 fn parse_port(text: &str) -> Option<u16> {

@@ -5,7 +5,7 @@
 
 use std::fmt::Write as _;
 use std::io::{ErrorKind, Read, Write};
-use std::net::{Shutdown, TcpStream};
+use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::time::Duration;
 
 use super::IO_TIMEOUT_MS;
@@ -288,8 +288,8 @@ pub struct Client {
 }
 
 impl Client {
-    pub fn connect(port: u16) -> Client {
-        let stream = TcpStream::connect(("127.0.0.1", port)).expect("connect to node");
+    pub fn connect(addr: SocketAddr) -> Client {
+        let stream = TcpStream::connect(addr).expect("connect to node");
         Client::from_stream(stream, Duration::from_millis(IO_TIMEOUT_MS))
     }
 

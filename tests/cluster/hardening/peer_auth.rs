@@ -12,12 +12,16 @@ use mostdb::replication::peer::handshake::{self, Identity, Nonce};
 use mostdb::replication::protocol::{ReplicaReply, ReplicaRequest};
 use mostdb::storage::Version;
 
-use crate::support::cluster::{key_header, Cluster, ClusterSpec, KvClient, Reply};
-use crate::support::{find, request, Client};
+use crate::support::cluster::{Cluster, ClusterSpec};
+use crate::support::kv::{KvClient, Reply};
+use crate::support::{api_key_header, find, request, Client};
 
-/// An address of this machine outside every test cluster's member list (all on 127.0.0.1).
-const OUTSIDER: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 9);
-/// A member address: where the nodes of the test clusters listen and dial from.
+/// An address of this machine outside every test cluster's member list (members listen on
+/// the test process's own loopback address, which is never even, and name their peers by
+/// link proxies on 127.0.0.1).
+const OUTSIDER: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 2);
+/// A member address: where the link proxies a test cluster's member lists name listen and
+/// dial from.
 const MEMBER: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 1);
 /// How long a refused link may stay open before the node closes it.
 const CLOSE_WITHIN_MS: u64 = 5_000;
@@ -28,14 +32,13 @@ const VALUE_BYTES_MAX: usize = 64 * 1024;
 /// How long a test waits for the link proxy to record the handshake and what follows it.
 const RECORDING_WITHIN_MS: u64 = 10_000;
 
-/// A TCP connection to `port` on loopback from `from` (any 127/8 address binds on Linux).
-fn connect_from(from: Ipv4Addr, port: u16) -> TcpStream {
+/// A TCP connection to `to` from `from` (any 127/8 address binds on Linux).
+fn connect_from(from: Ipv4Addr, to: SocketAddr) -> TcpStream {
     use socket2::{Domain, Socket, Type};
     let socket = Socket::new(Domain::IPV4, Type::STREAM, None).expect("socket");
     socket
         .bind(&SocketAddr::from((from, 0)).into())
         .expect("bind to a loopback address");
-    let to = SocketAddr::from((MEMBER, port));
     socket
         .connect_timeout(&to.into(), Duration::from_millis(ANSWER_WITHIN_MS))
         .expect("connect");
@@ -147,9 +150,9 @@ fn record_a_handshake(cluster: &Cluster) -> (Vec<u8>, Vec<u8>) {
     }
 }
 
-/// Replays a recorded dial to `port`, then a PUT and a READ of `key`: none may be served.
-fn replay(port: u16, head: &[u8], follow: &[u8], key: &str, what: &str) {
-    let mut stream = connect_from(MEMBER, port);
+/// Replays a recorded dial to `to`, then a PUT and a READ of `key`: none may be served.
+fn replay(to: SocketAddr, head: &[u8], follow: &[u8], key: &str, what: &str) {
+    let mut stream = connect_from(MEMBER, to);
     stream.write_all(head).expect("send the recorded request");
     let answer = read_answer(&mut stream);
     // The request itself is well formed and its claims right: the node challenges it.
@@ -173,32 +176,32 @@ fn a_recorded_handshake_is_refused_by_every_node_and_after_a_restart() {
     let mut cluster = Cluster::start(&secret_spec());
     cluster.wait_links_up();
     let (head, follow) = record_a_handshake(&cluster);
-    let ports = cluster.ports();
-    replay(ports[2], &head, &follow, "replayed-2", "another node");
+    let addrs = cluster.addrs();
+    replay(addrs[2], &head, &follow, "replayed-2", "another node");
     let log = std::fs::read_to_string(cluster.node(2).log_path()).expect("node 2's log");
     assert!(
         log.contains("sent a wrong proof"),
         "the refusal is logged:\n{log}"
     );
-    replay(ports[1], &head, &follow, "replayed-1", "the same node");
+    replay(addrs[1], &head, &follow, "replayed-1", "the same node");
     cluster.stop_all();
     cluster.heal_all().expect("the cluster restarts");
     cluster.wait_links_up();
     replay(
-        ports[1],
+        addrs[1],
         &head,
         &follow,
         "replayed-1r",
         "the same node after a restart",
     );
     replay(
-        ports[2],
+        addrs[2],
         &head,
         &follow,
         "replayed-2r",
         "another node after a restart",
     );
-    let mut kv = KvClient::new(ports, Duration::from_millis(ANSWER_WITHIN_MS));
+    let mut kv = KvClient::new(addrs, Duration::from_millis(ANSWER_WITHIN_MS));
     for key in ["replayed-2", "replayed-1", "replayed-1r", "replayed-2r"] {
         assert_eq!(kv.get(0, key), Reply::Value(None), "{key} was planted");
     }
@@ -212,11 +215,11 @@ fn claims(secret: &[u8]) -> Identity {
     Identity::new(0x0bad_0bad_0bad_0bad, "mostdb", 1, 3, secret)
 }
 
-/// Dials node `port` from `from` with `me`'s claims; the answer and the open stream.
-fn dial_from(from: Ipv4Addr, port: u16, me: &Identity) -> (Answer, TcpStream, Nonce) {
-    let mut stream = connect_from(from, port);
+/// Dials node `to` from `from` with `me`'s claims; the answer and the open stream.
+fn dial_from(from: Ipv4Addr, to: SocketAddr, me: &Identity) -> (Answer, TcpStream, Nonce) {
+    let mut stream = connect_from(from, to);
     let nonce = Nonce::random();
-    let host = format!("127.0.0.1:{port}");
+    let host = to.to_string();
     stream
         .write_all(&handshake::dial_request(me, &host, &nonce))
         .expect("send the dial");
@@ -246,13 +249,15 @@ fn an_api_key_is_no_peer_credential() {
     };
     let cluster = Cluster::start(&spec);
     cluster.wait_links_up();
-    let header = key_header(&spec.env).expect("a key header");
-    let ports = cluster.ports();
-    let mut client = Client::connect(ports[0]);
+    let header = api_key_header(&spec.env)
+        .map(|(name, value)| format!("{name}: {value}"))
+        .expect("a key header");
+    let addrs = cluster.addrs();
+    let mut client = Client::connect(addrs[0]);
     let body = br#"{"key":"k","value":"v"}"#;
     let resp = client.call(&request("POST", "/mostdb/set", &[&header], body));
     assert_eq!(resp.status, 200, "the cluster works: {}", resp.body_str());
-    let mut client = Client::connect(ports[2]);
+    let mut client = Client::connect(addrs[2]);
     let resp = client.call(&request(
         "POST",
         "/mostdb/get",
@@ -267,7 +272,7 @@ fn an_api_key_is_no_peer_credential() {
     // A client that knows the key, and how the secret used to be derived from it, dials
     // from outside the member list.
     for secret in [format!("api-key:{key}"), key.to_string(), String::new()] {
-        let (answer, _stream, _) = dial_from(OUTSIDER, ports[1], &claims(secret.as_bytes()));
+        let (answer, _stream, _) = dial_from(OUTSIDER, addrs[1], &claims(secret.as_bytes()));
         assert_refused_for_its_address(&answer);
     }
 }
@@ -276,15 +281,15 @@ fn an_api_key_is_no_peer_credential() {
 fn an_open_cluster_admits_only_its_members_addresses() {
     let cluster = Cluster::start(&ClusterSpec::default());
     cluster.wait_links_up();
-    let ports = cluster.ports();
-    let mut kv = KvClient::new(ports.clone(), Duration::from_millis(ANSWER_WITHIN_MS));
+    let addrs = cluster.addrs();
+    let mut kv = KvClient::new(addrs.clone(), Duration::from_millis(ANSWER_WITHIN_MS));
     assert_eq!(kv.set(0, "k", "v"), Reply::Ok);
     let me = claims(b"");
-    let (answer, _stream, _) = dial_from(OUTSIDER, ports[1], &me);
+    let (answer, _stream, _) = dial_from(OUTSIDER, addrs[1], &me);
     assert_refused_for_its_address(&answer);
     // From a member's address, with the right claims: admitted, and served once it answered
     // the node's challenge.
-    let (answer, mut stream, nonce) = dial_from(MEMBER, ports[1], &me);
+    let (answer, mut stream, nonce) = dial_from(MEMBER, addrs[1], &me);
     assert_eq!(answer.status, 101, "{}{}", answer.head, answer.body);
     stream
         .write_all(&proof(&me, &nonce, &answer))

@@ -2,16 +2,14 @@
 //! store taken or unusable), graceful stop on SIGTERM/SIGINT, and durability of acknowledged
 //! writes across a graceful stop and across kill -9.
 
-mod support;
-
 use std::io::Write;
-use std::net::TcpListener;
+use std::net::{SocketAddr, TcpListener};
 use std::os::unix::process::ExitStatusExt;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use support::*;
+use crate::support::*;
 
 const SET: &str = "/mostdb/set";
 const GET: &str = "/mostdb/get";
@@ -288,13 +286,13 @@ fn log_levels_and_a_quiet_default() {
 
 /// Writes `count` keys `{prefix}{i}` over `conns` connections, pipelined in batches, and checks
 /// every acknowledgement; every 10th key is then deleted (also acknowledged).
-fn write_acknowledged(port: u16, prefix: &str, count: usize, conns: usize) {
+fn write_acknowledged(addr: SocketAddr, prefix: &str, count: usize, conns: usize) {
     const BATCH: usize = 100;
     let workers: Vec<_> = (0..conns)
         .map(|w| {
             let prefix = prefix.to_string();
             std::thread::spawn(move || {
-                let mut c = Client::connect(port);
+                let mut c = Client::connect(addr);
                 let mine: Vec<usize> = (0..count).filter(|i| i % conns == w).collect();
                 for chunk in mine.chunks(BATCH) {
                     let mut batch = Vec::new();
@@ -333,17 +331,17 @@ fn value_of(i: usize) -> String {
 }
 
 /// Reads every key written by [`write_acknowledged`] and checks each answer.
-fn verify_written(port: u16, prefix: &str, count: usize) {
+fn verify_written(addr: SocketAddr, prefix: &str, count: usize) {
     let expected: Vec<(String, Option<String>)> = (0..count)
         .map(|i| (format!("{prefix}{i}"), (i % 10 != 0).then(|| value_of(i))))
         .collect();
-    verify_keys(port, &expected);
+    verify_keys(addr, &expected);
 }
 
 /// Reads each key (pipelined) and checks it holds the value given, or is absent for `None`.
-fn verify_keys(port: u16, expected: &[(String, Option<String>)]) {
+fn verify_keys(addr: SocketAddr, expected: &[(String, Option<String>)]) {
     const BATCH: usize = 200;
-    let mut c = Client::connect(port);
+    let mut c = Client::connect(addr);
     let mut wrong = Vec::new();
     for chunk in expected.chunks(BATCH) {
         let mut batch = Vec::new();
@@ -376,14 +374,14 @@ fn verify_keys(port: u16, expected: &[(String, Option<String>)]) {
 fn acknowledged_writes_survive_kill9() {
     const KEYS: usize = 10_000;
     let mut node = Node::start();
-    write_acknowledged(node.port(), "k9-", KEYS, 4);
+    write_acknowledged(node.addr(), "k9-", KEYS, 4);
     node.kill9();
     node.restart();
-    verify_written(node.port(), "k9-", KEYS);
+    verify_written(node.addr(), "k9-", KEYS);
     // And once more: recovery itself must leave a store that recovers.
     node.kill9();
     node.restart();
-    verify_written(node.port(), "k9-", KEYS);
+    verify_written(node.addr(), "k9-", KEYS);
 }
 
 /// `MOSTDB_SYNC=always` acknowledges writes and they survive kill -9.
@@ -391,17 +389,22 @@ fn acknowledged_writes_survive_kill9() {
 fn sync_always_survives_kill9() {
     const KEYS: usize = 1_000;
     let mut node = Node::start_with(&[("MOSTDB_SYNC", "always")]);
-    write_acknowledged(node.port(), "sa-", KEYS, 2);
+    write_acknowledged(node.addr(), "sa-", KEYS, 2);
     node.kill9();
     node.restart();
-    verify_written(node.port(), "sa-", KEYS);
+    verify_written(node.addr(), "sa-", KEYS);
 }
 
 /// Keeps writing pipelined batches on one connection until the server goes away (or `max`
 /// keys); returns the indexes whose acknowledgement was read in full.
-fn write_until_killed(port: u16, prefix: String, max: usize, acks: Arc<AtomicUsize>) -> Vec<usize> {
+fn write_until_killed(
+    addr: SocketAddr,
+    prefix: String,
+    max: usize,
+    acks: Arc<AtomicUsize>,
+) -> Vec<usize> {
     const BATCH: usize = 50;
-    let mut c = Client::connect(port);
+    let mut c = Client::connect(addr);
     let mut acked = Vec::new();
     let all: Vec<usize> = (0..max).collect();
     for chunk in all.chunks(BATCH) {
@@ -444,10 +447,10 @@ fn kill9_mid_stream_loses_no_acknowledged_write() {
         let acks = Arc::new(AtomicUsize::new(0));
         let writers: Vec<_> = (0..WRITERS)
             .map(|w| {
-                let (port, acks) = (node.port(), Arc::clone(&acks));
+                let (addr, acks) = (node.addr(), Arc::clone(&acks));
                 let prefix = format!("ms{round}-{w}-");
                 std::thread::spawn(move || {
-                    let acked = write_until_killed(port, prefix.clone(), KEYS_PER_WRITER_MAX, acks);
+                    let acked = write_until_killed(addr, prefix.clone(), KEYS_PER_WRITER_MAX, acks);
                     (prefix, acked)
                 })
             })
@@ -474,6 +477,6 @@ fn kill9_mid_stream_loses_no_acknowledged_write() {
             );
         }
         node.restart();
-        verify_keys(node.port(), &must_hold);
+        verify_keys(node.addr(), &must_hold);
     }
 }

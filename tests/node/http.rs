@@ -2,13 +2,11 @@
 //! `Expect: 100-continue`, chunked bodies, HTTP/1.0 and `Connection: close`, size limits
 //! (413, 431), malformed requests (400), large values, many connections, slow clients.
 
-mod support;
-
 use std::io::Write;
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
-use support::*;
+use crate::support::*;
 
 const SET: &str = "/mostdb/set";
 const GET: &str = "/mostdb/get";
@@ -424,7 +422,7 @@ fn five_hundred_concurrent_connections() {
     const THREADS: usize = 50;
     const CONNS_PER_THREAD: usize = 10;
     let node = Node::start();
-    let port = node.port();
+    let addr = node.addr();
     let barrier = Arc::new(Barrier::new(THREADS));
     let started = Instant::now();
     let workers: Vec<_> = (0..THREADS)
@@ -432,7 +430,7 @@ fn five_hundred_concurrent_connections() {
             let barrier = Arc::clone(&barrier);
             std::thread::spawn(move || {
                 let mut conns: Vec<Client> = (0..CONNS_PER_THREAD)
-                    .map(|_| Client::connect(port))
+                    .map(|_| Client::connect(addr))
                     .collect();
                 // Every connection of every thread is open before any request is sent.
                 barrier.wait();

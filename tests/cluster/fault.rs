@@ -15,22 +15,19 @@
 //! The harness's own pieces are tested here too: the link proxy, the answer classification,
 //! and the checker on synthetic histories (a deliberately non-linearizable one must fail).
 
-mod support;
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use std::time::{Duration, Instant};
 
-use support::cluster::{
-    classify, interpret, Cluster, ClusterSpec, KvClient, Reply, ReplyClass, REPLY_CLASSES,
-};
-use support::history::{
+use crate::support::cluster::{Cluster, ClusterSpec};
+use crate::support::history::{
     self, check, check_key, make_stale_read, splitmix64, synthetic, visible_failures, KvOp,
     Outcome, Rec, Verdict,
 };
-use support::proxy::{connect, echo_server, echoes, ended, CutMode, LinkProxy};
+use crate::support::kv::{classify, interpret, KvClient, Reply, ReplyClass, REPLY_CLASSES};
+use crate::support::proxy::{connect, echo_server, echoes, ended, CutMode, LinkProxy};
 
 /// Concurrent client threads.
 const CLIENTS: usize = 8;
@@ -157,7 +154,7 @@ type Stats = [PhaseStats; PHASES.len()];
 
 /// What every client thread shares.
 struct Ctx {
-    ports: Vec<u16>,
+    addrs: Vec<SocketAddr>,
     t0: Instant,
     stop: AtomicBool,
     phase: AtomicU8,
@@ -220,7 +217,7 @@ fn client_loop(id: usize, ctx: &Ctx) -> ClientOut {
     let mut out = ClientOut::default();
     let mut rng = Rng(ctx.seed ^ (id as u64).wrapping_mul(0xA076_1D64_78BD_642F));
     let mut kv = KvClient::new(
-        ctx.ports.clone(),
+        ctx.addrs.clone(),
         Duration::from_millis(CLIENT_IO_TIMEOUT_MS),
     );
     let mut pid = ctx.new_pid();
@@ -233,10 +230,10 @@ fn client_loop(id: usize, ctx: &Ctx) -> ClientOut {
             _ => Kind::Del,
         };
         let phase = Phase::from_u8(ctx.phase.load(Ordering::Relaxed));
-        let first = rng.below(ctx.ports.len() as u64) as usize;
+        let first = rng.below(ctx.addrs.len() as u64) as usize;
         let mut done = Outcome::Failed;
-        for attempt in 0..ATTEMPTS_MAX.min(ctx.ports.len()) {
-            let node = (first + attempt) % ctx.ports.len();
+        for attempt in 0..ATTEMPTS_MAX.min(ctx.addrs.len()) {
+            let node = (first + attempt) % ctx.addrs.len();
             let op = match kind {
                 Kind::Get => KvOp::Get(None),
                 Kind::Del => KvOp::Del,
@@ -377,13 +374,13 @@ fn run_nemeses(cluster: &mut Cluster, ctx: &Ctx, secs: u64) -> Result<Vec<Event>
 /// Reads every key once more through a quorum, after healing, and records the reads.
 fn final_reads(ctx: &Ctx, keys: &BTreeSet<String>, stats: &mut Stats) -> (Vec<Rec>, Vec<String>) {
     let mut kv = KvClient::new(
-        ctx.ports.clone(),
+        ctx.addrs.clone(),
         Duration::from_millis(CLIENT_IO_TIMEOUT_MS),
     );
     let mut recs = Vec::new();
     let mut unreadable = Vec::new();
     let mut unexpected = Vec::new();
-    let n = ctx.ports.len();
+    let n = ctx.addrs.len();
     let deadline = Instant::now() + Duration::from_millis(FINAL_READS_TOTAL_MS);
     for (i, key) in keys.iter().enumerate() {
         let st = &mut stats[Phase::Final as usize];
@@ -452,15 +449,15 @@ fn linearizable_under_kill_pause_and_partition() {
         spec.env.push(("MOSTDB_RECOVERY".into(), "off".into()));
     }
     let mut cluster = Cluster::start(&spec);
-    let seed = splitmix64(std::process::id() as u64 ^ cluster.ports()[0] as u64);
+    let seed = splitmix64(std::process::id() as u64 ^ cluster.addrs()[0].port() as u64);
     println!(
-        "fault test: {} nodes on ports {:?}, {CLIENTS} clients, {secs} s, seed {seed:#x}, dir {}",
+        "fault test: {} nodes on {:?}, {CLIENTS} clients, {secs} s, seed {seed:#x}, dir {}",
         cluster.size(),
-        cluster.ports(),
+        cluster.addrs(),
         cluster.dir().display()
     );
     let ctx = Ctx {
-        ports: cluster.ports(),
+        addrs: cluster.addrs(),
         t0: Instant::now(),
         stop: AtomicBool::new(false),
         phase: AtomicU8::new(Phase::Quiet as u8),

@@ -13,14 +13,10 @@
 //! The nodes' logs say how fast each core replayed its hints ("hints replayed; queue empty",
 //! with `per_s`); the first test prints those lines with the time node 2 took to catch up.
 
-mod support;
-
-use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use support::cluster::{Cluster, ClusterSpec};
-use support::workload::{apply_to, local_get, write_all, Expected, Op};
-use support::Client;
+use crate::support::cluster::{Cluster, ClusterSpec};
+use crate::support::workload::{apply_to, local_get, write_all, Expected, Op};
 
 /// Keys written while every node is up.
 const INITIAL_KEYS: usize = 3_000;
@@ -39,14 +35,6 @@ const RECHECK_PAUSE_MS: u64 = 100;
 const SHOWN_WRONG_KEYS: usize = 5;
 /// The restarted node.
 const DOWN: usize = 2;
-
-/// One cluster at a time in this binary: the harness picks node ports from a seed of the
-/// current millisecond, so two clusters started at once could get the same ports.
-static ONE_CLUSTER: Mutex<()> = Mutex::new(());
-
-fn one_cluster() -> MutexGuard<'static, ()> {
-    ONE_CLUSTER.lock().unwrap_or_else(|p| p.into_inner())
-}
 
 fn key(i: usize) -> String {
     format!("hint-{i:06}")
@@ -94,7 +82,7 @@ fn wait_caught_up(
     within: Duration,
 ) -> Result<Duration, (usize, String)> {
     let started = Instant::now();
-    let mut client = Client::connect(cluster.node(node).port);
+    let mut client = cluster.node(node).client();
     let mut pending: Vec<(&String, &Option<String>)> = expected.iter().collect();
     loop {
         pending.retain(|(key, want)| local_get(&mut client, key) != **want);
@@ -126,7 +114,7 @@ fn miss_writes_and_restart(hints: bool) -> (Cluster, Expected, usize) {
     cluster.wait_links_up();
     let mut expected = Expected::new();
     let ops = initial_ops();
-    write_all(&cluster.ports(), &[0, 1, 2], &ops);
+    write_all(&cluster.addrs(), &[0, 1, 2], &ops);
     apply_to(&mut expected, &ops);
     let settle = Duration::from_millis(SETTLE_INITIAL_MS);
     if let Err((wrong, shown)) = wait_caught_up(&cluster, DOWN, &expected, settle) {
@@ -135,7 +123,7 @@ fn miss_writes_and_restart(hints: bool) -> (Cluster, Expected, usize) {
     cluster.kill9(DOWN);
     let missed = missed_ops();
     let started = Instant::now();
-    write_all(&cluster.ports(), &[0, 1], &missed);
+    write_all(&cluster.addrs(), &[0, 1], &missed);
     eprintln!(
         "{} writes missed by node {DOWN} took {} ms",
         missed.len(),
@@ -161,7 +149,6 @@ fn replay_lines(cluster: &Cluster) -> Vec<String> {
 
 #[test]
 fn a_restarted_node_gets_every_write_it_missed_from_hints() {
-    let _one = one_cluster();
     let (cluster, expected, missed) = miss_writes_and_restart(true);
     let within = Duration::from_millis(CATCH_UP_MS);
     match wait_caught_up(&cluster, DOWN, &expected, within) {
@@ -181,7 +168,6 @@ fn a_restarted_node_gets_every_write_it_missed_from_hints() {
 
 #[test]
 fn without_hints_the_restarted_node_stays_behind() {
-    let _one = one_cluster();
     let (cluster, expected, missed) = miss_writes_and_restart(false);
     let within = Duration::from_millis(CATCH_UP_MS);
     match wait_caught_up(&cluster, DOWN, &expected, within) {

@@ -3,9 +3,7 @@
 //! `detail`), routes, methods, the context path, the internal `/api/*` routes, health
 //! endpoints and the API key.
 
-mod support;
-
-use support::*;
+use crate::support::*;
 
 const SET: &str = "/mostdb/set";
 const GET: &str = "/mostdb/get";

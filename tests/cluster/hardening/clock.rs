@@ -6,15 +6,16 @@
 //! link ([`PeerLink`]: dial, handshake, frames), with the cluster secret; a node with a wrong
 //! clock runs under libfaketime (monotonic time left real, so its timers still work).
 
-use crate::support::cluster::{Cluster, ClusterSpec, KvClient, Reply};
+use crate::support::cluster::{Cluster, ClusterSpec};
+use crate::support::kv::{KvClient, Reply};
 use crate::support::{request, Client};
 use mostdb::replication::clock::{hlc_ms, system_ms, COUNTER_BITS};
 use mostdb::replication::peer::{Identity, LinkConfig, PeerClock, PeerLink};
 use mostdb::replication::protocol::{ReplicaReply, ReplicaRequest};
 use mostdb::storage::Version;
+use std::net::SocketAddr;
 use std::path::Path;
 use std::rc::Rc;
-use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 const SECRET: &str = "clock-hardening-secret";
@@ -32,13 +33,6 @@ const CALL_MS: u64 = 3_000;
 const SKEWED_RUN_MS: u64 = 4_000;
 /// How long a restart may keep finding its port still held.
 const RESTART_MS: u64 = 20_000;
-
-/// One cluster at a time in this module: the harness picks ports from the current
-/// millisecond, so two clusters started at once can get the same ones.
-fn one_cluster() -> MutexGuard<'static, ()> {
-    static ONE: Mutex<()> = Mutex::new(());
-    ONE.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-}
 
 fn spec() -> ClusterSpec {
     ClusterSpec {
@@ -61,22 +55,22 @@ impl PeerClock for ForgedClock {
     fn observe(&self, _hlc: u64) {}
 }
 
-/// Dials node `port` as a peer of a 3-node cluster and sends `requests` one by one; the
+/// Dials node `addr` as a peer of a 3-node cluster and sends `requests` one by one; the
 /// answers (or why there was none). The link's heartbeats claim `heartbeat_hlc`.
 fn as_hostile_peer(
-    port: u16,
+    addr: SocketAddr,
     heartbeat_hlc: u64,
     requests: &[ReplicaRequest],
 ) -> Vec<Result<ReplicaReply, String>> {
     // On a thread of its own: the peer's event loop must not share the test's thread.
     let requests = requests.to_vec();
-    std::thread::spawn(move || hostile_peer_thread(port, heartbeat_hlc, &requests))
+    std::thread::spawn(move || hostile_peer_thread(addr, heartbeat_hlc, &requests))
         .join()
         .expect("the hostile peer's thread")
 }
 
 fn hostile_peer_thread(
-    port: u16,
+    addr: SocketAddr,
     heartbeat_hlc: u64,
     requests: &[ReplicaRequest],
 ) -> Vec<Result<ReplicaReply, String>> {
@@ -87,7 +81,7 @@ fn hostile_peer_thread(
     rt.block_on(async {
         let me = Identity::new(0x0BAD_0BAD_0BAD_0BAD, "mostdb", 1, 3, SECRET.as_bytes());
         let config = LinkConfig {
-            addr: format!("127.0.0.1:{port}"),
+            addr: addr.to_string(),
             bind_ip: None,
             identity: Rc::new(me),
             value_bytes_max: 1024,
@@ -129,15 +123,15 @@ fn put(key: &str, hlc: u64) -> ReplicaRequest {
     }
 }
 
-fn cluster_json(port: u16) -> serde_json::Value {
-    let resp = Client::connect(port).call(&request("GET", "/cluster", &[], b""));
+fn cluster_json(addr: SocketAddr) -> serde_json::Value {
+    let resp = Client::connect(addr).call(&request("GET", "/cluster", &[], b""));
     assert_eq!(resp.status, 200);
     serde_json::from_slice(&resp.body).expect("cluster view is JSON")
 }
 
-/// `result.clock.<field>` of node `port`'s cluster view.
-fn clock_field(port: u16, field: &str) -> Option<u64> {
-    cluster_json(port)["result"]["clock"][field].as_u64()
+/// `result.clock.<field>` of node `addr`'s cluster view.
+fn clock_field(addr: SocketAddr, field: &str) -> Option<u64> {
+    cluster_json(addr)["result"]["clock"][field].as_u64()
 }
 
 /// Set, get, delete, get of `key` through node `node`: what each answered.
@@ -161,19 +155,18 @@ fn works(replies: &[Reply; 4]) -> bool {
 
 #[test]
 fn a_forged_far_future_put_is_refused_and_the_key_stays_usable() {
-    let _one = one_cluster();
     let mut cluster = Cluster::start(&spec());
     cluster.wait_links_up();
-    let port = cluster.node(0).port;
+    let addr = cluster.node(0).addr();
     let two_hours_ahead = (system_ms() + TWO_HOURS_MS) << COUNTER_BITS;
     let keys = ["poison-max", "poison-2h"];
     let answers = as_hostile_peer(
-        port,
+        addr,
         two_hours_ahead,
         &[put(keys[0], u64::MAX), put(keys[1], two_hours_ahead)],
     );
     let refused = Ok(ReplicaReply::RefusedFuture);
-    let mut kv = KvClient::new(cluster.ports(), Duration::from_secs(5));
+    let mut kv = KvClient::new(cluster.addrs(), Duration::from_secs(5));
     for (key, answer) in keys.iter().zip(&answers) {
         let replies = use_normally(&mut kv, 0, key);
         assert!(
@@ -181,8 +174,8 @@ fn a_forged_far_future_put_is_refused_and_the_key_stays_usable() {
             "{key}: the forged PUT was answered {answer:?}; then set/get/del/get: {replies:?}"
         );
     }
-    assert!(clock_field(port, "versions_refused_future") >= Some(2));
-    let hlc_ms = clock_field(port, "hlc_ms").expect("the node's clock");
+    assert!(clock_field(addr, "versions_refused_future") >= Some(2));
+    let hlc_ms = clock_field(addr, "hlc_ms").expect("the node's clock");
     assert!(
         hlc_ms < system_ms() + BOUND_MS,
         "the heartbeats dragged the clock to {hlc_ms}"
@@ -227,12 +220,12 @@ fn restart(cluster: &mut Cluster, i: usize) {
     cluster.wait_links_up();
 }
 
-/// The version node `port` holds for `key`, as a peer's READ shows it.
-fn held_version(port: u16, key: &str) -> Version {
+/// The version node `addr` holds for `key`, as a peer's READ shows it.
+fn held_version(addr: SocketAddr, key: &str) -> Version {
     let read = ReplicaRequest::Read {
         key: key.as_bytes().to_vec(),
     };
-    match as_hostile_peer(port, 0, &[read]).remove(0) {
+    match as_hostile_peer(addr, 0, &[read]).remove(0) {
         Ok(ReplicaReply::Read { version, .. }) => version,
         other => panic!("READ of {key} answered {other:?}"),
     }
@@ -240,26 +233,25 @@ fn held_version(port: u16, key: &str) -> Version {
 
 #[test]
 fn a_node_two_hours_ahead_does_not_drag_the_others_clocks() {
-    let _one = one_cluster();
     let mut cluster = Cluster::start(&spec());
     cluster.wait_links_up();
     restart_with_clock(&mut cluster, 2, "+2h");
     std::thread::sleep(Duration::from_millis(SKEWED_RUN_MS));
-    let mut kv = KvClient::new(cluster.ports(), Duration::from_secs(5));
+    let mut kv = KvClient::new(cluster.addrs(), Duration::from_secs(5));
     // Node 2 coordinates a write: its version is 2 h ahead, the others refuse it.
     let far = kv.set(2, "from-the-future", "x");
     for node in [0, 1] {
         let key = format!("written-via-{node}");
         assert_eq!(kv.set(node, &key, "v"), Reply::Ok);
-        let port = cluster.node(node).port;
-        let version_ms = hlc_ms(held_version(port, &key).hlc);
+        let addr = cluster.node(node).addr();
+        let version_ms = hlc_ms(held_version(addr, &key).hlc);
         let now = system_ms();
         assert!(
             version_ms < now + BOUND_MS,
             "node {node} issued a version {} s ahead of real time (node 2's write: {far:?})",
             (version_ms - now) / 1_000
         );
-        let offset = cluster_json(port)["result"]["nodes"][2]["wall_clock_offset_ms"].as_i64();
+        let offset = cluster_json(addr)["result"]["nodes"][2]["wall_clock_offset_ms"].as_i64();
         let near_two_hours = offset.is_some_and(|o| (o - TWO_HOURS_MS as i64).abs() < 1_000);
         assert!(near_two_hours, "node {node} sees node 2 at {offset:?} ms");
     }
@@ -267,19 +259,18 @@ fn a_node_two_hours_ahead_does_not_drag_the_others_clocks() {
         matches!(far, Reply::NotMost { .. }),
         "node 2's write far ahead: {far:?}"
     );
-    let refused = clock_field(cluster.node(0).port, "versions_refused_future");
+    let refused = clock_field(cluster.node(0).addr(), "versions_refused_future");
     assert!(refused >= Some(1), "node 0 refused {refused:?}");
 }
 
 #[test]
 fn a_peer_five_seconds_behind_shows_its_wall_clock_offset() {
-    let _one = one_cluster();
     let mut cluster = Cluster::start(&spec());
     cluster.wait_links_up();
     restart_with_clock(&mut cluster, 2, "-5");
     std::thread::sleep(Duration::from_millis(SKEWED_RUN_MS / 2));
     for node in [0, 1] {
-        let view = cluster_json(cluster.node(node).port);
+        let view = cluster_json(cluster.node(node).addr());
         let peer = &view["result"]["nodes"][2];
         let offset = peer["wall_clock_offset_ms"].as_i64();
         assert!(

@@ -14,14 +14,13 @@
 //! `RECOVERY_PLANT=off` starts every node with `MOSTDB_RECOVERY=off` (a wiped node votes at
 //! once). Test 2 must then fail.
 
-mod support;
-
-use std::sync::{Mutex, MutexGuard};
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use support::cluster::{classify, Cluster, ClusterSpec, KvClient, Reply};
-use support::proxy::CutMode;
-use support::{k, Client};
+use crate::support::cluster::{Cluster, ClusterSpec};
+use crate::support::kv::{classify, KvClient, Reply};
+use crate::support::proxy::CutMode;
+use crate::support::{k, Client};
 
 /// Keys written before the wipe (`RECOVERY_KEYS` overrides, for measuring).
 const KEYS_DEFAULT: usize = 3_000;
@@ -43,13 +42,6 @@ const PROBE_MS: u64 = 5_000;
 const PROBE_PAUSE_MS: u64 = 200;
 /// Wrong keys named in a failure message.
 const SHOWN_WRONG_KEYS: usize = 5;
-
-/// One cluster at a time in this binary (the harness picks ports from the current time).
-static ONE_CLUSTER: Mutex<()> = Mutex::new(());
-
-fn one_cluster() -> MutexGuard<'static, ()> {
-    ONE_CLUSTER.lock().unwrap_or_else(|p| p.into_inner())
-}
 
 fn spec() -> ClusterSpec {
     let mut spec = ClusterSpec {
@@ -75,14 +67,14 @@ fn key(i: usize) -> String {
 }
 
 /// Sets `(key(i), "v-i")` for every i through every node, each write until it is Ok.
-fn write_keys(ports: &[u16]) {
+fn write_keys(addrs: &[SocketAddr]) {
     let n = keys();
     let chunk = n.div_ceil(WRITERS);
     std::thread::scope(|s| {
         for t in 0..WRITERS {
             s.spawn(move || {
                 let timeout = Duration::from_millis(CLIENT_IO_TIMEOUT_MS);
-                let mut client = KvClient::new(ports.to_vec(), timeout);
+                let mut client = KvClient::new(addrs.to_vec(), timeout);
                 for i in t * chunk..((t + 1) * chunk).min(n) {
                     set_ok(&mut client, &[0, 1, 2], &key(i), &format!("v-{i}"));
                 }
@@ -128,13 +120,12 @@ fn log_lines(cluster: &Cluster, node: usize, needle: &str) -> Vec<String> {
 
 #[test]
 fn a_brand_new_cluster_comes_up_on_its_own() {
-    let _one = one_cluster();
     let started = Instant::now();
     // `start` waits until every node answers /readyz 200.
     let cluster = Cluster::start(&spec());
     eprintln!("new cluster ready in {} ms", started.elapsed().as_millis());
     let timeout = Duration::from_millis(CLIENT_IO_TIMEOUT_MS);
-    let mut client = KvClient::new(cluster.ports(), timeout);
+    let mut client = KvClient::new(cluster.addrs(), timeout);
     for node in 0..cluster.size() {
         let key = format!("new-{node}");
         assert_eq!(
@@ -159,12 +150,11 @@ fn a_brand_new_cluster_comes_up_on_its_own() {
 
 #[test]
 fn a_wiped_node_does_not_vote_until_it_has_copied_from_its_peers() {
-    let _one = one_cluster();
     let mut cluster = Cluster::start(&spec());
     let timeout = Duration::from_millis(CLIENT_IO_TIMEOUT_MS);
-    let mut client = KvClient::new(cluster.ports(), timeout);
+    let mut client = KvClient::new(cluster.addrs(), timeout);
     let started = Instant::now();
-    write_keys(&cluster.ports());
+    write_keys(&cluster.addrs());
     let n = keys();
     eprintln!("{n} sets took {} ms", started.elapsed().as_millis());
     set_ok(&mut client, &[0], "x", "old");
@@ -222,7 +212,7 @@ fn a_wiped_node_does_not_vote_until_it_has_copied_from_its_peers() {
     for line in log_lines(&cluster, WIPED, "recover") {
         eprintln!("  {line}");
     }
-    let mut node = Client::connect(cluster.node(WIPED).port);
+    let mut node = cluster.node(WIPED).client();
     let mut wrong: Vec<String> = (0..n)
         .filter_map(|i| {
             let has = local_get(&mut node, &key(i));

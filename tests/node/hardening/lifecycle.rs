@@ -35,17 +35,19 @@ fn sighup_is_logged_and_the_node_keeps_serving() {
 
 #[test]
 fn restarts_at_once_after_kill9_on_the_same_port() {
-    let mut node = Node::start();
-    let port = node.port();
+    // At an address of its own, which it keeps across restarts.
+    let mut node = Node::start_fixed();
+    let addr = node.addr();
     for round in 0..KILL_RESTARTS {
         let key = format!("round-{round}");
         node.client()
             .post("/mostdb/set", &kv(&key, "v"))
             .assert_json(200, OK);
         node.kill9();
-        if let Err(e) = node.boot_once(port) {
-            panic!("restart {round} on port {port} right after kill -9 failed: {e:?}");
+        if let Err(e) = node.boot() {
+            panic!("restart {round} on {addr} right after kill -9 failed: {e:?}");
         }
+        assert_eq!(node.addr(), addr, "the same address");
     }
     let mut c = node.client();
     for round in 0..KILL_RESTARTS {

@@ -1,0 +1,22 @@
+//! The cluster tests: each starts several real `mostdb` processes on this process's loopback
+//! address, with a proxy on every peer link. Convergence by anti-entropy (`convergence`),
+//! hinted handoff (`handoff`), recovery of a wiped node before it votes (`recovery`), the
+//! Jepsen-style fault test with its checker and proxies (`fault`), and what hostile peers and
+//! skewed clocks do to a cluster (`hardening`). Clusters share the machine by its cores (see
+//! `support/cluster.rs`, `LoadSlot`). Single-node tests are in `tests/node.rs`; measurements
+//! in `benches/convergence.rs`.
+//!
+//! A test crate root looks for its modules beside itself, hence the `#[path]`s.
+
+mod support;
+
+#[path = "cluster/convergence.rs"]
+mod convergence;
+#[path = "cluster/fault.rs"]
+mod fault;
+#[path = "cluster/handoff.rs"]
+mod handoff;
+#[path = "cluster/hardening/mod.rs"]
+mod hardening;
+#[path = "cluster/recovery.rs"]
+mod recovery;

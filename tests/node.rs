@@ -1,0 +1,18 @@
+//! The single-node tests: each starts one real `mostdb` process (or runs the binary to its
+//! exit) on a port it picks itself, so they run side by side. The API byte for byte
+//! (`api`), HTTP edge cases (`http`), the process's life, startup errors and durability
+//! across kill -9 (`lifecycle`), and what hostile clients and a full disk do to one node
+//! (`hardening`). Tests that start a cluster are in `tests/cluster.rs`.
+//!
+//! A test crate root looks for its modules beside itself, hence the `#[path]`s.
+
+mod support;
+
+#[path = "node/api.rs"]
+mod api;
+#[path = "node/hardening/mod.rs"]
+mod hardening;
+#[path = "node/http.rs"]
+mod http;
+#[path = "node/lifecycle.rs"]
+mod lifecycle;
