@@ -193,7 +193,7 @@ const _: () = assert!(JSON_SCAN_BLOCK_BYTES.is_power_of_two());
 /// environment) would make the depth a body can reach depend on how the process was started.
 /// Every parser's recursion is bounded (`JSON_DEPTH_MAX`; the others do not recurse), so what
 /// the request path needs is fixed: a core stack's resident pages peaked at 432 KiB in a debug
-/// build after start-up, 3,000 hostile requests (tests/hardening/fuzz_requests.rs) and a quorum
+/// build after start-up, 3,000 hostile requests (tests/node/hardening/fuzz_requests.rs) and a quorum
 /// set and get. 8 MiB, the main thread's stack on Linux, leaves ~19× that for paths that test
 /// does not reach (recovery, anti-entropy, a panic printing its backtrace). Address space
 /// only: untouched pages cost no memory; `THREADS_MAX` cores reserve at most 2 GiB of it.

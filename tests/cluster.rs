@@ -14,6 +14,8 @@ mod support;
 mod convergence;
 #[path = "cluster/fault.rs"]
 mod fault;
+#[path = "cluster/fault_harness.rs"]
+mod fault_harness;
 #[path = "cluster/handoff.rs"]
 mod handoff;
 #[path = "cluster/hardening/mod.rs"]

@@ -81,7 +81,7 @@ enum Route {
 
 /// One client connection's view of the API: where it comes from (peer links are admitted
 /// by address when there is no cluster secret) and, once a peer handshake was answered `101`,
-/// the proof the dialler still owes, which the accept loop hands to `serve_peer`.
+/// the proof the dialler still owes, which the server's listener service hands to `serve_peer`.
 pub struct Connection {
     api: Rc<Api>,
     from: IpAddr,

@@ -5,6 +5,7 @@
 //! clock plus the bound, B2 no clock observes a value beyond it.
 
 mod clients;
+mod config;
 pub mod history;
 mod rng;
 pub mod scenarios;
