@@ -12,6 +12,8 @@ mod support;
 
 #[path = "cluster/convergence.rs"]
 mod convergence;
+#[path = "cluster/dashboard.rs"]
+mod dashboard;
 #[path = "cluster/fault.rs"]
 mod fault;
 #[path = "cluster/fault_harness.rs"]

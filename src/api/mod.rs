@@ -6,6 +6,7 @@
 //! Must not import `storage`: data is reached only through `replication`.
 
 pub mod cluster;
+pub mod dashboard;
 pub mod error;
 pub mod json;
 pub mod query;
@@ -133,6 +134,14 @@ impl Api {
         // Peers prove the cluster secret (or come from a member's address), never the API key.
         if req.path == PEER_PATH {
             return self.peer_handshake(&req, conn).await;
+        }
+        // The dashboard page holds no data: it loads without the key, which its requests carry.
+        if req.path == dashboard::PATH {
+            return match req.method {
+                Method::Get | Method::Head => dashboard::page(),
+                Method::Options => options(ALLOW_PROBE),
+                _ => method_not_allowed(ALLOW_PROBE),
+            };
         }
         if !self.authorized(&req) {
             return ApiError::Unauthorized.to_response();
@@ -337,6 +346,7 @@ fn refused(refusal: Refusal) -> Response {
         status: refusal.status,
         content_type: Some(crate::http::CONTENT_TYPE_TEXT),
         allow: None,
+        headers: "",
         body: Body::Owned(refusal.body()),
         upgrade: None,
     }
@@ -347,6 +357,7 @@ fn options(allow: &'static str) -> Response {
         status: 200,
         content_type: None,
         allow: Some(allow),
+        headers: "",
         body: Body::Static(b""),
         upgrade: None,
     }
@@ -355,6 +366,7 @@ fn options(allow: &'static str) -> Response {
 fn method_not_allowed(allow: &'static str) -> Response {
     Response {
         allow: Some(allow),
+        headers: "",
         ..Response::text(405, "Method Not Allowed")
     }
 }

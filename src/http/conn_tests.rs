@@ -46,6 +46,7 @@ impl Handler for Echo {
                 status: 200,
                 content_type: Some(crate::http::CONTENT_TYPE_TEXT),
                 allow: None,
+                headers: "",
                 body: Body::Owned(body),
                 upgrade: None,
             }

@@ -108,6 +108,8 @@ pub struct Response {
     pub content_type: Option<&'static str>,
     /// The `Allow` header, for 405 and OPTIONS.
     pub allow: Option<&'static str>,
+    /// More header lines, each `Name: value\r\n` (empty for nearly every answer).
+    pub headers: &'static str,
     pub body: Body,
     /// `Some`: switch the connection to another protocol. The connection answers
     /// `101 Switching Protocols` (the fields above are ignored), then hands the stream and
@@ -128,6 +130,7 @@ pub struct Upgrade {
 
 pub const CONTENT_TYPE_JSON: &str = "application/json";
 pub const CONTENT_TYPE_TEXT: &str = "text/plain; charset=utf-8";
+pub const CONTENT_TYPE_HTML: &str = "text/html; charset=utf-8";
 
 impl Response {
     pub fn json(status: u16, body: Vec<u8>) -> Response {
@@ -135,6 +138,7 @@ impl Response {
             status,
             content_type: Some(CONTENT_TYPE_JSON),
             allow: None,
+            headers: "",
             body: Body::Owned(body),
             upgrade: None,
         }
@@ -145,7 +149,19 @@ impl Response {
             status,
             content_type: Some(CONTENT_TYPE_JSON),
             allow: None,
+            headers: "",
             body: Body::Static(body),
+            upgrade: None,
+        }
+    }
+
+    pub fn html(status: u16, body: &'static str) -> Response {
+        Response {
+            status,
+            content_type: Some(CONTENT_TYPE_HTML),
+            allow: None,
+            headers: "",
+            body: Body::Static(body.as_bytes()),
             upgrade: None,
         }
     }
@@ -155,9 +171,16 @@ impl Response {
             status,
             content_type: Some(CONTENT_TYPE_TEXT),
             allow: None,
+            headers: "",
             body: Body::Static(body.as_bytes()),
             upgrade: None,
         }
+    }
+
+    /// The same answer with more header lines (each `Name: value\r\n`).
+    pub fn with_headers(mut self, lines: &'static str) -> Response {
+        self.headers = lines;
+        self
     }
 
     /// A `101 Switching Protocols` answer: the connection switches to `upgrade.protocol`.
@@ -166,6 +189,7 @@ impl Response {
             status: 101,
             content_type: None,
             allow: None,
+            headers: "",
             body: Body::Static(b""),
             upgrade: Some(Box::new(upgrade)),
         }

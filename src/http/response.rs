@@ -15,7 +15,7 @@ const HEAD_RESERVE_BYTES: usize = 160;
 
 /// Appends one response to `out`, exactly as
 /// `HTTP/1.1 {status} {reason}\r\nServer: mostdb\r\nDate: {date}\r\n[Content-Type: {ct}\r\n]`
-/// `Content-Length: {n}\r\n[Allow: {allow}\r\n][Connection: close\r\n]\r\n{body}`.
+/// `Content-Length: {n}\r\n[Allow: {allow}\r\n][Connection: close\r\n]{headers}\r\n{body}`.
 /// The status line says HTTP/1.1 even to a 1.0 client, as the original does. `head_only`
 /// (a HEAD request) keeps the Content-Length of the body but leaves the body out.
 pub fn encode_response(
@@ -28,7 +28,7 @@ pub fn encode_response(
     let body = resp.body.as_bytes();
     let reason = reason(resp.status);
     let ct_len = resp.content_type.map_or(0, str::len);
-    let allow_len = resp.allow.map_or(0, str::len);
+    let allow_len = resp.allow.map_or(0, str::len) + resp.headers.len();
     let body_len = if head_only { 0 } else { body.len() };
     out.reserve(HEAD_RESERVE_BYTES + reason.len() + date.len() + ct_len + allow_len + body_len);
 
@@ -51,7 +51,9 @@ pub fn encode_response(
     if close {
         out.extend_from_slice(b"\r\nConnection: close");
     }
-    out.extend_from_slice(b"\r\n\r\n");
+    out.extend_from_slice(b"\r\n");
+    out.extend_from_slice(resp.headers.as_bytes());
+    out.extend_from_slice(b"\r\n");
     if !head_only {
         out.extend_from_slice(body);
     }
@@ -196,6 +198,7 @@ mod tests {
             status: 200,
             content_type: None,
             allow: Some("POST, OPTIONS"),
+            headers: "",
             body: Body::Static(b""),
             upgrade: None,
         };
@@ -211,6 +214,7 @@ mod tests {
             status: 405,
             content_type: Some("text/plain; charset=utf-8"),
             allow: Some("POST, OPTIONS"),
+            headers: "",
             body: Body::Owned(b"Method Not Allowed".to_vec()),
             upgrade: None,
         };

@@ -121,6 +121,7 @@ impl Handler for Upgrader {
                     status: refusal.status,
                     content_type: Some(http::CONTENT_TYPE_TEXT),
                     allow: None,
+                    headers: "",
                     body: http::Body::Owned(refusal.body()),
                     upgrade: None,
                 }
