@@ -130,6 +130,14 @@ pub struct Settings {
     pub tls_key: Option<PathBuf>,
     /// `MOSTDB_TLS_CA`: PEM CA bundle for mutual TLS between nodes (needs `tls_cert`).
     pub tls_ca: Option<PathBuf>,
+    /// `MOSTDB_AUDIT_LOG`: the audit log's file; `None`: no audit log.
+    pub audit_log: Option<PathBuf>,
+    /// `MOSTDB_AUDIT_KEYS=hash`: keys appear as a keyed hash (under the cluster secret).
+    pub audit_keys_hashed: bool,
+    /// `MOSTDB_AUDIT_STRICT`: a write waits for room in a full audit queue.
+    pub audit_strict: bool,
+    /// `MOSTDB_AUDIT_MAX_BYTES`: the audit log is rotated at this size.
+    pub audit_max_bytes: u64,
     /// Parts a test may switch off; all on unless the environment says otherwise.
     pub test_switches: TestSwitches,
 }
@@ -250,9 +258,13 @@ enum Key {
     TlsCert,
     TlsKeyPem,
     TlsCa,
+    AuditLog,
+    AuditKeys,
+    AuditStrict,
+    AuditMaxBytes,
 }
 
-const KEY_COUNT: usize = 26;
+const KEY_COUNT: usize = 30;
 
 /// One setting: its names, its default (parsed like any given value) and its help line.
 struct Spec {
@@ -345,6 +357,18 @@ const SETTINGS: [Spec; KEY_COUNT] = [
     Spec { key: Key::TlsCa, env: "MOSTDB_TLS_CA", flags: &["--tls-ca"], metavar: "PATH",
            default: Some(""), about: "PEM CA bundle: mutual TLS between nodes (each presents a \
            certificate signed by it);\nneeded with TLS when there are peers" },
+    Spec { key: Key::AuditLog, env: "MOSTDB_AUDIT_LOG", flags: &["--audit-log"], metavar: "PATH",
+           default: Some(""), about: "append a JSON line per write, admin action and refused \
+           authentication to this file;\nnone: no audit log" },
+    Spec { key: Key::AuditKeys, env: "MOSTDB_AUDIT_KEYS", flags: &["--audit-keys"], metavar: "MODE",
+           default: Some("clear"), about: "clear: keys as sent; hash: a keyed hash of each key \
+           (needs MOSTDB_CLUSTER_SECRET)" },
+    Spec { key: Key::AuditStrict, env: "MOSTDB_AUDIT_STRICT", flags: &["--audit-strict"],
+           metavar: "BOOL", default: Some("false"), about: "when the audit queue is full, a \
+           write waits for room (true) or its record is dropped\nand counted (false)" },
+    Spec { key: Key::AuditMaxBytes, env: "MOSTDB_AUDIT_MAX_BYTES", flags: &["--audit-max-bytes"],
+           metavar: "SIZE", default: Some("64MiB"), about: "rotate the audit log at this size \
+           (PATH.1 ... PATH.5 kept); sizes as for MOSTDB_MAX_VALUE_BYTES" },
 ];
 
 // `Inputs` is indexed by `Key as usize`: the table must list the keys in declaration order.
@@ -602,13 +626,31 @@ fn build(inputs: &Inputs) -> Result<Settings, ConfigError> {
         tls_cert: setting(inputs, Key::TlsCert, values::file_path)?,
         tls_key: setting(inputs, Key::TlsKeyPem, values::file_path)?,
         tls_ca: setting(inputs, Key::TlsCa, values::file_path)?,
+        audit_log: setting(inputs, Key::AuditLog, values::file_path)?,
+        audit_keys_hashed: setting(inputs, Key::AuditKeys, values::audit_keys)?,
+        audit_strict: setting(inputs, Key::AuditStrict, values::boolean)?,
+        audit_max_bytes: setting(inputs, Key::AuditMaxBytes, values::audit_max_bytes)?,
         test_switches: inputs.test_switches,
     })
     .and_then(|settings| check_tls(inputs, settings))
+    .and_then(|settings| check_audit(inputs, settings))
 }
 
 /// The TLS settings that only make sense together. The files themselves are read by
 /// `tls::Tls::from_settings` at start.
+/// Hashed audit keys are keyed with the cluster secret: without one there is no key.
+fn check_audit(inputs: &Inputs, settings: Settings) -> Result<Settings, ConfigError> {
+    if settings.audit_keys_hashed && settings.cluster_secret.is_empty() {
+        let (name, value) = raw(inputs, Key::AuditKeys);
+        return Err(ConfigError::Invalid {
+            name: name.to_string(),
+            value: value.to_string(),
+            expected: "MOSTDB_CLUSTER_SECRET to be set too (it keys the hash)".to_string(),
+        });
+    }
+    Ok(settings)
+}
+
 fn check_tls(inputs: &Inputs, settings: Settings) -> Result<Settings, ConfigError> {
     let needs = |key: Key, expected: &str| {
         let (name, value) = raw(inputs, key);

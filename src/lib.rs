@@ -11,6 +11,7 @@
 //! | `api`         | routes, handlers, the JSON of the original API, the one `ApiError`    | `storage` (goes through `replication`), `server` |
 //! | `replication` | the coordinator (quorum logic), the hybrid logical clock, replica ops | `http`, `api`, `server`    |
 //! | `storage`     | records and versions, shards over fjall, the data directory, disk space | `http`, `api`, `replication`, `runtime`, `cluster`, `tls`, `server` |
+//! | `audit`       | the audit log: JSON lines of writes and admin actions, off the event loop | `http`, `api`, `replication`, `storage`, `runtime`, `server` |
 //! | `cluster`     | members, which one is this node, the quorum size (passive)             | `http`, `api`, `replication`, `storage`, `runtime`, `tls`, `server` |
 //! | `runtime`     | one monoio runtime per core, cross-core hops, shutdown, memory trim    | `api`, `http`, `replication`, `storage`, `server` |
 //! | `tls`         | rustls configs from the PEM settings; `Stream`: plain TCP or TLS       | `http`, `api`, `replication`, `storage`, `cluster`, `server` |
@@ -46,6 +47,7 @@
 //! with a COPY through the local replica rule: it never counts toward a quorum.
 
 pub mod api;
+pub mod audit;
 pub mod cluster;
 pub mod config;
 pub mod http;

@@ -410,3 +410,24 @@ pub const TLS_WRITE_BATCH_BYTES: usize = 64 * 1024;
 const _: () = assert!(TLS_RECORD_BUFFER_BYTES >= 16 * 1024 + 256);
 const _: () = assert!(TLS_WRITE_BATCH_BYTES >= TLS_RECORD_BUFFER_BYTES);
 const _: () = assert!(TLS_HANDSHAKE_TIMEOUT_MS < IDLE_TIMEOUT_MS);
+
+// --- audit log (src/audit) ---
+
+/// Bytes of encoded audit records queued for the writer thread at once; beyond it a record is
+/// dropped (counted, and a gap record written), or, with `MOSTDB_AUDIT_STRICT`, waited for.
+pub const AUDIT_QUEUE_BYTES_MAX: usize = 16 * 1024 * 1024;
+/// Records queued at once (the channel's capacity), whatever their size.
+pub const AUDIT_QUEUE_RECORDS_MAX: usize = 65_536;
+/// With `MOSTDB_AUDIT_STRICT`, how often a write waiting for room in the queue looks again…
+pub const AUDIT_STRICT_RETRY_MS: u64 = 1;
+/// …and for how long at most; then its record is dropped (counted, logged) and the answer goes.
+pub const AUDIT_STRICT_WAIT_MS_MAX: u64 = 5_000;
+/// Rotated files kept beside the live one (`PATH.1` … `PATH.N`, the oldest removed).
+pub const AUDIT_FILES_KEPT: u32 = 5;
+/// How often an idle writer thread looks whether it must reopen its file (SIGHUP).
+pub const AUDIT_IDLE_WAKE_MS: u64 = 500;
+/// Default `MOSTDB_AUDIT_MAX_BYTES`: a file this large is rotated.
+pub const AUDIT_FILE_BYTES_DEFAULT: u64 = 64 * 1024 * 1024;
+
+const _: () = assert!(AUDIT_STRICT_WAIT_MS_MAX > AUDIT_STRICT_RETRY_MS);
+const _: () = assert!(AUDIT_FILES_KEPT >= 1);

@@ -27,6 +27,7 @@ const LONG_FILES: &[(&str, &str)] = &[(
 /// means `crate::<name>`; any other name is a sibling of the module that says it.
 const TOP_LEVEL: &[&str] = &[
     "api",
+    "audit",
     "cluster",
     "config",
     "http",

@@ -137,6 +137,7 @@ fn api_config(settings: &Settings) -> ApiConfig {
         }),
         max_value_bytes: settings.max_value_bytes,
         peer_certificate_required: settings.mtls(),
+        audit: Arc::new(crate::audit::Audit::off()),
     }
 }
 

@@ -5,6 +5,7 @@
 //!
 //! Must not import `storage`: data is reached only through `replication`.
 
+mod audit;
 pub mod cluster;
 pub mod dashboard;
 pub mod error;
@@ -49,6 +50,8 @@ pub struct ApiConfig {
     /// Mutual TLS between nodes (`MOSTDB_TLS_CA`): the peer upgrade is admitted only on a
     /// connection whose client certificate verified against the CA.
     pub peer_certificate_required: bool,
+    /// The node's audit log (a no-op when off).
+    pub audit: Arc<crate::audit::Audit>,
 }
 
 /// One core's request handler.
@@ -144,6 +147,7 @@ impl Api {
             };
         }
         if !self.authorized(&req) {
+            self.audit_refused(&req, conn).await;
             return ApiError::Unauthorized.to_response();
         }
         let Some((route, allow)) = self.route(req.path) else {
@@ -151,8 +155,8 @@ impl Api {
         };
         let result = match (req.method, route) {
             (Method::Options, _) => return options(allow),
-            (Method::Post, Route::Set) => self.set(req.body).await,
-            (Method::Post, Route::Del) => self.del(req.body).await,
+            (Method::Post, Route::Set) => self.set(req.body, conn).await,
+            (Method::Post, Route::Del) => self.del(req.body, conn).await,
             (Method::Post, Route::Get) | (Method::Get, Route::Get1) => {
                 self.get(req.body, false).await
             }
@@ -248,15 +252,21 @@ impl Api {
         Ok(Response::json_static(200, BODY_READY))
     }
 
-    async fn set(&self, body: &[u8]) -> Result<Response, ApiError> {
+    async fn set(&self, body: &[u8], conn: &Connection) -> Result<Response, ApiError> {
         let (key, value) = self.parse_key_value(body)?;
-        self.replication.set(key, value).await.map_err(op_error)?;
+        let audit = self.audit_start(&key);
+        let done = self.replication.set(key, value).await;
+        self.audit_write("set", audit, conn, &done).await;
+        done.map_err(op_error)?;
         Ok(Response::json_static(200, json::BODY_OK))
     }
 
-    async fn del(&self, body: &[u8]) -> Result<Response, ApiError> {
+    async fn del(&self, body: &[u8], conn: &Connection) -> Result<Response, ApiError> {
         let key = parse_key(json::decode(body).map_err(decode_error)?.key)?;
-        self.replication.del(key).await.map_err(op_error)?;
+        let audit = self.audit_start(&key);
+        let done = self.replication.del(key).await;
+        self.audit_write("del", audit, conn, &done).await;
+        done.map_err(op_error)?;
         Ok(Response::json_static(200, json::BODY_OK))
     }
 

@@ -884,3 +884,36 @@ fn tls_settings_that_need_each_other_are_refused() {
     assert!(message.contains("MOSTDB_TLS_CA"), "{message}");
     assert!(!message.contains('\n'), "{message}");
 }
+
+#[test]
+fn the_audit_log_is_off_by_default_and_hashes_keys_only_with_a_secret() {
+    let s = settings(&[], &[]);
+    assert_eq!(
+        (
+            s.audit_log,
+            s.audit_keys_hashed,
+            s.audit_strict,
+            s.audit_max_bytes
+        ),
+        (None, false, false, limits::AUDIT_FILE_BYTES_DEFAULT)
+    );
+    let s = settings(
+        &["--audit-log", "/var/log/mostdb/audit.log"],
+        &[
+            ("MOSTDB_AUDIT_KEYS", "HASH"),
+            ("MOSTDB_CLUSTER_SECRET", "s3cret"),
+            ("MOSTDB_AUDIT_STRICT", "true"),
+            ("MOSTDB_AUDIT_MAX_BYTES", "1MiB"),
+        ],
+    );
+    assert_eq!(
+        s.audit_log,
+        Some(PathBuf::from("/var/log/mostdb/audit.log"))
+    );
+    assert!(s.audit_keys_hashed && s.audit_strict);
+    assert_eq!(s.audit_max_bytes, 1024 * 1024);
+    let message = error(&[], &[("MOSTDB_AUDIT_KEYS", "hash")]).to_string();
+    assert!(message.contains("MOSTDB_CLUSTER_SECRET"), "{message}");
+    assert!(env_message("MOSTDB_AUDIT_KEYS", "sha1").contains("clear or hash"));
+    assert!(env_message("MOSTDB_AUDIT_MAX_BYTES", "1KiB").contains("64KiB"));
+}

@@ -386,3 +386,22 @@ pub(super) fn cluster_epoch(text: &str) -> Result<u64, String> {
         .filter(|epoch| *epoch >= 1)
         .ok_or_else(|| "a whole number, 1 or more".to_string())
 }
+
+/// `clear` or `hash`: whether audit records carry keys hashed.
+pub(super) fn audit_keys(text: &str) -> Result<bool, String> {
+    match text.to_ascii_lowercase().as_str() {
+        "clear" => Ok(false),
+        "hash" => Ok(true),
+        _ => Err("clear or hash".to_string()),
+    }
+}
+
+/// The smallest audit file worth rotating at, and the largest.
+const AUDIT_MAX_BYTES_LOWEST: u64 = 64 * 1024;
+const AUDIT_MAX_BYTES_HIGHEST: u64 = 1 << 40;
+
+pub(super) fn audit_max_bytes(text: &str) -> Result<u64, String> {
+    parse_size(text)
+        .filter(|b| (AUDIT_MAX_BYTES_LOWEST..=AUDIT_MAX_BYTES_HIGHEST).contains(b))
+        .ok_or_else(|| "a size from 64KiB to 1TiB, e.g. 64MiB".to_string())
+}

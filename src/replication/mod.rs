@@ -25,6 +25,8 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 use crate::runtime::{CoreGone, Hub};
+/// The version of a write, as the API reports it (the API reaches storage only through here).
+pub use crate::storage::Version;
 use crate::storage::{Shard, StorageError, Store};
 
 use clock::Hlc;
@@ -112,13 +114,18 @@ impl CoreReplica {
         }
     }
 
-    async fn write(&self, shard: u32, key: Vec<u8>, value: Option<Vec<u8>>) -> Result<(), OpError> {
+    async fn write(
+        &self,
+        shard: u32,
+        key: Vec<u8>,
+        value: Option<Vec<u8>>,
+    ) -> Result<Version, OpError> {
         match self
             .driver
             .write(self.shard(shard), &self.hlc, key, value)
             .await
         {
-            WriteDone::Ok { .. } => Ok(()),
+            WriteDone::Ok { version } => Ok(version),
             WriteDone::NotMost => Err(OpError::NotMost {
                 indeterminate: false,
             }),
@@ -229,7 +236,7 @@ impl Replication {
     /// `NoSpace`: both mean nothing was applied, and this one tells the client why. (The
     /// watcher may have found room again by the time the answer is back, so the count is
     /// looked at, not only the current state.)
-    fn blame_space(&self, done: Result<(), OpError>, refusals: u64) -> Result<(), OpError> {
+    fn blame_space<T>(&self, done: Result<T, OpError>, refusals: u64) -> Result<T, OpError> {
         let ran_out = self.space_low() || self.store.space().refused_writes() > refusals;
         match done {
             Err(OpError::NotMost {
@@ -244,7 +251,8 @@ impl Replication {
         self.store.space().is_low()
     }
 
-    pub async fn set(&self, key: Vec<u8>, value: Vec<u8>) -> Result<(), OpError> {
+    /// The version written, once a majority holds it.
+    pub async fn set(&self, key: Vec<u8>, value: Vec<u8>) -> Result<Version, OpError> {
         self.check_voting()?;
         self.check_space()?;
         let refusals = self.store.space().refused_writes();
@@ -255,7 +263,8 @@ impl Replication {
         self.blame_space(done.await, refusals)
     }
 
-    pub async fn del(&self, key: Vec<u8>) -> Result<(), OpError> {
+    /// The tombstone's version, once a majority holds it.
+    pub async fn del(&self, key: Vec<u8>) -> Result<Version, OpError> {
         self.check_voting()?;
         self.check_space()?;
         let refusals = self.store.space().refused_writes();

@@ -1,0 +1,98 @@
+//! What the API tells the audit log (`crate::audit`): every write that got past its checks
+//! (set, del: the key, the client, the outcome, the version, the duration) and every request
+//! refused for a wrong or missing API key. Never a value or a credential. Nothing is done,
+//! not even a copy of the key, when the audit log is off.
+
+use std::time::Instant;
+
+use super::{Api, Connection, Route};
+use crate::audit::AuditRecord;
+use crate::http::Request;
+use crate::replication::{OpError, Version};
+
+/// A write under way, as the audit log will need it.
+pub(super) struct Pending {
+    key: Vec<u8>,
+    started: Instant,
+}
+
+impl Api {
+    /// Starts auditing a write of `key` (`None` when the audit log is off).
+    pub(super) fn audit_start(&self, key: &[u8]) -> Option<Pending> {
+        self.config.audit.is_on().then(|| Pending {
+            key: key.to_vec(),
+            started: Instant::now(),
+        })
+    }
+
+    /// Records how the write ended.
+    pub(super) async fn audit_write(
+        &self,
+        op: &'static str,
+        pending: Option<Pending>,
+        conn: &Connection,
+        done: &Result<Version, OpError>,
+    ) {
+        let Some(pending) = pending else {
+            return;
+        };
+        let record = AuditRecord {
+            op,
+            key: Some(&pending.key),
+            client: Some(conn.from),
+            outcome: outcome(done),
+            version: done.as_ref().ok().map(|v| (v.hlc, v.origin)),
+            duration: Some(pending.started.elapsed()),
+            detail: None,
+        };
+        self.config.audit.record(record).await;
+    }
+
+    /// Records a request refused for its API key.
+    pub(super) async fn audit_refused(&self, req: &Request<'_>, conn: &Connection) {
+        if !self.config.audit.is_on() {
+            return;
+        }
+        let op = self
+            .route(req.path)
+            .map_or("request", |(r, _)| route_name(r));
+        let record = AuditRecord {
+            op,
+            client: Some(conn.from),
+            outcome: "unauthorized",
+            ..AuditRecord::default()
+        };
+        self.config.audit.record(record).await;
+    }
+}
+
+/// A write's outcome as the audit log names it.
+fn outcome(done: &Result<Version, OpError>) -> &'static str {
+    match done {
+        Ok(_) => "ok",
+        Err(OpError::NotMost {
+            indeterminate: false,
+        }) => "not_most",
+        Err(OpError::NotMost {
+            indeterminate: true,
+        }) => "indeterminate",
+        Err(OpError::Busy) => "busy",
+        Err(OpError::NoSpace) => "no_space",
+        Err(OpError::Storage(_)) => "error",
+    }
+}
+
+/// A route's name, as the audit log (and the metrics) call it.
+pub(super) fn route_name(route: Route) -> &'static str {
+    match route {
+        Route::Set => "set",
+        Route::Get => "get",
+        Route::Del => "del",
+        Route::Get1 => "get1",
+        Route::LocalGet => "api_get",
+        Route::LocalWrite => "api_write",
+        Route::Healthz => "healthz",
+        Route::Readyz => "readyz",
+        Route::Cluster => "cluster",
+    }
+}
