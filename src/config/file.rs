@@ -37,6 +37,9 @@ pub(super) fn parse(text: &str) -> Result<(Vec<(String, String)>, Vec<String>), 
     let mut entries = Vec::new();
     let mut warnings = Vec::new();
     for (name, value) in table {
+        if value.is_table() {
+            return Err(format!("[{name}]: settings go at the top level, not in a table"));
+        }
         let known = SETTINGS.iter().any(|spec| spec.env == name) || name == ENV_API_KEY_VAULE;
         if !known {
             warnings.push(format!("unknown setting {name} in the settings file ignored"));
