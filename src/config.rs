@@ -262,7 +262,6 @@ fn did_you_mean(suggestion: &Option<&'static str>) -> String {
     }
 }
 
-
 /// One value as given, with the name it was given under (env variable or flag as typed).
 #[derive(Clone, Debug)]
 struct Given {
@@ -337,7 +336,9 @@ fn read_config_file(inputs: &mut Inputs) -> Result<(), ConfigError> {
             Some(index) if index == Key::ApiKeyValue as usize && vaule_from_env => {}
             Some(index) if inputs.given[index].is_none() => inputs.given[index] = Some(given),
             Some(_) => {}
-            None if inputs.api_key_vaule.is_none() && inputs.given[Key::ApiKeyValue as usize].is_none() => {
+            None if inputs.api_key_vaule.is_none()
+                && inputs.given[Key::ApiKeyValue as usize].is_none() =>
+            {
                 inputs.api_key_vaule = Some(given)
             }
             None => {}

@@ -38,18 +38,26 @@ pub(super) fn parse(text: &str) -> Result<(Vec<(String, String)>, Vec<String>), 
     let mut warnings = Vec::new();
     for (name, value) in table {
         if value.is_table() {
-            return Err(format!("[{name}]: settings go at the top level, not in a table"));
+            return Err(format!(
+                "[{name}]: settings go at the top level, not in a table"
+            ));
         }
         let known = SETTINGS.iter().any(|spec| spec.env == name) || name == ENV_API_KEY_VAULE;
         if !known {
-            warnings.push(format!("unknown setting {name} in the settings file ignored"));
+            warnings.push(format!(
+                "unknown setting {name} in the settings file ignored"
+            ));
             continue;
         }
         let text = match value {
             toml::Value::String(text) => text.trim().to_string(),
             toml::Value::Integer(n) => n.to_string(),
             toml::Value::Boolean(b) => b.to_string(),
-            _ => return Err(format!("{name}: expected a string, an integer or a boolean")),
+            _ => {
+                return Err(format!(
+                    "{name}: expected a string, an integer or a boolean"
+                ))
+            }
         };
         // As in the environment, an empty value counts as unset.
         if !text.is_empty() {

@@ -237,7 +237,10 @@ fn changed(
         .map(|c| c.name.clone())
         .collect();
     if !restart.is_empty() {
-        let detail = format!("read only at start, change them and restart: {}", restart.join(", "));
+        let detail = format!(
+            "read only at start, change them and restart: {}",
+            restart.join(", ")
+        );
         return Err(ChangeError::RestartRequired {
             names: restart,
             detail,

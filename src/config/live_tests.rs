@@ -108,9 +108,15 @@ fn changes_apply_all_or_nothing() {
     let Err(ChangeError::Invalid(err)) = bad else {
         panic!("expected Invalid, got {bad:?}")
     };
-    assert!(err.to_string().starts_with("MOSTDB_TIMEOUT_MS=\"7\""), "{err}");
+    assert!(
+        err.to_string().starts_with("MOSTDB_TIMEOUT_MS=\"7\""),
+        "{err}"
+    );
     let unknown = live.apply(&[change("MOSTDB_NOPE", "1")]);
-    assert_eq!(unknown, Err(ChangeError::Unknown(vec!["MOSTDB_NOPE".into()])));
+    assert_eq!(
+        unknown,
+        Err(ChangeError::Unknown(vec!["MOSTDB_NOPE".into()]))
+    );
     assert_eq!(live.generation(), 0, "nothing applied");
     assert_eq!(view.get().log_level, LogLevel::Info);
 

@@ -178,7 +178,9 @@ pub(super) fn is_secret(key: Key) -> bool {
 /// the caller redacts).
 pub(super) fn render(settings: &Settings, key: Key) -> String {
     let path = |p: &Option<std::path::PathBuf>| {
-        p.as_ref().map(|p| p.display().to_string()).unwrap_or_default()
+        p.as_ref()
+            .map(|p| p.display().to_string())
+            .unwrap_or_default()
     };
     let s = settings;
     match key {
