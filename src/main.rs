@@ -59,16 +59,10 @@ fn run(mut settings: Settings, warnings: Vec<String>) -> ExitCode {
     let signals = block_stop_signals();
     raise_fd_limit();
 
-    let tls = match Tls::from_settings(&settings) {
-        Ok(tls) => tls.map(Arc::new),
-        Err(err) => {
-            eprintln!("mostdb: {err}");
-            return ExitCode::from(config::EXIT_STATUS_USAGE as u8);
-        }
+    let tls = match load_tls(&settings) {
+        Ok(tls) => tls,
+        Err(code) => return code,
     };
-    if tls.is_some() {
-        tracing::info!(mutual = settings.mtls(), "TLS on: the port speaks only TLS");
-    }
 
     let Some((addr, port_hold)) = claim_port(&settings) else {
         return ExitCode::FAILURE;
@@ -80,21 +74,11 @@ fn run(mut settings: Settings, warnings: Vec<String>) -> ExitCode {
         return ExitCode::FAILURE;
     };
 
-    let membership = match Membership::from_settings(&settings) {
-        Ok(membership) => Arc::new(membership),
-        Err(err) => {
-            tracing::error!(%err, "bad cluster member list");
-            return ExitCode::from(config::EXIT_STATUS_USAGE as u8);
-        }
+    let membership = match membership(&settings) {
+        Ok(membership) => membership,
+        Err(code) => return code,
     };
-    log_membership(&settings, &membership);
-
-    let live = Live::new(settings.clone());
-    live.on_change(move |old, new| {
-        if old.log_level != new.log_level {
-            log_filter.set(new.log_level);
-        }
-    });
+    let live = live_settings(&settings, log_filter);
     let running = match server::start(
         &settings,
         membership,
@@ -127,6 +111,47 @@ fn run(mut settings: Settings, warnings: Vec<String>) -> ExitCode {
     }
     tracing::info!("stopped cleanly");
     ExitCode::SUCCESS
+}
+
+/// The node's TLS from its PEM files (`None`: plain HTTP); a bad file is a usage error.
+fn load_tls(settings: &Settings) -> Result<Option<Arc<Tls>>, ExitCode> {
+    match Tls::from_settings(settings) {
+        Ok(tls) => {
+            if tls.is_some() {
+                tracing::info!(mutual = settings.mtls(), "TLS on: the port speaks only TLS");
+            }
+            Ok(tls.map(Arc::new))
+        }
+        Err(err) => {
+            eprintln!("mostdb: {err}");
+            Err(ExitCode::from(config::EXIT_STATUS_USAGE as u8))
+        }
+    }
+}
+
+/// The members, logged; a bad member list is a usage error.
+fn membership(settings: &Settings) -> Result<Arc<Membership>, ExitCode> {
+    match Membership::from_settings(settings) {
+        Ok(membership) => {
+            log_membership(settings, &membership);
+            Ok(Arc::new(membership))
+        }
+        Err(err) => {
+            tracing::error!(%err, "bad cluster member list");
+            Err(ExitCode::from(config::EXIT_STATUS_USAGE as u8))
+        }
+    }
+}
+
+/// The runtime settings (`PUT /admin/config`, SIGHUP), the log level following them.
+fn live_settings(settings: &Settings, log_filter: LogFilter) -> Arc<Live> {
+    let live = Live::new(settings.clone());
+    live.on_change(move |old, new| {
+        if old.log_level != new.log_level {
+            log_filter.set(new.log_level);
+        }
+    });
+    live
 }
 
 fn log_membership(settings: &Settings, membership: &Membership) {

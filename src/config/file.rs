@@ -3,17 +3,20 @@
 //! Strings, integers and booleans are taken as their text and validated by the same parsers
 //! as the environment. Imports only `config` and std.
 
-use std::io::Read;
+use std::io::Read as _;
 use std::path::Path;
 
 use super::registry::{ENV_API_KEY_VAULE, SETTINGS};
 use super::ConfigError;
 
+/// The settings of a file as `(name, text)` pairs, and warnings about it.
+type Read = (Vec<(String, String)>, Vec<String>);
+
 /// The largest settings file read (it holds a few dozen short lines).
 pub(super) const CONFIG_FILE_BYTES_MAX: u64 = 256 * 1024;
 
 /// The file's settings as `(name, text)` pairs, and warnings for the names it does not know.
-pub(super) fn read(path: &Path) -> Result<(Vec<(String, String)>, Vec<String>), ConfigError> {
+pub(super) fn read(path: &Path) -> Result<Read, ConfigError> {
     let problem = |problem: String| ConfigError::File {
         path: path.display().to_string(),
         problem: one_line(&problem),
@@ -32,7 +35,7 @@ pub(super) fn read(path: &Path) -> Result<(Vec<(String, String)>, Vec<String>), 
 }
 
 /// The settings of a file's text; `Err` names the first problem.
-pub(super) fn parse(text: &str) -> Result<(Vec<(String, String)>, Vec<String>), String> {
+pub(super) fn parse(text: &str) -> Result<Read, String> {
     let table: toml::Table = toml::from_str(text).map_err(|e| e.to_string())?;
     let mut entries = Vec::new();
     let mut warnings = Vec::new();

@@ -35,11 +35,13 @@ fn settings_file(text: &str) -> (std::path::PathBuf, String) {
 
 #[test]
 fn every_setting_renders_to_text_its_parser_takes_back() {
-    let mut s = Settings::default();
-    s.cluster_urls = vec!["http://127.0.0.1:1".into(), "http://127.0.0.2:1".into()];
-    s.context_path = String::new();
-    s.admin_token = "t0ken".into();
-    s.config_file = Some("/etc/mostdb.toml".into());
+    let s = Settings {
+        cluster_urls: vec!["http://127.0.0.1:1".into(), "http://127.0.0.2:1".into()],
+        context_path: String::new(),
+        admin_token: "t0ken".into(),
+        config_file: Some("/etc/mostdb.toml".into()),
+        ..Settings::default()
+    };
     let live = Live::new(s.clone());
     // A change that names every runtime setting with its own value changes nothing.
     let same: Vec<Change> = SETTINGS
@@ -170,9 +172,11 @@ fn the_value_limit_can_shrink_at_runtime_not_grow_past_its_start() {
 
 #[test]
 fn secrets_are_redacted_and_empty_ones_shown_empty() {
-    let mut s = Settings::default();
-    s.api_key_value = "hunter2".into();
-    s.cluster_secret = "s3cret".into();
+    let s = Settings {
+        api_key_value: "hunter2".into(),
+        cluster_secret: "s3cret".into(),
+        ..Settings::default()
+    };
     let states = describe(&s);
     assert_eq!(states.len(), registry::KEY_COUNT);
     let value = |name: &str| {
@@ -198,7 +202,7 @@ fn the_file_is_under_the_environment_which_is_under_the_flags() {
          MOSTDB_WRITE_MODE = \"safe\"\nMOSTDB_API_KEY_ENABLE = true\n",
     );
     let file = ("MOSTDB_CONFIG_FILE", shown.clone());
-    let s = parsed(&[], &[file.clone()]).unwrap();
+    let s = parsed(&[], std::slice::from_ref(&file)).unwrap();
     assert_eq!(s.log_level, LogLevel::Debug);
     assert_eq!(s.timeout_ms, 2000);
     assert_eq!(s.write_mode, WriteMode::Safe);
