@@ -3,13 +3,25 @@
 //! returned for the binary to log, errors for it to print before exiting with status 2).
 //!
 //! The environment names, defaults and quirks are the original's (`ORIGINAL.md` §1); each
-//! setting also has a flag, and a flag wins over the environment. The value parsers live in
-//! `config/values.rs`; this file holds the table of settings and the wiring.
+//! setting also has a flag, and a flag wins over the environment, which wins over the optional
+//! settings file (`MOSTDB_CONFIG_FILE`, TOML, `config/file.rs`). The table of settings is
+//! `config/registry.rs`, the value parsers `config/values.rs`, runtime changes (a snapshot
+//! behind a generation counter, DESIGN §12) `config/live.rs`; this file holds the wiring.
 
+mod file;
+mod live;
+mod registry;
 mod switches;
 mod values;
 
+pub use live::{describe, Change, ChangeError, Live, SettingState, View, CHANGE_NAMES_MAX};
+pub use registry::{Reload, REDACTED};
 pub use switches::TestSwitches;
+
+use registry::{
+    Key, API_KEY_VALUE_WELL_KNOWN, ENV_API_KEY_VALUE, ENV_API_KEY_VAULE, ENV_PREFIX, KEY_COUNT,
+    SETTINGS,
+};
 
 use crate::limits;
 use std::net::IpAddr;
@@ -46,6 +58,24 @@ pub enum WriteMode {
     /// Read the versions of a majority first and take one above the largest: two round trips,
     /// never indeterminate under contention (only when replicas do not answer).
     Safe,
+}
+
+/// How log lines are written (`MOSTDB_LOG_FORMAT`).
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    /// One human-readable line per event.
+    Text,
+    /// One JSON object per line, for log collectors.
+    Json,
+}
+
+impl LogFormat {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            LogFormat::Text => "text",
+            LogFormat::Json => "json",
+        }
+    }
 }
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -138,6 +168,14 @@ pub struct Settings {
     pub audit_strict: bool,
     /// `MOSTDB_AUDIT_MAX_BYTES`: the audit log is rotated at this size.
     pub audit_max_bytes: u64,
+    /// `MOSTDB_CONFIG_FILE`: the TOML settings file, re-read on SIGHUP.
+    pub config_file: Option<PathBuf>,
+    pub log_format: LogFormat,
+    /// `MOSTDB_ANTI_ENTROPY_INTERVAL_MS`: how often replicas are compared with each peer.
+    pub anti_entropy_interval_ms: u64,
+    /// `MOSTDB_ADMIN_TOKEN`: the bearer token of the admin routes; empty: loopback only.
+    /// Never logged.
+    pub admin_token: String,
     /// Parts a test may switch off; all on unless the environment says otherwise.
     pub test_switches: TestSwitches,
 }
@@ -211,6 +249,9 @@ pub enum ConfigError {
         first: &'static str,
         second: &'static str,
     },
+    /// The settings file cannot be read or is not a flat TOML table of `MOSTDB_*` settings.
+    #[error("settings file {path}: {problem}")]
+    File { path: String, problem: String },
     #[error("unknown flag {flag:?}{}; see --help", did_you_mean(.suggestion))]
     UnknownFlag {
         flag: String,
@@ -228,157 +269,6 @@ fn did_you_mean(suggestion: &Option<&'static str>) -> String {
         None => String::new(),
     }
 }
-
-/// The settings, in the order of the `SETTINGS` table (checked at compile time below).
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
-enum Key {
-    StoreRoot,
-    Host,
-    Port,
-    PortFile,
-    ServerUrl,
-    ClusterUrls,
-    ContextPath,
-    LogLevel,
-    Threads,
-    Sync,
-    MaxValueBytes,
-    ApiKeyEnable,
-    ApiKeyName,
-    ApiKeyValue,
-    TimeoutMs,
-    WriteMode,
-    MaxClockSkewMs,
-    ClusterSecret,
-    ClusterId,
-    ClusterEpoch,
-    DiskReserveBytes,
-    MaxConnections,
-    MaxConnectionsPerSource,
-    TlsCert,
-    TlsKeyPem,
-    TlsCa,
-    AuditLog,
-    AuditKeys,
-    AuditStrict,
-    AuditMaxBytes,
-}
-
-const KEY_COUNT: usize = 30;
-
-/// One setting: its names, its default (parsed like any given value) and its help line.
-struct Spec {
-    key: Key,
-    env: &'static str,
-    /// The first one is the one shown in the help.
-    flags: &'static [&'static str],
-    metavar: &'static str,
-    /// `None` only for the thread count, whose default is the number of cores.
-    default: Option<&'static str>,
-    about: &'static str,
-}
-
-const ENV_PREFIX: &str = "MOSTDB_";
-/// The original's misspelt name for `MOSTDB_API_KEY_VALUE`, still accepted.
-const ENV_API_KEY_VAULE: &str = "MOSTDB_API_KEY_VAULE";
-const ENV_API_KEY_VALUE: &str = "MOSTDB_API_KEY_VALUE";
-/// The original's default key: anyone who has read its README knows it.
-const API_KEY_VALUE_WELL_KNOWN: &str = "mostdb";
-
-#[rustfmt::skip]
-const SETTINGS: [Spec; KEY_COUNT] = [
-    Spec { key: Key::StoreRoot, env: "MOSTDB_STORE_ROOT", flags: &["--store-root"], metavar: "PATH",
-           default: Some("/opt/mostdb"), about: "data directory, created if missing" },
-    Spec { key: Key::Host, env: "MOSTDB_HOST", flags: &["--host"], metavar: "ADDR",
-           default: Some("0.0.0.0"), about: "IP address to listen on (:: for every IPv6 address)" },
-    Spec { key: Key::Port, env: "MOSTDB_SERVER_PORT", flags: &["--port", "--server-port"], metavar: "N",
-           default: Some("5379"), about: "port for clients and peers, 1-65535; 0: any free port" },
-    Spec { key: Key::PortFile, env: "MOSTDB_PORT_FILE", flags: &["--port-file"], metavar: "PATH",
-           default: Some(""), about: "once listening, write the port to this file (for port 0)" },
-    Spec { key: Key::ServerUrl, env: "MOSTDB_SERVER_URL", flags: &["--server-url"], metavar: "URL",
-           default: Some(""), about: "this node's own URL, http://host:port (optional)" },
-    Spec { key: Key::ClusterUrls, env: "MOSTDB_CLUSTER_URLS", flags: &["--cluster-urls"], metavar: "LIST",
-           default: Some(""), about: "every node's URL, separated by ';' or ','; empty: a single node" },
-    Spec { key: Key::ContextPath, env: "MOSTDB_CONTEXT_PATH", flags: &["--context-path"], metavar: "PATH",
-           default: Some("/mostdb"), about: "prefix of the API routes, e.g. /mostdb/set" },
-    Spec { key: Key::LogLevel, env: "MOSTDB_LOG_LEVEL", flags: &["--log-level"], metavar: "LEVEL",
-           default: Some("INFO"), about: "TRACE, DEBUG, INFO, WARN or ERROR (FATAL: ERROR), any case" },
-    Spec { key: Key::Threads, env: "MOSTDB_THREADS", flags: &["--threads"], metavar: "N",
-           default: None, about: "worker threads, one per core" },
-    Spec { key: Key::Sync, env: "MOSTDB_SYNC", flags: &["--sync"], metavar: "MODE",
-           default: Some("os"), about: "os: a write reaches the OS before it is answered (survives a \
-           crash of the process);\nalways: it is fsynced (survives a crash of the machine)" },
-    Spec { key: Key::MaxValueBytes, env: "MOSTDB_MAX_VALUE_BYTES", flags: &["--max-value-bytes"],
-           metavar: "SIZE", default: Some("16MiB"), about: "largest value, in bytes or with a suffix:\n\
-           K/KiB, M/MiB, G/GiB (x1024), KB/MB/GB (x1000); from 1KiB to 512MiB" },
-    Spec { key: Key::ApiKeyEnable, env: "MOSTDB_API_KEY_ENABLE", flags: &["--api-key-enable"],
-           metavar: "BOOL", default: Some("false"), about: "require the API key on every request \
-           (true/false/1/0)" },
-    Spec { key: Key::ApiKeyName, env: "MOSTDB_API_KEY_NAME", flags: &["--api-key-name"], metavar: "NAME",
-           default: Some("X-MOSTDB-AUTH"), about: "header that carries the API key" },
-    Spec { key: Key::ApiKeyValue, env: ENV_API_KEY_VALUE, flags: &["--api-key-value"], metavar: "KEY",
-           default: Some(API_KEY_VALUE_WELL_KNOWN), about: "the API key (the original's misspelt \
-           MOSTDB_API_KEY_VAULE is read too);\nchange it when the key is enabled" },
-    Spec { key: Key::TimeoutMs, env: "MOSTDB_TIMEOUT_MS", flags: &["--timeout-ms"], metavar: "MS",
-           default: Some("1500"), about: "deadline of one operation across the cluster, in ms \
-           (50-60000)" },
-    Spec { key: Key::WriteMode, env: "MOSTDB_WRITE_MODE", flags: &["--write-mode"], metavar: "MODE",
-           default: Some("fast"), about: "fast: one round trip per write;\nsafe: read versions \
-           first (two round trips, never indeterminate under contention)" },
-    Spec { key: Key::MaxClockSkewMs, env: "MOSTDB_MAX_CLOCK_SKEW_MS", flags: &["--max-clock-skew-ms"],
-           metavar: "MS", default: Some("60000"), about: "refuse versions more than this ahead of \
-           this node's clock, in ms\n(5000-86400000); a node whose clock is further ahead gets \
-           its writes refused" },
-    Spec { key: Key::ClusterSecret, env: "MOSTDB_CLUSTER_SECRET", flags: &["--cluster-secret"],
-           metavar: "SECRET", default: Some(""), about: "shared by every node (and no client), \
-           authenticates peer links;\ndefault: none, and then only the member list's addresses \
-           may open peer links" },
-    Spec { key: Key::ClusterId, env: "MOSTDB_CLUSTER_ID", flags: &["--cluster-id"], metavar: "NAME",
-           default: Some("mostdb"), about: "name every node of one cluster shares (letters, digits, \
-           '-', '_', '.')" },
-    Spec { key: Key::ClusterEpoch, env: "MOSTDB_CLUSTER_EPOCH", flags: &["--cluster-epoch"],
-           metavar: "N", default: Some("1"), about: "configuration epoch: raise it on every node \
-           when the member list changes" },
-    Spec { key: Key::DiskReserveBytes, env: "MOSTDB_DISK_RESERVE_BYTES", flags: &["--disk-reserve-bytes"],
-           metavar: "SIZE", default: Some("16MiB"), about: "free space kept on the store's volume: \
-           below it (plus what memtables will\nflush) writes are refused with NoSpace and reads go \
-           on; sizes as for MOSTDB_MAX_VALUE_BYTES" },
-    Spec { key: Key::MaxConnections, env: "MOSTDB_MAX_CONNECTIONS", flags: &["--max-connections"],
-           metavar: "N", default: Some("16384"), about: "client connections open at once; at the \
-           cap the longest-idle one is closed\nto admit a new one" },
-    Spec { key: Key::MaxConnectionsPerSource, env: "MOSTDB_MAX_CONNECTIONS_PER_SOURCE",
-           flags: &["--max-connections-per-source"], metavar: "N", default: Some("1024"),
-           about: "client connections open at once from one IP address (raise it behind a proxy)" },
-    Spec { key: Key::TlsCert, env: "MOSTDB_TLS_CERT", flags: &["--tls-cert"], metavar: "PATH",
-           default: Some(""), about: "PEM certificate chain; with MOSTDB_TLS_KEY the port speaks \
-           only TLS (https://),\nto clients and peers; none: plain HTTP" },
-    Spec { key: Key::TlsKeyPem, env: "MOSTDB_TLS_KEY", flags: &["--tls-key"], metavar: "PATH",
-           default: Some(""), about: "PEM private key of MOSTDB_TLS_CERT" },
-    Spec { key: Key::TlsCa, env: "MOSTDB_TLS_CA", flags: &["--tls-ca"], metavar: "PATH",
-           default: Some(""), about: "PEM CA bundle: mutual TLS between nodes (each presents a \
-           certificate signed by it);\nneeded with TLS when there are peers" },
-    Spec { key: Key::AuditLog, env: "MOSTDB_AUDIT_LOG", flags: &["--audit-log"], metavar: "PATH",
-           default: Some(""), about: "append a JSON line per write, admin action and refused \
-           authentication to this file;\nnone: no audit log" },
-    Spec { key: Key::AuditKeys, env: "MOSTDB_AUDIT_KEYS", flags: &["--audit-keys"], metavar: "MODE",
-           default: Some("clear"), about: "clear: keys as sent; hash: a keyed hash of each key \
-           (needs MOSTDB_CLUSTER_SECRET)" },
-    Spec { key: Key::AuditStrict, env: "MOSTDB_AUDIT_STRICT", flags: &["--audit-strict"],
-           metavar: "BOOL", default: Some("false"), about: "when the audit queue is full, a \
-           write waits for room (true) or its record is dropped\nand counted (false)" },
-    Spec { key: Key::AuditMaxBytes, env: "MOSTDB_AUDIT_MAX_BYTES", flags: &["--audit-max-bytes"],
-           metavar: "SIZE", default: Some("64MiB"), about: "rotate the audit log at this size \
-           (PATH.1 ... PATH.5 kept); sizes as for MOSTDB_MAX_VALUE_BYTES" },
-];
-
-// `Inputs` is indexed by `Key as usize`: the table must list the keys in declaration order.
-const _: () = {
-    let mut i = 0;
-    while i < KEY_COUNT {
-        assert!(SETTINGS[i].key as usize == i);
-        i += 1;
-    }
-};
 
 /// One value as given, with the name it was given under (env variable or flag as typed).
 #[derive(Clone, Debug)]
@@ -429,11 +319,40 @@ pub fn parse(
             inputs.given[index] = given;
         }
     }
+    read_config_file(&mut inputs)?;
     apply_api_key_vaule(&mut inputs, api_key_value_flag)?;
     let settings = build(&inputs)?;
     let mut warnings = inputs.warnings;
     warnings.extend(settings_warnings(&settings));
     Ok(Command::Run(Box::new(settings), warnings))
+}
+
+/// Fills in from `MOSTDB_CONFIG_FILE` (if given) what neither the environment nor a flag gave.
+fn read_config_file(inputs: &mut Inputs) -> Result<(), ConfigError> {
+    let Some(path) = setting(inputs, Key::ConfigFile, values::file_path)? else {
+        return Ok(());
+    };
+    let (entries, warnings) = file::read(&path)?;
+    inputs.warnings.extend(warnings);
+    let vaule_from_env = inputs.api_key_vaule.is_some();
+    for (name, value) in entries {
+        let given = Given {
+            name: format!("{name} (in {})", path.display()),
+            value,
+        };
+        match SETTINGS.iter().position(|spec| spec.env == name) {
+            Some(index) if index == Key::ApiKeyValue as usize && vaule_from_env => {}
+            Some(index) if inputs.given[index].is_none() => inputs.given[index] = Some(given),
+            Some(_) => {}
+            None if inputs.api_key_vaule.is_none()
+                && inputs.given[Key::ApiKeyValue as usize].is_none() =>
+            {
+                inputs.api_key_vaule = Some(given)
+            }
+            None => {}
+        }
+    }
+    Ok(())
 }
 
 /// `parse` on this process's arguments and environment. Names or values that are not UTF-8
@@ -613,7 +532,7 @@ fn build(inputs: &Inputs) -> Result<Settings, ConfigError> {
         timeout_ms: setting(inputs, Key::TimeoutMs, values::timeout_ms)?,
         write_mode: setting(inputs, Key::WriteMode, values::write_mode)?,
         max_clock_skew_ms: setting(inputs, Key::MaxClockSkewMs, values::max_clock_skew_ms)?,
-        cluster_secret: cluster_secret(inputs)?,
+        cluster_secret: optional_secret(inputs, Key::ClusterSecret)?,
         cluster_id: setting(inputs, Key::ClusterId, values::cluster_id)?,
         cluster_epoch: setting(inputs, Key::ClusterEpoch, values::cluster_epoch)?,
         disk_reserve_bytes: setting(inputs, Key::DiskReserveBytes, values::disk_reserve_bytes)?,
@@ -630,6 +549,14 @@ fn build(inputs: &Inputs) -> Result<Settings, ConfigError> {
         audit_keys_hashed: setting(inputs, Key::AuditKeys, values::audit_keys)?,
         audit_strict: setting(inputs, Key::AuditStrict, values::boolean)?,
         audit_max_bytes: setting(inputs, Key::AuditMaxBytes, values::audit_max_bytes)?,
+        config_file: setting(inputs, Key::ConfigFile, values::file_path)?,
+        log_format: setting(inputs, Key::LogFormat, values::log_format)?,
+        anti_entropy_interval_ms: setting(
+            inputs,
+            Key::AntiEntropyIntervalMs,
+            values::anti_entropy_interval_ms,
+        )?,
+        admin_token: optional_secret(inputs, Key::AdminToken)?,
         test_switches: inputs.test_switches,
     })
     .and_then(|settings| check_tls(inputs, settings))
@@ -719,10 +646,10 @@ fn api_key_value(inputs: &Inputs) -> Result<String, ConfigError> {
     })
 }
 
-/// The peer-link secret as given, or none. Never derived from the API key: every client
-/// holds that key, and a client must not be able to join as a peer.
-fn cluster_secret(inputs: &Inputs) -> Result<String, ConfigError> {
-    let (name, value) = raw(inputs, Key::ClusterSecret);
+/// A secret as given, or none (empty). The peer-link secret is never derived from the API
+/// key: every client holds that key, and a client must not be able to join as a peer.
+fn optional_secret(inputs: &Inputs, key: Key) -> Result<String, ConfigError> {
+    let (name, value) = raw(inputs, key);
     if value.is_empty() {
         return Ok(String::new());
     }

@@ -275,6 +275,9 @@ const _: () = assert!(PEER_MEMBER_ADDRESSES_MAX > 0);
 /// A node compares its replicas with each peer about this often (±20 %, so nodes drift apart),
 /// and at once when a link to a peer comes up.
 pub const ANTI_ENTROPY_INTERVAL_MS: u64 = 5_000;
+/// The shortest interval `MOSTDB_ANTI_ENTROPY_INTERVAL_MS` may ask for (each pass scans the
+/// store's digests).
+pub const ANTI_ENTROPY_INTERVAL_MIN_MS: u64 = 1_000;
 /// The longest interval between passes with one peer: a pass that sees nothing but writes in
 /// flight (a steady write load) doubles the interval up to this, to spare the scans.
 pub const ANTI_ENTROPY_INTERVAL_MAX_MS: u64 = 60_000;
@@ -329,6 +332,9 @@ pub const ANTI_ENTROPY_CALL_TIMEOUT_MS: u64 = 30_000;
 const _: () = assert!(ANTI_ENTROPY_POLL_MS > 0 && ANTI_ENTROPY_POLL_MS < ANTI_ENTROPY_INTERVAL_MS);
 const _: () = assert!(ANTI_ENTROPY_SETTLE_MS < ANTI_ENTROPY_INTERVAL_MS);
 const _: () = assert!(ANTI_ENTROPY_INTERVAL_MS <= ANTI_ENTROPY_INTERVAL_MAX_MS);
+const _: () = assert!(ANTI_ENTROPY_INTERVAL_MIN_MS <= ANTI_ENTROPY_INTERVAL_MS);
+const _: () = assert!(ANTI_ENTROPY_POLL_MS < ANTI_ENTROPY_INTERVAL_MIN_MS);
+const _: () = assert!(ANTI_ENTROPY_SETTLE_MS <= ANTI_ENTROPY_INTERVAL_MIN_MS);
 const _: () = assert!(ANTI_ENTROPY_SCAN_CHUNK_RECORDS > 0);
 const _: () = assert!(ANTI_ENTROPY_PAGE_SCAN_RECORDS_MAX >= ANTI_ENTROPY_SCAN_CHUNK_RECORDS);
 const _: () = assert!(ANTI_ENTROPY_DIGESTS_POLL_MS > 0);

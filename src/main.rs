@@ -9,7 +9,7 @@
 //! 7. the store
 //! 8. the cores
 //! 9. ready: the address in the log and the port in `MOSTDB_PORT_FILE` (if set)
-//! 10. serve until SIGTERM/SIGINT (SIGHUP is logged)
+//! 10. serve until SIGTERM/SIGINT; SIGHUP re-reads the settings (`MOSTDB_CONFIG_FILE`)
 //! 11. stop the cores, persist the store, mark a clean shutdown
 
 use std::net::SocketAddr;
@@ -19,7 +19,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use mostdb::cluster::Membership;
-use mostdb::config::{self, Command, Settings};
+use mostdb::config::{self, Command, Live, LogFormat, LogLevel, Settings};
 use mostdb::limits::{PORT_IN_USE_POLL_MS, PORT_IN_USE_RETRY_MS};
 use mostdb::server;
 use mostdb::storage::{Store, StoreOptions};
@@ -44,7 +44,9 @@ fn main() -> ExitCode {
 }
 
 fn run(mut settings: Settings, warnings: Vec<String>) -> ExitCode {
-    init_logging(&settings);
+    // What the sources said, to tell what a re-read (SIGHUP) changes.
+    let sources = settings.clone();
+    let log_filter = init_logging(&settings);
     for warning in &warnings {
         tracing::warn!("{warning}");
     }
@@ -57,16 +59,10 @@ fn run(mut settings: Settings, warnings: Vec<String>) -> ExitCode {
     let signals = block_stop_signals();
     raise_fd_limit();
 
-    let tls = match Tls::from_settings(&settings) {
-        Ok(tls) => tls.map(Arc::new),
-        Err(err) => {
-            eprintln!("mostdb: {err}");
-            return ExitCode::from(config::EXIT_STATUS_USAGE as u8);
-        }
+    let tls = match load_tls(&settings) {
+        Ok(tls) => tls,
+        Err(code) => return code,
     };
-    if tls.is_some() {
-        tracing::info!(mutual = settings.mtls(), "TLS on: the port speaks only TLS");
-    }
 
     let Some((addr, port_hold)) = claim_port(&settings) else {
         return ExitCode::FAILURE;
@@ -78,16 +74,19 @@ fn run(mut settings: Settings, warnings: Vec<String>) -> ExitCode {
         return ExitCode::FAILURE;
     };
 
-    let membership = match Membership::from_settings(&settings) {
-        Ok(membership) => Arc::new(membership),
-        Err(err) => {
-            tracing::error!(%err, "bad cluster member list");
-            return ExitCode::from(config::EXIT_STATUS_USAGE as u8);
-        }
+    let membership = match membership(&settings) {
+        Ok(membership) => membership,
+        Err(code) => return code,
     };
-    log_membership(&settings, &membership);
-
-    let running = match server::start(&settings, membership, store.clone(), addr, tls) {
+    let live = live_settings(&settings, log_filter);
+    let running = match server::start(
+        &settings,
+        membership,
+        store.clone(),
+        addr,
+        tls,
+        live.clone(),
+    ) {
         Ok(running) => running,
         Err(err) => {
             tracing::error!(%err, "cannot start");
@@ -100,7 +99,7 @@ fn run(mut settings: Settings, warnings: Vec<String>) -> ExitCode {
         return ExitCode::FAILURE;
     }
 
-    let signal = wait_for_stop_signal(&signals);
+    let signal = wait_for_stop_signal(&signals, sources, &live);
     tracing::info!(
         signal,
         "stopping: no new connections, finishing requests in flight"
@@ -112,6 +111,47 @@ fn run(mut settings: Settings, warnings: Vec<String>) -> ExitCode {
     }
     tracing::info!("stopped cleanly");
     ExitCode::SUCCESS
+}
+
+/// The node's TLS from its PEM files (`None`: plain HTTP); a bad file is a usage error.
+fn load_tls(settings: &Settings) -> Result<Option<Arc<Tls>>, ExitCode> {
+    match Tls::from_settings(settings) {
+        Ok(tls) => {
+            if tls.is_some() {
+                tracing::info!(mutual = settings.mtls(), "TLS on: the port speaks only TLS");
+            }
+            Ok(tls.map(Arc::new))
+        }
+        Err(err) => {
+            eprintln!("mostdb: {err}");
+            Err(ExitCode::from(config::EXIT_STATUS_USAGE as u8))
+        }
+    }
+}
+
+/// The members, logged; a bad member list is a usage error.
+fn membership(settings: &Settings) -> Result<Arc<Membership>, ExitCode> {
+    match Membership::from_settings(settings) {
+        Ok(membership) => {
+            log_membership(settings, &membership);
+            Ok(Arc::new(membership))
+        }
+        Err(err) => {
+            tracing::error!(%err, "bad cluster member list");
+            Err(ExitCode::from(config::EXIT_STATUS_USAGE as u8))
+        }
+    }
+}
+
+/// The runtime settings (`PUT /admin/config`, SIGHUP), the log level following them.
+fn live_settings(settings: &Settings, log_filter: LogFilter) -> Arc<Live> {
+    let live = Live::new(settings.clone());
+    live.on_change(move |old, new| {
+        if old.log_level != new.log_level {
+            log_filter.set(new.log_level);
+        }
+    });
+    live
 }
 
 fn log_membership(settings: &Settings, membership: &Membership) {
@@ -127,18 +167,42 @@ fn log_membership(settings: &Settings, membership: &Membership) {
     // How peer links are admitted is said once by the server, which decides it.
 }
 
-fn init_logging(settings: &Settings) {
-    let mut directives = settings.log_level.as_filter_str().to_string();
+/// The log filter, which `MOSTDB_LOG_LEVEL` changes at runtime.
+struct LogFilter(
+    tracing_subscriber::reload::Handle<tracing_subscriber::EnvFilter, tracing_subscriber::Registry>,
+);
+
+impl LogFilter {
+    fn set(&self, level: LogLevel) {
+        match self.0.reload(log_filter(level)) {
+            Ok(()) => tracing::warn!(level = level.as_filter_str(), "log level changed"),
+            Err(err) => tracing::error!(%err, "cannot change the log level"),
+        }
+    }
+}
+
+fn log_filter(level: LogLevel) -> tracing_subscriber::EnvFilter {
+    let mut directives = level.as_filter_str().to_string();
     for target in mostdb::storage::ENGINE_LOG_TARGETS {
         directives.push_str(&format!(",{target}=warn"));
     }
-    let filter = tracing_subscriber::EnvFilter::new(directives);
+    tracing_subscriber::EnvFilter::new(directives)
+}
+
+fn init_logging(settings: &Settings) -> LogFilter {
     use std::io::IsTerminal;
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_writer(std::io::stderr)
-        .init();
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    let (filter, handle) = tracing_subscriber::reload::Layer::new(log_filter(settings.log_level));
+    let registry = tracing_subscriber::registry().with(filter);
+    let layer = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    match settings.log_format {
+        LogFormat::Text => registry
+            .with(layer.with_ansi(std::io::stderr().is_terminal()))
+            .init(),
+        LogFormat::Json => registry.with(layer.json()).init(),
+    }
+    LogFilter(handle)
 }
 
 /// The store, opened and logged; `None` (logged) when it cannot be opened.
@@ -273,8 +337,8 @@ fn block_stop_signals() -> libc::sigset_t {
 }
 
 /// Waits for SIGTERM or SIGINT. SIGHUP (a closed terminal, `kill -HUP`, logrotate) does not
-/// stop the node: it is logged; it will reopen logs and reload settings once those exist.
-fn wait_for_stop_signal(set: &libc::sigset_t) -> &'static str {
+/// stop the node: it re-reads the settings ([`reload_settings`]).
+fn wait_for_stop_signal(set: &libc::sigset_t, mut sources: Settings, live: &Live) -> &'static str {
     loop {
         let mut signal: libc::c_int = 0;
         // SAFETY: `set` is a valid, initialised signal set; sigwait only writes `signal`.
@@ -282,11 +346,38 @@ fn wait_for_stop_signal(set: &libc::sigset_t) -> &'static str {
         match (rc, signal) {
             (0, libc::SIGTERM) => return "SIGTERM",
             (0, libc::SIGINT) => return "SIGINT",
-            (0, libc::SIGHUP) => {
-                tracing::info!("SIGHUP received: nothing to reload yet; still serving")
-            }
+            (0, libc::SIGHUP) => reload_settings(&mut sources, live),
             _ => return "unknown",
         }
+    }
+}
+
+/// SIGHUP: reads the environment, the flags and the settings file again, and applies the
+/// runtime settings whose value changed there since the last read; restart-only ones that
+/// changed are logged as ignored. A bad file changes nothing.
+fn reload_settings(sources: &mut Settings, live: &Live) {
+    let reread = match config::parse_process() {
+        Ok(Command::Run(settings, warnings)) => {
+            for warning in &warnings {
+                tracing::warn!("{warning}");
+            }
+            *settings
+        }
+        Ok(_) => return,
+        Err(err) => {
+            tracing::error!(%err, "SIGHUP: settings not reloaded");
+            return;
+        }
+    };
+    match live.reload(sources, &reread) {
+        Ok((applied, ignored)) => {
+            if !ignored.is_empty() {
+                tracing::warn!(?ignored, "SIGHUP: these settings need a restart; ignored");
+            }
+            tracing::info!(?applied, "SIGHUP: settings reloaded");
+            *sources = reread;
+        }
+        Err(err) => tracing::error!(%err, "SIGHUP: settings not reloaded"),
     }
 }
 

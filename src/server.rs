@@ -29,7 +29,7 @@ use monoio::net::{ListenerOpts, TcpListener};
 use crate::api::cluster::{ClusterView, MemberView};
 use crate::api::{self, Api, ApiConfig};
 use crate::cluster::Membership;
-use crate::config::Settings;
+use crate::config::{Live, Settings, View};
 use crate::http::{Admission, ConnLimits, Listener, ListenerConfig, Service, Upgraded};
 use crate::replication::antientropy::{self, AntiEntropy};
 use crate::replication::clock::{Hlc, SkewBound};
@@ -61,16 +61,19 @@ pub fn probe_port(addr: SocketAddr) -> std::io::Result<()> {
 /// Starts every core; returns once each has bound its listener and opened its shards (or
 /// the first error).
 /// `tls`: the node's TLS (`None`: plain HTTP), built from the settings by the binary.
+/// `live`: the runtime settings (`settings` as they are now), read by every core.
 pub fn start(
     settings: &Settings,
     membership: Arc<Membership>,
     store: Arc<Store>,
     addr: SocketAddr,
     tls: Option<Arc<Tls>>,
+    live: Arc<Live>,
 ) -> Result<Running, String> {
     let (hub, inboxes) = Hub::<CoreReplica>::new(settings.threads);
     // Steps 1 to 3.
-    let shared = Arc::new(Shared::new(settings, membership, store, addr, tls, hub)?);
+    let shared = Shared::new(settings, membership, store, addr, tls, hub)?;
+    let shared = Arc::new(shared.with_live(live)?);
     // 4. Trims the allocator's memory once a storm of connections is over.
     let connections = shared.connections.clone();
     let memory_trim = MemoryTrim::start(move || connections.open())
@@ -138,6 +141,7 @@ fn api_config(settings: &Settings) -> ApiConfig {
         max_value_bytes: settings.max_value_bytes,
         peer_certificate_required: settings.mtls(),
         audit: Arc::new(crate::audit::Audit::off()),
+        peer_urls: Vec::new(),
     }
 }
 
@@ -162,6 +166,10 @@ struct Shared {
     clock_bound: Arc<SkewBound>,
     /// `None`: plain HTTP.
     tls: Option<Arc<Tls>>,
+    /// The runtime settings; every core keeps a [`View`] of them.
+    live: Arc<Live>,
+    /// The largest operation timeout ever in force on this node, in ms: what recovery waits.
+    timeout_max_ms: u64,
 }
 
 impl Shared {
@@ -205,7 +213,37 @@ impl Shared {
             admission,
             clock_bound: SkewBound::new(settings.max_clock_skew_ms),
             tls,
+            live: Live::new(settings.clone()),
+            timeout_max_ms: settings.timeout_ms,
         })
+    }
+
+    /// The runtime settings wired in: the largest timeout recorded before any takes effect
+    /// (recovery waits it out, DESIGN §12), the anti-entropy interval followed, the peers'
+    /// URLs given to the admin routes.
+    fn with_live(mut self, live: Arc<Live>) -> Result<Shared, String> {
+        let root = self.settings.store_root.clone();
+        let now = live.current();
+        self.timeout_max_ms = recovery::timeout_high_water(&root, now.timeout_ms)
+            .map_err(|e| format!("cannot record the timeout in {}: {e}", root.display()))?;
+        live.before_change(move |new| {
+            recovery::timeout_high_water(&root, new.timeout_ms)
+                .map(drop)
+                .map_err(|e| format!("cannot record the timeout in {}: {e}", root.display()))
+        });
+        self.anti_entropy
+            .set_interval_ms(now.anti_entropy_interval_ms);
+        let anti_entropy = self.anti_entropy.clone();
+        live.on_change(move |_, new| anti_entropy.set_interval_ms(new.anti_entropy_interval_ms));
+        let mut api = (*self.api).clone();
+        api.peer_urls = self
+            .membership
+            .peers()
+            .map(|(_, m)| m.url.clone())
+            .collect();
+        self.api = Arc::new(api);
+        self.live = live;
+        Ok(self)
     }
 
     /// Step 1 of a core: its replica, with the links and hint queue its driver uses (made
@@ -213,6 +251,7 @@ impl Shared {
     fn open_replica(&self, core: usize) -> Result<CoreParts, String> {
         let settings = &self.settings;
         let identity = Rc::new(self.identity());
+        let view = Rc::new(self.live.view());
         let mut links = Vec::new();
         let mut hints = None;
         let replica = CoreReplica::open(
@@ -225,6 +264,7 @@ impl Shared {
                 links = self.start_links(&identity, hlc);
                 hints = self.open_hints(core);
                 self.driver(&links, hints.clone())
+                    .with_settings(view.clone())
             },
         )
         .map_err(|e| format!("core {core}: cannot open its clock: {e}"))?;
@@ -233,6 +273,7 @@ impl Shared {
             links,
             hints,
             identity,
+            view,
         })
     }
 
@@ -242,6 +283,7 @@ impl Shared {
         replication: &Rc<Replication>,
         identity: Rc<Identity>,
         links: &[Option<Rc<PeerLink>>],
+        view: Rc<View>,
     ) -> Port {
         let api = Api::new(
             replication.clone(),
@@ -250,7 +292,8 @@ impl Shared {
             identity,
             self.admission.clone(),
             Rc::new(self.cluster_view(links)),
-        );
+        )
+        .with_settings(view);
         let peers = PeerEndpoint::new(
             replication.clone(),
             self.anti_entropy.clone(),
@@ -412,6 +455,7 @@ async fn core_main(
         links,
         hints,
         identity,
+        view,
     } = opened;
     // 3.
     monoio::spawn(inbox.run(replica.clone()));
@@ -419,7 +463,7 @@ async fn core_main(
         Replication::new(core, replica, shared.hub.clone(), shared.store.clone())
             .with_recovery(shared.recovery.clone()),
     );
-    let port = shared.port(&replication, identity, &links);
+    let port = shared.port(&replication, identity, &links, view);
     // 4.
     shared.spawn_tasks(core, hints, &links, &replication, &shutdown);
     // 5.
@@ -445,6 +489,8 @@ struct CoreParts {
     links: Vec<Option<Rc<PeerLink>>>,
     hints: Option<Rc<Hints>>,
     identity: Rc<Identity>,
+    /// This core's copy of the runtime settings.
+    view: Rc<View>,
 }
 
 /// What serves a connection on the node's port: the API, and behind a peer handshake's
@@ -495,7 +541,8 @@ async fn recover_then_converge(
             replication: replication.clone(),
             links: peer_links.clone(),
             needed: members - shared.membership.quorum() + 1,
-            timeout: Duration::from_millis(shared.settings.timeout_ms),
+            // The largest ever in force, not the one now (DESIGN §12).
+            timeout: Duration::from_millis(shared.timeout_max_ms),
             root: shared.settings.store_root.clone(),
             ready: shared.ready.clone(),
         };

@@ -8,6 +8,8 @@
 
 mod support;
 
+#[path = "node/admin.rs"]
+mod admin;
 #[path = "node/api.rs"]
 mod api;
 #[path = "node/hardening/mod.rs"]

@@ -94,5 +94,6 @@ pub(super) fn route_name(route: Route) -> &'static str {
         Route::Healthz => "healthz",
         Route::Readyz => "readyz",
         Route::Cluster => "cluster",
+        Route::AdminConfig => "config",
     }
 }

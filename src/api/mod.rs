@@ -5,6 +5,7 @@
 //!
 //! Must not import `storage`: data is reached only through `replication`.
 
+pub mod admin;
 mod audit;
 pub mod cluster;
 pub mod dashboard;
@@ -20,6 +21,7 @@ use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
+use crate::config::{Live, Settings, View};
 use crate::http::{Body, Handler, Method, Request, Response, Upgrade};
 use crate::limits::KEY_BYTES_MAX;
 use crate::replication::peer::handshake::{self, Nonce};
@@ -50,6 +52,8 @@ pub struct ApiConfig {
     /// Mutual TLS between nodes (`MOSTDB_TLS_CA`): the peer upgrade is admitted only on a
     /// connection whose client certificate verified against the CA.
     pub peer_certificate_required: bool,
+    /// The peers' URLs, for `PUT /admin/config?scope=cluster`.
+    pub peer_urls: Vec<String>,
     /// The node's audit log (a no-op when off).
     pub audit: Arc<crate::audit::Audit>,
 }
@@ -65,6 +69,8 @@ pub struct Api {
     config: Arc<ApiConfig>,
     /// True once every core serves, false again when the node stops.
     ready: Arc<AtomicBool>,
+    /// The runtime settings (API key, value limit), this core's copy; `None`: `config` only.
+    settings: Option<Rc<View>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -81,6 +87,7 @@ enum Route {
     Healthz,
     Readyz,
     Cluster,
+    AdminConfig,
 }
 
 /// One client connection's view of the API: where it comes from (peer links are admitted
@@ -121,7 +128,23 @@ impl Api {
             cluster,
             config,
             ready,
+            settings: None,
         }
+    }
+
+    /// Reads the API key and the value limit from the runtime settings (`PUT /admin/config`)
+    /// rather than from the config fixed at start, and serves the admin routes.
+    pub fn with_settings(mut self, settings: Rc<View>) -> Api {
+        self.settings = Some(settings);
+        self
+    }
+
+    fn live(&self) -> Option<Arc<Live>> {
+        self.settings.as_ref().map(|view| view.live().clone())
+    }
+
+    fn settings_now(&self) -> Option<Rc<Settings>> {
+        self.settings.as_ref().map(|view| view.get())
     }
 
     /// The handler of a connection accepted from `from`.
@@ -169,6 +192,7 @@ impl Api {
                 Ok(Response::json_static(200, BODY_ALIVE))
             }
             (Method::Get | Method::Head, Route::Readyz) => self.readiness(),
+            (_, Route::AdminConfig) => return self.admin_config(&req, conn.from).await,
             (Method::Get | Method::Head, Route::Cluster) => {
                 let own_hlc = self.replication.clock_reading();
                 Ok(Response::json(200, self.cluster.encode(own_hlc)))
@@ -183,6 +207,7 @@ impl Api {
             "/healthz" => return Some((Route::Healthz, ALLOW_PROBE)),
             "/readyz" => return Some((Route::Readyz, ALLOW_PROBE)),
             "/cluster" => return Some((Route::Cluster, ALLOW_PROBE)),
+            admin::ADMIN_CONFIG_PATH => return Some((Route::AdminConfig, admin::ALLOW_ADMIN)),
             _ => {}
         }
         let rest = path.strip_prefix(self.config.context_path.as_str())?;
@@ -199,6 +224,12 @@ impl Api {
 
     /// The API key, when enabled, on every route; compared in constant time.
     fn authorized(&self, req: &Request<'_>) -> bool {
+        if let Some(now) = self.settings_now() {
+            return !now.api_key_enable
+                || req
+                    .header(&now.api_key_name)
+                    .is_some_and(|got| constant_time_eq(got, now.api_key_value.as_bytes()));
+        }
         match &self.config.api_key {
             None => true,
             Some((name, expected)) => req
@@ -297,8 +328,11 @@ impl Api {
     fn parse_key_value(&self, body: &[u8]) -> Result<(Vec<u8>, Vec<u8>), ApiError> {
         let kv = json::decode(body).map_err(decode_error)?;
         let key = parse_key(kv.key)?;
+        let max_value_bytes = self
+            .settings_now()
+            .map_or(self.config.max_value_bytes, |now| now.max_value_bytes);
         let value = match kv.value {
-            Field::Str(v) if v.len() <= self.config.max_value_bytes => v.into_owned().into_bytes(),
+            Field::Str(v) if v.len() <= max_value_bytes => v.into_owned().into_bytes(),
             Field::Str(_) => return Err(bad_param("value is larger than MOSTDB_MAX_VALUE_BYTES")),
             Field::NotString => return Err(bad_param("value must be a string")),
             Field::Missing => return Err(bad_param("value is required")),

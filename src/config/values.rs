@@ -1,7 +1,7 @@
 //! Parsers of single setting values: each takes the text (already trimmed) and returns the
 //! value or what was expected instead, for `ConfigError`. Imports only `crate::limits` and std.
 
-use super::{LogLevel, SyncMode, WriteMode};
+use super::{LogFormat, LogLevel, SyncMode, WriteMode};
 use crate::limits;
 use std::net::{IpAddr, Ipv6Addr};
 use std::path::PathBuf;
@@ -404,4 +404,23 @@ pub(super) fn audit_max_bytes(text: &str) -> Result<u64, String> {
     parse_size(text)
         .filter(|b| (AUDIT_MAX_BYTES_LOWEST..=AUDIT_MAX_BYTES_HIGHEST).contains(b))
         .ok_or_else(|| "a size from 64KiB to 1TiB, e.g. 64MiB".to_string())
+}
+
+pub(super) fn log_format(text: &str) -> Result<LogFormat, String> {
+    match text.to_ascii_lowercase().as_str() {
+        "text" => Ok(LogFormat::Text),
+        "json" => Ok(LogFormat::Json),
+        _ => Err("text or json".to_string()),
+    }
+}
+
+pub(super) fn anti_entropy_interval_ms(text: &str) -> Result<u64, String> {
+    use crate::limits::{ANTI_ENTROPY_INTERVAL_MAX_MS, ANTI_ENTROPY_INTERVAL_MIN_MS};
+    let range = ANTI_ENTROPY_INTERVAL_MIN_MS..=ANTI_ENTROPY_INTERVAL_MAX_MS;
+    text.parse::<u64>()
+        .ok()
+        .filter(|ms| range.contains(ms))
+        .ok_or_else(|| {
+            format!("milliseconds, {ANTI_ENTROPY_INTERVAL_MIN_MS}-{ANTI_ENTROPY_INTERVAL_MAX_MS}")
+        })
 }

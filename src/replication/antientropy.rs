@@ -32,8 +32,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use crate::limits::{
-    ANTI_ENTROPY_DIGESTS_POLL_MS, ANTI_ENTROPY_DIGESTS_WAIT_MS, ANTI_ENTROPY_PAGE_BYTES_MAX,
-    ANTI_ENTROPY_PAGE_SCANS_MAX, ANTI_ENTROPY_PAGE_SCAN_RECORDS_MAX,
+    ANTI_ENTROPY_DIGESTS_POLL_MS, ANTI_ENTROPY_DIGESTS_WAIT_MS, ANTI_ENTROPY_INTERVAL_MS,
+    ANTI_ENTROPY_PAGE_BYTES_MAX, ANTI_ENTROPY_PAGE_SCANS_MAX, ANTI_ENTROPY_PAGE_SCAN_RECORDS_MAX,
     ANTI_ENTROPY_ROUND_ENTRIES_HARD_MAX,
 };
 use crate::replication::protocol::{BucketDigest, KeyVersion, ReplicaReply, SyncRequest, BUCKETS};
@@ -174,6 +174,7 @@ pub struct AntiEntropy {
     stats: AntiEntropyStats,
     digests: Mutex<DigestCache>,
     page_scans: AtomicUsize,
+    interval_ms: AtomicU64,
 }
 
 impl AntiEntropy {
@@ -185,7 +186,18 @@ impl AntiEntropy {
             stats: AntiEntropyStats::default(),
             digests: Mutex::new(DigestCache::default()),
             page_scans: AtomicUsize::new(0),
+            interval_ms: AtomicU64::new(ANTI_ENTROPY_INTERVAL_MS),
         }
+    }
+
+    /// The interval between passes with one peer (`MOSTDB_ANTI_ENTROPY_INTERVAL_MS`), from
+    /// the next pass on.
+    pub fn set_interval_ms(&self, interval_ms: u64) {
+        self.interval_ms.store(interval_ms, Ordering::Relaxed);
+    }
+
+    pub fn interval(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.interval_ms.load(Ordering::Relaxed))
     }
 
     pub fn passes_on(&self) -> bool {

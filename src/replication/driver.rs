@@ -27,7 +27,7 @@ use super::hints::{Hint, Hints};
 use super::protocol::{ReplicaReply, ReplicaRequest};
 use super::replica;
 use super::transport::{Link, Undelivered};
-use crate::config::WriteMode;
+use crate::config::{View, WriteMode};
 use crate::storage::{Shard, StorageError};
 
 /// The coordinator side of one core: the replicas as this core reaches them.
@@ -41,6 +41,9 @@ pub struct Driver {
     started: Instant,
     /// Where the writes peers missed go; `None`: hints are off.
     hints: Option<Rc<Hints>>,
+    /// The runtime settings: when set, the timeout and the write mode are read from them at
+    /// each operation (`PUT /admin/config`) instead of the values given to `new`.
+    settings: Option<Rc<View>>,
 }
 
 type Answer = (usize, u32, Result<ReplicaReply, Undelivered>);
@@ -61,6 +64,24 @@ impl Driver {
             contended: RefCell::new(ContendedKeys::default()),
             started: Instant::now(),
             hints: None,
+            settings: None,
+        }
+    }
+
+    /// Reads the timeout and the write mode from `settings` at each operation.
+    pub fn with_settings(mut self, settings: Rc<View>) -> Driver {
+        self.settings = Some(settings);
+        self
+    }
+
+    /// The operation timeout and the node's write mode now.
+    fn timeout_and_mode(&self) -> (Duration, WriteMode) {
+        match &self.settings {
+            Some(view) => {
+                let now = view.get();
+                (Duration::from_millis(now.timeout_ms), now.write_mode)
+            }
+            None => (self.timeout, self.write_mode),
         }
     }
 
@@ -109,8 +130,9 @@ impl Driver {
         key: Vec<u8>,
         value: Option<Vec<u8>>,
     ) -> WriteDone {
-        let deadline = Instant::now() + self.timeout;
-        let safe = self.write_mode == WriteMode::Safe
+        let (timeout, write_mode) = self.timeout_and_mode();
+        let deadline = Instant::now() + timeout;
+        let safe = write_mode == WriteMode::Safe
             || self.contended.borrow_mut().contains(&key, self.now_ms());
         let (mut op, first) = if safe {
             WriteOp::safe(self.n(), key, value, self.reachable())
@@ -155,7 +177,7 @@ impl Driver {
 
     /// get of `key`: what a majority holds exactly.
     pub async fn read(&self, shard: &Shard, hlc: &Hlc, key: Vec<u8>) -> ReadDone {
-        let deadline = Instant::now() + self.timeout;
+        let deadline = Instant::now() + self.timeout_and_mode().0;
         let (mut op, first) = ReadOp::start(self.n(), key, self.reachable());
         Rounds::new(self, shard, hlc, deadline)
             .run(&mut op, first)

@@ -315,9 +315,49 @@ async fn peer_states(links: &[PeerLink]) -> Vec<Option<PeerState>> {
     states
 }
 
+/// The largest operation timeout (`MOSTDB_TIMEOUT_MS`, in ms) ever in force on this node, at
+/// least `timeout_ms`, which is recorded first (durably, in the store root) if it is larger.
+///
+/// Recovery waits out every operation that may have counted a vote this node forgot; such an
+/// operation started before this node stopped, with the deadline then in force on its
+/// coordinator. The timeout can be lowered at runtime (`PUT /admin/config`, SIGHUP) and the
+/// node restarted with yet another one, so the wait is the largest timeout ever in force here
+/// (the coordinators are the peers, which are given the same settings; `?scope=cluster`
+/// changes them together). Call it at start and before a timeout takes effect.
+pub fn timeout_high_water(root: &Path, timeout_ms: u64) -> std::io::Result<u64> {
+    let path = root.join(layout::TIMEOUT_MAX_FILE);
+    let recorded = match std::fs::read_to_string(&path) {
+        Ok(text) => text.trim().parse::<u64>().ok(),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => None,
+        Err(err) => return Err(err),
+    };
+    if let Some(recorded) = recorded.filter(|recorded| *recorded >= timeout_ms) {
+        return Ok(recorded);
+    }
+    let partial = root.join(format!("{}.partial", layout::TIMEOUT_MAX_FILE));
+    let mut file = std::fs::File::create(&partial)?;
+    std::io::Write::write_all(&mut file, format!("{timeout_ms}\n").as_bytes())?;
+    file.sync_all()?;
+    std::fs::rename(&partial, &path)?;
+    std::fs::File::open(root)?.sync_all()?;
+    Ok(timeout_ms)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_timeout_high_water_only_rises_and_survives_a_restart() {
+        let root = std::env::temp_dir().join(format!("mostdb-hw-{}", std::process::id()));
+        std::fs::create_dir_all(&root).unwrap();
+        assert_eq!(timeout_high_water(&root, 1500).unwrap(), 1500);
+        assert_eq!(timeout_high_water(&root, 9000).unwrap(), 9000);
+        // Lowered at runtime, or restarted with a lower one: recovery still waits 9 s.
+        assert_eq!(timeout_high_water(&root, 100).unwrap(), 9000);
+        assert_eq!(timeout_high_water(&root, 1500).unwrap(), 9000);
+        std::fs::remove_dir_all(&root).unwrap();
+    }
 
     fn up(recovering: bool, records: u64) -> Option<PeerState> {
         Some(PeerState {

@@ -18,10 +18,9 @@ use std::time::{Duration, Instant};
 
 use crate::limits::{
     ANTI_ENTROPY_CALL_TIMEOUT_MS, ANTI_ENTROPY_COPIES_IN_FLIGHT_MAX,
-    ANTI_ENTROPY_DEFERRED_PULLS_MAX, ANTI_ENTROPY_INTERVAL_MAX_MS, ANTI_ENTROPY_INTERVAL_MS,
-    ANTI_ENTROPY_PASS_BYTES_MAX, ANTI_ENTROPY_PASS_TIME_MAX_MS, ANTI_ENTROPY_POLL_MS,
-    ANTI_ENTROPY_RETRY_MS, ANTI_ENTROPY_ROUND_ENTRIES_HARD_MAX, ANTI_ENTROPY_ROUND_ENTRIES_MAX,
-    ANTI_ENTROPY_SETTLE_MS,
+    ANTI_ENTROPY_DEFERRED_PULLS_MAX, ANTI_ENTROPY_INTERVAL_MAX_MS, ANTI_ENTROPY_PASS_BYTES_MAX,
+    ANTI_ENTROPY_PASS_TIME_MAX_MS, ANTI_ENTROPY_POLL_MS, ANTI_ENTROPY_RETRY_MS,
+    ANTI_ENTROPY_ROUND_ENTRIES_HARD_MAX, ANTI_ENTROPY_ROUND_ENTRIES_MAX, ANTI_ENTROPY_SETTLE_MS,
 };
 use crate::replication::clock::system_ms;
 use crate::replication::peer::{CallError, LinkState, PeerLink};
@@ -97,7 +96,7 @@ impl Peer {
 }
 
 /// Runs passes with every peer until `stop` is set: with a peer as soon as its link is up
-/// (again), then every `ANTI_ENTROPY_INTERVAL_MS` (±20 %), one peer at a time.
+/// (again), then every `MOSTDB_ANTI_ENTROPY_INTERVAL_MS` (±20 %), one peer at a time.
 pub async fn run(
     ae: Arc<AntiEntropy>,
     replication: Rc<Replication>,
@@ -109,7 +108,7 @@ pub async fn run(
         .map(|link| Peer {
             link,
             seen_connects: 0,
-            interval: Duration::from_millis(ANTI_ENTROPY_INTERVAL_MS),
+            interval: ae.interval(),
             due: None,
             last_error: None,
         })
@@ -196,7 +195,7 @@ fn finish(
             "anti-entropy pass"
         );
     }
-    let wait = next_wait(r, &mut peer.interval);
+    let wait = next_wait(r, &mut peer.interval, ae.interval());
     if wait == peer.interval {
         jitter.around(wait)
     } else {
@@ -209,14 +208,13 @@ fn finish(
 /// A pass cut short or with failed copies goes on soon. A pass whose differences were all
 /// young and all resolved themselves (it copied nothing, not even after they settled) saw
 /// writes in flight: under a steady write load there always are some, so the interval
-/// doubles, up to its bound, to spare the scans; it comes back to `ANTI_ENTROPY_INTERVAL_MS`
+/// doubles, up to its bound, to spare the scans; it comes back to the interval set
 /// as soon as a pass finds nothing, or copies something. A link that comes up (again) is
 /// compared at once whatever the interval.
-fn next_wait(report: &PassReport, interval: &mut Duration) -> Duration {
+fn next_wait(report: &PassReport, interval: &mut Duration, base: Duration) -> Duration {
     if report.cut_short.is_some() || report.failed > 0 {
         return Duration::from_millis(ANTI_ENTROPY_RETRY_MS);
     }
-    let base = Duration::from_millis(ANTI_ENTROPY_INTERVAL_MS);
     let churn = report.young > 0 && report.copied_in == 0;
     *interval = if churn {
         (*interval * 2).min(Duration::from_millis(ANTI_ENTROPY_INTERVAL_MAX_MS))
@@ -595,28 +593,28 @@ mod tests {
 
     #[test]
     fn churn_backs_off_and_anything_else_comes_back_to_the_interval() {
-        let base = Duration::from_millis(ANTI_ENTROPY_INTERVAL_MS);
+        let base = Duration::from_millis(crate::limits::ANTI_ENTROPY_INTERVAL_MS);
         let max = Duration::from_millis(ANTI_ENTROPY_INTERVAL_MAX_MS);
         let mut interval = base;
         // Only writes in flight, pass after pass: the interval doubles up to its bound.
-        assert_eq!(next_wait(&report(5, 0), &mut interval), base * 2);
-        assert_eq!(next_wait(&report(5, 0), &mut interval), base * 4);
+        assert_eq!(next_wait(&report(5, 0), &mut interval, base), base * 2);
+        assert_eq!(next_wait(&report(5, 0), &mut interval, base), base * 4);
         for _ in 0..20 {
-            next_wait(&report(5, 0), &mut interval);
+            next_wait(&report(5, 0), &mut interval, base);
         }
         assert_eq!(interval, max);
         // Something copied (a young difference that did not resolve itself): the base again.
-        assert_eq!(next_wait(&report(5, 3), &mut interval), base);
+        assert_eq!(next_wait(&report(5, 3), &mut interval, base), base);
         // Nothing different: the base interval.
         interval = max;
-        assert_eq!(next_wait(&report(0, 0), &mut interval), base);
+        assert_eq!(next_wait(&report(0, 0), &mut interval, base), base);
         // Cut short or failed copies: soon, whatever else.
         let cut = PassReport {
             cut_short: Some("time per pass"),
             ..report(0, 9)
         };
         let retry = Duration::from_millis(ANTI_ENTROPY_RETRY_MS);
-        assert_eq!(next_wait(&cut, &mut interval), retry);
+        assert_eq!(next_wait(&cut, &mut interval, base), retry);
     }
 
     #[test]
