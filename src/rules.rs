@@ -31,6 +31,7 @@ const TOP_LEVEL: &[&str] = &[
     "config",
     "http",
     "limits",
+    "metrics",
     "replication",
     "runtime",
     "server",
