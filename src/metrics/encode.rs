@@ -207,3 +207,99 @@ fn histogram<const N: usize>(
         None,
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metrics::{CoreMetrics, StorageSample};
+    use prometheus_parse::{LineInfo, Scrape, Value};
+
+    fn exposition(node: NodeFigures) -> String {
+        let core = CoreMetrics::default();
+        core.record(Route::Set, Outcome::Ok, core.start());
+        core.set_storage(Box::new(|| StorageSample {
+            disk_bytes: 4096,
+            ..StorageSample::default()
+        }));
+        Exposition {
+            cores: core.sample(),
+            node,
+            process: crate::metrics::process::read(),
+            version: "1.2.3",
+        }
+        .encode()
+        .unwrap()
+    }
+
+    #[test]
+    fn every_line_parses_and_every_family_is_there() {
+        let peer = PeerFigures {
+            url: "http://10.0.0.2:5380".to_string(),
+            up: true,
+            rtt_seconds: Some(0.000_25),
+            clock_offset_seconds: Some(-0.003),
+            hints_pending: 2,
+            hints_dropped: 1,
+        };
+        let text = exposition(NodeFigures {
+            peers: vec![peer],
+            quorum_available: true,
+            ..NodeFigures::default()
+        });
+        for line in text.lines() {
+            assert_ne!(LineInfo::parse(line), LineInfo::Ignored, "{line}");
+        }
+        let scrape = Scrape::parse(text.lines().map(|l| Ok(l.to_string()))).unwrap();
+        for family in FAMILIES {
+            assert!(scrape.docs.contains_key(*family), "{family} missing");
+        }
+        let value = |name: &str, label: (&str, &str)| {
+            scrape
+                .samples
+                .iter()
+                .find(|s| s.metric == name && s.labels.get(label.0) == Some(label.1))
+                .map(|s| s.value.clone())
+        };
+        assert_eq!(
+            value("mostdb_hints_pending", ("peer", "http://10.0.0.2:5380")),
+            Some(Value::Gauge(2.0))
+        );
+        assert_eq!(
+            value("mostdb_peer_clock_offset_seconds", ("peer", "http://10.0.0.2:5380")),
+            Some(Value::Gauge(-0.003))
+        );
+        assert_eq!(
+            value("mostdb_build_info", ("version", "1.2.3")),
+            Some(Value::Gauge(1.0))
+        );
+        assert!(text.contains("mostdb_requests_total{route=\"set\",outcome=\"ok\"} 1\n"));
+        assert!(text.contains("mostdb_requests_total{route=\"get\",outcome=\"not_most\"} 0\n"));
+        assert!(text.contains("mostdb_storage_disk_bytes 4096\n"));
+        assert!(text.contains("mostdb_fsync_duration_seconds_bucket{le=\"8.192\"} 0\n"));
+    }
+
+    /// Every family's name as its `# HELP` line has it.
+    pub(crate) const FAMILIES: &[&str] = &[
+        "mostdb_requests_total",
+        "mostdb_request_duration_seconds",
+        "mostdb_peer_up",
+        "mostdb_peer_rtt_seconds",
+        "mostdb_peer_clock_offset_seconds",
+        "mostdb_quorum_available",
+        "mostdb_hints_pending",
+        "mostdb_hints_dropped_total",
+        "mostdb_anti_entropy_keys_copied_total",
+        "mostdb_storage_disk_bytes",
+        "mostdb_storage_write_stalls_total",
+        "mostdb_fsync_duration_seconds",
+        "mostdb_connections",
+        "mostdb_recovering",
+        "mostdb_build_info",
+        "process_cpu_seconds_total",
+        "process_resident_memory_bytes",
+        "process_virtual_memory_bytes",
+        "process_open_fds",
+        "process_max_fds",
+        "process_start_time_seconds",
+    ];
+}

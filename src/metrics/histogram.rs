@@ -79,6 +79,25 @@ impl<const N: usize> Histogram<N> {
     }
 }
 
+/// The fsync histogram of one shard ([`FSYNC_BUCKETS_NS`]), kept by `storage`.
+pub struct FsyncHistogram(Histogram<FSYNC_BUCKETS>);
+
+impl Default for FsyncHistogram {
+    fn default() -> Self {
+        FsyncHistogram(Histogram::new(&FSYNC_BUCKETS_NS))
+    }
+}
+
+impl FsyncHistogram {
+    pub fn observe(&self, elapsed: Duration) {
+        self.0.observe(elapsed);
+    }
+
+    pub fn sample(&self) -> HistogramSample<FSYNC_BUCKETS> {
+        self.0.sample()
+    }
+}
+
 /// A histogram's numbers at one moment (per bucket, not cumulative).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct HistogramSample<const N: usize> {

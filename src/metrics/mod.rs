@@ -21,7 +21,7 @@ pub mod process;
 mod scrape;
 
 pub use encode::{NodeFigures, PeerFigures};
-pub use histogram::{Histogram, HistogramSample, FSYNC_BUCKETS, REQUEST_BUCKETS};
+pub use histogram::{FsyncHistogram, Histogram, HistogramSample, FSYNC_BUCKETS, REQUEST_BUCKETS};
 pub use scrape::Scraper;
 
 use std::cell::{Cell, RefCell};

@@ -25,7 +25,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 use crate::runtime::{CoreGone, Hub};
-use crate::storage::{Shard, StorageError, Store};
+use crate::storage::{Shard, ShardStats, StorageError, Store};
 
 use clock::Hlc;
 use coordinator::{ReadDone, WriteDone};
@@ -102,6 +102,11 @@ impl CoreReplica {
 
     pub fn hlc(&self) -> &Hlc {
         &self.hlc
+    }
+
+    /// The figures of the shards this core owns (for `/metrics`).
+    pub fn shard_stats(&self) -> impl Iterator<Item = ShardStats> + '_ {
+        self.shards.iter().flatten().map(Shard::stats)
     }
 
     fn shard(&self, shard: u32) -> &Shard {
