@@ -14,7 +14,8 @@
 //! Each core ([`core_main`]):
 //! 1. its replica: its shards, its clock, its peer links, its hint queue, its driver
 //! 2. its listener on the node's port (SO_REUSEPORT: every core listens)
-//! 3. its inbox, its entry to the data, the API and the peer endpoint
+//! 3. its inboxes (replica jobs, metrics scrapes), its entry to the data, the API (with its
+//!    request counters and its way to scrape the node) and the peer endpoint
 //! 4. hint replay; on one core, recovery then anti-entropy
 //! 5. up: it serves until stopped, drains its connections, stops its links
 
@@ -24,6 +25,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+mod probes;
+
 use monoio::net::{ListenerOpts, TcpListener};
 
 use crate::api::cluster::{ClusterView, MemberView};
@@ -31,6 +34,7 @@ use crate::api::{self, Api, ApiConfig};
 use crate::cluster::Membership;
 use crate::config::Settings;
 use crate::http::{Admission, ConnLimits, Listener, ListenerConfig, Service, Upgraded};
+use crate::metrics::{CoreMetrics, Scraper};
 use crate::replication::antientropy::{self, AntiEntropy};
 use crate::replication::clock::{Hlc, SkewBound};
 use crate::replication::driver::Driver;
@@ -69,8 +73,10 @@ pub fn start(
     tls: Option<Arc<Tls>>,
 ) -> Result<Running, String> {
     let (hub, inboxes) = Hub::<CoreReplica>::new(settings.threads);
+    let (metrics_hub, metrics_inboxes) = Hub::<CoreMetrics>::new(settings.threads);
     // Steps 1 to 3.
-    let shared = Arc::new(Shared::new(settings, membership, store, addr, tls, hub)?);
+    let hubs = (hub, metrics_hub);
+    let shared = Arc::new(Shared::new(settings, membership, store, addr, tls, hubs)?);
     // 4. Trims the allocator's memory once a storm of connections is over.
     let connections = shared.connections.clone();
     let memory_trim = MemoryTrim::start(move || connections.open())
@@ -79,10 +85,11 @@ pub fn start(
     // 5.
     let mains = inboxes
         .into_iter()
+        .zip(metrics_inboxes)
         .enumerate()
-        .map(|(core, inbox)| {
+        .map(|(core, inboxes)| {
             let shared = shared.clone();
-            move |shutdown, up| core_main(core, shared, inbox, shutdown, up)
+            move |shutdown, up| core_main(core, shared, inboxes, shutdown, up)
         })
         .collect();
     let running = threads::start(mains, shared.ready.clone(), memory_trim)?;
@@ -143,6 +150,8 @@ fn api_config(settings: &Settings) -> ApiConfig {
 /// What every core shares.
 struct Shared {
     hub: Arc<Hub<CoreReplica>>,
+    /// Every core's metrics, for scrapes.
+    metrics_hub: Arc<Hub<CoreMetrics>>,
     store: Arc<Store>,
     settings: Settings,
     api: Arc<ApiConfig>,
@@ -171,7 +180,7 @@ impl Shared {
         store: Arc<Store>,
         addr: SocketAddr,
         tls: Option<Arc<Tls>>,
-        hub: Hub<CoreReplica>,
+        (hub, metrics_hub): (Hub<CoreReplica>, Hub<CoreMetrics>),
     ) -> Result<Shared, String> {
         // 1.
         let switches = settings.test_switches;
@@ -188,6 +197,7 @@ impl Shared {
         let admission = Arc::new(peer_admission(settings, &membership));
         Ok(Shared {
             hub: Arc::new(hub),
+            metrics_hub: Arc::new(metrics_hub),
             store,
             settings: settings.clone(),
             api: Arc::new(api_config(settings)),
@@ -237,11 +247,17 @@ impl Shared {
 
     /// Step 3 of a core: the API and the peer endpoint, on `replication`.
     fn port(
-        &self,
+        self: &Arc<Self>,
         replication: &Rc<Replication>,
         identity: Rc<Identity>,
         links: &[Option<Rc<PeerLink>>],
+        metrics: Rc<CoreMetrics>,
     ) -> Port {
+        let scraper = Scraper::new(
+            self.metrics_hub.clone(),
+            probes::node(self, links),
+            env!("CARGO_PKG_VERSION"),
+        );
         let api = Api::new(
             replication.clone(),
             self.api.clone(),
@@ -249,7 +265,8 @@ impl Shared {
             identity,
             self.admission.clone(),
             Rc::new(self.cluster_view(links)),
-        );
+        )
+        .with_metrics(metrics, Rc::new(scraper));
         let peers = PeerEndpoint::new(
             replication.clone(),
             self.anti_entropy.clone(),
@@ -259,6 +276,7 @@ impl Shared {
             api: Rc::new(api),
             peers: Rc::new(peers),
             value_bytes_max: self.settings.max_value_bytes,
+            connections: self.connections.clone(),
         }
     }
 
@@ -394,7 +412,7 @@ impl Shared {
 async fn core_main(
     core: usize,
     shared: Arc<Shared>,
-    inbox: Inbox<CoreReplica>,
+    (inbox, metrics_inbox): (Inbox<CoreReplica>, Inbox<CoreMetrics>),
     shutdown: Latch,
     up: Startup,
 ) {
@@ -414,11 +432,14 @@ async fn core_main(
     } = opened;
     // 3.
     monoio::spawn(inbox.run(replica.clone()));
+    let metrics = Rc::new(CoreMetrics::default());
+    metrics.set_storage(probes::storage(replica.clone()));
+    monoio::spawn(metrics_inbox.run(metrics.clone()));
     let replication = Rc::new(
         Replication::new(core, replica, shared.hub.clone(), shared.store.clone())
             .with_recovery(shared.recovery.clone()),
     );
-    let port = shared.port(&replication, identity, &links);
+    let port = shared.port(&replication, identity, &links, metrics);
     // 4.
     shared.spawn_tasks(core, hints, &links, &replication, &shutdown);
     // 5.
@@ -452,6 +473,8 @@ struct Port {
     api: Rc<Api>,
     peers: Rc<PeerEndpoint>,
     value_bytes_max: usize,
+    /// Counts the connections switched to peer links.
+    connections: Arc<Admission>,
 }
 
 impl Service for Port {
@@ -464,6 +487,7 @@ impl Service for Port {
     async fn upgraded(&self, conn: api::Connection, up: Upgraded, shutdown: &Latch) {
         // Only a peer handshake the API answered `101` upgrades a connection.
         if let Some(awaited) = conn.take_awaited() {
+            let _counted = self.connections.count_upgraded();
             let peers = self.peers.clone();
             serve_peer(
                 up.stream,
