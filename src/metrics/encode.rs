@@ -92,7 +92,12 @@ impl Exposition {
         let mut m = e.encode_descriptor(name, help, None, MetricType::Histogram)?;
         for route in Route::ALL {
             let sample = &self.cores.durations[route as usize];
-            histogram(&mut m, &[("route", route.label())], sample, &REQUEST_BUCKETS_NS)?;
+            histogram(
+                &mut m,
+                &[("route", route.label())],
+                sample,
+                &REQUEST_BUCKETS_NS,
+            )?;
         }
         Ok(())
     }
@@ -100,9 +105,11 @@ impl Exposition {
     fn peers(&self, e: &mut DescriptorEncoder) -> Fmt {
         type Pick = fn(&PeerFigures) -> Option<f64>;
         let gauges: [(&str, &str, Pick); 4] = [
-            ("mostdb_peer_up", "1 while this node's link to the peer is up.", |p| {
-                Some(f64::from(u8::from(p.up)))
-            }),
+            (
+                "mostdb_peer_up",
+                "1 while this node's link to the peer is up.",
+                |p| Some(f64::from(u8::from(p.up))),
+            ),
             (
                 "mostdb_peer_rtt_seconds",
                 "Round trip of the last heartbeat to the peer.",
@@ -141,38 +148,101 @@ impl Exposition {
         let n = &self.node;
         let s = &self.cores.storage;
         let flag = |b: bool| u64::from(b);
-        gauge(e, "mostdb_quorum_available", "1 while this node reaches a majority of the members.", flag(n.quorum_available))?;
-        gauge(e, "mostdb_recovering", "1 while this node recovers and does not vote.", flag(n.recovering))?;
-        counter(e, "mostdb_anti_entropy_keys_copied", "Records anti-entropy took from peers that held them newer.", n.anti_entropy_keys_copied)?;
-        gauge(e, "mostdb_storage_disk_bytes", "Bytes of the shards' tables on disk (journals not included).", s.disk_bytes)?;
-        counter(e, "mostdb_storage_write_stalls", "Writes that waited for the store's flush backlog.", s.write_stalls)?;
+        gauge(
+            e,
+            "mostdb_quorum_available",
+            "1 while this node reaches a majority of the members.",
+            flag(n.quorum_available),
+        )?;
+        gauge(
+            e,
+            "mostdb_recovering",
+            "1 while this node recovers and does not vote.",
+            flag(n.recovering),
+        )?;
+        counter(
+            e,
+            "mostdb_anti_entropy_keys_copied",
+            "Records anti-entropy took from peers that held them newer.",
+            n.anti_entropy_keys_copied,
+        )?;
+        gauge(
+            e,
+            "mostdb_storage_disk_bytes",
+            "Bytes of the shards' tables on disk (journals not included).",
+            s.disk_bytes,
+        )?;
+        counter(
+            e,
+            "mostdb_storage_write_stalls",
+            "Writes that waited for the store's flush backlog.",
+            s.write_stalls,
+        )?;
         let help = "Time of one group-commit fsync (MOSTDB_SYNC=always).";
-        let mut m =
-            e.encode_descriptor("mostdb_fsync_duration_seconds", help, None, MetricType::Histogram)?;
+        let mut m = e.encode_descriptor(
+            "mostdb_fsync_duration_seconds",
+            help,
+            None,
+            MetricType::Histogram,
+        )?;
         let none: [(&str, &str); 0] = [];
         histogram(&mut m, &none, &s.fsync, &FSYNC_BUCKETS_NS)?;
         let help = "Connections open: client (HTTP) or peer (links peers opened to this node).";
         let mut m = e.encode_descriptor("mostdb_connections", help, None, MetricType::Gauge)?;
-        for (kind, open) in [("client", n.client_connections), ("peer", n.peer_connections)] {
+        for (kind, open) in [
+            ("client", n.client_connections),
+            ("peer", n.peer_connections),
+        ] {
             m.encode_family(&[("kind", kind)])?.encode_gauge(&open)?;
         }
         let help = "Always 1; the labels name the build.";
         let mut m = e.encode_descriptor("mostdb_build_info", help, None, MetricType::Gauge)?;
-        m.encode_family(&[("version", self.version)])?.encode_gauge(&1u64)
+        m.encode_family(&[("version", self.version)])?
+            .encode_gauge(&1u64)
     }
 
     fn process(&self, e: &mut DescriptorEncoder) -> Fmt {
         type Pick = fn(&ProcessFigures) -> f64;
         let families: [(&str, &str, MetricType, Pick); 6] = [
-            ("process_cpu_seconds", "User and system CPU time spent, in seconds.", MetricType::Counter, |p| p.cpu_seconds),
-            ("process_resident_memory_bytes", "Resident memory size in bytes.", MetricType::Gauge, |p| p.resident_memory_bytes as f64),
-            ("process_virtual_memory_bytes", "Virtual memory size in bytes.", MetricType::Gauge, |p| p.virtual_memory_bytes as f64),
-            ("process_open_fds", "Open file descriptors.", MetricType::Gauge, |p| p.open_fds as f64),
-            ("process_max_fds", "The limit of open file descriptors.", MetricType::Gauge, |p| p.max_fds as f64),
-            ("process_start_time_seconds", "Start time of the process since the Unix epoch, in seconds.", MetricType::Gauge, |p| p.start_time_seconds),
+            (
+                "process_cpu_seconds",
+                "User and system CPU time spent, in seconds.",
+                MetricType::Counter,
+                |p| p.cpu_seconds,
+            ),
+            (
+                "process_resident_memory_bytes",
+                "Resident memory size in bytes.",
+                MetricType::Gauge,
+                |p| p.resident_memory_bytes as f64,
+            ),
+            (
+                "process_virtual_memory_bytes",
+                "Virtual memory size in bytes.",
+                MetricType::Gauge,
+                |p| p.virtual_memory_bytes as f64,
+            ),
+            (
+                "process_open_fds",
+                "Open file descriptors.",
+                MetricType::Gauge,
+                |p| p.open_fds as f64,
+            ),
+            (
+                "process_max_fds",
+                "The limit of open file descriptors.",
+                MetricType::Gauge,
+                |p| p.max_fds as f64,
+            ),
+            (
+                "process_start_time_seconds",
+                "Start time of the process since the Unix epoch, in seconds.",
+                MetricType::Gauge,
+                |p| p.start_time_seconds,
+            ),
         ];
         for (name, help, kind, pick) in families {
-            let mut m = e.encode_descriptor(name, help, None, kind.clone())?;
+            let mut m = e.encode_descriptor(name, help, None, kind)?;
             let Some(p) = &self.process else { continue };
             match kind {
                 MetricType::Counter => m.encode_counter::<NoLabelSet, _, u64>(&pick(p), None)?,
@@ -265,13 +335,17 @@ mod tests {
             Some(Value::Gauge(2.0))
         );
         assert_eq!(
-            value("mostdb_peer_clock_offset_seconds", ("peer", "http://10.0.0.2:5380")),
+            value(
+                "mostdb_peer_clock_offset_seconds",
+                ("peer", "http://10.0.0.2:5380")
+            ),
             Some(Value::Gauge(-0.003))
         );
         assert_eq!(
             value("mostdb_build_info", ("version", "1.2.3")),
             Some(Value::Gauge(1.0))
         );
+        #[cfg(not(feature = "no-request-metrics"))]
         assert!(text.contains("mostdb_requests_total{route=\"set\",outcome=\"ok\"} 1\n"));
         assert!(text.contains("mostdb_requests_total{route=\"get\",outcome=\"not_most\"} 0\n"));
         assert!(text.contains("mostdb_storage_disk_bytes 4096\n"));

@@ -25,7 +25,6 @@ pub use histogram::{FsyncHistogram, Histogram, HistogramSample, FSYNC_BUCKETS, R
 pub use scrape::Scraper;
 
 use std::cell::{Cell, RefCell};
-use std::time::Instant;
 
 use histogram::REQUEST_BUCKETS_NS;
 
@@ -146,7 +145,7 @@ impl Outcome {
 /// When a request started (nothing with the `no-request-metrics` feature, which compiles the
 /// per-request counting out, to measure what it costs).
 #[derive(Clone, Copy)]
-pub struct Started(#[cfg(not(feature = "no-request-metrics"))] Instant);
+pub struct Started(#[cfg(not(feature = "no-request-metrics"))] std::time::Instant);
 
 /// The storage figures of one core's shards, read on that core at the scrape.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -193,7 +192,7 @@ impl CoreMetrics {
     pub fn start(&self) -> Started {
         Started(
             #[cfg(not(feature = "no-request-metrics"))]
-            Instant::now(),
+            std::time::Instant::now(),
         )
     }
 

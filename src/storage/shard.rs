@@ -481,7 +481,10 @@ mod tests {
                 stats.fsyncs >= 1 && stats.fsyncs <= WRITES / 10,
                 "{stats:?}"
             );
-            assert_eq!(stats.fsync_seconds.count, stats.fsyncs, "every fsync is timed");
+            assert_eq!(
+                stats.fsync_seconds.count, stats.fsyncs,
+                "every fsync is timed"
+            );
             assert_eq!(shard.state.synced.get(), shard.state.written.get());
         });
     }

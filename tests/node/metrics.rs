@@ -128,10 +128,16 @@ fn counters_move_by_exactly_the_requests_sent() {
 
     let before = scrape(&node);
     for family in FAMILIES {
-        assert!(before.scrape.docs.contains_key(*family), "{family} missing at first scrape");
+        assert!(
+            before.scrape.docs.contains_key(*family),
+            "{family} missing at first scrape"
+        );
     }
     assert_eq!(
-        before.get("mostdb_build_info", &[("version", env!("CARGO_PKG_VERSION"))]),
+        before.get(
+            "mostdb_build_info",
+            &[("version", env!("CARGO_PKG_VERSION"))]
+        ),
         1.0
     );
     assert_eq!(before.get("mostdb_quorum_available", &[]), 1.0);
@@ -143,12 +149,24 @@ fn counters_move_by_exactly_the_requests_sent() {
     const SETS: usize = 7;
     const MISSING_GETS: usize = 5;
     for i in 0..SETS {
-        send(&node, "POST", "/mostdb/set", &[KEY_HEADER], &kv(&format!("m{i}"), "v"))
-            .assert_json(200, OK);
+        send(
+            &node,
+            "POST",
+            "/mostdb/set",
+            &[KEY_HEADER],
+            &kv(&format!("m{i}"), "v"),
+        )
+        .assert_json(200, OK);
     }
     for i in 0..MISSING_GETS {
-        send(&node, "POST", "/mostdb/get", &[KEY_HEADER], &k(&format!("absent{i}")))
-            .assert_json(200, NOT_FOUND);
+        send(
+            &node,
+            "POST",
+            "/mostdb/get",
+            &[KEY_HEADER],
+            &k(&format!("absent{i}")),
+        )
+        .assert_json(200, NOT_FOUND);
     }
     send(&node, "POST", "/mostdb/set", &[KEY_HEADER], "not json").assert_json(200, BAD_PARAM);
     send(&node, "POST", "/mostdb/get", &[], &k("m0")).assert_json(401, UNAUTHORIZED);
@@ -191,7 +209,9 @@ fn counters_move_by_exactly_the_requests_sent() {
 /// Per route: the histogram counts every request the counters count, and its `+Inf` bucket
 /// is its count.
 fn check_histograms(m: &Metrics) {
-    let routes = ["set", "get", "del", "get1", "api_get", "healthz", "readyz", "metrics", "other"];
+    let routes = [
+        "set", "get", "del", "get1", "api_get", "healthz", "readyz", "metrics", "other",
+    ];
     for route in routes {
         let counted: f64 = m
             .all_requests()
@@ -202,7 +222,10 @@ fn check_histograms(m: &Metrics) {
         let name = "mostdb_request_duration_seconds";
         let count = m.get(&format!("{name}_count"), &[("route", route)]);
         assert_eq!(count, counted, "route {route}");
-        let inf = m.get(&format!("{name}_bucket"), &[("le", "inf"), ("route", route)]);
+        let inf = m.get(
+            &format!("{name}_bucket"),
+            &[("le", "inf"), ("route", route)],
+        );
         assert_eq!(inf, count, "route {route}: +Inf bucket");
     }
     assert!(m.requests("set", "ok") >= 7.0);
