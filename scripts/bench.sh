@@ -314,4 +314,7 @@ main() {
   print_table "${rows%$'\n'}"
 }
 
-main "$@"
+# Sourced (scripts/bench-metrics.sh uses its helpers): define, do not run.
+if [[ ${BASH_SOURCE[0]} == "$0" ]]; then
+  main "$@"
+fi

@@ -15,6 +15,7 @@
 //! | `cluster`     | members, which one is this node, the quorum size (passive)             | `http`, `api`, `replication`, `storage`, `runtime`, `tls`, `server` |
 //! | `runtime`     | one monoio runtime per core, cross-core hops, shutdown, memory trim    | `api`, `http`, `replication`, `storage`, `server` |
 //! | `tls`         | rustls configs from the PEM settings; `Stream`: plain TCP or TLS       | `http`, `api`, `replication`, `storage`, `cluster`, `server` |
+//! | `metrics`     | Prometheus metrics: per-core cells summed at the scrape, the text format | `api`, `cluster`, `config`, `http`, `replication`, `storage`, `tls`, `server` |
 //! | `config`      | settings from the environment and flags (a leaf but for `limits`)     | `api`, `cluster`, `http`, `replication`, `runtime`, `server`, `storage`, `tls` |
 //! | `limits`      | every bound, as a named constant with its unit (a leaf)                | `api`, `cluster`, `config`, `http`, `replication`, `runtime`, `server`, `storage`, `tls` |
 //!
@@ -52,6 +53,7 @@ pub mod cluster;
 pub mod config;
 pub mod http;
 pub mod limits;
+pub mod metrics;
 pub mod replication;
 pub mod runtime;
 pub mod server;

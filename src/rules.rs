@@ -32,6 +32,7 @@ const TOP_LEVEL: &[&str] = &[
     "config",
     "http",
     "limits",
+    "metrics",
     "replication",
     "runtime",
     "server",

@@ -14,7 +14,8 @@
 //! Each core ([`core_main`]):
 //! 1. its replica: its shards, its clock, its peer links, its hint queue, its driver
 //! 2. its listener on the node's port (SO_REUSEPORT: every core listens)
-//! 3. its inbox, its entry to the data, the API and the peer endpoint
+//! 3. its inboxes (replica jobs, metrics scrapes), its entry to the data, the API (with its
+//!    request counters and its way to scrape the node) and the peer endpoint
 //! 4. hint replay; on one core, recovery then anti-entropy
 //! 5. up: it serves until stopped, drains its connections, stops its links
 
@@ -24,6 +25,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+mod probes;
+
 use monoio::net::{ListenerOpts, TcpListener};
 
 use crate::api::cluster::{ClusterView, MemberView};
@@ -31,6 +34,7 @@ use crate::api::{self, Api, ApiConfig};
 use crate::cluster::Membership;
 use crate::config::{Live, Settings, View};
 use crate::http::{Admission, ConnLimits, Listener, ListenerConfig, Service, Upgraded};
+use crate::metrics::{CoreMetrics, Scraper};
 use crate::replication::antientropy::{self, AntiEntropy};
 use crate::replication::clock::{Hlc, SkewBound};
 use crate::replication::driver::Driver;
@@ -71,8 +75,10 @@ pub fn start(
     live: Arc<Live>,
 ) -> Result<Running, String> {
     let (hub, inboxes) = Hub::<CoreReplica>::new(settings.threads);
+    let (metrics_hub, metrics_inboxes) = Hub::<CoreMetrics>::new(settings.threads);
     // Steps 1 to 3.
-    let shared = Shared::new(settings, membership, store, addr, tls, hub)?;
+    let hubs = (hub, metrics_hub);
+    let shared = Shared::new(settings, membership, store, addr, tls, hubs)?;
     let shared = Arc::new(shared.with_live(live)?);
     // 4. Trims the allocator's memory once a storm of connections is over.
     let connections = shared.connections.clone();
@@ -82,10 +88,11 @@ pub fn start(
     // 5.
     let mains = inboxes
         .into_iter()
+        .zip(metrics_inboxes)
         .enumerate()
-        .map(|(core, inbox)| {
+        .map(|(core, inboxes)| {
             let shared = shared.clone();
-            move |shutdown, up| core_main(core, shared, inbox, shutdown, up)
+            move |shutdown, up| core_main(core, shared, inboxes, shutdown, up)
         })
         .collect();
     let running = threads::start(mains, shared.ready.clone(), memory_trim)?;
@@ -148,6 +155,8 @@ fn api_config(settings: &Settings) -> ApiConfig {
 /// What every core shares.
 struct Shared {
     hub: Arc<Hub<CoreReplica>>,
+    /// Every core's metrics, for scrapes.
+    metrics_hub: Arc<Hub<CoreMetrics>>,
     store: Arc<Store>,
     settings: Settings,
     api: Arc<ApiConfig>,
@@ -180,7 +189,7 @@ impl Shared {
         store: Arc<Store>,
         addr: SocketAddr,
         tls: Option<Arc<Tls>>,
-        hub: Hub<CoreReplica>,
+        (hub, metrics_hub): (Hub<CoreReplica>, Hub<CoreMetrics>),
     ) -> Result<Shared, String> {
         // 1.
         let switches = settings.test_switches;
@@ -197,6 +206,7 @@ impl Shared {
         let admission = Arc::new(peer_admission(settings, &membership));
         Ok(Shared {
             hub: Arc::new(hub),
+            metrics_hub: Arc::new(metrics_hub),
             store,
             settings: settings.clone(),
             api: Arc::new(api_config(settings)),
@@ -279,12 +289,18 @@ impl Shared {
 
     /// Step 3 of a core: the API and the peer endpoint, on `replication`.
     fn port(
-        &self,
+        self: &Arc<Self>,
         replication: &Rc<Replication>,
         identity: Rc<Identity>,
         links: &[Option<Rc<PeerLink>>],
         view: Rc<View>,
+        metrics: Rc<CoreMetrics>,
     ) -> Port {
+        let scraper = Scraper::new(
+            self.metrics_hub.clone(),
+            probes::node(self, links),
+            env!("CARGO_PKG_VERSION"),
+        );
         let api = Api::new(
             replication.clone(),
             self.api.clone(),
@@ -293,7 +309,8 @@ impl Shared {
             self.admission.clone(),
             Rc::new(self.cluster_view(links)),
         )
-        .with_settings(view);
+        .with_settings(view)
+        .with_metrics(metrics, Rc::new(scraper));
         let peers = PeerEndpoint::new(
             replication.clone(),
             self.anti_entropy.clone(),
@@ -303,6 +320,7 @@ impl Shared {
             api: Rc::new(api),
             peers: Rc::new(peers),
             value_bytes_max: self.settings.max_value_bytes,
+            connections: self.connections.clone(),
         }
     }
 
@@ -438,7 +456,7 @@ impl Shared {
 async fn core_main(
     core: usize,
     shared: Arc<Shared>,
-    inbox: Inbox<CoreReplica>,
+    (inbox, metrics_inbox): (Inbox<CoreReplica>, Inbox<CoreMetrics>),
     shutdown: Latch,
     up: Startup,
 ) {
@@ -459,11 +477,14 @@ async fn core_main(
     } = opened;
     // 3.
     monoio::spawn(inbox.run(replica.clone()));
+    let metrics = Rc::new(CoreMetrics::default());
+    metrics.set_storage(probes::storage(replica.clone()));
+    monoio::spawn(metrics_inbox.run(metrics.clone()));
     let replication = Rc::new(
         Replication::new(core, replica, shared.hub.clone(), shared.store.clone())
             .with_recovery(shared.recovery.clone()),
     );
-    let port = shared.port(&replication, identity, &links, view);
+    let port = shared.port(&replication, identity, &links, view, metrics);
     // 4.
     shared.spawn_tasks(core, hints, &links, &replication, &shutdown);
     // 5.
@@ -499,6 +520,8 @@ struct Port {
     api: Rc<Api>,
     peers: Rc<PeerEndpoint>,
     value_bytes_max: usize,
+    /// Counts the connections switched to peer links.
+    connections: Arc<Admission>,
 }
 
 impl Service for Port {
@@ -511,6 +534,7 @@ impl Service for Port {
     async fn upgraded(&self, conn: api::Connection, up: Upgraded, shutdown: &Latch) {
         // Only a peer handshake the API answered `101` upgrades a connection.
         if let Some(awaited) = conn.take_awaited() {
+            let _counted = self.connections.count_upgraded();
             let peers = self.peers.clone();
             serve_peer(
                 up.stream,

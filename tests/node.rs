@@ -1,7 +1,7 @@
 //! The single-node tests: each starts one real `mostdb` process (or runs the binary to its
 //! exit) on a port it picks itself, so they run side by side. The API byte for byte
 //! (`api`), HTTP edge cases (`http`), the process's life, startup errors and durability
-//! across kill -9 (`lifecycle`), and what hostile clients and a full disk do to one node
+//! across kill -9 (`lifecycle`), `/metrics` read with a Prometheus parser (`metrics`), and what hostile clients and a full disk do to one node
 //! (`hardening`). Tests that start a cluster are in `tests/cluster.rs`.
 //!
 //! A test crate root looks for its modules beside itself, hence the `#[path]`s.
@@ -18,3 +18,5 @@ mod hardening;
 mod http;
 #[path = "node/lifecycle.rs"]
 mod lifecycle;
+#[path = "node/metrics.rs"]
+mod metrics;

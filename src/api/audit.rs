@@ -94,6 +94,7 @@ pub(super) fn route_name(route: Route) -> &'static str {
         Route::Healthz => "healthz",
         Route::Readyz => "readyz",
         Route::Cluster => "cluster",
-        Route::AdminConfig => "config",
+        Route::AdminConfig => "admin_config",
+        Route::Metrics => "metrics",
     }
 }

@@ -1,6 +1,6 @@
 //! The client API: routes, handlers and the JSON of the original mostdb, byte for byte where
 //! the original is right (`POST {ctx}/set|get|del`), plus `GET {ctx}/get?key=…`, `/healthz`
-//! and `/readyz`. Every handler does the same three steps: parse the request, apply it
+//! `/readyz`, `/cluster` and `/metrics`. Every handler does the same three steps: parse the request, apply it
 //! through the coordinator, encode the answer. [`ApiError`] is the only error clients see.
 //!
 //! Must not import `storage`: data is reached only through `replication`.
@@ -24,6 +24,7 @@ use std::sync::Arc;
 use crate::config::{Live, Settings, View};
 use crate::http::{Body, Handler, Method, Request, Response, Upgrade};
 use crate::limits::KEY_BYTES_MAX;
+use crate::metrics::{self, CoreMetrics, Outcome, Scraper};
 use crate::replication::peer::handshake::{self, Nonce};
 use crate::replication::peer::{
     AwaitedProof, Identity, PeerAdmission, Refusal, RefusalCode, PEER_PATH, PEER_PROTOCOL,
@@ -71,6 +72,9 @@ pub struct Api {
     ready: Arc<AtomicBool>,
     /// The runtime settings (API key, value limit), this core's copy; `None`: `config` only.
     settings: Option<Rc<View>>,
+    /// This core's request counters, and how `/metrics` reads the whole node's.
+    metrics: Rc<CoreMetrics>,
+    scraper: Option<Rc<Scraper>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -88,6 +92,27 @@ enum Route {
     Readyz,
     Cluster,
     AdminConfig,
+    Metrics,
+}
+
+impl Route {
+    /// The `route` label of `mostdb_requests_total`; `None` (a path no route serves): other.
+    fn label(route: Option<Route>) -> metrics::Route {
+        match route {
+            Some(Route::Set) => metrics::Route::Set,
+            Some(Route::Get) => metrics::Route::Get,
+            Some(Route::Del) => metrics::Route::Del,
+            Some(Route::Get1) => metrics::Route::Get1,
+            Some(Route::LocalGet) => metrics::Route::ApiGet,
+            Some(Route::LocalWrite) => metrics::Route::ApiWrite,
+            Some(Route::Healthz) => metrics::Route::Healthz,
+            Some(Route::Readyz) => metrics::Route::Readyz,
+            Some(Route::Cluster) => metrics::Route::Cluster,
+            Some(Route::Metrics) => metrics::Route::Metrics,
+            Some(Route::AdminConfig) => metrics::Route::AdminConfig,
+            None => metrics::Route::Other,
+        }
+    }
 }
 
 /// One client connection's view of the API: where it comes from (peer links are admitted
@@ -129,6 +154,8 @@ impl Api {
             config,
             ready,
             settings: None,
+            metrics: Rc::default(),
+            scraper: None,
         }
     }
 
@@ -145,6 +172,13 @@ impl Api {
 
     fn settings_now(&self) -> Option<Rc<Settings>> {
         self.settings.as_ref().map(|view| view.get())
+    }
+
+    /// Counts this core's requests in `core` and answers `/metrics` with `scraper`.
+    pub fn with_metrics(mut self, core: Rc<CoreMetrics>, scraper: Rc<Scraper>) -> Api {
+        self.metrics = core;
+        self.scraper = Some(scraper);
+        self
     }
 
     /// The handler of a connection accepted from `from`.
@@ -169,15 +203,31 @@ impl Api {
                 _ => method_not_allowed(ALLOW_PROBE),
             };
         }
-        if !self.authorized(&req) {
-            self.audit_refused(&req, conn).await;
-            return ApiError::Unauthorized.to_response();
+        let started = self.metrics.start();
+        let routed = self.route(req.path);
+        let answer = self.answer(&req, routed, conn).await;
+        // The one place where every client request's outcome is counted.
+        let route = Route::label(routed.map(|(route, _)| route));
+        self.metrics.record(route, outcome(&answer), started);
+        answer.unwrap_or_else(|err| err.to_response())
+    }
+
+    /// A client request's answer: the API key first (on every route), then its route.
+    async fn answer(
+        &self,
+        req: &Request<'_>,
+        routed: Option<(Route, &'static str)>,
+        conn: &Connection,
+    ) -> Result<Response, ApiError> {
+        if !self.authorized(req) {
+            self.audit_refused(req, conn).await;
+            return Err(ApiError::Unauthorized);
         }
-        let Some((route, allow)) = self.route(req.path) else {
-            return Response::text(404, "Not Found");
+        let Some((route, allow)) = routed else {
+            return Ok(Response::text(404, "Not Found"));
         };
-        let result = match (req.method, route) {
-            (Method::Options, _) => return options(allow),
+        match (req.method, route) {
+            (Method::Options, _) => Ok(options(allow)),
             (Method::Post, Route::Set) => self.set(req.body, conn).await,
             (Method::Post, Route::Del) => self.del(req.body, conn).await,
             (Method::Post, Route::Get) | (Method::Get, Route::Get1) => {
@@ -192,14 +242,30 @@ impl Api {
                 Ok(Response::json_static(200, BODY_ALIVE))
             }
             (Method::Get | Method::Head, Route::Readyz) => self.readiness(),
-            (_, Route::AdminConfig) => return self.admin_config(&req, conn.from).await,
+            (_, Route::AdminConfig) => Ok(self.admin_config(req, conn.from).await),
             (Method::Get | Method::Head, Route::Cluster) => {
                 let own_hlc = self.replication.clock_reading();
                 Ok(Response::json(200, self.cluster.encode(own_hlc)))
             }
-            _ => return method_not_allowed(allow),
+            (Method::Get | Method::Head, Route::Metrics) => self.metrics_text().await,
+            _ => Ok(method_not_allowed(allow)),
+        }
+    }
+
+    /// `GET /metrics`: the whole node's, in the Prometheus text format.
+    async fn metrics_text(&self) -> Result<Response, ApiError> {
+        let Some(scraper) = &self.scraper else {
+            return Ok(Response::text(404, "Not Found"));
         };
-        result.unwrap_or_else(|err| err.to_response())
+        let text = scraper.render().await.map_err(|_| ApiError::Internal)?;
+        Ok(Response {
+            status: 200,
+            content_type: Some(metrics::encode::CONTENT_TYPE),
+            allow: None,
+            headers: "",
+            body: Body::Owned(text.into_bytes()),
+            upgrade: None,
+        })
     }
 
     fn route(&self, path: &str) -> Option<(Route, &'static str)> {
@@ -208,6 +274,7 @@ impl Api {
             "/readyz" => return Some((Route::Readyz, ALLOW_PROBE)),
             "/cluster" => return Some((Route::Cluster, ALLOW_PROBE)),
             admin::ADMIN_CONFIG_PATH => return Some((Route::AdminConfig, admin::ALLOW_ADMIN)),
+            "/metrics" => return Some((Route::Metrics, ALLOW_PROBE)),
             _ => {}
         }
         let rest = path.strip_prefix(self.config.context_path.as_str())?;
@@ -368,6 +435,40 @@ fn parse_key(key: Field<'_>) -> Result<Vec<u8>, ApiError> {
         Field::Str(k) if k.len() > KEY_BYTES_MAX => Err(bad_param("key is longer than 8192 bytes")),
         Field::Str(k) => Ok(k.into_owned().into_bytes()),
         Field::Missing | Field::NotString => Err(BAD_PARAM),
+    }
+}
+
+/// The `outcome` label of a request's answer.
+fn outcome(answer: &Result<Response, ApiError>) -> Outcome {
+    match answer {
+        // Routes that answer their own errors (the admin routes).
+        Ok(response) => match response.status {
+            400 | 413 => Outcome::BadRequest,
+            401 => Outcome::Unauthorized,
+            403 => Outcome::Forbidden,
+            404 => Outcome::NoRoute,
+            405 => Outcome::BadMethod,
+            409 => Outcome::Conflict,
+            500.. => Outcome::Internal,
+            _ => Outcome::Ok,
+        },
+        Err(err) => match err {
+            ApiError::BadParam { .. } => Outcome::BadRequest,
+            ApiError::NotFound => Outcome::NotFound,
+            ApiError::NotMost {
+                indeterminate: false,
+            } => Outcome::NotMost,
+            ApiError::NotMost {
+                indeterminate: true,
+            } => Outcome::Indeterminate,
+            ApiError::Unauthorized => Outcome::Unauthorized,
+            ApiError::Forbidden { .. } => Outcome::Forbidden,
+            ApiError::Busy => Outcome::Busy,
+            ApiError::NotReady => Outcome::NotReady,
+            ApiError::NoSpace => Outcome::NoSpace,
+            ApiError::Degraded { .. } => Outcome::Degraded,
+            ApiError::Internal => Outcome::Internal,
+        },
     }
 }
 

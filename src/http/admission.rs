@@ -36,6 +36,8 @@ pub struct Admission {
     max_total: usize,
     per_source_max: usize,
     total: AtomicUsize,
+    /// Of `total`, the connections switched to a peer link (counted on switch and close).
+    upgraded: AtomicUsize,
     sources: Vec<Mutex<HashMap<IpAddr, usize>>>,
 }
 
@@ -52,6 +54,7 @@ impl Admission {
             max_total: max_total.max(1),
             per_source_max: per_source_max.max(1),
             total: AtomicUsize::new(0),
+            upgraded: AtomicUsize::new(0),
             sources: (0..SOURCE_LOCKS).map(|_| Mutex::default()).collect(),
         }
     }
@@ -69,6 +72,19 @@ impl Admission {
     /// Client connections open now.
     pub fn open(&self) -> usize {
         self.total.load(Ordering::Relaxed)
+    }
+
+    /// Of the connections open, those switched to a peer link.
+    pub fn upgraded(&self) -> usize {
+        self.upgraded.load(Ordering::Relaxed)
+    }
+
+    /// A connection was switched to a peer link, until the guard is dropped.
+    pub fn count_upgraded(self: &Arc<Self>) -> UpgradedGuard {
+        self.upgraded.fetch_add(1, Ordering::Relaxed);
+        UpgradedGuard {
+            admission: self.clone(),
+        }
     }
 
     /// Admits a connection from `source`, or says why not. At the node-wide cap `make_room`
@@ -106,6 +122,17 @@ impl Admission {
         // changed at a time), so a poisoned lock is used as it is.
         lock.lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// One connection counted as switched to a peer link; uncounted on drop.
+pub struct UpgradedGuard {
+    admission: Arc<Admission>,
+}
+
+impl Drop for UpgradedGuard {
+    fn drop(&mut self) {
+        self.admission.upgraded.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -237,6 +264,17 @@ mod tests {
             .sources
             .iter()
             .all(|m| m.lock().unwrap().is_empty()));
+    }
+
+    #[test]
+    fn upgraded_connections_are_counted_while_they_last() {
+        let admission = Arc::new(Admission::new(10, 10));
+        let conn = admission.admit(ip(2), || false).expect("admitted");
+        let peer = admission.count_upgraded();
+        assert_eq!((admission.open(), admission.upgraded()), (1, 1));
+        drop(peer);
+        drop(conn);
+        assert_eq!((admission.open(), admission.upgraded()), (0, 0));
     }
 
     #[test]

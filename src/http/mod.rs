@@ -19,7 +19,7 @@ mod listener;
 mod parse;
 mod response;
 
-pub use admission::{Admission, Admitted, ConnSlot, IdlePool, Refused, Registered};
+pub use admission::{Admission, Admitted, ConnSlot, IdlePool, Refused, Registered, UpgradedGuard};
 pub use chunked::{ChunkStatus, ChunkedDecoder};
 pub use conn::{
     serve_connection, serve_connection_with_timeouts, serve_pooled_connection, ConnLimits,

@@ -27,7 +27,7 @@ use std::sync::Arc;
 use crate::runtime::{CoreGone, Hub};
 /// The version of a write, as the API reports it (the API reaches storage only through here).
 pub use crate::storage::Version;
-use crate::storage::{Shard, StorageError, Store};
+use crate::storage::{Shard, ShardStats, StorageError, Store};
 
 use clock::Hlc;
 use coordinator::{ReadDone, WriteDone};
@@ -104,6 +104,11 @@ impl CoreReplica {
 
     pub fn hlc(&self) -> &Hlc {
         &self.hlc
+    }
+
+    /// The figures of the shards this core owns (for `/metrics`).
+    pub fn shard_stats(&self) -> impl Iterator<Item = ShardStats> + '_ {
+        self.shards.iter().flatten().map(Shard::stats)
     }
 
     fn shard(&self, shard: u32) -> &Shard {

@@ -21,7 +21,7 @@ pub mod store;
 
 pub use record::{Record, Version};
 pub use rule::WriteOutcome;
-pub use shard::Shard;
+pub use shard::{Shard, ShardStats};
 pub use space::{DiskSpace, SpaceReport};
 pub use store::{Store, StoreInfo, StoreOptions};
 

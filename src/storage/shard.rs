@@ -16,6 +16,7 @@ use super::store::ShardDb;
 use super::{Record, StorageError, Version};
 use crate::config::SyncMode;
 use crate::limits;
+use crate::metrics::{FsyncHistogram, HistogramSample, FSYNC_BUCKETS};
 use std::cell::{Cell, RefCell};
 use std::future::Future;
 use std::pin::Pin;
@@ -40,6 +41,8 @@ pub struct ShardStats {
     pub stalled_writes: u64,
     /// Writes that gave up on the backlog with [`StorageError::Busy`].
     pub busy_writes: u64,
+    /// How long the group commit's fsyncs took.
+    pub fsync_seconds: HistogramSample<FSYNC_BUCKETS>,
 }
 
 pub struct Shard {
@@ -66,6 +69,7 @@ struct SyncState {
     /// A sync round is spawned and has not finished.
     round_pending: Cell<bool>,
     fsyncs: Cell<u64>,
+    fsync_seconds: FsyncHistogram,
     /// Tasks waiting for a round to finish; all are woken when one does.
     waiters: RefCell<Vec<Waker>>,
 }
@@ -145,6 +149,7 @@ impl Shard {
             fsyncs: self.state.fsyncs.get(),
             stalled_writes: self.stalled_writes.get(),
             busy_writes: self.busy_writes.get(),
+            fsync_seconds: self.state.fsync_seconds.sample(),
         }
     }
 
@@ -236,6 +241,7 @@ fn start_sync_round(state: &Rc<SyncState>, db: &ShardDb) {
         state.syncing.set(true);
         let index = db.index();
         let handle = db.database().clone();
+        let started = Instant::now();
         let result =
             monoio::spawn_blocking(move || handle.persist(fjall::PersistMode::SyncData)).await;
         match result {
@@ -246,6 +252,7 @@ fn start_sync_round(state: &Rc<SyncState>, db: &ShardDb) {
         debug_assert_eq!(state.written.get(), target, "no insert while syncing");
         state.synced.set(target);
         state.fsyncs.set(state.fsyncs.get() + 1);
+        state.fsync_seconds.observe(started.elapsed());
         state.syncing.set(false);
         state.round_pending.set(false);
         state.wake_all();
@@ -473,6 +480,10 @@ mod tests {
             assert!(
                 stats.fsyncs >= 1 && stats.fsyncs <= WRITES / 10,
                 "{stats:?}"
+            );
+            assert_eq!(
+                stats.fsync_seconds.count, stats.fsyncs,
+                "every fsync is timed"
             );
             assert_eq!(shard.state.synced.get(), shard.state.written.get());
         });
