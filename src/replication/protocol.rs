@@ -7,6 +7,7 @@
 //! them; their answers travel as [`ReplicaReply`]s so that a link matches them like any other.
 //! Must not import `http`, `api` or `runtime`.
 
+use crate::cluster::health::{PeerReport, Reach};
 use crate::storage::Version;
 
 /// Anti-entropy buckets: a record `(key, version)` falls into bucket `key_hash(key) % BUCKETS`
@@ -84,6 +85,17 @@ pub enum ReplicaReply {
         created: bool,
         records: u64,
     },
+    /// [`SyncRequest::View`]: what the node says of itself, and how it sees each member.
+    View(NodeView),
+}
+
+/// A node's answer to [`SyncRequest::View`] (DESIGN §12): its own report and its row of the
+/// reachability matrix, each member named by its URL as that node has it configured (nodes
+/// number their members differently).
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct NodeView {
+    pub report: PeerReport,
+    pub reach: Vec<(String, Reach)>,
 }
 
 /// An anti-entropy question about a node's whole store (DESIGN §6), answered from a scan.
@@ -97,6 +109,8 @@ pub enum SyncRequest {
     BucketKeys { buckets: Vec<u32>, cursor: Vec<u8> },
     /// The node's recovery state (DESIGN §4, §7): whether it votes, and whether it holds data.
     Status,
+    /// The node's own report and its view of every member (monitoring, DESIGN §12).
+    View,
 }
 
 /// What a node holds in one bucket: the wrapping sum of a 64-bit hash of every `(key,
@@ -150,7 +164,8 @@ impl ReplicaReply {
             | ReplicaReply::RefusedFuture
             | ReplicaReply::Digests { .. }
             | ReplicaReply::KeyPage { .. }
-            | ReplicaReply::Status { .. } => None,
+            | ReplicaReply::Status { .. }
+            | ReplicaReply::View(_) => None,
         }
     }
 }
