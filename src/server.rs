@@ -194,6 +194,7 @@ impl Shared {
         let admission = Arc::new(peer_admission(settings, &membership));
         let urls = membership.members.iter().map(|m| m.url.clone()).collect();
         let health = Health::new(
+            store.info().node_id,
             urls,
             membership.self_index,
             membership.quorum(),

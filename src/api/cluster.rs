@@ -23,7 +23,7 @@ use crate::replication::clock::{self, SkewBound};
 use crate::replication::endpoint::PeerEndpoint;
 use crate::replication::hints::HintStats;
 use crate::replication::peer::{LinkState, PeerLink};
-use crate::replication::protocol::{NodeView, ReplicaReply, SyncRequest};
+use crate::replication::protocol::{NodeView, ReachEntry, ReplicaReply, SyncRequest};
 
 use super::json::write_go_string;
 
@@ -173,17 +173,24 @@ impl ClusterView {
         }
     }
 
-    /// A node's row in this node's column order (members matched by URL); `None` for a member
-    /// the node does not list.
+    /// A node's row in this node's column order; `None` for a member it does not list.
+    /// Members are matched by node id (nodes may reach each other through other addresses),
+    /// by URL for one that either node never reached.
     fn columns(&self, view: &NodeView) -> Vec<Option<Reach>> {
+        let ids = self.health.node_ids();
         self.members
             .iter()
-            .map(|m| {
+            .zip(ids)
+            .map(|(m, id)| {
                 let url = url_identity(&m.url);
-                view.reach
-                    .iter()
-                    .find(|(theirs, _)| url_identity(theirs) == url)
-                    .map(|(_, reach)| *reach)
+                let by_id = |e: &&ReachEntry| id.is_some_and(|id| e.node_id == id);
+                let by_url = |e: &&ReachEntry| url_identity(&e.url) == url;
+                let found = view.reach.iter().find(by_id).or_else(|| {
+                    // Only when ids cannot tell: one side never reached the member.
+                    let unknown = id.is_none();
+                    view.reach.iter().find(|e| (unknown || e.node_id == 0) && by_url(e))
+                });
+                found.map(|e| e.reach)
             })
             .collect()
     }

@@ -157,6 +157,8 @@ pub struct LinkSlot {
     last_change_ms: AtomicU64,
     rtt_us: AtomicU64,
     wall_offset_ms: AtomicI64,
+    /// The node id the peer proved in its last handshake (0: none yet).
+    peer_node: AtomicU64,
 }
 
 impl LinkSlot {
@@ -168,6 +170,7 @@ impl LinkSlot {
             last_change_ms: AtomicU64::new(0),
             rtt_us: AtomicU64::new(NONE_U64),
             wall_offset_ms: AtomicI64::new(NONE_I64),
+            peer_node: AtomicU64::new(0),
         }
     }
 
@@ -175,9 +178,10 @@ impl LinkSlot {
         self.epoch.elapsed().as_millis() as u64
     }
 
-    /// The link came up (a handshake answered: that is a frame too).
-    pub fn link_up(&self) {
+    /// The link came up with node `peer_node` (a handshake answered: that is a frame too).
+    pub fn link_up(&self, peer_node: u64) {
         let now = self.now_ms();
+        self.peer_node.store(peer_node, Ordering::Relaxed);
         self.up.store(true, Ordering::Relaxed);
         self.last_change_ms.store(now, Ordering::Relaxed);
         self.last_frame_ms.store(now, Ordering::Relaxed);
@@ -239,6 +243,7 @@ pub struct PeerHealth {
 /// The node-wide view (see the module doc). One per node, shared by every core.
 #[derive(Debug)]
 pub struct Health {
+    node_id: u64,
     epoch: Instant,
     epoch_unix_ms: u64,
     members: usize,
@@ -259,8 +264,15 @@ pub struct Health {
 }
 
 impl Health {
-    /// The view of `urls` (this node is `self_index`) over `cores` cores; majority of `quorum`.
-    pub fn new(urls: Vec<String>, self_index: usize, quorum: usize, cores: usize) -> Health {
+    /// The view of `urls` (this node is `self_index`, with id `node_id`) over `cores` cores;
+    /// majority of `quorum`.
+    pub fn new(
+        node_id: u64,
+        urls: Vec<String>,
+        self_index: usize,
+        quorum: usize,
+        cores: usize,
+    ) -> Health {
         let epoch = Instant::now();
         let members = urls.len();
         let slots = (0..cores * members)
@@ -274,6 +286,7 @@ impl Health {
             }
         };
         Health {
+            node_id,
             epoch,
             epoch_unix_ms: unix_ms(),
             members,
@@ -313,6 +326,20 @@ impl Health {
     /// Whether this node reaches a majority (itself and enough peers up), as of the last tick.
     pub fn has_majority(&self) -> bool {
         self.majority.load(Ordering::Relaxed)
+    }
+
+    /// Each member's node id as its last handshake proved it (this node: its own; `None`:
+    /// never reached).
+    pub fn node_ids(&self) -> Vec<Option<u64>> {
+        (0..self.members)
+            .map(|m| {
+                if m == self.self_index {
+                    return Some(self.node_id);
+                }
+                let ids = self.member_slots(m).map(|s| s.peer_node.load(Ordering::Relaxed));
+                ids.filter(|&id| id != 0).max()
+            })
+            .collect()
     }
 
     /// How this node sees each member, indexed like the members.

@@ -60,14 +60,15 @@ fn the_view_folds_every_cores_links_and_counts_the_majority() {
     let urls = ["http://a:1", "http://b:1", "http://c:1"]
         .map(String::from)
         .to_vec();
-    let health = Health::new(urls, 0, 2, 2);
+    let health = Health::new(7, urls, 0, 2, 2);
     assert!(!health.has_majority());
     assert_eq!(
         health.reach_row(),
         vec![Reach::SelfNode, Reach::Down, Reach::Down]
     );
     // One core's link to b is up: b is up, and with this node that is a majority.
-    health.slot(1, 1).link_up();
+    assert_eq!(health.node_ids(), vec![Some(7), None, None]);
+    health.slot(1, 1).link_up(9);
     health.slot(0, 1).heartbeat(Duration::from_micros(250), -7);
     health.tick();
     assert_eq!(
@@ -75,6 +76,7 @@ fn the_view_folds_every_cores_links_and_counts_the_majority() {
         vec![Reach::SelfNode, Reach::Up, Reach::Down]
     );
     assert!(health.has_majority());
+    assert_eq!(health.node_ids(), vec![Some(7), Some(9), None]);
     let b = health.peer(1).expect("b");
     assert_eq!((b.rtt_us, b.wall_offset_ms), (Some(250), Some(-7)));
     assert!(b.state_since_unix_ms >= health.since_unix_ms(0));
@@ -88,7 +90,7 @@ fn the_view_folds_every_cores_links_and_counts_the_majority() {
 
 #[test]
 fn a_single_node_is_its_own_majority() {
-    let health = Health::new(vec!["http://a:1".to_string()], 0, 1, 4);
+    let health = Health::new(7, vec!["http://a:1".to_string()], 0, 1, 4);
     assert!(health.has_majority());
     health.tick();
     assert!(health.has_majority());

@@ -13,7 +13,9 @@ use std::time::Instant;
 use super::antientropy::AntiEntropy;
 use super::peer::frame::Heartbeat;
 use super::peer::PeerService;
-use super::protocol::{BucketDigest, NodeView, ReplicaReply, ReplicaRequest, SyncRequest};
+use super::protocol::{
+    BucketDigest, NodeView, ReachEntry, ReplicaReply, ReplicaRequest, SyncRequest,
+};
 use super::recovery::Recovery;
 use super::{CoreReplica, Replication};
 use crate::cluster::health::{Health, PeerReport};
@@ -82,12 +84,23 @@ impl PeerEndpoint {
         }
     }
 
-    /// This node's report and how it sees each member, by URL.
+    /// This node's report and how it sees each member (by URL and node id).
     pub async fn view(&self) -> NodeView {
-        let urls = self.health.urls().iter().cloned();
+        let health = &self.health;
+        let reach = health
+            .urls()
+            .iter()
+            .zip(health.node_ids())
+            .zip(health.reach_row())
+            .map(|((url, node_id), reach)| ReachEntry {
+                url: url.clone(),
+                node_id: node_id.unwrap_or(0),
+                reach,
+            })
+            .collect();
         NodeView {
             report: self.report().await,
-            reach: urls.zip(self.health.reach_row()).collect(),
+            reach,
         }
     }
 

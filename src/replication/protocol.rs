@@ -90,12 +90,21 @@ pub enum ReplicaReply {
 }
 
 /// A node's answer to [`SyncRequest::View`] (DESIGN §12): its own report and its row of the
-/// reachability matrix, each member named by its URL as that node has it configured (nodes
-/// number their members differently).
+/// reachability matrix (nodes number their members differently, and may reach them through
+/// other addresses).
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
 pub struct NodeView {
     pub report: PeerReport,
-    pub reach: Vec<(String, Reach)>,
+    pub reach: Vec<ReachEntry>,
+}
+
+/// How a node sees one member: by the URL it has for it, and the member's node id as its
+/// handshake proved it (0: never reached).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReachEntry {
+    pub url: String,
+    pub node_id: u64,
+    pub reach: Reach,
 }
 
 /// An anti-entropy question about a node's whole store (DESIGN §6), answered from a scan.

@@ -22,7 +22,8 @@
 //! recovering, bit 1 created ‖ `records: u64 LE`), 10 RefusedFuture (no payload: the version
 //! was beyond the replica's clock bound), 11 View (`flags: u8`, bit 0 recovering ‖
 //! `uptime_s: u64 LE` ‖ `approximate_keys: u64 LE` ‖ `disk_bytes: u64 LE` ‖ version (bytes) ‖
-//! `n: u32 LE` ‖ n × (url (bytes) ‖ `state: u8`: 0 self, 1 up, 2 suspect, 3 down)).
+//! `n: u32 LE` ‖ n × (url (bytes) ‖ `node_id: u64 LE` ‖ `state: u8`: 0 self, 1 up, 2 suspect,
+//! 3 down)). A node answers View only if its handshake announced it (`X-Mostdb-Features`).
 //! Sync ops (anti-entropy and monitoring): 1 Digests, 2 BucketKeys, 3 Status, 4 View. A cursor is `len: u32 LE` ‖ bytes;
 //! buckets are ascending, distinct and below [`BUCKETS`].
 //! There is no shard field: each node maps a key to its own shards (their count is per node).
@@ -33,7 +34,7 @@
 use crate::cluster::health::{PeerReport, Reach};
 use crate::limits::{ANTI_ENTROPY_REPLY_BYTES_MAX, KEY_BYTES_MAX, PEER_FRAME_OVERHEAD_BYTES};
 use crate::replication::protocol::{
-    BucketDigest, KeyVersion, NodeView, ReplicaReply, ReplicaRequest, SyncRequest, BUCKETS,
+    BucketDigest, KeyVersion, NodeView, ReachEntry, ReplicaReply, ReplicaRequest, SyncRequest, BUCKETS,
 };
 use crate::storage::Version;
 
@@ -80,7 +81,7 @@ pub const VIEW_MEMBERS_MAX: usize = 256;
 /// View flags.
 const VIEW_RECOVERING: u8 = 0b01;
 const _: () = assert!(
-    1 + 24 + 4 + VIEW_VERSION_BYTES_MAX + 4 + VIEW_MEMBERS_MAX * (4 + VIEW_URL_BYTES_MAX + 1)
+    1 + 24 + 4 + VIEW_VERSION_BYTES_MAX + 4 + VIEW_MEMBERS_MAX * (4 + VIEW_URL_BYTES_MAX + 9)
         <= ANTI_ENTROPY_REPLY_BYTES_MAX
 );
 
@@ -374,9 +375,10 @@ fn put_view(out: &mut Vec<u8>, view: &NodeView) {
     put_bytes(out, cut(report.version.as_bytes(), VIEW_VERSION_BYTES_MAX));
     let members = &view.reach[..view.reach.len().min(VIEW_MEMBERS_MAX)];
     out.extend_from_slice(&len32(members.len()).to_le_bytes());
-    for (url, reach) in members {
-        put_bytes(out, cut(url.as_bytes(), VIEW_URL_BYTES_MAX));
-        out.push(reach.code());
+    for entry in members {
+        put_bytes(out, cut(entry.url.as_bytes(), VIEW_URL_BYTES_MAX));
+        out.extend_from_slice(&entry.node_id.to_le_bytes());
+        out.push(entry.reach.code());
     }
 }
 
@@ -396,7 +398,7 @@ fn reply_value_len(reply: &ReplicaReply) -> usize {
             keys + KEY_PAGE_ENTRY_OVERHEAD_BYTES * entries.len() + next.as_ref().map_or(0, Vec::len)
         }
         ReplicaReply::View(view) => {
-            let urls: usize = view.reach.iter().map(|(url, _)| 5 + url.len()).sum();
+            let urls: usize = view.reach.iter().map(|e| 13 + e.url.len()).sum();
             urls + view.report.version.len() + 4
         }
         _ => 0,
@@ -650,13 +652,19 @@ fn decode_view(r: &mut Cursor<'_>) -> Result<ReplicaReply, FrameError> {
     let approximate_keys = r.u64_le("approximate keys")?;
     let disk_bytes = r.u64_le("disk bytes")?;
     let version = text(r.bytes("version", VIEW_VERSION_BYTES_MAX)?, "version")?;
-    // Each member takes at least 5 bytes: a count beyond that cannot be honest.
-    let n = r.count("members", VIEW_MEMBERS_MAX.min(r.rest.len() / 5))?;
+    // Each member takes at least 13 bytes: a count beyond that cannot be honest.
+    let n = r.count("members", VIEW_MEMBERS_MAX.min(r.rest.len() / 13))?;
     let mut reach = Vec::with_capacity(n);
     for _ in 0..n {
         let url = text(r.bytes("url", VIEW_URL_BYTES_MAX)?, "url")?;
-        let state = Reach::from_code(r.u8("reach")?).ok_or(invalid("reach", "unknown state"))?;
-        reach.push((url, state));
+        let node_id = r.u64_le("node id")?;
+        let reach_code = r.u8("reach")?;
+        let state = Reach::from_code(reach_code).ok_or(invalid("reach", "unknown state"))?;
+        reach.push(ReachEntry {
+            url,
+            node_id,
+            reach: state,
+        });
     }
     let report = PeerReport {
         version,

@@ -238,7 +238,11 @@ fn random_view(rng: &mut Rng) -> ReplicaReply {
     use crate::cluster::health::{PeerReport, Reach};
     let text = |rng: &mut Rng, max| String::from_utf8_lossy(&rng.bytes(max)).into_owned();
     let reach = (0..rng.below(6))
-        .map(|_| (text(rng, 30), Reach::from_code(rng.below(4) as u8).unwrap()))
+        .map(|_| crate::replication::protocol::ReachEntry {
+            url: text(rng, 30),
+            node_id: rng.next(),
+            reach: Reach::from_code(rng.below(4) as u8).unwrap(),
+        })
         .collect();
     let report = PeerReport {
         version: text(rng, 20),

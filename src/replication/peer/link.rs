@@ -521,7 +521,7 @@ impl Inner {
         });
         self.peer_views.set(hello.view);
         if let Some(slot) = &self.slot {
-            slot.link_up();
+            slot.link_up(hello.node_id);
         }
         // Per core: the node-wide view logs the peer's state once per node.
         tracing::debug!(peer_node = %format_args!("{:016x}", hello.node_id), "peer link up");
