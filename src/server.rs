@@ -290,7 +290,12 @@ impl Shared {
     ) {
         if let Some(hints) = hints {
             let timeout = Duration::from_millis(self.settings.timeout_ms);
-            let names = self.membership.members.iter().map(|m| m.url.clone()).collect();
+            let names = self
+                .membership
+                .members
+                .iter()
+                .map(|m| m.url.clone())
+                .collect();
             let links = dyn_links(links);
             let replay = hints::replay_named(hints, links, names, timeout, shutdown.clone());
             monoio::spawn(replay);

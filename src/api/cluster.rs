@@ -188,7 +188,9 @@ impl ClusterView {
                 let found = view.reach.iter().find(by_id).or_else(|| {
                     // Only when ids cannot tell: one side never reached the member.
                     let unknown = id.is_none();
-                    view.reach.iter().find(|e| (unknown || e.node_id == 0) && by_url(e))
+                    view.reach
+                        .iter()
+                        .find(|e| (unknown || e.node_id == 0) && by_url(e))
                 });
                 found.map(|e| e.reach)
             })

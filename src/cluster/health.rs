@@ -336,7 +336,9 @@ impl Health {
                 if m == self.self_index {
                     return Some(self.node_id);
                 }
-                let ids = self.member_slots(m).map(|s| s.peer_node.load(Ordering::Relaxed));
+                let ids = self
+                    .member_slots(m)
+                    .map(|s| s.peer_node.load(Ordering::Relaxed));
                 ids.filter(|&id| id != 0).max()
             })
             .collect()

@@ -109,7 +109,9 @@ impl PeerEndpoint {
     async fn store_size(&self) -> (u64, u64) {
         fn size(local: &CoreReplica) -> (u64, u64) {
             let stats = local.shards.iter().flatten().map(|s| s.stats());
-            stats.fold((0, 0), |(k, d), s| (k + s.approximate_keys, d + s.disk_bytes))
+            stats.fold((0, 0), |(k, d), s| {
+                (k + s.approximate_keys, d + s.disk_bytes)
+            })
         }
         let r = &self.replication;
         let mut total = (0, 0);

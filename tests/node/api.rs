@@ -397,17 +397,22 @@ fn cluster_view_of_a_single_node() {
     let (rest, clock) = rest.split_once(r#","clock":"#).expect("the clock section");
     // The node itself, as the monitor sees it (times and sizes vary: checked by type).
     let (head, rest) = rest.split_once(r#","nodes":["#).expect("nodes");
-    assert_eq!(
-        head,
-        r#","members":1,"quorum":1,"up":1,"available":true"#
-    );
+    assert_eq!(head, r#","members":1,"quorum":1,"up":1,"available":true"#);
     let (own, rest) = rest.split_once(r#"}],"#).expect("one node");
     let own: serde_json::Value = serde_json::from_str(&format!("{own}}}")).expect("JSON");
     assert_eq!(own["url"], url.as_str());
-    assert_eq!((own["self"].as_bool(), own["state"].as_str()), (Some(true), Some("self")));
+    assert_eq!(
+        (own["self"].as_bool(), own["state"].as_str()),
+        (Some(true), Some("self"))
+    );
     assert_eq!(own["recovering"].as_bool(), Some(false));
     assert_eq!(own["version"].as_str(), Some(env!("CARGO_PKG_VERSION")));
-    for field in ["state_since_unix_ms", "uptime_s", "approximate_keys", "disk_bytes"] {
+    for field in [
+        "state_since_unix_ms",
+        "uptime_s",
+        "approximate_keys",
+        "disk_bytes",
+    ] {
         assert!(own[field].is_u64(), "{field}: {own}");
     }
     assert_eq!(

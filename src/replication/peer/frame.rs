@@ -34,7 +34,8 @@
 use crate::cluster::health::{PeerReport, Reach};
 use crate::limits::{ANTI_ENTROPY_REPLY_BYTES_MAX, KEY_BYTES_MAX, PEER_FRAME_OVERHEAD_BYTES};
 use crate::replication::protocol::{
-    BucketDigest, KeyVersion, NodeView, ReachEntry, ReplicaReply, ReplicaRequest, SyncRequest, BUCKETS,
+    BucketDigest, KeyVersion, NodeView, ReachEntry, ReplicaReply, ReplicaRequest, SyncRequest,
+    BUCKETS,
 };
 use crate::storage::Version;
 
@@ -368,7 +369,11 @@ pub fn encode_reply(out: &mut Vec<u8>, id: u64, reply: &ReplicaReply) {
 fn put_view(out: &mut Vec<u8>, view: &NodeView) {
     let report = &view.report;
     out.push(REPLY_VIEW);
-    out.push(if report.recovering { VIEW_RECOVERING } else { 0 });
+    out.push(if report.recovering {
+        VIEW_RECOVERING
+    } else {
+        0
+    });
     for n in [report.uptime_s, report.approximate_keys, report.disk_bytes] {
         out.extend_from_slice(&n.to_le_bytes());
     }

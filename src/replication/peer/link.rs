@@ -23,12 +23,12 @@ use super::dial::{dial, DialError};
 use super::frame::{self, Frame, Heartbeat};
 use super::handshake::{HandshakeError, Identity, PeerHello, RefusalCode};
 use super::wire::{write_loop, FrameReader, Outbox, ReadError};
+use crate::cluster::health::LinkSlot;
 use crate::limits::{CLOCK_OFFSET_NEW_SAMPLE_EIGHTHS, CLOCK_OFFSET_STEP_MS};
 use crate::limits::{
     PEER_BACKOFF_FIRST_MS, PEER_BACKOFF_MAX_MS, PEER_DOWN_AFTER_MS, PEER_HANDSHAKE_TIMEOUT_MS,
     PEER_PING_INTERVAL_MS, PEER_QUEUE_BYTES_MAX,
 };
-use crate::cluster::health::LinkSlot;
 use crate::replication::clock::{self, Hlc};
 use crate::replication::protocol::{ReplicaRequest, SyncRequest};
 use crate::runtime::Latch;
@@ -588,7 +588,8 @@ impl Inner {
                 self.clock.observe(beat.hlc);
                 let local_wall_ms = self.clock.wall_ms();
                 let mut status = self.status.get();
-                let offset = wall_offset_ms(status.wall_offset_ms, beat.wall_ms, local_wall_ms, rtt);
+                let offset =
+                    wall_offset_ms(status.wall_offset_ms, beat.wall_ms, local_wall_ms, rtt);
                 status.rtt = Some(rtt);
                 status.peer_hlc = beat.hlc;
                 status.wall_offset_ms = Some(offset);
