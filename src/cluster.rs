@@ -1,13 +1,16 @@
 //! Cluster membership: who the members are (from `MOSTDB_CLUSTER_URLS`, as the original
 //! deploys it), which one is this node, and the quorum size ([`quorum`], the one place it is
-//! computed). Passive state, fixed at start: the peer links each keep their own view of their
-//! peer's health (`replication::peer::LinkStatus`).
+//! computed). Passive state: the membership is fixed at start; the node-wide view of each
+//! member's health ([`health::Health`]) is written by the peer links and their monitor and
+//! read by the API.
 //!
 //! Must not import `http`, `api`, `replication` or `storage`.
 
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs, UdpSocket};
 
 use crate::config::Settings;
+
+pub mod health;
 
 /// One member of the cluster.
 #[derive(Debug)]
@@ -98,7 +101,7 @@ impl Membership {
 }
 
 /// `http://Host:5379/` and `http://host:5379` are the same member.
-fn url_identity(url: &str) -> String {
+pub fn url_identity(url: &str) -> String {
     url.trim_end_matches('/').to_ascii_lowercase()
 }
 

@@ -8,7 +8,9 @@
 //! 6. the port (retried briefly while a dead predecessor still holds it; port 0: any free one)
 //! 7. the store
 //! 8. the cores
-//! 9. ready: the address in the log and the port in `MOSTDB_PORT_FILE` (if set)
+//! 9. serving: the address in the log and the port in `MOSTDB_PORT_FILE` (if set); the
+//!    "ready" line follows once `/readyz` says so (the monitor logs it: after recovery, with
+//!    a majority)
 //! 10. serve until SIGTERM/SIGINT; SIGHUP re-reads the settings (`MOSTDB_CONFIG_FILE`)
 //! 11. stop the cores, persist the store, mark a clean shutdown
 
@@ -273,7 +275,8 @@ fn bind_any_port(addr: SocketAddr) -> std::io::Result<(SocketAddr, socket2::Sock
 }
 
 /// Says the node serves: the port in `MOSTDB_PORT_FILE` (if set), then the address in the
-/// log. `false` (logged) when the port file cannot be written.
+/// log. `false` (logged) when the port file cannot be written. Not "ready": a node that
+/// recovers or reaches no majority is not (`replication::peer::monitor` says when it is).
 fn announce_ready(settings: &Settings, addr: SocketAddr) -> bool {
     if let Some(path) = &settings.port_file {
         if let Err(err) = write_port_file(path, addr.port()) {
@@ -281,7 +284,7 @@ fn announce_ready(settings: &Settings, addr: SocketAddr) -> bool {
             return false;
         }
     }
-    tracing::info!(%addr, context_path = %settings.context_path, "ready");
+    tracing::info!(%addr, context_path = %settings.context_path, "serving");
     true
 }
 

@@ -31,6 +31,7 @@ use monoio::net::{ListenerOpts, TcpListener};
 
 use crate::api::cluster::{ClusterView, MemberView};
 use crate::api::{self, Api, ApiConfig};
+use crate::cluster::health::Health;
 use crate::cluster::Membership;
 use crate::config::{Live, Settings, View};
 use crate::http::{Admission, ConnLimits, Listener, ListenerConfig, Service, Upgraded};
@@ -40,8 +41,9 @@ use crate::replication::clock::{Hlc, SkewBound};
 use crate::replication::driver::Driver;
 use crate::replication::endpoint::PeerEndpoint;
 use crate::replication::hints::{self, HintStats, Hints};
+use crate::replication::peer::monitor::{self, Monitor};
 use crate::replication::peer::{
-    serve_peer, Identity, LinkConfig, PeerAdmission, PeerAuth, PeerLink,
+    serve_peer, Identity, LinkConfig, PeerAdmission, PeerAuth, PeerLink, Watched,
 };
 use crate::replication::recovery::{self, Recovery};
 use crate::replication::transport::Link;
@@ -55,6 +57,8 @@ use crate::tls::Tls;
 const LISTEN_BACKLOG: i32 = 4096;
 /// The core that runs the node's anti-entropy passes.
 const ANTI_ENTROPY_CORE: usize = 0;
+/// The core that runs the node's monitor (the node-wide view of the members).
+const MONITOR_CORE: usize = 0;
 
 /// Fails with a clear error when the address is taken. Needed because monoio's listeners set
 /// SO_REUSEPORT, so a second process would otherwise silently share the port.
@@ -179,6 +183,8 @@ struct Shared {
     live: Arc<Live>,
     /// The largest operation timeout ever in force on this node, in ms: what recovery waits.
     timeout_max_ms: u64,
+    /// The node-wide view of every member: every core's links write it, the monitor folds it.
+    health: Arc<Health>,
 }
 
 impl Shared {
@@ -204,6 +210,14 @@ impl Shared {
         let recovery = Arc::new(start_recovery(settings, &membership, &store)?);
         // 3.
         let admission = Arc::new(peer_admission(settings, &membership));
+        let urls = membership.members.iter().map(|m| m.url.clone()).collect();
+        let health = Health::new(
+            store.info().node_id,
+            urls,
+            membership.self_index,
+            membership.quorum(),
+            settings.threads,
+        );
         Ok(Shared {
             hub: Arc::new(hub),
             metrics_hub: Arc::new(metrics_hub),
@@ -225,6 +239,7 @@ impl Shared {
             tls,
             live: Live::new(settings.clone()),
             timeout_max_ms: settings.timeout_ms,
+            health: Arc::new(health),
         })
     }
 
@@ -271,7 +286,7 @@ impl Shared {
             &settings.store_root,
             self.clock_bound.clone(),
             |hlc| {
-                links = self.start_links(&identity, hlc);
+                links = self.start_links(core, &identity, hlc);
                 hints = self.open_hints(core);
                 self.driver(&links, hints.clone())
                     .with_settings(view.clone())
@@ -301,24 +316,25 @@ impl Shared {
             probes::node(self, links),
             env!("CARGO_PKG_VERSION"),
         );
+        let peers = Rc::new(PeerEndpoint::new(
+            replication.clone(),
+            self.anti_entropy.clone(),
+            self.recovery.clone(),
+            self.health.clone(),
+        ));
         let api = Api::new(
             replication.clone(),
             self.api.clone(),
             self.ready.clone(),
             identity,
             self.admission.clone(),
-            Rc::new(self.cluster_view(links)),
+            Rc::new(self.cluster_view(links, peers.clone())),
         )
         .with_settings(view)
         .with_metrics(metrics, Rc::new(scraper));
-        let peers = PeerEndpoint::new(
-            replication.clone(),
-            self.anti_entropy.clone(),
-            self.recovery.clone(),
-        );
         Port {
             api: Rc::new(api),
-            peers: Rc::new(peers),
+            peers,
             value_bytes_max: self.settings.max_value_bytes,
             connections: self.connections.clone(),
         }
@@ -336,8 +352,24 @@ impl Shared {
     ) {
         if let Some(hints) = hints {
             let timeout = Duration::from_millis(self.settings.timeout_ms);
-            let replay = hints::replay(hints, dyn_links(links), timeout, shutdown.clone());
+            let names = self
+                .membership
+                .members
+                .iter()
+                .map(|m| m.url.clone())
+                .collect();
+            let links = dyn_links(links);
+            let replay = hints::replay_named(hints, links, names, timeout, shutdown.clone());
             monoio::spawn(replay);
+        }
+        if core == MONITOR_CORE {
+            let monitor = Monitor {
+                health: self.health.clone(),
+                links: links.iter().map(|l| l.as_deref().cloned()).collect(),
+                ready: self.ready.clone(),
+                addr: self.addr,
+            };
+            monoio::spawn(monitor::run(monitor, shutdown.clone()));
         }
         if core == ANTI_ENTROPY_CORE {
             let peer_links: Vec<PeerLink> = links.iter().flatten().map(|l| (**l).clone()).collect();
@@ -376,8 +408,14 @@ impl Shared {
         )
     }
 
-    /// One link per peer for this core, indexed like the members (`None`: this node).
-    fn start_links(&self, identity: &Rc<Identity>, hlc: Rc<Hlc>) -> Vec<Option<Rc<PeerLink>>> {
+    /// One link per peer for this core, indexed like the members (`None`: this node), each
+    /// publishing what it sees into the node-wide view.
+    fn start_links(
+        &self,
+        core: usize,
+        identity: &Rc<Identity>,
+        hlc: Rc<Hlc>,
+    ) -> Vec<Option<Rc<PeerLink>>> {
         let host = self.settings.host;
         // Outgoing sockets bind to the node's own address when it has a specific one, so
         // per-link network rules can cut exactly one link.
@@ -385,7 +423,8 @@ impl Shared {
         self.membership
             .members
             .iter()
-            .map(|member| {
+            .enumerate()
+            .map(|(i, member)| {
                 (!member.is_self).then(|| {
                     let config = LinkConfig {
                         addr: member.authority.clone(),
@@ -395,14 +434,22 @@ impl Shared {
                         admission: Some(self.admission.clone()),
                         tls: self.tls.as_ref().and_then(|tls| tls.dialer()),
                     };
-                    Rc::new(PeerLink::start(config, hlc.clone()))
+                    let watched = Watched {
+                        url: member.url.clone(),
+                        slot: self.health.slot(core, i),
+                    };
+                    Rc::new(PeerLink::start_watched(config, hlc.clone(), Some(watched)))
                 })
             })
             .collect()
     }
 
     /// The members as this core's links see them, for `GET /cluster`.
-    fn cluster_view(&self, links: &[Option<Rc<PeerLink>>]) -> ClusterView {
+    fn cluster_view(
+        &self,
+        links: &[Option<Rc<PeerLink>>],
+        endpoint: Rc<PeerEndpoint>,
+    ) -> ClusterView {
         let members = self
             .membership
             .members
@@ -420,6 +467,8 @@ impl Shared {
             anti_entropy: self.anti_entropy.clone(),
             hints: self.hint_stats.clone(),
             clock_bound: self.clock_bound.clone(),
+            health: self.health.clone(),
+            endpoint,
         }
     }
 

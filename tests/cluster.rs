@@ -2,7 +2,8 @@
 //! address, with a proxy on every peer link. Convergence by anti-entropy (`convergence`),
 //! hinted handoff (`handoff`), recovery of a wiped node before it votes (`recovery`), the
 //! Jepsen-style fault test with its checker and proxies (`fault`), and what hostile peers and
-//! skewed clocks do to a cluster (`hardening`). Clusters share the machine by its cores (see
+//! skewed clocks do to a cluster (`hardening`), heartbeat monitoring: readiness without a
+//! majority and the reachability matrix (`monitoring`). Clusters share the machine by its cores (see
 //! `support/cluster.rs`, `LoadSlot`). Single-node tests are in `tests/node.rs`; measurements
 //! in `benches/convergence.rs`.
 //!
@@ -22,5 +23,7 @@ mod fault_harness;
 mod handoff;
 #[path = "cluster/hardening/mod.rs"]
 mod hardening;
+#[path = "cluster/monitoring.rs"]
+mod monitoring;
 #[path = "cluster/recovery.rs"]
 mod recovery;

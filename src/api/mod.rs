@@ -243,10 +243,7 @@ impl Api {
             }
             (Method::Get | Method::Head, Route::Readyz) => self.readiness(),
             (_, Route::AdminConfig) => Ok(self.admin_config(req, conn.from).await),
-            (Method::Get | Method::Head, Route::Cluster) => {
-                let own_hlc = self.replication.clock_reading();
-                Ok(Response::json(200, self.cluster.encode(own_hlc)))
-            }
+            (Method::Get | Method::Head, Route::Cluster) => self.cluster_view(req.query).await,
             (Method::Get | Method::Head, Route::Metrics) => self.metrics_text().await,
             _ => Ok(method_not_allowed(allow)),
         }
@@ -340,6 +337,15 @@ impl Api {
         if !self.ready.load(Ordering::Relaxed) {
             return Err(ApiError::NotReady);
         }
+        // Refused by a load balancer, a client goes to a node that can serve it: this one
+        // would only answer NotMost.
+        if !self.cluster.health.has_majority() {
+            return Err(ApiError::Degraded {
+                message: "NoMajority",
+                detail: "this node reaches fewer than a majority of the members: every \
+                         operation would be refused (NotMost) until it reaches them again",
+            });
+        }
         if self.replication.space_low() {
             return Err(ApiError::Degraded {
                 message: "NoSpace",
@@ -348,6 +354,22 @@ impl Api {
             });
         }
         Ok(Response::json_static(200, BODY_READY))
+    }
+
+    /// `GET /cluster`, and with `?view=cluster` every node's view of every other.
+    async fn cluster_view(&self, query: Option<&str>) -> Result<Response, ApiError> {
+        let whole_cluster = match query::param(query.unwrap_or(""), "view").as_deref() {
+            None => false,
+            Some("cluster") => true,
+            Some(_) => {
+                return Err(ApiError::BadParam {
+                    detail: Some("view: the only view is \"cluster\""),
+                })
+            }
+        };
+        let own_hlc = self.replication.clock_reading();
+        let body = self.cluster.encode(own_hlc, whole_cluster).await;
+        Ok(Response::json(200, body))
     }
 
     async fn set(&self, body: &[u8], conn: &Connection) -> Result<Response, ApiError> {

@@ -217,7 +217,7 @@ impl AntiEntropy {
             }),
             SyncRequest::BucketKeys { buckets, cursor } => self.page(&buckets, &cursor).await,
             // The node's state is not anti-entropy's to tell (the server answers it).
-            SyncRequest::Status => return None,
+            SyncRequest::Status | SyncRequest::View => return None,
         };
         match answer {
             Ok(reply) => Some(reply),

@@ -1,5 +1,5 @@
 //! The accepting side of peer links on one core ([`PeerEndpoint`]: replica operations,
-//! anti-entropy questions and heartbeats from the peers), and the rule that gates what a
+//! anti-entropy questions, the monitor's view question and heartbeats from the peers), and the rule that gates what a
 //! recovering node does, written once ([`admits`]): a recovering node gives no vote and shows
 //! no data it may lack (I7, DESIGN §4, §7). The coordinator asks it before a client
 //! operation, the endpoint before a peer's request.
@@ -13,9 +13,12 @@ use std::time::Instant;
 use super::antientropy::AntiEntropy;
 use super::peer::frame::Heartbeat;
 use super::peer::PeerService;
-use super::protocol::{BucketDigest, ReplicaReply, ReplicaRequest, SyncRequest};
+use super::protocol::{
+    BucketDigest, NodeView, ReachEntry, ReplicaReply, ReplicaRequest, SyncRequest,
+};
 use super::recovery::Recovery;
-use super::Replication;
+use super::{CoreReplica, Replication};
+use crate::cluster::health::{Health, PeerReport};
 
 /// What a node is asked to do, as the recovering-node gate sees it.
 #[derive(Clone, Copy, Debug)]
@@ -32,7 +35,7 @@ pub enum Ask<'a> {
 /// Whether this node does what it is asked, given its recovery state (I7). While it recovers
 /// it refuses all but a `COPY` (hint replay, a peer's repair: no vote, and it only adds what
 /// is newer) and the status question (how peers learn it recovers). The one place this rule
-/// is written.
+/// is written. The view question (monitoring) is always answered too.
 pub fn admits(recovery: &Recovery, ask: Ask<'_>) -> bool {
     if !recovery.is_recovering() {
         return true;
@@ -40,7 +43,7 @@ pub fn admits(recovery: &Recovery, ask: Ask<'_>) -> bool {
     match ask {
         Ask::ClientOp => false,
         Ask::Replica(request) => matches!(request, ReplicaRequest::Copy { .. }),
-        Ask::Sync(request) => *request == SyncRequest::Status,
+        Ask::Sync(request) => matches!(request, SyncRequest::Status | SyncRequest::View),
     }
 }
 
@@ -50,6 +53,7 @@ pub struct PeerEndpoint {
     replication: Rc<Replication>,
     anti_entropy: Arc<AntiEntropy>,
     recovery: Arc<Recovery>,
+    health: Arc<Health>,
 }
 
 impl PeerEndpoint {
@@ -57,12 +61,70 @@ impl PeerEndpoint {
         replication: Rc<Replication>,
         anti_entropy: Arc<AntiEntropy>,
         recovery: Arc<Recovery>,
+        health: Arc<Health>,
     ) -> PeerEndpoint {
         PeerEndpoint {
             replication,
             anti_entropy,
             recovery,
+            health,
         }
+    }
+
+    /// What this node says of itself: build, uptime, recovery, and its store's size summed
+    /// over every core's shards (fjall's estimates: cheap, no scan).
+    pub async fn report(&self) -> PeerReport {
+        let (approximate_keys, disk_bytes) = self.store_size().await;
+        PeerReport {
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            uptime_s: self.health.uptime_s(),
+            recovering: self.recovery.is_recovering(),
+            approximate_keys,
+            disk_bytes,
+        }
+    }
+
+    /// This node's report and how it sees each member (by URL and node id).
+    pub async fn view(&self) -> NodeView {
+        let health = &self.health;
+        let reach = health
+            .urls()
+            .iter()
+            .zip(health.node_ids())
+            .zip(health.reach_row())
+            .map(|((url, node_id), reach)| ReachEntry {
+                url: url.clone(),
+                node_id: node_id.unwrap_or(0),
+                reach,
+            })
+            .collect();
+        NodeView {
+            report: self.report().await,
+            reach,
+        }
+    }
+
+    /// Approximate records and disk bytes of every shard, asked of each core in turn (a core
+    /// that is gone counts nothing).
+    async fn store_size(&self) -> (u64, u64) {
+        fn size(local: &CoreReplica) -> (u64, u64) {
+            let stats = local.shards.iter().flatten().map(|s| s.stats());
+            stats.fold((0, 0), |(k, d), s| {
+                (k + s.approximate_keys, d + s.disk_bytes)
+            })
+        }
+        let r = &self.replication;
+        let mut total = (0, 0);
+        for core in 0..r.hub.threads() {
+            let (keys, bytes) = if core == r.core {
+                size(&r.local)
+            } else {
+                let asked = r.hub.run_on(core, |local| async move { size(&local) });
+                asked.await.unwrap_or_default()
+            };
+            total = (total.0 + keys, total.1 + bytes);
+        }
+        total
     }
 
     /// The node's recovery state and record count. Records are never removed (tombstones are
@@ -98,8 +160,10 @@ impl PeerService for PeerEndpoint {
         if !admits(&self.recovery, Ask::Sync(&request)) {
             return None;
         }
-        if request == SyncRequest::Status {
-            return self.status().await;
+        match request {
+            SyncRequest::Status => return self.status().await,
+            SyncRequest::View => return Some(ReplicaReply::View(self.view().await)),
+            _ => {}
         }
         self.anti_entropy.serve(request).await
     }
@@ -164,6 +228,7 @@ mod tests {
                 false,
             ),
             (SyncRequest::Status, true),
+            (SyncRequest::View, true),
         ]
     }
 

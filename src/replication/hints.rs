@@ -31,6 +31,7 @@ mod tests;
 
 pub use queue::{Appended, Bounds, Hint, HintQueue, Queued};
 pub use replay::run as replay;
+pub use replay::run_named as replay_named;
 
 use std::cell::{Cell, RefCell};
 use std::path::Path;
@@ -264,7 +265,7 @@ impl Hints {
                 hints
             }
             Err(err) => {
-                tracing::warn!(core = self.core, peer, %err, "cannot read hints");
+                tracing::warn!(core = self.core, member = peer, %err, "cannot read hints");
                 Vec::new()
             }
         }
@@ -275,7 +276,7 @@ impl Hints {
         let all: Vec<(u64, u64)> = replayed.iter().chain(given_up).copied().collect();
         if let Err(err) = self.queue.borrow_mut().remove(peer, &all) {
             // They stay queued and are sent again: a COPY repeated is harmless.
-            tracing::warn!(core = self.core, peer, %err, "cannot remove replayed hints");
+            tracing::warn!(core = self.core, member = peer, %err, "cannot remove replayed hints");
             return;
         }
         self.stats

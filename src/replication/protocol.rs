@@ -7,6 +7,7 @@
 //! them; their answers travel as [`ReplicaReply`]s so that a link matches them like any other.
 //! Must not import `http`, `api` or `runtime`.
 
+use crate::cluster::health::{PeerReport, Reach};
 use crate::storage::Version;
 
 /// Anti-entropy buckets: a record `(key, version)` falls into bucket `key_hash(key) % BUCKETS`
@@ -84,6 +85,26 @@ pub enum ReplicaReply {
         created: bool,
         records: u64,
     },
+    /// [`SyncRequest::View`]: what the node says of itself, and how it sees each member.
+    View(NodeView),
+}
+
+/// A node's answer to [`SyncRequest::View`] (DESIGN §12): its own report and its row of the
+/// reachability matrix (nodes number their members differently, and may reach them through
+/// other addresses).
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct NodeView {
+    pub report: PeerReport,
+    pub reach: Vec<ReachEntry>,
+}
+
+/// How a node sees one member: by the URL it has for it, and the member's node id as its
+/// handshake proved it (0: never reached).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReachEntry {
+    pub url: String,
+    pub node_id: u64,
+    pub reach: Reach,
 }
 
 /// An anti-entropy question about a node's whole store (DESIGN §6), answered from a scan.
@@ -97,6 +118,8 @@ pub enum SyncRequest {
     BucketKeys { buckets: Vec<u32>, cursor: Vec<u8> },
     /// The node's recovery state (DESIGN §4, §7): whether it votes, and whether it holds data.
     Status,
+    /// The node's own report and its view of every member (monitoring, DESIGN §12).
+    View,
 }
 
 /// What a node holds in one bucket: the wrapping sum of a 64-bit hash of every `(key,
@@ -150,7 +173,8 @@ impl ReplicaReply {
             | ReplicaReply::RefusedFuture
             | ReplicaReply::Digests { .. }
             | ReplicaReply::KeyPage { .. }
-            | ReplicaReply::Status { .. } => None,
+            | ReplicaReply::Status { .. }
+            | ReplicaReply::View(_) => None,
         }
     }
 }

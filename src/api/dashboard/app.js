@@ -74,7 +74,8 @@ function renderMembers(result) {
     const state = node.state || (node.self ? "self" : "unknown");
     cell(row, state, "state state-" + state);
     cell(row, since(node.state_since_unix_ms));
-    cell(row, node.last_seen_ms_ago === undefined ? undefined : node.last_seen_ms_ago + " ms ago");
+    const lastFrame = node.last_frame_ms_ago ?? node.last_seen_ms_ago;
+    cell(row, lastFrame === undefined || lastFrame === null ? undefined : lastFrame + " ms ago");
     cell(row, node.rtt_us === undefined ? undefined : (node.rtt_us / 1000).toFixed(2) + " ms", "num");
     cell(row, ms(node.wall_clock_offset_ms), "num");
     cell(row, ms(node.hlc_offset_ms), "num");

@@ -181,7 +181,8 @@ impl HintQueue {
             match queued(&entry) {
                 Ok(queued) => out.push(queued),
                 Err(err) => {
-                    tracing::warn!(%err, peer, seq, "dropping a hint that does not decode");
+                    // The peer by address: in the replay task's span.
+                    tracing::warn!(%err, member = peer, seq, "dropping a hint that does not decode");
                     corrupt.push((seq, bytes));
                 }
             }

@@ -22,18 +22,33 @@ use crate::runtime::Latch;
 const DRAIN_INFO_HINTS_MIN: u64 = 100;
 
 /// Replays `hints` to every peer in `links` (indexed like the members, `None` for this node)
-/// until `stop` is set. Each `COPY` has `timeout` to be answered.
+/// until `stop` is set. Each `COPY` has `timeout` to be answered. Logs name a peer by its
+/// index; [`run_named`] names them by address.
 pub async fn run(
     hints: Rc<Hints>,
     links: Vec<Option<Rc<dyn Link>>>,
     timeout: Duration,
     stop: Latch,
 ) {
+    let names = (0..links.len()).map(|i| format!("member {i}")).collect();
+    run_named(hints, links, names, timeout, stop).await;
+}
+
+/// [`run`], every log line naming the peer by `names[member]` (its URL).
+pub async fn run_named(
+    hints: Rc<Hints>,
+    links: Vec<Option<Rc<dyn Link>>>,
+    names: Vec<String>,
+    timeout: Duration,
+    stop: Latch,
+) {
     let tasks: Vec<_> = links
         .into_iter()
+        .zip(names)
         .enumerate()
-        .filter_map(|(peer, link)| link.map(|link| (peer, link)))
-        .map(|(peer, link)| {
+        .filter_map(|(peer, (link, name))| link.map(|link| (peer, link, name)))
+        .map(|(peer, link, name)| {
+            let span = tracing::info_span!("hint_replay", peer = %name);
             let replay = PeerReplay {
                 hints: hints.clone(),
                 peer,
@@ -41,7 +56,7 @@ pub async fn run(
                 timeout,
                 stop: stop.clone(),
             };
-            monoio::spawn(replay.run())
+            monoio::spawn(tracing::Instrument::instrument(replay.run(), span))
         })
         .collect();
     for task in tasks {
@@ -131,14 +146,11 @@ impl PeerReplay {
                 // stays refused until that clock catches up, so the hint would block the queue.
                 // Dropped; anti-entropy copies the record once the peer takes it.
                 Ok(ReplicaReply::RefusedFuture) => {
-                    tracing::debug!(
-                        peer = self.peer,
-                        "hint refused: beyond the peer's clock bound"
-                    );
+                    tracing::debug!("hint refused: beyond the peer's clock bound");
                     result.acked.push((q.seq, q.bytes));
                 }
                 Ok(other) => {
-                    tracing::debug!(peer = self.peer, reply = ?other, "unexpected answer to a hint");
+                    tracing::debug!(reply = ?other, "unexpected answer to a hint");
                     result.short = true;
                     result.front_unanswered |= i == 0;
                 }
@@ -160,11 +172,12 @@ impl PeerReplay {
         };
         let took = drain.started.elapsed();
         let per_s = (drain.replayed as f64 / took.as_secs_f64().max(1e-3)) as u64;
-        let (peer, hints, ms) = (self.peer, drain.replayed, took.as_millis() as u64);
+        // The peer: by address, in the task's span.
+        let (hints, ms) = (drain.replayed, took.as_millis() as u64);
         if hints >= DRAIN_INFO_HINTS_MIN {
-            tracing::info!(peer, hints, ms, per_s, "hints replayed; queue empty");
+            tracing::info!(hints, ms, per_s, "hints replayed; queue empty");
         } else {
-            tracing::debug!(peer, hints, ms, per_s, "hints replayed; queue empty");
+            tracing::debug!(hints, ms, per_s, "hints replayed; queue empty");
         }
     }
 

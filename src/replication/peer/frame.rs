@@ -20,17 +20,22 @@
 //! 7 Digests (`n: u32 LE` ‖ n × (`digest: u64 LE` ‖ `records: u64 LE`)), 8 KeyPage (`n: u32 LE`
 //! ‖ n × (key ‖ version) ‖ `more: u8` (0 or 1) ‖ (more:) cursor), 9 Status (`flags: u8`, bit 0
 //! recovering, bit 1 created ‖ `records: u64 LE`), 10 RefusedFuture (no payload: the version
-//! was beyond the replica's clock bound).
-//! Sync ops (anti-entropy): 1 Digests, 2 BucketKeys, 3 Status. A cursor is `len: u32 LE` ‖ bytes;
+//! was beyond the replica's clock bound), 11 View (`flags: u8`, bit 0 recovering ‖
+//! `uptime_s: u64 LE` ‖ `approximate_keys: u64 LE` ‖ `disk_bytes: u64 LE` ‖ version (bytes) ‖
+//! `n: u32 LE` ‖ n × (url (bytes) ‖ `node_id: u64 LE` ‖ `state: u8`: 0 self, 1 up, 2 suspect,
+//! 3 down)). A node answers View only if its handshake announced it (`X-Mostdb-Features`).
+//! Sync ops (anti-entropy and monitoring): 1 Digests, 2 BucketKeys, 3 Status, 4 View. A cursor is `len: u32 LE` ‖ bytes;
 //! buckets are ascending, distinct and below [`BUCKETS`].
 //! There is no shard field: each node maps a key to its own shards (their count is per node).
 //!
 //! Frames are bounded by the larger of the value allowance and the anti-entropy answer
 //! allowance ([`ANTI_ENTROPY_REPLY_BYTES_MAX`]), plus a key and the fixed fields.
 
+use crate::cluster::health::{PeerReport, Reach};
 use crate::limits::{ANTI_ENTROPY_REPLY_BYTES_MAX, KEY_BYTES_MAX, PEER_FRAME_OVERHEAD_BYTES};
 use crate::replication::protocol::{
-    BucketDigest, KeyVersion, ReplicaReply, ReplicaRequest, SyncRequest, BUCKETS,
+    BucketDigest, KeyVersion, NodeView, ReachEntry, ReplicaReply, ReplicaRequest, SyncRequest,
+    BUCKETS,
 };
 use crate::storage::Version;
 
@@ -61,10 +66,25 @@ const REPLY_DIGESTS: u8 = 7;
 const REPLY_KEY_PAGE: u8 = 8;
 const REPLY_STATUS: u8 = 9;
 const REPLY_REFUSED_FUTURE: u8 = 10;
+const REPLY_VIEW: u8 = 11;
 
 const SYNC_DIGESTS: u8 = 1;
 const SYNC_BUCKET_KEYS: u8 = 2;
 const SYNC_STATUS: u8 = 3;
+const SYNC_VIEW: u8 = 4;
+
+/// Longest build version a view answer carries.
+pub const VIEW_VERSION_BYTES_MAX: usize = 64;
+/// Longest member URL a view answer carries.
+pub const VIEW_URL_BYTES_MAX: usize = 512;
+/// Most members a view answer lists.
+pub const VIEW_MEMBERS_MAX: usize = 256;
+/// View flags.
+const VIEW_RECOVERING: u8 = 0b01;
+const _: () = assert!(
+    1 + 24 + 4 + VIEW_VERSION_BYTES_MAX + 4 + VIEW_MEMBERS_MAX * (4 + VIEW_URL_BYTES_MAX + 9)
+        <= ANTI_ENTROPY_REPLY_BYTES_MAX
+);
 
 /// Status reply flags.
 const STATUS_RECOVERING: u8 = 0b01;
@@ -339,8 +359,36 @@ pub fn encode_reply(out: &mut Vec<u8>, id: u64, reply: &ReplicaReply) {
             out.push(flags);
             out.extend_from_slice(&records.to_le_bytes());
         }
+        ReplicaReply::View(view) => put_view(out, view),
     }
     finish(out, start);
+}
+
+/// A view answer; fields beyond their bound are cut (they come from this node's own settings,
+/// which `config` bounds far below).
+fn put_view(out: &mut Vec<u8>, view: &NodeView) {
+    let report = &view.report;
+    out.push(REPLY_VIEW);
+    out.push(if report.recovering {
+        VIEW_RECOVERING
+    } else {
+        0
+    });
+    for n in [report.uptime_s, report.approximate_keys, report.disk_bytes] {
+        out.extend_from_slice(&n.to_le_bytes());
+    }
+    put_bytes(out, cut(report.version.as_bytes(), VIEW_VERSION_BYTES_MAX));
+    let members = &view.reach[..view.reach.len().min(VIEW_MEMBERS_MAX)];
+    out.extend_from_slice(&len32(members.len()).to_le_bytes());
+    for entry in members {
+        put_bytes(out, cut(entry.url.as_bytes(), VIEW_URL_BYTES_MAX));
+        out.extend_from_slice(&entry.node_id.to_le_bytes());
+        out.push(entry.reach.code());
+    }
+}
+
+fn cut(bytes: &[u8], max: usize) -> &[u8] {
+    &bytes[..bytes.len().min(max)]
 }
 
 /// The bytes of a reply beyond its fixed part (to reserve them at once).
@@ -353,6 +401,10 @@ fn reply_value_len(reply: &ReplicaReply) -> usize {
         ReplicaReply::KeyPage { entries, next } => {
             let keys: usize = entries.iter().map(|e| e.key.len()).sum();
             keys + KEY_PAGE_ENTRY_OVERHEAD_BYTES * entries.len() + next.as_ref().map_or(0, Vec::len)
+        }
+        ReplicaReply::View(view) => {
+            let urls: usize = view.reach.iter().map(|e| 13 + e.url.len()).sum();
+            urls + view.report.version.len() + 4
         }
         _ => 0,
     }
@@ -393,9 +445,13 @@ pub fn encode_sync_request(out: &mut Vec<u8>, id: u64, request: &SyncRequest) {
             put_bytes(out, cursor);
             finish(out, start);
         }
-        SyncRequest::Status => {
+        SyncRequest::Status | SyncRequest::View => {
             let start = begin(out, KIND_SYNC_REQUEST, id, 1);
-            out.push(SYNC_STATUS);
+            out.push(if *request == SyncRequest::View {
+                SYNC_VIEW
+            } else {
+                SYNC_STATUS
+            });
             finish(out, start);
         }
     }
@@ -520,6 +576,7 @@ fn decode_reply(r: &mut Cursor<'_>, value_bytes_max: usize) -> Result<ReplicaRep
         REPLY_COPY_ACK => ReplicaReply::CopyAck,
         REPLY_REFUSED_FUTURE => ReplicaReply::RefusedFuture,
         REPLY_DIGESTS => decode_digests(r)?,
+        REPLY_VIEW => decode_view(r)?,
         REPLY_KEY_PAGE => decode_key_page(r)?,
         REPLY_STATUS => {
             let flags = r.u8("status flags")?;
@@ -540,6 +597,7 @@ fn decode_sync_request(r: &mut Cursor<'_>) -> Result<SyncRequest, FrameError> {
     match r.u8("sync op")? {
         SYNC_DIGESTS => Ok(SyncRequest::Digests),
         SYNC_STATUS => Ok(SyncRequest::Status),
+        SYNC_VIEW => Ok(SyncRequest::View),
         SYNC_BUCKET_KEYS => {
             let n = r.count("buckets", BUCKETS as usize)?;
             let mut buckets: Vec<u32> = Vec::with_capacity(n);
@@ -588,6 +646,43 @@ fn decode_key_page(r: &mut Cursor<'_>) -> Result<ReplicaReply, FrameError> {
         _ => return Err(invalid("page end", "neither 0 nor 1")),
     };
     Ok(ReplicaReply::KeyPage { entries, next })
+}
+
+fn decode_view(r: &mut Cursor<'_>) -> Result<ReplicaReply, FrameError> {
+    let flags = r.u8("view flags")?;
+    if flags & !VIEW_RECOVERING != 0 {
+        return Err(invalid("view flags", "unknown bit"));
+    }
+    let uptime_s = r.u64_le("uptime")?;
+    let approximate_keys = r.u64_le("approximate keys")?;
+    let disk_bytes = r.u64_le("disk bytes")?;
+    let version = text(r.bytes("version", VIEW_VERSION_BYTES_MAX)?, "version")?;
+    // Each member takes at least 13 bytes: a count beyond that cannot be honest.
+    let n = r.count("members", VIEW_MEMBERS_MAX.min(r.rest.len() / 13))?;
+    let mut reach = Vec::with_capacity(n);
+    for _ in 0..n {
+        let url = text(r.bytes("url", VIEW_URL_BYTES_MAX)?, "url")?;
+        let node_id = r.u64_le("node id")?;
+        let reach_code = r.u8("reach")?;
+        let state = Reach::from_code(reach_code).ok_or(invalid("reach", "unknown state"))?;
+        reach.push(ReachEntry {
+            url,
+            node_id,
+            reach: state,
+        });
+    }
+    let report = PeerReport {
+        version,
+        uptime_s,
+        recovering: flags & VIEW_RECOVERING != 0,
+        approximate_keys,
+        disk_bytes,
+    };
+    Ok(ReplicaReply::View(NodeView { report, reach }))
+}
+
+fn text(bytes: &[u8], what: &'static str) -> Result<String, FrameError> {
+    String::from_utf8(bytes.to_vec()).map_err(|_| invalid(what, "not UTF-8"))
 }
 
 fn invalid(what: &'static str, detail: &'static str) -> FrameError {

@@ -138,7 +138,7 @@ fn random_frame(rng: &mut Rng) -> Frame {
         hlc: rng.next(),
         wall_ms: rng.next(),
     };
-    match rng.below(17) {
+    match rng.below(18) {
         op @ 0..=3 => Frame::Request {
             id,
             request: request(rng, op),
@@ -207,15 +207,20 @@ fn random_frame(rng: &mut Rng) -> Frame {
             id,
             reply: ReplicaReply::RefusedFuture,
         },
+        16 => Frame::Reply {
+            id,
+            reply: random_view(rng),
+        },
         _ if rng.below(2) == 0 => Frame::Ping { id, beat },
         _ => Frame::Pong { id, beat },
     }
 }
 
 fn random_sync_request(rng: &mut Rng) -> SyncRequest {
-    match rng.below(4) {
+    match rng.below(5) {
         0 => return SyncRequest::Digests,
         1 => return SyncRequest::Status,
+        2 => return SyncRequest::View,
         _ => {}
     }
     let mut buckets: Vec<u32> = (0..rng.below(20))
@@ -227,6 +232,26 @@ fn random_sync_request(rng: &mut Rng) -> SyncRequest {
         buckets,
         cursor: rng.bytes(40),
     }
+}
+
+fn random_view(rng: &mut Rng) -> ReplicaReply {
+    use crate::cluster::health::{PeerReport, Reach};
+    let text = |rng: &mut Rng, max| String::from_utf8_lossy(&rng.bytes(max)).into_owned();
+    let reach = (0..rng.below(6))
+        .map(|_| crate::replication::protocol::ReachEntry {
+            url: text(rng, 30),
+            node_id: rng.next(),
+            reach: Reach::from_code(rng.below(4) as u8).unwrap(),
+        })
+        .collect();
+    let report = PeerReport {
+        version: text(rng, 20),
+        uptime_s: rng.next(),
+        recovering: rng.below(2) == 0,
+        approximate_keys: rng.next(),
+        disk_bytes: rng.next(),
+    };
+    ReplicaReply::View(crate::replication::protocol::NodeView { report, reach })
 }
 
 fn random_key_page(rng: &mut Rng) -> ReplicaReply {

@@ -44,6 +44,13 @@ const H_EPOCH: &str = "X-Mostdb-Epoch";
 const H_MEMBERS: &str = "X-Mostdb-Members";
 const H_NONCE: &str = "X-Mostdb-Nonce";
 const H_PROOF: &str = "X-Mostdb-Proof";
+/// What the responder serves beyond the frames every node of this protocol knows (a comma-
+/// separated list; nodes before it send none, and ignore it): a dialler asks only for what is
+/// listed, so that older nodes keep their links. Not covered by the proof: stripping it only
+/// hides a feature.
+const H_FEATURES: &str = "X-Mostdb-Features";
+/// The responder answers `SyncRequest::View` (monitoring).
+const FEATURE_VIEW: &str = "view";
 
 const NONCE_BYTES: usize = 16;
 /// The size of every MAC, and of the dialler's proof record after the upgrade.
@@ -126,6 +133,8 @@ pub struct PeerHello {
     pub cluster_id: String,
     pub epoch: u64,
     pub members: u32,
+    /// It answers `SyncRequest::View` (announced by a responder; see `H_FEATURES`).
+    pub view: bool,
 }
 
 /// A fresh random challenge (each side sends one).
@@ -431,7 +440,7 @@ pub fn check_request(
     let _ = write!(
         lines,
         "{H_NODE}: {node}\r\n{H_CLUSTER}: {}\r\n{H_EPOCH}: {}\r\n{H_MEMBERS}: {}\r\n\
-         {H_NONCE}: {}\r\n{H_PROOF}: {}\r\n",
+         {H_NONCE}: {}\r\n{H_PROOF}: {}\r\n{H_FEATURES}: {FEATURE_VIEW}\r\n",
         me.cluster_id,
         me.epoch,
         me.members,
@@ -567,6 +576,8 @@ fn read_fields<'h>(headers: &[(&'h str, &'h [u8])]) -> Result<Fields<'h>, &'stat
             cluster_id: cluster_id.to_string(),
             epoch,
             members,
+            view: header(headers, H_FEATURES)
+                .is_some_and(|f| f.split(',').any(|x| x.trim() == FEATURE_VIEW)),
         },
         nonce: Nonce(nonce),
     })

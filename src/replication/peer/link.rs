@@ -23,6 +23,7 @@ use super::dial::{dial, DialError};
 use super::frame::{self, Frame, Heartbeat};
 use super::handshake::{HandshakeError, Identity, PeerHello, RefusalCode};
 use super::wire::{write_loop, FrameReader, Outbox, ReadError};
+use crate::cluster::health::LinkSlot;
 use crate::limits::{CLOCK_OFFSET_NEW_SAMPLE_EIGHTHS, CLOCK_OFFSET_STEP_MS};
 use crate::limits::{
     PEER_BACKOFF_FIRST_MS, PEER_BACKOFF_MAX_MS, PEER_DOWN_AFTER_MS, PEER_HANDSHAKE_TIMEOUT_MS,
@@ -153,13 +154,37 @@ struct Inner {
     /// Heartbeat send times count microseconds from here.
     born: Instant,
     pings: Cell<u64>,
+    /// Where the node-wide view learns what this link sees (`None`: not watched, in tests).
+    slot: Option<Arc<LinkSlot>>,
+    /// The peer of the current connection answers `SyncRequest::View`.
+    peer_views: Cell<bool>,
+}
+
+/// How the node watches a link: the peer's name in its logs, and where it publishes what it
+/// sees for the node-wide view (`cluster::health`).
+pub struct Watched {
+    /// The member's URL as configured: every log line of the link names the peer by it.
+    pub url: String,
+    pub slot: Arc<LinkSlot>,
 }
 
 impl PeerLink {
     /// Creates the link and starts its task on the current monoio runtime (which must have
     /// timers enabled); it dials at once.
     pub fn start(config: LinkConfig, clock: Rc<dyn PeerClock>) -> PeerLink {
-        let span = tracing::info_span!("peer_link", peer = %config.addr);
+        PeerLink::start_watched(config, clock, None)
+    }
+
+    /// [`PeerLink::start`], publishing what the link sees into the node-wide view.
+    pub fn start_watched(
+        config: LinkConfig,
+        clock: Rc<dyn PeerClock>,
+        watched: Option<Watched>,
+    ) -> PeerLink {
+        let span = match &watched {
+            Some(w) => tracing::info_span!("peer_link", peer = %w.url),
+            None => tracing::info_span!("peer_link", peer = %config.addr),
+        };
         let inner = Rc::new(Inner {
             config,
             clock,
@@ -179,6 +204,8 @@ impl PeerLink {
             stop: Latch::new(),
             born: Instant::now(),
             pings: Cell::new(0),
+            slot: watched.map(|w| w.slot),
+            peer_views: Cell::new(false),
         });
         monoio::spawn(inner.clone().run().instrument(span));
         PeerLink { inner }
@@ -210,7 +237,13 @@ impl PeerLink {
     /// (`Digests` or `KeyPage`) like any other.
     ///
     /// [`ReplicaReply`]: crate::replication::protocol::ReplicaReply
+    ///
+    /// A view question goes only to a peer that announced it answers them (an older node
+    /// would close the link on it): otherwise `NotSent`.
     pub fn send_sync(&self, request: &SyncRequest) -> Call {
+        if *request == SyncRequest::View && !self.inner.peer_views.get() {
+            return Call::failed(CallError::NotSent);
+        }
         self.send_encoded(|out, id| frame::encode_sync_request(out, id, request))
     }
 
@@ -486,7 +519,12 @@ impl Inner {
             // Maybe another process, with another clock: measure its offset afresh.
             s.wall_offset_ms = None;
         });
-        tracing::info!(peer_node = %format_args!("{:016x}", hello.node_id), "peer link up");
+        self.peer_views.set(hello.view);
+        if let Some(slot) = &self.slot {
+            slot.link_up(hello.node_id);
+        }
+        // Per core: the node-wide view logs the peer's state once per node.
+        tracing::debug!(peer_node = %format_args!("{:016x}", hello.node_id), "peer link up");
         let (mut r, mut w) = stream.into_split();
         let mut reader = FrameReader::new(leftover, self.config.value_bytes_max);
         let why = monoio::select! {
@@ -499,8 +537,11 @@ impl Inner {
             _ = self.stop.wait() => "stopping".to_string(),
         };
         self.set_state(LinkState::Down);
+        if let Some(slot) = &self.slot {
+            slot.link_down();
+        }
         self.fail_calls();
-        tracing::info!(reason = %why, "peer link down");
+        tracing::debug!(reason = %why, "peer link down");
     }
 
     fn fail_calls(&self) {
@@ -532,6 +573,9 @@ impl Inner {
                 return err;
             }
             self.update(|s| s.last_seen = Some(Instant::now()));
+            if let Some(slot) = &self.slot {
+                slot.frame();
+            }
         }
     }
 
@@ -543,12 +587,16 @@ impl Inner {
                 let rtt = Duration::from_micros(self.micros().saturating_sub(beat.sent_us));
                 self.clock.observe(beat.hlc);
                 let local_wall_ms = self.clock.wall_ms();
-                self.update(|s| {
-                    s.rtt = Some(rtt);
-                    s.peer_hlc = beat.hlc;
-                    let offset = wall_offset_ms(s.wall_offset_ms, beat.wall_ms, local_wall_ms, rtt);
-                    s.wall_offset_ms = Some(offset);
-                });
+                let mut status = self.status.get();
+                let offset =
+                    wall_offset_ms(status.wall_offset_ms, beat.wall_ms, local_wall_ms, rtt);
+                status.rtt = Some(rtt);
+                status.peer_hlc = beat.hlc;
+                status.wall_offset_ms = Some(offset);
+                self.status.set(status);
+                if let Some(slot) = &self.slot {
+                    slot.heartbeat(rtt, offset);
+                }
                 return Ok(());
             }
             Frame::Ping { id, beat } => {

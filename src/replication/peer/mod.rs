@@ -13,6 +13,7 @@ mod dial;
 pub mod frame;
 pub mod handshake;
 mod link;
+pub mod monitor;
 mod server;
 mod wire;
 
@@ -22,7 +23,9 @@ pub use dial::DialError;
 pub use handshake::{
     AwaitedProof, Identity, PeerHello, Refusal, RefusalCode, PEER_PATH, PEER_PROTOCOL,
 };
-pub use link::{wall_offset_ms, Call, LinkConfig, LinkState, LinkStatus, PeerClock, PeerLink};
+pub use link::{
+    wall_offset_ms, Call, LinkConfig, LinkState, LinkStatus, PeerClock, PeerLink, Watched,
+};
 pub use server::{serve_peer, PeerService, ServeEnd};
 
 #[cfg(test)]
