@@ -20,6 +20,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use mostdb::audit::{Audit, AuditOptions, KeyMode};
 use mostdb::cluster::Membership;
 use mostdb::config::{self, Command, Live, LogFormat, LogLevel, Settings};
 use mostdb::limits::{PORT_IN_USE_POLL_MS, PORT_IN_USE_RETRY_MS};
@@ -49,15 +50,7 @@ fn run(mut settings: Settings, warnings: Vec<String>) -> ExitCode {
     // What the sources said, to tell what a re-read (SIGHUP) changes.
     let sources = settings.clone();
     let log_filter = init_logging(&settings);
-    for warning in &warnings {
-        tracing::warn!("{warning}");
-    }
-    tracing::info!(
-        version = env!("CARGO_PKG_VERSION"),
-        threads = settings.threads,
-        sync = settings.sync.as_str(),
-        "mostdb starting"
-    );
+    log_start(&settings, &warnings);
     let signals = block_stop_signals();
     raise_fd_limit();
 
@@ -80,6 +73,9 @@ fn run(mut settings: Settings, warnings: Vec<String>) -> ExitCode {
         Ok(membership) => membership,
         Err(code) => return code,
     };
+    let Some(audit) = open_audit(&settings, &store) else {
+        return ExitCode::FAILURE;
+    };
     let live = live_settings(&settings, log_filter);
     let running = match server::start(
         &settings,
@@ -88,6 +84,7 @@ fn run(mut settings: Settings, warnings: Vec<String>) -> ExitCode {
         addr,
         tls,
         live.clone(),
+        audit.clone(),
     ) {
         Ok(running) => running,
         Err(err) => {
@@ -101,7 +98,7 @@ fn run(mut settings: Settings, warnings: Vec<String>) -> ExitCode {
         return ExitCode::FAILURE;
     }
 
-    let signal = wait_for_stop_signal(&signals, sources, &live);
+    let signal = wait_for_stop_signal(&signals, sources, &live, &audit);
     tracing::info!(
         signal,
         "stopping: no new connections, finishing requests in flight"
@@ -141,6 +138,51 @@ fn membership(settings: &Settings) -> Result<Arc<Membership>, ExitCode> {
         Err(err) => {
             tracing::error!(%err, "bad cluster member list");
             Err(ExitCode::from(config::EXIT_STATUS_USAGE as u8))
+        }
+    }
+}
+
+/// The settings' warnings, then what is starting.
+fn log_start(settings: &Settings, warnings: &[String]) {
+    for warning in warnings {
+        tracing::warn!("{warning}");
+    }
+    tracing::info!(
+        version = env!("CARGO_PKG_VERSION"),
+        threads = settings.threads,
+        sync = settings.sync.as_str(),
+        "mostdb starting"
+    );
+}
+
+/// The audit log (`MOSTDB_AUDIT_LOG`), or an unused one; `None` (logged) when its file cannot
+/// be opened: a node told to audit does not run without.
+fn open_audit(settings: &Settings, store: &Store) -> Option<Arc<Audit>> {
+    let keys = match settings.audit_keys_hashed {
+        true => KeyMode::hashed_with_secret(settings.cluster_secret.as_bytes()),
+        false => KeyMode::Clear,
+    };
+    let options = AuditOptions {
+        path: settings.audit_log.clone(),
+        keys,
+        strict: settings.audit_strict,
+        file_bytes_max: settings.audit_max_bytes,
+        node_id: store.info().node_id,
+    };
+    match Audit::open(options) {
+        Ok(audit) => {
+            if let Some(path) = &settings.audit_log {
+                tracing::info!(path = %path.display(), strict = settings.audit_strict, hashed_keys = settings.audit_keys_hashed, "audit log on");
+            }
+            Some(Arc::new(audit))
+        }
+        Err(err) => {
+            let path = settings
+                .audit_log
+                .as_deref()
+                .unwrap_or(std::path::Path::new(""));
+            tracing::error!(path = %path.display(), %err, "cannot open the audit log");
+            None
         }
     }
 }
@@ -341,7 +383,12 @@ fn block_stop_signals() -> libc::sigset_t {
 
 /// Waits for SIGTERM or SIGINT. SIGHUP (a closed terminal, `kill -HUP`, logrotate) does not
 /// stop the node: it re-reads the settings ([`reload_settings`]).
-fn wait_for_stop_signal(set: &libc::sigset_t, mut sources: Settings, live: &Live) -> &'static str {
+fn wait_for_stop_signal(
+    set: &libc::sigset_t,
+    mut sources: Settings,
+    live: &Live,
+    audit: &Audit,
+) -> &'static str {
     loop {
         let mut signal: libc::c_int = 0;
         // SAFETY: `set` is a valid, initialised signal set; sigwait only writes `signal`.
@@ -349,7 +396,11 @@ fn wait_for_stop_signal(set: &libc::sigset_t, mut sources: Settings, live: &Live
         match (rc, signal) {
             (0, libc::SIGTERM) => return "SIGTERM",
             (0, libc::SIGINT) => return "SIGINT",
-            (0, libc::SIGHUP) => reload_settings(&mut sources, live),
+            (0, libc::SIGHUP) => {
+                // logrotate moved the audit log away: write a new one.
+                audit.reopen();
+                reload_settings(&mut sources, live)
+            }
             _ => return "unknown",
         }
     }

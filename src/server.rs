@@ -31,6 +31,7 @@ use monoio::net::{ListenerOpts, TcpListener};
 
 use crate::api::cluster::{ClusterView, MemberView};
 use crate::api::{self, Api, ApiConfig};
+use crate::audit::Audit;
 use crate::cluster::health::Health;
 use crate::cluster::Membership;
 use crate::config::{Live, Settings, View};
@@ -77,13 +78,14 @@ pub fn start(
     addr: SocketAddr,
     tls: Option<Arc<Tls>>,
     live: Arc<Live>,
+    audit: Arc<Audit>,
 ) -> Result<Running, String> {
     let (hub, inboxes) = Hub::<CoreReplica>::new(settings.threads);
     let (metrics_hub, metrics_inboxes) = Hub::<CoreMetrics>::new(settings.threads);
     // Steps 1 to 3.
     let hubs = (hub, metrics_hub);
     let shared = Shared::new(settings, membership, store, addr, tls, hubs)?;
-    let shared = Arc::new(shared.with_live(live)?);
+    let shared = Arc::new(shared.with_live(live)?.with_audit(audit));
     // 4. Trims the allocator's memory once a storm of connections is over.
     let connections = shared.connections.clone();
     let memory_trim = MemoryTrim::start(move || connections.open())
@@ -151,7 +153,7 @@ fn api_config(settings: &Settings) -> ApiConfig {
         }),
         max_value_bytes: settings.max_value_bytes,
         peer_certificate_required: settings.mtls(),
-        audit: Arc::new(crate::audit::Audit::off()),
+        audit: Arc::new(Audit::off()),
         peer_urls: Vec::new(),
     }
 }
@@ -269,6 +271,14 @@ impl Shared {
         self.api = Arc::new(api);
         self.live = live;
         Ok(self)
+    }
+
+    /// The audit log the API records writes, admin actions and refusals in.
+    fn with_audit(mut self, audit: Arc<Audit>) -> Shared {
+        let mut api = (*self.api).clone();
+        api.audit = audit;
+        self.api = Arc::new(api);
+        self
     }
 
     /// Step 1 of a core: its replica, with the links and hint queue its driver uses (made

@@ -12,6 +12,8 @@ mod support;
 mod admin;
 #[path = "node/api.rs"]
 mod api;
+#[path = "node/audit.rs"]
+mod audit;
 #[path = "node/hardening/mod.rs"]
 mod hardening;
 #[path = "node/http.rs"]

@@ -36,17 +36,20 @@ impl Api {
         }
         match req.method {
             Method::Get | Method::Head => Response::json(200, encode_states(&live)),
-            Method::Put => self.put_config(&live, req).await,
+            Method::Put => self.put_config(&live, req, from).await,
             _ => method_not_allowed(ALLOW_ADMIN),
         }
     }
 
-    async fn put_config(&self, live: &Live, req: &Request<'_>) -> Response {
+    async fn put_config(&self, live: &Live, req: &Request<'_>, from: IpAddr) -> Response {
         let changes = match parse_changes(req.body) {
             Ok(changes) => changes,
             Err(detail) => return envelope_error(400, "BadRequest", &detail),
         };
         let local = apply(live, &changes);
+        let names: Vec<&str> = changes.iter().map(|c| c.name.as_str()).collect();
+        self.audit_admin("admin_config", from, local.status, &names.join(","))
+            .await;
         let cluster = query::param(req.query.unwrap_or(""), "scope").as_deref() == Some("cluster");
         if !cluster || local.status != 200 {
             return Response::json(local.status, local.body);

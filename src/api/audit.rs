@@ -1,8 +1,10 @@
 //! What the API tells the audit log (`crate::audit`): every write that got past its checks
-//! (set, del: the key, the client, the outcome, the version, the duration) and every request
-//! refused for a wrong or missing API key. Never a value or a credential. Nothing is done,
+//! (set, del: the key, the client, the outcome, the version, the duration), every admin action
+//! (the names of the settings it changed, never their values) and every request refused for a
+//! wrong or missing API key. Never a value or a credential. Nothing is done,
 //! not even a copy of the key, when the audit log is off.
 
+use std::net::IpAddr;
 use std::time::Instant;
 
 use super::{Api, Connection, Route};
@@ -44,6 +46,30 @@ impl Api {
             version: done.as_ref().ok().map(|v| (v.hlc, v.origin)),
             duration: Some(pending.started.elapsed()),
             detail: None,
+        };
+        self.config.audit.record(record).await;
+    }
+
+    /// Records an admin action: `names` (never values) and how it ended (its HTTP status).
+    pub(super) async fn audit_admin(
+        &self,
+        op: &'static str,
+        from: IpAddr,
+        status: u16,
+        names: &str,
+    ) {
+        let outcome = match status {
+            200 => "ok",
+            409 => "restart_required",
+            400..=499 => "refused",
+            _ => "error",
+        };
+        let record = AuditRecord {
+            op,
+            client: Some(from),
+            outcome,
+            detail: Some(names),
+            ..AuditRecord::default()
         };
         self.config.audit.record(record).await;
     }
