@@ -323,7 +323,7 @@ impl Shared {
     ) -> Port {
         let scraper = Scraper::new(
             self.metrics_hub.clone(),
-            probes::node(self, links),
+            probes::node(self),
             env!("CARGO_PKG_VERSION"),
         );
         let peers = Rc::new(PeerEndpoint::new(

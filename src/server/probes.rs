@@ -1,14 +1,14 @@
 //! What `/metrics` reads from each layer, wired as closures the `metrics` leaf calls at a
-//! scrape: a core's shards (on that core), and the node-wide figures (on the scraping core:
-//! its peer links, the node's hint and anti-entropy counters, recovery, connections). Only
+//! scrape: a core's shards (on that core), and the node-wide figures (the node-wide health
+//! view of the peers, the node's hint and anti-entropy counters, recovery, connections). Only
 //! reads; every figure is kept by the layer that owns it.
 
 use std::rc::Rc;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
+use crate::cluster::health::Reach;
 use crate::metrics::{NodeFigures, PeerFigures, StorageSample};
-use crate::replication::peer::PeerLink;
 use crate::replication::CoreReplica;
 
 use super::Shared;
@@ -28,41 +28,36 @@ pub(super) fn storage(replica: Rc<CoreReplica>) -> Box<dyn Fn() -> StorageSample
     })
 }
 
-/// The node-wide figures, as this core's links see the peers (as `GET /cluster` does).
-pub(super) fn node(
-    shared: &Arc<Shared>,
-    links: &[Option<Rc<PeerLink>>],
-) -> Box<dyn Fn() -> NodeFigures> {
+/// The node-wide figures: the peers as the node-wide health view sees them (every core's
+/// links folded, as `GET /cluster` shows them), with the hints queued for each.
+pub(super) fn node(shared: &Arc<Shared>) -> Box<dyn Fn() -> NodeFigures> {
     let shared = shared.clone();
-    let links = links.to_vec();
     Box::new(move || {
         let hints = shared
             .hint_stats
             .as_ref()
             .map(|h| h.snapshot())
             .unwrap_or_default();
-        let peers: Vec<PeerFigures> = (shared.membership.members.iter().zip(&links))
-            .enumerate()
-            .filter_map(|(i, (member, link))| {
-                let status = link.as_ref()?.status();
+        let health = &shared.health;
+        let peers: Vec<PeerFigures> = (shared.membership.members.iter().enumerate())
+            .filter_map(|(i, member)| {
+                let peer = health.peer(i)?;
                 let queued = hints.get(i).copied().unwrap_or_default();
                 Some(PeerFigures {
                     url: member.url.clone(),
-                    up: link.as_ref().is_some_and(|l| l.is_up()),
-                    rtt_seconds: status.rtt.map(|rtt| rtt.as_secs_f64()),
-                    clock_offset_seconds: status.wall_offset_ms.map(|ms| ms as f64 / 1e3),
+                    up: peer.state == Reach::Up,
+                    rtt_seconds: peer.rtt_us.map(|us| us as f64 / 1e6),
+                    clock_offset_seconds: peer.wall_offset_ms.map(|ms| ms as f64 / 1e3),
                     hints_pending: queued.pending,
                     hints_dropped: queued.dropped,
                 })
             })
             .collect();
-        // This node counts itself.
-        let reachable = 1 + peers.iter().filter(|p| p.up).count();
         let connections = &shared.connections;
         let peer_connections = connections.upgraded() as u64;
         NodeFigures {
             peers,
-            quorum_available: reachable >= shared.membership.quorum(),
+            quorum_available: health.has_majority(),
             recovering: shared.recovery.is_recovering(),
             anti_entropy_keys_copied: shared
                 .anti_entropy

@@ -84,6 +84,23 @@ fn losing_the_majority_is_one_warning_and_readyz_refuses_until_it_is_back() {
     assert_eq!(warn_lines(&cluster, 0, "peer down").len(), 2);
     assert_eq!(warn_lines(&cluster, 0, "majority lost").len(), 1);
     assert!(warn_lines(&cluster, 0, "majority regained").is_empty());
+    // The metrics say the same as the view, whichever core answers the scrape.
+    let (status, metrics) = get(&cluster, 0, "/metrics");
+    assert_eq!(status, 200);
+    assert!(
+        metrics.lines().any(|l| l == "mostdb_quorum_available 0"),
+        "{metrics}"
+    );
+    let peers_up: Vec<&str> = metrics
+        .lines()
+        .filter(|l| l.starts_with("mostdb_peer_up{"))
+        .collect();
+    assert_eq!(peers_up.len(), 2, "{metrics}");
+    let value = |l: &str| l.rsplit(' ').next().and_then(|v| v.parse::<f64>().ok());
+    assert!(
+        peers_up.iter().all(|l| value(l) == Some(0.0)),
+        "{peers_up:?}"
+    );
     cluster.heal_all().expect("the dead nodes restart");
     within(VIEW_CHANGE_MS, "/readyz 200 again", &cluster, || {
         get(&cluster, 0, "/readyz").0 == 200
