@@ -20,7 +20,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use mostdb::audit::{Audit, AuditOptions, KeyMode};
+use mostdb::audit::{Audit, AuditLog, AuditOptions, KeyMode};
 use mostdb::cluster::Membership;
 use mostdb::config::{self, Command, Live, LogFormat, LogLevel, Settings};
 use mostdb::limits::{PORT_IN_USE_POLL_MS, PORT_IN_USE_RETRY_MS};
@@ -73,10 +73,10 @@ fn run(mut settings: Settings, warnings: Vec<String>) -> ExitCode {
         Ok(membership) => membership,
         Err(code) => return code,
     };
-    let Some(audit) = open_audit(&settings, &store) else {
+    let live = live_settings(&settings, log_filter);
+    let Some(audit) = open_audit(&settings, &store, &live) else {
         return ExitCode::FAILURE;
     };
-    let live = live_settings(&settings, log_filter);
     let running = match server::start(
         &settings,
         membership,
@@ -104,6 +104,7 @@ fn run(mut settings: Settings, warnings: Vec<String>) -> ExitCode {
         "stopping: no new connections, finishing requests in flight"
     );
     running.stop();
+    audit.close();
     if let Err(err) = store.close() {
         tracing::error!(%err, "could not persist the store on shutdown");
         return ExitCode::FAILURE;
@@ -155,35 +156,81 @@ fn log_start(settings: &Settings, warnings: &[String]) {
     );
 }
 
-/// The audit log (`MOSTDB_AUDIT_LOG`), or an unused one; `None` (logged) when its file cannot
-/// be opened: a node told to audit does not run without.
-fn open_audit(settings: &Settings, store: &Store) -> Option<Arc<Audit>> {
+/// What the audit settings ask for (`node_id` on every record).
+fn audit_options(settings: &Settings, node_id: u64) -> AuditOptions {
     let keys = match settings.audit_keys_hashed {
         true => KeyMode::hashed_with_secret(settings.cluster_secret.as_bytes()),
         false => KeyMode::Clear,
     };
-    let options = AuditOptions {
+    AuditOptions {
         path: settings.audit_log.clone(),
         keys,
         strict: settings.audit_strict,
         file_bytes_max: settings.audit_max_bytes,
-        node_id: store.info().node_id,
-    };
-    match Audit::open(options) {
-        Ok(audit) => {
-            if let Some(path) = &settings.audit_log {
-                tracing::info!(path = %path.display(), strict = settings.audit_strict, hashed_keys = settings.audit_keys_hashed, "audit log on");
-            }
-            Some(Arc::new(audit))
-        }
+        node_id,
+    }
+}
+
+fn audit_changed(old: &Settings, new: &Settings) -> bool {
+    (
+        &old.audit_log,
+        old.audit_keys_hashed,
+        old.audit_strict,
+        old.audit_max_bytes,
+    ) != (
+        &new.audit_log,
+        new.audit_keys_hashed,
+        new.audit_strict,
+        new.audit_max_bytes,
+    )
+}
+
+/// The audit log (`MOSTDB_AUDIT_LOG`), or an unused one, following its settings at runtime (a
+/// change whose file cannot be opened is refused); `None` (logged) when its file cannot be
+/// opened at start: a node told to audit does not run without.
+fn open_audit(settings: &Settings, store: &Store, live: &Live) -> Option<Arc<AuditLog>> {
+    let node_id = store.info().node_id;
+    let audit = match Audit::open(audit_options(settings, node_id)) {
+        Ok(audit) => Arc::new(AuditLog::new(audit)),
         Err(err) => {
-            let path = settings
-                .audit_log
-                .as_deref()
-                .unwrap_or(std::path::Path::new(""));
+            let path = settings.audit_log.as_deref().unwrap_or(Path::new(""));
             tracing::error!(path = %path.display(), %err, "cannot open the audit log");
-            None
+            return None;
         }
+    };
+    log_audit(settings);
+    live.before_change(|new| match &new.audit_log {
+        // A file that cannot be opened refuses the change before anything is applied.
+        Some(path) => std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .map(drop)
+            .map_err(|e| format!("cannot open the audit log {}: {e}", path.display())),
+        None => Ok(()),
+    });
+    let following = audit.clone();
+    live.on_change(move |old, new| {
+        if !audit_changed(old, new) {
+            return;
+        }
+        match following.reconfigure(audit_options(new, node_id)) {
+            Ok(()) => log_audit(new),
+            Err(err) => tracing::error!(%err, "the audit log could not follow its new settings"),
+        }
+    });
+    Some(audit)
+}
+
+fn log_audit(settings: &Settings) {
+    match &settings.audit_log {
+        Some(path) => tracing::info!(
+            path = %path.display(),
+            strict = settings.audit_strict,
+            hashed_keys = settings.audit_keys_hashed,
+            "audit log on"
+        ),
+        None => tracing::info!("audit log off"),
     }
 }
 
@@ -387,7 +434,7 @@ fn wait_for_stop_signal(
     set: &libc::sigset_t,
     mut sources: Settings,
     live: &Live,
-    audit: &Audit,
+    audit: &AuditLog,
 ) -> &'static str {
     loop {
         let mut signal: libc::c_int = 0;

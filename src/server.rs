@@ -31,7 +31,7 @@ use monoio::net::{ListenerOpts, TcpListener};
 
 use crate::api::cluster::{ClusterView, MemberView};
 use crate::api::{self, Api, ApiConfig};
-use crate::audit::Audit;
+use crate::audit::AuditLog;
 use crate::cluster::health::Health;
 use crate::cluster::Membership;
 use crate::config::{Live, Settings, View};
@@ -78,7 +78,7 @@ pub fn start(
     addr: SocketAddr,
     tls: Option<Arc<Tls>>,
     live: Arc<Live>,
-    audit: Arc<Audit>,
+    audit: Arc<AuditLog>,
 ) -> Result<Running, String> {
     let (hub, inboxes) = Hub::<CoreReplica>::new(settings.threads);
     let (metrics_hub, metrics_inboxes) = Hub::<CoreMetrics>::new(settings.threads);
@@ -153,7 +153,7 @@ fn api_config(settings: &Settings) -> ApiConfig {
         }),
         max_value_bytes: settings.max_value_bytes,
         peer_certificate_required: settings.mtls(),
-        audit: Arc::new(Audit::off()),
+        audit: Arc::new(AuditLog::off()),
         peer_urls: Vec::new(),
     }
 }
@@ -274,7 +274,7 @@ impl Shared {
     }
 
     /// The audit log the API records writes, admin actions and refusals in.
-    fn with_audit(mut self, audit: Arc<Audit>) -> Shared {
+    fn with_audit(mut self, audit: Arc<AuditLog>) -> Shared {
         let mut api = (*self.api).clone();
         api.audit = audit;
         self.api = Arc::new(api);

@@ -56,7 +56,7 @@ pub struct ApiConfig {
     /// The peers' URLs, for `PUT /admin/config?scope=cluster`.
     pub peer_urls: Vec<String>,
     /// The node's audit log (a no-op when off).
-    pub audit: Arc<crate::audit::Audit>,
+    pub audit: Arc<crate::audit::AuditLog>,
 }
 
 /// One core's request handler.

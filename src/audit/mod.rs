@@ -8,13 +8,16 @@
 //! ([`writer`]) through a queue bounded in records and bytes: off the event loop. When the
 //! queue is full a record is dropped and counted, and the writer marks the gap with a record
 //! of its own; with `MOSTDB_AUDIT_STRICT=true` the write waits for room instead (bounded).
-//! The file is reopened on SIGHUP (logrotate) and rotated by size.
+//! The file is reopened on SIGHUP (logrotate) and rotated by size. [`AuditLog`] is what the
+//! node holds: the current log, replaced at runtime when its settings change.
 //!
 //! Must not import `http`, `api`, `replication`, `storage`, `runtime` or `server`.
 
+mod log;
 mod record;
 mod writer;
 
+pub use log::AuditLog;
 pub use record::{AuditRecord, KeyMode};
 
 use std::path::PathBuf;
@@ -125,6 +128,14 @@ impl Audit {
     /// Asks the writer to reopen its file (after logrotate moved it away): on SIGHUP.
     pub fn reopen(&self) {
         self.shared.reopen.store(true, Ordering::SeqCst);
+    }
+
+    /// Stops taking records and waits until the writer has written every one queued.
+    pub fn close(mut self) {
+        self.sender = None;
+        if let Some(writer) = self._writer.take() {
+            writer.join();
+        }
     }
 
     pub fn stats(&self) -> AuditStats {

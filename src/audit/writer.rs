@@ -21,18 +21,17 @@ use crate::limits;
 /// Lines written per batch at most (the rest wait for the next).
 const BATCH_LINES_MAX: usize = 1024;
 
-/// Ends the thread when dropped (the queue's sender goes with the `Audit`).
+/// The writer thread. It ends by itself once every sender of its queue is gone, after writing
+/// what is left; [`Handle::join`] waits for that (dropping the handle does not: a retired log,
+/// replaced at runtime, drains on its own without blocking whichever core let it go).
 pub(super) struct Handle {
-    thread: Option<std::thread::JoinHandle<()>>,
+    thread: std::thread::JoinHandle<()>,
 }
 
-impl Drop for Handle {
-    fn drop(&mut self) {
-        // The `Audit`'s sender is dropped before this field (declared earlier): the thread sees
-        // the channel closed, writes what is left and ends.
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
+impl Handle {
+    /// Waits until the thread has written everything queued (its queue's senders dropped).
+    pub(super) fn join(self) {
+        let _ = self.thread.join();
     }
 }
 
@@ -66,9 +65,7 @@ pub(super) fn start(
     let thread = std::thread::Builder::new()
         .name("mostdb-audit".into())
         .spawn(move || writer.run(&receiver))?;
-    Ok(Handle {
-        thread: Some(thread),
-    })
+    Ok(Handle { thread })
 }
 
 fn open(path: &Path) -> std::io::Result<(File, u64)> {

@@ -159,16 +159,16 @@ pub(super) const SETTINGS: [Spec; KEY_COUNT] = [
     Spec { key: Key::AdminToken, reload: Runtime, env: "MOSTDB_ADMIN_TOKEN", flags: &["--admin-token"],
            metavar: "TOKEN", default: Some(""), about: "bearer token of the /admin routes; none: \
            they answer only clients on loopback" },
-    Spec { key: Key::AuditLog, reload: Restart, env: "MOSTDB_AUDIT_LOG", flags: &["--audit-log"],
+    Spec { key: Key::AuditLog, reload: Runtime, env: "MOSTDB_AUDIT_LOG", flags: &["--audit-log"],
            metavar: "PATH", default: Some(""), about: "append a JSON line per write and refused \
            authentication to this file;\nnone: no audit log" },
-    Spec { key: Key::AuditKeys, reload: Restart, env: "MOSTDB_AUDIT_KEYS", flags: &["--audit-keys"],
+    Spec { key: Key::AuditKeys, reload: Runtime, env: "MOSTDB_AUDIT_KEYS", flags: &["--audit-keys"],
            metavar: "MODE", default: Some("clear"), about: "clear: keys as sent; hash: a keyed hash \
            of each key (needs MOSTDB_CLUSTER_SECRET)" },
-    Spec { key: Key::AuditStrict, reload: Restart, env: "MOSTDB_AUDIT_STRICT", flags: &["--audit-strict"],
+    Spec { key: Key::AuditStrict, reload: Runtime, env: "MOSTDB_AUDIT_STRICT", flags: &["--audit-strict"],
            metavar: "BOOL", default: Some("false"), about: "when the audit queue is full, a \
            write waits for room (true) or its record is dropped\nand counted (false)" },
-    Spec { key: Key::AuditMaxBytes, reload: Restart, env: "MOSTDB_AUDIT_MAX_BYTES",
+    Spec { key: Key::AuditMaxBytes, reload: Runtime, env: "MOSTDB_AUDIT_MAX_BYTES",
            flags: &["--audit-max-bytes"], metavar: "SIZE", default: Some("64MiB"), about: "rotate \
            the audit log at this size (PATH.1 ... PATH.5 kept); sizes as for MOSTDB_MAX_VALUE_BYTES" },
 ];

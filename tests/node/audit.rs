@@ -168,3 +168,54 @@ fn hashed_keys_and_a_reopen_on_sighup() {
         "the rotated file keeps its lines"
     );
 }
+
+#[test]
+fn the_audit_settings_change_at_runtime() {
+    let dir = crate::support::TempDir::new("audit-node-runtime");
+    let first = dir.path().join("first.log");
+    let second = dir.path().join("second.log");
+    let node = node(&first, &[]);
+    let mut c = node.client();
+    let set = |c: &mut crate::support::Client, key: &str| {
+        c.call(&request(
+            "POST",
+            "/mostdb/set",
+            &[KEY_HEADER],
+            kv(key, "v").as_bytes(),
+        ))
+    };
+    let put = |c: &mut crate::support::Client, body: &str| {
+        c.call(&request(
+            "PUT",
+            "/admin/config",
+            &[KEY_HEADER, TOKEN],
+            body.as_bytes(),
+        ))
+    };
+    set(&mut c, "before");
+    let change = format!(r#"{{"MOSTDB_AUDIT_LOG":"{}"}}"#, second.display());
+    let answer = put(&mut c, &change);
+    assert_eq!(answer.status, 200, "{}", answer.body_str());
+    set(&mut c, "after");
+    let keys = |path: &Path, n: usize| -> Vec<String> {
+        lines(path, n)
+            .iter()
+            .filter_map(|l| l["key"].as_str().map(str::to_string))
+            .collect()
+    };
+    assert_eq!(keys(&first, 1), ["before"]);
+    assert_eq!(keys(&second, 1), ["after"]);
+    // Hashed keys need the cluster secret: refused, nothing changed.
+    let refused = put(&mut c, r#"{"MOSTDB_AUDIT_KEYS":"hash"}"#);
+    assert_eq!(refused.status, 400, "{}", refused.body_str());
+    // A file that cannot be opened: refused, the log stays where it was.
+    let nowhere = r#"{"MOSTDB_AUDIT_LOG":"/nonexistent-dir/audit.log"}"#;
+    assert_ne!(put(&mut c, nowhere).status, 200);
+    set(&mut c, "still-second");
+    assert_eq!(keys(&second, 2), ["after", "still-second"]);
+    // Off.
+    assert_eq!(put(&mut c, r#"{"MOSTDB_AUDIT_LOG":""}"#).status, 200);
+    set(&mut c, "unaudited");
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(keys(&second, 3).len(), 2, "nothing written once off");
+}
