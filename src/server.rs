@@ -31,7 +31,7 @@ use monoio::net::{ListenerOpts, TcpListener};
 
 use crate::api::cluster::{ClusterView, MemberView};
 use crate::api::{self, Api, ApiConfig};
-use crate::audit::AuditLog;
+use crate::audit::{AuditLog, AuditRecord};
 use crate::cluster::health::Health;
 use crate::cluster::Membership;
 use crate::config::{Live, Settings, View};
@@ -378,6 +378,7 @@ impl Shared {
                 links: links.iter().map(|l| l.as_deref().cloned()).collect(),
                 ready: self.ready.clone(),
                 addr: self.addr,
+                audit: self.api.audit.clone(),
             };
             monoio::spawn(monitor::run(monitor, shutdown.clone()));
         }
@@ -629,14 +630,26 @@ async fn recover_then_converge(
             root: shared.settings.store_root.clone(),
             ready: shared.ready.clone(),
         };
+        let audit = shared.api.audit.clone();
+        audit.record(recovery_event("started")).await;
         recovery::run(task, shutdown.clone()).await;
         if shared.recovery.is_recovering() {
             return;
         }
+        audit.record(recovery_event("finished")).await;
     }
     if shared.anti_entropy.passes_on() {
         let ae = shared.anti_entropy.clone();
         antientropy::run(ae, replication, peer_links, shutdown).await;
+    }
+}
+
+/// A recovery's start or end, for the audit log.
+fn recovery_event(outcome: &'static str) -> AuditRecord<'static> {
+    AuditRecord {
+        op: "recovery",
+        outcome,
+        ..AuditRecord::default()
     }
 }
 

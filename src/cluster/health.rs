@@ -419,17 +419,24 @@ impl Health {
 
     /// Re-reads every slot: each peer's state, a log line per change, and the majority (one
     /// log line when it is lost or regained). Run by one task (the monitor), every
-    /// `MONITOR_TICK_MS`.
-    pub fn tick(&self) {
+    /// `MONITOR_TICK_MS`. Answers the changes an operator is warned of (for the audit log).
+    pub fn tick(&self) -> Vec<HealthEvent> {
         let now = self.now_ms();
         let Ok(mut trackers) = self.trackers.lock() else {
-            return;
+            return Vec::new();
         };
+        let mut events = Vec::new();
         let mut up = 1;
         for member in (0..self.members).filter(|&m| m != self.self_index) {
             let state = classify(self.observe(member), now);
             if let Some(change) = trackers[member].step(state, now) {
-                log_change(&self.urls[member], change);
+                let url = &self.urls[member];
+                if let Some(what) = log_change(url, change) {
+                    events.push(HealthEvent {
+                        what,
+                        peer: Some(url.clone()),
+                    });
+                }
                 self.states[member].store(state.code(), Ordering::Relaxed);
                 self.since_ms[member].store(now, Ordering::Relaxed);
             }
@@ -439,35 +446,72 @@ impl Health {
         let majority = up >= self.quorum;
         if majority != self.majority.swap(majority, Ordering::Relaxed) {
             let again = self.majority_ever.swap(true, Ordering::Relaxed);
-            log_majority(majority, again, up, self.quorum, self.members);
+            if let Some(what) = log_majority(majority, again, up, self.quorum, self.members) {
+                events.push(HealthEvent { what, peer: None });
+            }
         }
+        events
     }
 }
 
-/// One line per change of a peer's state: WARN when it goes down or comes back, INFO for the
-/// rest (first contact, suspicion and its end).
-fn log_change(peer: &str, change: Change) {
+/// A change of the cluster's state an operator is warned of.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HealthEvent {
+    /// `peer_down`, `peer_back`, `majority_lost` or `majority_regained`.
+    pub what: &'static str,
+    /// The peer's URL (`None`: the majority).
+    pub peer: Option<String>,
+}
+
+/// One line per change of a peer's state: WARN when it goes down or comes back (and then its
+/// name as an event), INFO for the rest (first contact, suspicion and its end).
+fn log_change(peer: &str, change: Change) -> Option<&'static str> {
     let (from, to, after_ms) = (change.from.as_str(), change.to.as_str(), change.after_ms);
     match change.to {
-        Reach::Down => tracing::warn!(peer, from, after_ms, "peer down"),
-        Reach::Up if change.comeback && change.from == Reach::Down => {
-            tracing::warn!(peer, after_ms, "peer back")
+        Reach::Down => {
+            tracing::warn!(peer, from, after_ms, "peer down");
+            Some("peer_down")
         }
-        Reach::Up if !change.comeback => tracing::info!(peer, "peer up"),
-        _ => tracing::info!(peer, from, to, after_ms, "peer state"),
+        Reach::Up if change.comeback && change.from == Reach::Down => {
+            tracing::warn!(peer, after_ms, "peer back");
+            Some("peer_back")
+        }
+        Reach::Up if !change.comeback => {
+            tracing::info!(peer, "peer up");
+            None
+        }
+        _ => {
+            tracing::info!(peer, from, to, after_ms, "peer state");
+            None
+        }
     }
 }
 
-fn log_majority(majority: bool, again: bool, up: usize, quorum: usize, members: usize) {
+fn log_majority(
+    majority: bool,
+    again: bool,
+    up: usize,
+    quorum: usize,
+    members: usize,
+) -> Option<&'static str> {
     match (majority, again) {
-        (true, false) => tracing::info!(up, quorum, members, "majority reached"),
-        (true, true) => tracing::warn!(up, quorum, members, "majority regained"),
-        (false, _) => tracing::warn!(
-            up,
-            quorum,
-            members,
-            "majority lost: every operation is refused until a majority is reachable again"
-        ),
+        (true, false) => {
+            tracing::info!(up, quorum, members, "majority reached");
+            None
+        }
+        (true, true) => {
+            tracing::warn!(up, quorum, members, "majority regained");
+            Some("majority_regained")
+        }
+        (false, _) => {
+            tracing::warn!(
+                up,
+                quorum,
+                members,
+                "majority lost: every operation is refused until a majority is reachable again"
+            );
+            Some("majority_lost")
+        }
     }
 }
 

@@ -59,6 +59,11 @@ fn within(ms: u64, what: &str, cluster: &Cluster, mut check: impl FnMut() -> boo
 #[test]
 fn losing_the_majority_is_one_warning_and_readyz_refuses_until_it_is_back() {
     let mut cluster = Cluster::start(&ClusterSpec::default());
+    // Node 0 keeps an audit log: the membership events go there too.
+    let audit = cluster.dir().join("audit0.log");
+    cluster.set_env(0, "MOSTDB_AUDIT_LOG", &audit.display().to_string());
+    cluster.kill9(0);
+    cluster.restart(0).expect("node 0 back with its audit log");
     cluster.wait_links_up();
     assert_eq!(get(&cluster, 0, "/readyz").0, 200);
     cluster.kill9(1);
@@ -111,6 +116,24 @@ fn losing_the_majority_is_one_warning_and_readyz_refuses_until_it_is_back() {
     assert_eq!(warn_lines(&cluster, 0, "majority regained").len(), 1);
     assert_eq!(warn_lines(&cluster, 0, "majority lost").len(), 1);
     assert_eq!(warn_lines(&cluster, 0, "peer back").len(), 2);
+    let events: Vec<String> = std::fs::read_to_string(&audit)
+        .expect("audit log")
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).expect("a JSON line"))
+        .filter(|l| l["op"] == "membership")
+        .map(|l| l["outcome"].as_str().unwrap_or_default().to_string())
+        .collect();
+    let count = |what: &str| events.iter().filter(|e| *e == what).count();
+    assert_eq!(
+        (
+            count("peer_down"),
+            count("majority_lost"),
+            count("majority_regained"),
+            count("peer_back")
+        ),
+        (2, 1, 1, 2),
+        "{events:?}"
+    );
 }
 
 /// Node `of`'s row and column indices in node `asked`'s matrix: the URL node `asked` has for

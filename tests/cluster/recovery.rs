@@ -164,6 +164,9 @@ fn a_wiped_node_does_not_vote_until_it_has_copied_from_its_peers() {
     cluster.kill9(WIPED);
     cluster.wipe_store(WIPED).expect("wipe node 2's store");
     cut_both_ways(&cluster, CUT, WIPED);
+    // The restarted node keeps an audit log: its recovery is recorded there.
+    let audit = cluster.dir().join("audit-wiped.log");
+    cluster.set_env(WIPED, "MOSTDB_AUDIT_LOG", &audit.display().to_string());
 
     // Node 2 restarts empty; only node 0 reaches it.
     let mut failures = Vec::new();
@@ -212,6 +215,22 @@ fn a_wiped_node_does_not_vote_until_it_has_copied_from_its_peers() {
     for line in log_lines(&cluster, WIPED, "recover") {
         eprintln!("  {line}");
     }
+    // The writer thread may take a moment after the node says it is ready.
+    let recorded = Instant::now();
+    let recovery = loop {
+        let lines: Vec<String> = std::fs::read_to_string(&audit)
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| l.contains(r#""op":"recovery""#))
+            .map(str::to_string)
+            .collect();
+        if lines.len() >= 2 || recorded.elapsed() > Duration::from_secs(5) {
+            break lines;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(recovery.len(), 2, "started and finished: {recovery:?}");
+    assert!(recovery[0].contains(r#""outcome":"started""#) && recovery[1].contains("finished"));
     let mut node = cluster.node(WIPED).client();
     let mut wrong: Vec<String> = (0..n)
         .filter_map(|i| {

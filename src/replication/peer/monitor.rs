@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::PeerLink;
+use crate::audit::{AuditLog, AuditRecord};
 use crate::cluster::health::Health;
 use crate::replication::protocol::{ReplicaReply, SyncRequest};
 use crate::runtime::Latch;
@@ -35,6 +36,8 @@ pub struct Monitor {
     pub ready: Arc<AtomicBool>,
     /// The address the node serves on (for the "ready" line).
     pub addr: SocketAddr,
+    /// Where peers going down or coming back, and the majority lost or regained, are recorded.
+    pub audit: Arc<AuditLog>,
 }
 
 /// Runs the monitor until `stop` is set.
@@ -49,7 +52,15 @@ pub async fn run(monitor: Monitor, stop: Latch) {
             _ = stop.wait() => break,
         }
         let health = &monitor.health;
-        health.tick();
+        for event in health.tick() {
+            let record = AuditRecord {
+                op: "membership",
+                outcome: event.what,
+                detail: event.peer.as_deref(),
+                ..AuditRecord::default()
+            };
+            monitor.audit.record(record).await;
+        }
         if !announced && monitor.ready.load(Ordering::SeqCst) && health.has_majority() {
             announced = true;
             tracing::info!(addr = %monitor.addr, "ready");
