@@ -155,6 +155,7 @@ fn api_config(settings: &Settings) -> ApiConfig {
         peer_certificate_required: settings.mtls(),
         audit: Arc::new(AuditLog::off()),
         peer_urls: Vec::new(),
+        peer_tls: None,
     }
 }
 
@@ -268,6 +269,7 @@ impl Shared {
             .peers()
             .map(|(_, m)| m.url.clone())
             .collect();
+        api.peer_tls = self.tls.as_ref().and_then(|tls| tls.dialer());
         self.api = Arc::new(api);
         self.live = live;
         Ok(self)

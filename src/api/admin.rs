@@ -54,7 +54,8 @@ impl Api {
         if !cluster || local.status != 200 {
             return Response::json(local.status, local.body);
         }
-        let nodes = fanout::put_everywhere(&self.config.peer_urls, req).await;
+        let nodes =
+            fanout::put_everywhere(&self.config.peer_urls, req, self.config.peer_tls.clone()).await;
         let all_ok = nodes.iter().all(|node| node.status == 200);
         let mut out = Vec::with_capacity(256);
         let (code, head): (u16, &[u8]) = match all_ok {

@@ -55,6 +55,8 @@ pub struct ApiConfig {
     pub peer_certificate_required: bool,
     /// The peers' URLs, for `PUT /admin/config?scope=cluster`.
     pub peer_urls: Vec<String>,
+    /// How peers are called over TLS (`None`: plain HTTP), for the same.
+    pub peer_tls: Option<crate::tls::TlsDialer>,
     /// The node's audit log (a no-op when off).
     pub audit: Arc<crate::audit::AuditLog>,
 }

@@ -160,6 +160,19 @@ impl TlsDialer {
         })
     }
 
+    /// A blocking TLS client stream over `tcp` to `addr` (`host:port`), with this node's
+    /// certificate: for calls made off the event loop (the admin fan-out). The handshake
+    /// happens on the first read or write, within the socket's timeouts.
+    pub fn blocking(
+        &self,
+        tcp: std::net::TcpStream,
+        addr: &str,
+    ) -> io::Result<rustls::StreamOwned<ClientConnection, std::net::TcpStream>> {
+        let name = server_name(addr)?;
+        let conn = ClientConnection::new(self.config.clone(), name).map_err(io::Error::other)?;
+        Ok(rustls::StreamOwned::new(conn, tcp))
+    }
+
     /// The TLS handshake on a connected socket to `addr` (`host:port`), whose certificate
     /// must name `host`. The caller bounds the time it takes (the peer handshake deadline).
     pub async fn connect(&self, tcp: TcpStream, addr: &str) -> io::Result<Stream> {

@@ -1,8 +1,8 @@
-//! `PUT /admin/config?scope=cluster`: the same change, sent to every peer's URL as a plain
+//! `PUT /admin/config?scope=cluster`: the same change, sent to every peer's URL as a
 //! `PUT /admin/config` with the same credentials (the `Authorization` header and the API key
-//! header as the client sent them). Blocking sockets with bounded timeouts on a thread of its
-//! own, off the event loop; a bounded number at once. Over TLS the peers are not called (each
-//! node must then be changed on its own) and say so in their result.
+//! header as the client sent them), over TLS with this node's certificate when the port speaks
+//! TLS. Blocking sockets with bounded timeouts on a thread of its own, off the event loop; a
+//! bounded number at once.
 
 use std::io::{Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use super::ADMIN_BODY_BYTES_MAX;
 use crate::http::Request;
+use crate::tls::TlsDialer;
 
 /// Connect, write and read timeout of one call to a peer.
 pub const ADMIN_PEER_TIMEOUT_MS: u64 = 3_000;
@@ -35,7 +36,11 @@ struct Forward {
 }
 
 /// Sends `req`'s change to every URL in `peer_urls`, one after another on a helper thread.
-pub async fn put_everywhere(peer_urls: &[String], req: &Request<'_>) -> Vec<NodeResult> {
+pub async fn put_everywhere(
+    peer_urls: &[String],
+    req: &Request<'_>,
+    tls: Option<TlsDialer>,
+) -> Vec<NodeResult> {
     if peer_urls.is_empty() {
         return Vec::new();
     }
@@ -57,7 +62,10 @@ pub async fn put_everywhere(peer_urls: &[String], req: &Request<'_>) -> Vec<Node
     let spawned = std::thread::Builder::new()
         .name("mostdb-admin".into())
         .spawn(move || {
-            let results: Vec<NodeResult> = urls.iter().map(|url| put_one(url, &forward)).collect();
+            let results: Vec<NodeResult> = urls
+                .iter()
+                .map(|url| put_one(url, &forward, tls.as_ref()))
+                .collect();
             FANOUTS.fetch_sub(1, Ordering::AcqRel);
             let _ = send.send(results);
         });
@@ -101,8 +109,8 @@ fn failed(url: &str, why: &str) -> NodeResult {
     }
 }
 
-fn put_one(url: &str, forward: &Forward) -> NodeResult {
-    match call(url, forward) {
+fn put_one(url: &str, forward: &Forward, tls: Option<&TlsDialer>) -> NodeResult {
+    match call(url, forward, tls) {
         Ok((status, body)) if serde_json::from_slice::<serde_json::Value>(&body).is_ok() => {
             NodeResult {
                 url: url.to_string(),
@@ -115,20 +123,33 @@ fn put_one(url: &str, forward: &Forward) -> NodeResult {
     }
 }
 
-/// One `PUT /admin/config` to the node at `url` (`http://host:port[/]`): its status and body.
-fn call(url: &str, forward: &Forward) -> std::io::Result<(u16, Vec<u8>)> {
+/// One `PUT /admin/config` to the node at `url` (`http://host:port[/]`; over TLS when `tls`):
+/// its status and body.
+fn call(url: &str, forward: &Forward, tls: Option<&TlsDialer>) -> std::io::Result<(u16, Vec<u8>)> {
     let authority = url
         .strip_prefix("http://")
-        .ok_or_else(|| std::io::Error::other("not an http:// URL (TLS peers: change each node)"))?
+        .ok_or_else(|| std::io::Error::other("not an http:// URL"))?
         .trim_end_matches('/');
     let timeout = Duration::from_millis(ADMIN_PEER_TIMEOUT_MS);
     let addr = authority
         .to_socket_addrs()?
         .next()
         .ok_or_else(|| std::io::Error::other("no address"))?;
-    let mut stream = TcpStream::connect_timeout(&addr, timeout)?;
+    let stream = TcpStream::connect_timeout(&addr, timeout)?;
     stream.set_read_timeout(Some(timeout))?;
     stream.set_write_timeout(Some(timeout))?;
+    match tls {
+        None => exchange(stream, authority, forward),
+        Some(tls) => exchange(tls.blocking(stream, authority)?, authority, forward),
+    }
+}
+
+/// Writes the request on `stream` and reads the whole answer (bounded).
+fn exchange(
+    mut stream: impl Read + Write,
+    authority: &str,
+    forward: &Forward,
+) -> std::io::Result<(u16, Vec<u8>)> {
     let mut head = format!(
         "PUT {} HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\nContent-Length: {}\r\n",
         super::ADMIN_CONFIG_PATH,
@@ -144,9 +165,15 @@ fn call(url: &str, forward: &Forward) -> std::io::Result<(u16, Vec<u8>)> {
     head.extend_from_slice(b"\r\n");
     stream.write_all(&head)?;
     stream.write_all(&forward.body)?;
+    stream.flush()?;
     let mut answer = Vec::new();
     let limit = (ADMIN_PEER_ANSWER_BYTES_MAX + 1024) as u64;
-    stream.take(limit).read_to_end(&mut answer)?;
+    match stream.take(limit).read_to_end(&mut answer) {
+        Ok(_) => {}
+        // A TLS peer that closes without close_notify after a complete answer: keep the answer.
+        Err(err) if err.kind() == std::io::ErrorKind::UnexpectedEof && !answer.is_empty() => {}
+        Err(err) => return Err(err),
+    }
     parse_answer(&answer).ok_or_else(|| std::io::Error::other("not an HTTP answer"))
 }
 

@@ -5,7 +5,9 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use crate::support::cluster::LoadSlot;
-use crate::support::tls::{client_config, local_get, ready_over_tls, set, tls_env, Pki};
+use crate::support::tls::{
+    client_config, local_get, ready_over_tls, set, tls_env, tls_request, Pki,
+};
 use crate::support::{addr, Listen, Node, TempDir};
 
 /// A cluster node may take this long to become ready: it recovers from its peers first.
@@ -62,6 +64,18 @@ fn a_tls_cluster_with_a_ca_replicates_over_mutual_tls() {
             );
             std::thread::sleep(Duration::from_millis(POLL_MS));
         }
+    }
+    // A settings change for the whole cluster reaches the peers over TLS.
+    let change = r#"{"MOSTDB_TIMEOUT_MS":"1234"}"#;
+    let head = "PUT /admin/config?scope=cluster HTTP/1.1";
+    let answer = tls_request(addrs[0], &client, head, change).expect("admin over TLS");
+    assert_eq!(answer.status, 200, "{answer:?}");
+    for &addr in &addrs {
+        let got = tls_request(addr, &client, "GET /admin/config HTTP/1.1", "").expect("get");
+        assert!(
+            got.body.contains(r#""MOSTDB_TIMEOUT_MS":{"value":"1234""#),
+            "{addr}: {got:?}"
+        );
     }
     for node in &mut nodes {
         node.stop();
