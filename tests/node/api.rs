@@ -500,6 +500,15 @@ fn all_routes() -> Vec<(&'static str, &'static str, String)> {
         ("POST", "/mostdb/api/del", k("guarded")),
         ("GET", "/healthz", String::new()),
         ("GET", "/readyz", String::new()),
+        ("GET", "/cluster", String::new()),
+        ("GET", "/cluster?view=cluster", String::new()),
+        ("GET", "/metrics", String::new()),
+        ("GET", "/admin/config", String::new()),
+        (
+            "PUT",
+            "/admin/config",
+            r#"{"MOSTDB_API_KEY_ENABLE":"false"}"#.to_string(),
+        ),
     ]
 }
 
