@@ -62,3 +62,5 @@ pub mod tls;
 
 #[cfg(test)]
 mod rules;
+#[cfg(test)]
+mod test_support;

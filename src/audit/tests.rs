@@ -17,13 +17,7 @@ fn options(path: &Path, keys: KeyMode) -> AuditOptions {
     }
 }
 
-fn run<F: std::future::Future>(f: F) -> F::Output {
-    let mut rt = monoio::RuntimeBuilder::<monoio::FusionDriver>::new()
-        .enable_timer()
-        .build()
-        .expect("runtime");
-    rt.block_on(f)
-}
+use crate::test_support::run;
 
 fn set(key: &[u8]) -> AuditRecord<'_> {
     AuditRecord {

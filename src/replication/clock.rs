@@ -445,14 +445,7 @@ mod tests {
     /// 2025-01-01T00:00:00Z, in ms.
     const T0: u64 = 1_735_689_600_000;
 
-    fn run<F: Future>(f: F) -> F::Output {
-        let mut rt = monoio::RuntimeBuilder::<monoio::FusionDriver>::new()
-            .enable_timer()
-            .attach_thread_pool(Box::new(monoio::blocking::DefaultThreadPool::new(1)))
-            .build()
-            .expect("runtime");
-        rt.block_on(f)
-    }
+    use crate::test_support::run;
 
     /// A clock the test moves by hand.
     fn manual(ms: u64) -> (Rc<Cell<u64>>, PhysicalClock) {

@@ -462,14 +462,7 @@ mod tests {
         use crate::storage::store::test_dir::TempDir;
         use crate::storage::{Store, StoreOptions};
 
-        fn run<F: std::future::Future>(f: F) -> F::Output {
-            let mut rt = monoio::RuntimeBuilder::<monoio::FusionDriver>::new()
-                .enable_timer()
-                .attach_thread_pool(Box::new(monoio::blocking::DefaultThreadPool::new(1)))
-                .build()
-                .expect("runtime");
-            rt.block_on(f)
-        }
+        use crate::test_support::run;
 
         fn open(dir: &TempDir, sync: SyncMode) -> (Store, Shard, Hlc) {
             let store = Store::open(StoreOptions {

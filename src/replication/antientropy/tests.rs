@@ -1,7 +1,6 @@
 //! Tests of the node-wide part of anti-entropy: the pinned hashes, bucket sets, and digests and
 //! key pages scanned from a real store (several shards, paging, tombstones).
 
-use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -17,14 +16,7 @@ fn v(hlc: u64, origin: u64) -> Version {
     Version { hlc, origin }
 }
 
-fn run<F: Future>(f: F) -> F::Output {
-    let mut rt = monoio::RuntimeBuilder::<monoio::FusionDriver>::new()
-        .enable_timer()
-        .attach_thread_pool(Box::new(monoio::blocking::DefaultThreadPool::new(1)))
-        .build()
-        .expect("runtime");
-    rt.block_on(f)
-}
+use crate::test_support::run;
 
 fn open(dir: &TempDir, shards: u32) -> Arc<Store> {
     let store = Store::open(StoreOptions {

@@ -2,7 +2,6 @@
 //! two peers whose filters deliver, delay, drop, lose answers and refuse. What the client is
 //! told, what each replica ends up holding, and who gets a hint afterwards (hinted handoff).
 
-use std::future::Future;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -15,14 +14,7 @@ use crate::replication::transport::fake::{FakeLink, Filter};
 use crate::storage::store::test_dir::TempDir;
 use crate::storage::{Store, StoreOptions, Version};
 
-fn run<F: Future>(f: F) -> F::Output {
-    let mut rt = monoio::RuntimeBuilder::<monoio::FusionDriver>::new()
-        .enable_timer()
-        .attach_thread_pool(Box::new(monoio::blocking::DefaultThreadPool::new(1)))
-        .build()
-        .expect("runtime");
-    rt.block_on(f)
-}
+use crate::test_support::run;
 
 const OP_TIMEOUT: Duration = Duration::from_millis(300);
 

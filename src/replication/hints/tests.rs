@@ -2,7 +2,6 @@
 //! the replay (order, acks, link down) over simulated links. Who gets a hint after which
 //! outcome is the driver's (`driver/tests.rs`).
 
-use std::future::Future;
 use std::path::Path;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -15,14 +14,7 @@ use crate::runtime::Latch;
 use crate::storage::store::test_dir::TempDir;
 use crate::storage::Version;
 
-fn run<F: Future>(f: F) -> F::Output {
-    let mut rt = monoio::RuntimeBuilder::<monoio::FusionDriver>::new()
-        .enable_timer()
-        .attach_thread_pool(Box::new(monoio::blocking::DefaultThreadPool::new(1)))
-        .build()
-        .expect("runtime");
-    rt.block_on(f)
-}
+use crate::test_support::run;
 
 fn v(hlc: u64) -> Version {
     Version { hlc, origin: 7 }
