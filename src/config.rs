@@ -217,6 +217,18 @@ pub enum Command {
     Help(String),
     /// Print this (`mostdb <version>`) and exit 0.
     Version(String),
+    /// `mostdb probe [--url URL] [--ready]`: ask a node (by default this one, from the same
+    /// settings) whether it is alive, or ready; exit 0 when it is.
+    Probe(Box<Settings>, Probe),
+}
+
+/// What `mostdb probe` asks.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Probe {
+    /// `http://host:port`; `None`: this node's own port on loopback (or on its host).
+    pub url: Option<String>,
+    /// `/readyz` instead of `/healthz`.
+    pub ready: bool,
 }
 
 /// A bad command line or environment. Each one's `Display` is one line naming the setting,
@@ -306,6 +318,14 @@ pub fn parse(
     args: impl IntoIterator<Item = String>,
     env: impl IntoIterator<Item = (String, String)>,
 ) -> Result<Command, ConfigError> {
+    let mut args = args.into_iter().peekable();
+    if args.next_if(|first| first == "probe").is_some() {
+        let probe = read_probe_args(args)?;
+        let mut inputs = Inputs::empty(default_threads());
+        read_env(env, &mut inputs);
+        apply_api_key_vaule(&mut inputs, false)?;
+        return Ok(Command::Probe(Box::new(build(&inputs)?), probe));
+    }
     let flags = match read_args(args)? {
         Args::Help => return Ok(Command::Help(usage(default_threads()))),
         Args::Version => return Ok(Command::Version(version())),
@@ -366,8 +386,17 @@ pub fn parse_process() -> Result<Command, ConfigError> {
 
 /// `mostdb <version>`, as the original's `-v` prints it.
 pub fn version() -> String {
-    format!("mostdb {}", env!("CARGO_PKG_VERSION"))
+    format!(
+        "mostdb {} (commit {COMMIT}, built {BUILD_DATE})",
+        env!("CARGO_PKG_VERSION")
+    )
 }
+
+/// The commit this binary was built from (`unknown` outside a git checkout without
+/// `MOSTDB_COMMIT`), set by `build.rs`.
+pub const COMMIT: &str = env!("MOSTDB_COMMIT");
+/// The day this binary was built (`YYYY-MM-DD`, UTC; `SOURCE_DATE_EPOCH` when given).
+pub const BUILD_DATE: &str = env!("MOSTDB_BUILD_DATE");
 
 /// The default thread count: the cores this process may run on, within the bound.
 fn default_threads() -> usize {
@@ -418,6 +447,32 @@ fn read_args(args: impl IntoIterator<Item = String>) -> Result<Args, ConfigError
         flags[index] = Some(Given { name: flag, value });
     }
     Ok(Args::Flags(Box::new(flags)))
+}
+
+/// `[--url URL] [--ready]` after `probe`.
+fn read_probe_args(args: impl Iterator<Item = String>) -> Result<Probe, ConfigError> {
+    let mut probe = Probe {
+        url: None,
+        ready: false,
+    };
+    let mut args = args.peekable();
+    while let Some(arg) = args.next() {
+        match arg.split_once('=') {
+            _ if arg == "--ready" => probe.ready = true,
+            Some(("--url", url)) => probe.url = Some(url.to_string()),
+            None if arg == "--url" => match args.next() {
+                Some(url) => probe.url = Some(url),
+                None => return Err(ConfigError::MissingValue { flag: arg }),
+            },
+            _ => {
+                return Err(ConfigError::UnexpectedArgument {
+                    arg,
+                    hint: " (mostdb probe takes --url URL and --ready)",
+                })
+            }
+        }
+    }
+    Ok(probe)
 }
 
 fn unexpected_argument(arg: String) -> ConfigError {

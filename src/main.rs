@@ -14,7 +14,7 @@
 //! 10. serve until SIGTERM/SIGINT; SIGHUP re-reads the settings (`MOSTDB_CONFIG_FILE`)
 //! 11. stop the cores, persist the store, mark a clean shutdown
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -39,6 +39,7 @@ fn main() -> ExitCode {
             println!("{text}");
             ExitCode::SUCCESS
         }
+        Ok(Command::Probe(settings, probe)) => run_probe(&settings, &probe),
         Err(err) => {
             eprintln!("mostdb: {err}");
             ExitCode::from(config::EXIT_STATUS_USAGE as u8)
@@ -139,6 +140,63 @@ fn membership(settings: &Settings) -> Result<Arc<Membership>, ExitCode> {
         Err(err) => {
             tracing::error!(%err, "bad cluster member list");
             Err(ExitCode::from(config::EXIT_STATUS_USAGE as u8))
+        }
+    }
+}
+
+/// `mostdb probe`: exit 0 when the node answers `/healthz` (or `/readyz`) with 200; else the
+/// answer or the error on stderr, exit 1.
+fn run_probe(settings: &Settings, probe: &config::Probe) -> ExitCode {
+    let url = probe.url.clone().unwrap_or_else(|| {
+        let host = match settings.host {
+            IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+            IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
+            ip => ip,
+        };
+        format!("http://{}", SocketAddr::new(host, settings.port))
+    });
+    let tls = match settings.tls() {
+        false => None,
+        true => match Tls::from_settings(settings).map(|t| t.and_then(|t| t.dialer())) {
+            Ok(Some(dialer)) => Some(dialer),
+            Ok(None) => {
+                eprintln!(
+                    "mostdb probe: the node speaks TLS: MOSTDB_TLS_CA must be set to check it"
+                );
+                return ExitCode::FAILURE;
+            }
+            Err(err) => {
+                eprintln!("mostdb probe: {err}");
+                return ExitCode::FAILURE;
+            }
+        },
+    };
+    let headers = match settings.api_key_enable {
+        true => vec![format!(
+            "{}: {}",
+            settings.api_key_name, settings.api_key_value
+        )],
+        false => Vec::new(),
+    };
+    let path = if probe.ready { "/readyz" } else { "/healthz" };
+    let request = mostdb::http::probe::ProbeRequest {
+        url: &url,
+        path,
+        headers,
+        tls,
+    };
+    match mostdb::http::probe::probe(&request) {
+        Ok((200, body)) => {
+            println!("{body}");
+            ExitCode::SUCCESS
+        }
+        Ok((status, body)) => {
+            eprintln!("mostdb probe: {url}{path} answered {status}: {body}");
+            ExitCode::FAILURE
+        }
+        Err(err) => {
+            eprintln!("mostdb probe: {url}{path}: {err}");
+            ExitCode::FAILURE
         }
     }
 }

@@ -36,7 +36,7 @@ use crate::cluster::health::Health;
 use crate::cluster::Membership;
 use crate::config::{Live, Settings, View};
 use crate::http::{Admission, ConnLimits, Listener, ListenerConfig, Service, Upgraded};
-use crate::metrics::{CoreMetrics, Scraper};
+use crate::metrics::{Build, CoreMetrics, Scraper};
 use crate::replication::antientropy::{self, AntiEntropy};
 use crate::replication::clock::{Hlc, SkewBound};
 use crate::replication::driver::Driver;
@@ -326,7 +326,10 @@ impl Shared {
         let scraper = Scraper::new(
             self.metrics_hub.clone(),
             probes::node(self),
-            env!("CARGO_PKG_VERSION"),
+            Build {
+                version: env!("CARGO_PKG_VERSION"),
+                revision: crate::config::COMMIT,
+            },
         );
         let peers = Rc::new(PeerEndpoint::new(
             replication.clone(),

@@ -709,7 +709,11 @@ fn help_and_version_win_over_bad_values() {
 
 #[test]
 fn version_spellings() {
-    let expected = format!("mostdb {}", env!("CARGO_PKG_VERSION"));
+    let expected = format!(
+        "mostdb {} (commit {COMMIT}, built {BUILD_DATE})",
+        env!("CARGO_PKG_VERSION")
+    );
+    assert_eq!(BUILD_DATE.len(), "2026-11-30".len());
     for spelling in ["--version", "-v", "-version", "version", "-V"] {
         match parse(strings(&[spelling]), Vec::new()) {
             Ok(Command::Version(text)) => assert_eq!(text, expected, "{spelling}"),

@@ -17,6 +17,7 @@ mod chunked;
 mod conn;
 mod listener;
 mod parse;
+pub mod probe;
 mod response;
 
 pub use admission::{Admission, Admitted, ConnSlot, IdlePool, Refused, Registered, UpgradedGuard};

@@ -50,7 +50,14 @@ pub struct Exposition {
     pub cores: CoreSample,
     pub node: NodeFigures,
     pub process: Option<ProcessFigures>,
+    pub build: Build,
+}
+
+/// What `mostdb_build_info` names: the release and the commit it was built from.
+#[derive(Copy, Clone, Debug)]
+pub struct Build {
     pub version: &'static str,
+    pub revision: &'static str,
 }
 
 impl Exposition {
@@ -197,8 +204,11 @@ impl Exposition {
         }
         let help = "Always 1; the labels name the build.";
         let mut m = e.encode_descriptor("mostdb_build_info", help, None, MetricType::Gauge)?;
-        m.encode_family(&[("version", self.version)])?
-            .encode_gauge(&1u64)
+        let labels = [
+            ("version", self.build.version),
+            ("revision", self.build.revision),
+        ];
+        m.encode_family(&labels)?.encode_gauge(&1u64)
     }
 
     fn process(&self, e: &mut DescriptorEncoder) -> Fmt {
@@ -295,7 +305,10 @@ mod tests {
             cores: core.sample(),
             node,
             process: crate::metrics::process::read(),
-            version: "1.2.3",
+            build: Build {
+                version: "1.2.3",
+                revision: "0123456789ab",
+            },
         }
         .encode()
         .unwrap()
@@ -342,7 +355,7 @@ mod tests {
             Some(Value::Gauge(-0.003))
         );
         assert_eq!(
-            value("mostdb_build_info", ("version", "1.2.3")),
+            value("mostdb_build_info", ("revision", "0123456789ab")),
             Some(Value::Gauge(1.0))
         );
         #[cfg(not(feature = "no-request-metrics"))]

@@ -20,7 +20,7 @@ pub mod histogram;
 pub mod process;
 mod scrape;
 
-pub use encode::{NodeFigures, PeerFigures};
+pub use encode::{Build, NodeFigures, PeerFigures};
 pub use histogram::{FsyncHistogram, Histogram, HistogramSample, FSYNC_BUCKETS, REQUEST_BUCKETS};
 pub use scrape::Scraper;
 

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use crate::runtime::Hub;
 
-use super::encode::{Exposition, NodeFigures};
+use super::encode::{Build, Exposition, NodeFigures};
 use super::{process, CoreMetrics, CoreSample};
 
 /// A core's way to scrape the whole node.
@@ -14,16 +14,16 @@ pub struct Scraper {
     hub: Arc<Hub<CoreMetrics>>,
     /// Reads the node-wide figures on the scraping core.
     node: Box<dyn Fn() -> NodeFigures>,
-    version: &'static str,
+    build: Build,
 }
 
 impl Scraper {
     pub fn new(
         hub: Arc<Hub<CoreMetrics>>,
         node: Box<dyn Fn() -> NodeFigures>,
-        version: &'static str,
+        build: Build,
     ) -> Scraper {
-        Scraper { hub, node, version }
+        Scraper { hub, node, build }
     }
 
     /// The text of `/metrics`. A core that has stopped (shutdown) is left out.
@@ -42,7 +42,7 @@ impl Scraper {
             cores,
             node: (self.node)(),
             process: process::read(),
-            version: self.version,
+            build: self.build,
         }
         .encode()
     }

@@ -65,7 +65,18 @@ fn bad_settings_exit_2_naming_the_setting() {
 
 #[test]
 fn version_and_help() {
-    let expected = format!("mostdb {}\n", env!("CARGO_PKG_VERSION"));
+    let expected = format!(
+        "mostdb {} (commit {}, built {})\n",
+        env!("CARGO_PKG_VERSION"),
+        mostdb::config::COMMIT,
+        mostdb::config::BUILD_DATE
+    );
+    // Built from a checkout: the commit is known, 12 hex digits.
+    let commit = mostdb::config::COMMIT;
+    assert!(
+        commit.len() == 12 && commit.bytes().all(|b| b.is_ascii_hexdigit()),
+        "{commit}"
+    );
     // `--version` is the documented flag; the others are the original's spellings (ORIGINAL §1).
     for flag in ["--version", "-v", "-version", "version"] {
         let e = run_to_exit(&[flag], &[]);
@@ -479,4 +490,35 @@ fn kill9_mid_stream_loses_no_acknowledged_write() {
         node.restart();
         verify_keys(node.addr(), &must_hold);
     }
+}
+
+/// `mostdb probe`: exit 0 when the node is alive (or ready), 1 otherwise, with the API key of
+/// the same settings; no shell or curl needed in an image.
+#[test]
+fn probe_answers_for_the_node_with_its_exit_status() {
+    let key = [
+        ("MOSTDB_API_KEY_ENABLE", "true"),
+        ("MOSTDB_API_KEY_VALUE", "probe-key"),
+    ];
+    let node = Node::start_with(&key);
+    let url = node.url();
+    let alive = run_to_exit(&["probe", "--url", &url], &key);
+    assert_eq!(alive.status.code(), Some(0), "{}", describe(&alive));
+    assert!(alive.stdout.contains("alive"), "{}", describe(&alive));
+    let ready = run_to_exit(&["probe", &format!("--url={url}"), "--ready"], &key);
+    assert_eq!(ready.status.code(), Some(0), "{}", describe(&ready));
+    assert!(ready.stdout.contains("ready"), "{}", describe(&ready));
+    // Without the key the node refuses: the probe says so and fails.
+    let refused = run_to_exit(&["probe", "--url", &url], &[]);
+    assert_eq!(refused.status.code(), Some(1), "{}", describe(&refused));
+    assert!(refused.stderr.contains("401"), "{}", describe(&refused));
+    // Nobody listening: fails fast.
+    let closed = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let dead = format!("http://{}", closed.local_addr().expect("addr"));
+    drop(closed);
+    let nobody = run_to_exit(&["probe", "--url", &dead], &[]);
+    assert_eq!(nobody.status.code(), Some(1), "{}", describe(&nobody));
+    // Only its own flags.
+    let bad = run_to_exit(&["probe", "--port", "1"], &[]);
+    assert_eq!(bad.status.code(), Some(2), "{}", describe(&bad));
 }
