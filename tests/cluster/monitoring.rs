@@ -116,24 +116,30 @@ fn losing_the_majority_is_one_warning_and_readyz_refuses_until_it_is_back() {
     assert_eq!(warn_lines(&cluster, 0, "majority regained").len(), 1);
     assert_eq!(warn_lines(&cluster, 0, "majority lost").len(), 1);
     assert_eq!(warn_lines(&cluster, 0, "peer back").len(), 2);
-    let events: Vec<String> = std::fs::read_to_string(&audit)
-        .expect("audit log")
-        .lines()
-        .map(|l| serde_json::from_str::<Value>(l).expect("a JSON line"))
-        .filter(|l| l["op"] == "membership")
-        .map(|l| l["outcome"].as_str().unwrap_or_default().to_string())
-        .collect();
-    let count = |what: &str| events.iter().filter(|e| *e == what).count();
-    assert_eq!(
-        (
+    // The audit writer may take a moment after the log line.
+    let expected = (2, 1, 1, 2);
+    let waited = Instant::now();
+    let (events, counts) = loop {
+        let events: Vec<String> = std::fs::read_to_string(&audit)
+            .expect("audit log")
+            .lines()
+            .map(|l| serde_json::from_str::<Value>(l).expect("a JSON line"))
+            .filter(|l| l["op"] == "membership")
+            .map(|l| l["outcome"].as_str().unwrap_or_default().to_string())
+            .collect();
+        let count = |what: &str| events.iter().filter(|e| *e == what).count();
+        let counts = (
             count("peer_down"),
             count("majority_lost"),
             count("majority_regained"),
-            count("peer_back")
-        ),
-        (2, 1, 1, 2),
-        "{events:?}"
-    );
+            count("peer_back"),
+        );
+        if counts == expected || waited.elapsed() > Duration::from_secs(5) {
+            break (events, counts);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(counts, expected, "{events:?}");
 }
 
 /// Node `of`'s row and column indices in node `asked`'s matrix: the URL node `asked` has for

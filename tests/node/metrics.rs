@@ -136,7 +136,10 @@ fn counters_move_by_exactly_the_requests_sent() {
     assert_eq!(
         before.get(
             "mostdb_build_info",
-            &[("version", env!("CARGO_PKG_VERSION"))]
+            &[
+                ("version", env!("CARGO_PKG_VERSION")),
+                ("revision", mostdb::config::COMMIT)
+            ]
         ),
         1.0
     );
