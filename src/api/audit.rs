@@ -79,9 +79,8 @@ impl Api {
         if !self.config.audit.is_on() {
             return;
         }
-        let op = self
-            .route(req.path)
-            .map_or("request", |(r, _)| route_name(r));
+        // The route's name as the metrics label it (`other`: no such path).
+        let op = Route::label(self.route(req.path).map(|(r, _)| r)).label();
         let record = AuditRecord {
             op,
             client: Some(conn.from),
@@ -105,22 +104,5 @@ fn outcome(done: &Result<Version, OpError>) -> &'static str {
         Err(OpError::Busy) => "busy",
         Err(OpError::NoSpace) => "no_space",
         Err(OpError::Storage(_)) => "error",
-    }
-}
-
-/// A route's name, as the audit log (and the metrics) call it.
-pub(super) fn route_name(route: Route) -> &'static str {
-    match route {
-        Route::Set => "set",
-        Route::Get => "get",
-        Route::Del => "del",
-        Route::Get1 => "get1",
-        Route::LocalGet => "api_get",
-        Route::LocalWrite => "api_write",
-        Route::Healthz => "healthz",
-        Route::Readyz => "readyz",
-        Route::Cluster => "cluster",
-        Route::AdminConfig => "admin_config",
-        Route::Metrics => "metrics",
     }
 }
