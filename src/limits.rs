@@ -11,6 +11,12 @@ pub const VALUE_BYTES_MAX_DEFAULT: usize = 16 * 1024 * 1024;
 pub const VALUE_BYTES_MAX_LOWEST: usize = 1024;
 /// Largest `MOSTDB_MAX_VALUE_BYTES` accepted: a whole value sits in memory, several times over, per request.
 pub const VALUE_BYTES_MAX_HIGHEST: usize = 512 * 1024 * 1024;
+/// Largest value a peer frame may carry: fixed at the highest `MOSTDB_MAX_VALUE_BYTES` any
+/// node may set, so that a node's own limit (raised or lowered at runtime, different from node
+/// to node) bounds only what its clients submit and never what its peers may replicate to it.
+/// Frames come only from peers that proved the cluster secret, and a reader grows its buffer
+/// towards a frame's declared length as the bytes arrive, not on the length prefix's word.
+pub const PEER_VALUE_BYTES_MAX: usize = VALUE_BYTES_MAX_HIGHEST;
 /// Room in a body beyond the value itself: the key, the JSON punctuation, escapes.
 pub const BODY_OVERHEAD_BYTES: usize = 1024 * 1024;
 /// Largest key, in bytes of UTF-8 (fjall takes at most 65,536).

@@ -36,6 +36,7 @@ use crate::cluster::health::Health;
 use crate::cluster::Membership;
 use crate::config::{Live, Settings, View};
 use crate::http::{Admission, ConnLimits, Listener, ListenerConfig, Service, Upgraded};
+use crate::limits::PEER_VALUE_BYTES_MAX;
 use crate::metrics::{Build, CoreMetrics, Scraper};
 use crate::replication::antientropy::{self, AntiEntropy};
 use crate::replication::clock::{Hlc, SkewBound};
@@ -170,6 +171,8 @@ struct Shared {
     ready: Arc<AtomicBool>,
     /// Client connections: node-wide and per-source counts.
     connections: Arc<Admission>,
+    /// Every connection's body bound (follows `MOSTDB_MAX_VALUE_BYTES` at runtime).
+    conn_limits: ConnLimits,
     addr: SocketAddr,
     membership: Arc<Membership>,
     anti_entropy: Arc<AntiEntropy>,
@@ -241,14 +244,15 @@ impl Shared {
             clock_bound: SkewBound::new(settings.max_clock_skew_ms),
             tls,
             live: Live::new(settings.clone()),
+            conn_limits: ConnLimits::new(settings.body_bytes_max()),
             timeout_max_ms: settings.timeout_ms,
             health: Arc::new(health),
         })
     }
 
     /// The runtime settings wired in: the largest timeout recorded before any takes effect
-    /// (recovery waits it out, DESIGN §12), the anti-entropy interval followed, the peers'
-    /// URLs given to the admin routes.
+    /// (recovery waits it out, DESIGN §12), the anti-entropy interval and the body bound
+    /// followed, the peers' URLs given to the admin routes.
     fn with_live(mut self, live: Arc<Live>) -> Result<Shared, String> {
         let root = self.settings.store_root.clone();
         let now = live.current();
@@ -263,6 +267,9 @@ impl Shared {
             .set_interval_ms(now.anti_entropy_interval_ms);
         let anti_entropy = self.anti_entropy.clone();
         live.on_change(move |_, new| anti_entropy.set_interval_ms(new.anti_entropy_interval_ms));
+        self.conn_limits.set_body_bytes_max(now.body_bytes_max());
+        let conn_limits = self.conn_limits.clone();
+        live.on_change(move |_, new| conn_limits.set_body_bytes_max(new.body_bytes_max()));
         let mut api = (*self.api).clone();
         api.peer_urls = self
             .membership
@@ -350,7 +357,6 @@ impl Shared {
         Port {
             api: Rc::new(api),
             peers,
-            value_bytes_max: self.settings.max_value_bytes,
             connections: self.connections.clone(),
         }
     }
@@ -406,9 +412,7 @@ impl Shared {
             core,
             admission: self.connections.clone(),
             tls: self.tls.clone(),
-            limits: ConnLimits {
-                body_bytes_max: self.settings.body_bytes_max(),
-            },
+            limits: self.conn_limits.clone(),
         }
     }
 
@@ -446,7 +450,7 @@ impl Shared {
                         addr: member.authority.clone(),
                         bind_ip,
                         identity: identity.clone(),
-                        value_bytes_max: self.settings.max_value_bytes,
+                        value_bytes_max: PEER_VALUE_BYTES_MAX,
                         admission: Some(self.admission.clone()),
                         tls: self.tls.as_ref().and_then(|tls| tls.dialer()),
                     };
@@ -584,7 +588,6 @@ struct CoreParts {
 struct Port {
     api: Rc<Api>,
     peers: Rc<PeerEndpoint>,
-    value_bytes_max: usize,
     /// Counts the connections switched to peer links.
     connections: Arc<Admission>,
 }
@@ -606,7 +609,7 @@ impl Service for Port {
                 up.leftover,
                 awaited,
                 peers,
-                self.value_bytes_max,
+                PEER_VALUE_BYTES_MAX,
                 shutdown,
             )
             .await;

@@ -3,7 +3,8 @@
 //! hinted handoff (`handoff`), recovery of a wiped node before it votes (`recovery`), the
 //! Jepsen-style fault test with its checker and proxies (`fault`), and what hostile peers and
 //! skewed clocks do to a cluster (`hardening`), heartbeat monitoring: readiness without a
-//! majority and the reachability matrix (`monitoring`). Clusters share the machine by its cores (see
+//! majority and the reachability matrix (`monitoring`), value limits that differ from node to
+//! node or change at runtime (`limits`). Clusters share the machine by its cores (see
 //! `support/cluster.rs`, `LoadSlot`). Single-node tests are in `tests/node.rs`; measurements
 //! in `benches/convergence.rs`.
 //!
@@ -23,6 +24,8 @@ mod fault_harness;
 mod handoff;
 #[path = "cluster/hardening/mod.rs"]
 mod hardening;
+#[path = "cluster/limits.rs"]
+mod limits;
 #[path = "cluster/monitoring.rs"]
 mod monitoring;
 #[path = "cluster/recovery.rs"]

@@ -219,7 +219,9 @@ fn envelope_body<'a>(
     out
 }
 
-fn envelope_error(code: u16, message: &str, detail: &str) -> Response {
+/// An error in the admin routes' envelope: `{"code":C,"message":M,"success":false,"detail":D}`
+/// with HTTP status C.
+pub(super) fn envelope_error(code: u16, message: &str, detail: &str) -> Response {
     Response::json(code, envelope_body(code, message, detail, NO_NAMES))
 }
 

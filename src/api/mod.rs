@@ -363,10 +363,13 @@ impl Api {
         let whole_cluster = match query::param(query.unwrap_or(""), "view").as_deref() {
             None => false,
             Some("cluster") => true,
+            // Not a data route: the admin routes' HTTP 400 envelope, not the original's.
             Some(_) => {
-                return Err(ApiError::BadParam {
-                    detail: Some("view: the only view is \"cluster\""),
-                })
+                return Ok(admin::envelope_error(
+                    400,
+                    "BadRequest",
+                    "view: the only view is \"cluster\"",
+                ))
             }
         };
         let own_hlc = self.replication.clock_reading();

@@ -9,7 +9,7 @@ use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use super::registry::{self, Key, Reload, REDACTED, SETTINGS};
+use super::registry::{self, Reload, REDACTED, SETTINGS};
 use super::{build, ConfigError, Given, Inputs, Settings};
 
 /// Most settings one change may name (every setting once, and the misspelt alias).
@@ -63,8 +63,6 @@ struct Hooks {
 pub struct Live {
     generation: AtomicU64,
     current: Mutex<Arc<Settings>>,
-    /// As the node started: the ceiling of what can grow without a restart.
-    started: Arc<Settings>,
     /// Held for a whole change, so changes apply one after another.
     hooks: Mutex<Hooks>,
 }
@@ -74,8 +72,7 @@ impl Live {
         let settings = Arc::new(settings);
         Arc::new(Live {
             generation: AtomicU64::new(0),
-            current: Mutex::new(settings.clone()),
-            started: settings,
+            current: Mutex::new(settings),
             hooks: Mutex::new(Hooks::default()),
         })
     }
@@ -124,7 +121,7 @@ impl Live {
     pub fn apply(&self, changes: &[Change]) -> Result<Vec<&'static str>, ChangeError> {
         let hooks = self.lock_hooks();
         let old = self.current();
-        let new = changed(&old, &self.started, changes)?;
+        let new = changed(&old, changes)?;
         for before in &hooks.before {
             before(&new).map_err(ChangeError::Failed)?;
         }
@@ -218,11 +215,7 @@ fn differing(a: &Settings, b: &Settings) -> Vec<&'static str> {
 }
 
 /// `current` with `changes`, validated as at start; refused whole on any problem.
-fn changed(
-    current: &Settings,
-    started: &Settings,
-    changes: &[Change],
-) -> Result<Settings, ChangeError> {
+fn changed(current: &Settings, changes: &[Change]) -> Result<Settings, ChangeError> {
     let unknown: Vec<String> = changes
         .iter()
         .filter(|c| spec_of(&c.name).is_none())
@@ -262,25 +255,7 @@ fn changed(
             });
         }
     }
-    let new = build(&inputs).map_err(ChangeError::Invalid)?;
-    check_ceilings(&new, started)?;
-    Ok(new)
-}
-
-/// What can only shrink at runtime: buffers and peer frames are sized at start.
-fn check_ceilings(new: &Settings, started: &Settings) -> Result<(), ChangeError> {
-    if new.max_value_bytes > started.max_value_bytes {
-        let name = SETTINGS[Key::MaxValueBytes as usize].env;
-        return Err(ChangeError::RestartRequired {
-            names: vec![name.to_string()],
-            detail: format!(
-                "{name} can be lowered at runtime, raised only up to the {} bytes the node \
-                 started with (peer frames are sized at start): restart to raise it",
-                started.max_value_bytes
-            ),
-        });
-    }
-    Ok(())
+    build(&inputs).map_err(ChangeError::Invalid)
 }
 
 #[cfg(test)]

@@ -9,6 +9,8 @@
 
 use std::io;
 use std::mem;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use monoio::buf::IoBufMut;
@@ -30,19 +32,35 @@ use crate::limits::{
 use crate::runtime::Latch;
 use crate::tls::Stream;
 
-/// The size bound one connection enforces.
+/// The size bound one connection enforces. Clones share it: a runtime change of
+/// `MOSTDB_MAX_VALUE_BYTES` (`set_body_bytes_max`) reaches every core's connections at their
+/// next request.
 #[derive(Debug, Clone)]
 pub struct ConnLimits {
-    /// Largest request body, declared or de-chunked; more gets 413. Default:
-    /// `VALUE_BYTES_MAX_DEFAULT + BODY_OVERHEAD_BYTES`.
-    pub body_bytes_max: usize,
+    /// Largest request body, declared or de-chunked; more gets 413.
+    body_bytes_max: Arc<AtomicUsize>,
+}
+
+impl ConnLimits {
+    pub fn new(body_bytes_max: usize) -> ConnLimits {
+        ConnLimits {
+            body_bytes_max: Arc::new(AtomicUsize::new(body_bytes_max)),
+        }
+    }
+
+    pub fn body_bytes_max(&self) -> usize {
+        self.body_bytes_max.load(Ordering::Relaxed)
+    }
+
+    pub fn set_body_bytes_max(&self, bytes: usize) {
+        self.body_bytes_max.store(bytes, Ordering::Relaxed);
+    }
 }
 
 impl Default for ConnLimits {
+    /// `VALUE_BYTES_MAX_DEFAULT + BODY_OVERHEAD_BYTES`.
     fn default() -> Self {
-        ConnLimits {
-            body_bytes_max: VALUE_BYTES_MAX_DEFAULT + BODY_OVERHEAD_BYTES,
-        }
+        ConnLimits::new(VALUE_BYTES_MAX_DEFAULT + BODY_OVERHEAD_BYTES)
     }
 }
 
@@ -279,7 +297,7 @@ impl<'l> Conn<'l> {
                 // full buffer must never turn into a zero-length read that looks like EOF.
                 let err = ParseError::BodyTooLarge {
                     declared: self.buf.len(),
-                    limit: self.limits.body_bytes_max,
+                    limit: self.limits.body_bytes_max(),
                 };
                 self.encode_error(err, &date.get());
                 return self.flush_then(End::Answered).await;
@@ -350,7 +368,7 @@ impl<'l> Conn<'l> {
         date: &[u8],
     ) -> Step {
         let mut slots = header_slots();
-        let head = match parse_request(&self.buf[pos..], &mut slots, self.limits.body_bytes_max) {
+        let head = match parse_request(&self.buf[pos..], &mut slots, self.limits.body_bytes_max()) {
             Ok(Parsed::Complete(head)) => head,
             Ok(Parsed::Incomplete) => return Step::Wait(Need::Head),
             Err(e) => return Step::Refused(e),
@@ -396,7 +414,7 @@ impl<'l> Conn<'l> {
         shutdown: &Latch,
         date: &[u8],
     ) -> Step {
-        let max = self.limits.body_bytes_max;
+        let max = self.limits.body_bytes_max();
         let decoder = self.chunked.get_or_insert_with(|| ChunkedDecoder::new(max));
         let (body_len, consumed) = match decoder.decode(&mut self.buf, pos + head_len) {
             Ok(ChunkStatus::Complete { body_len, consumed }) => (body_len, consumed),
@@ -488,7 +506,7 @@ impl<'l> Conn<'l> {
             Need::Body { total } => total,
             Need::Chunked => {
                 HEAD_BYTES_MAX
-                    + self.limits.body_bytes_max
+                    + self.limits.body_bytes_max()
                     + CHUNK_LINE_BYTES_MAX
                     + CHUNK_TRAILER_BYTES_MAX
             }

@@ -132,9 +132,7 @@ async fn serve_forever(tx: std::sync::mpsc::Sender<Option<SocketAddr>>, timeouts
     let handler = Rc::new(Echo {
         shutdown: shutdown.clone(),
     });
-    let limits = Rc::new(ConnLimits {
-        body_bytes_max: BODY_MAX,
-    });
+    let limits = Rc::new(ConnLimits::new(BODY_MAX));
     let timeouts = Rc::new(timeouts);
     let date = Rc::new(DateCache::new());
     while let Ok((stream, _)) = listener.accept().await {

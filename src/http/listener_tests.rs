@@ -90,9 +90,7 @@ fn start(max_total: usize, per_source_max: usize) -> Running {
                 core: 0,
                 admission: Arc::new(Admission::new(max_total, per_source_max)),
                 tls: None,
-                limits: ConnLimits {
-                    body_bytes_max: 1024,
-                },
+                limits: ConnLimits::new(1024),
             };
             Listener::new(tcp, service, config).run(&shutdown).await;
             let _ = ended_tx.send(Instant::now());

@@ -212,7 +212,11 @@ fn the_matrix_shows_a_one_way_cut_and_a_node_that_does_not_answer() {
         "{view}"
     );
     cluster.resume(2);
-    // A bad view is refused with the API's envelope.
-    let (_, body) = get(&cluster, 0, "/cluster?view=everything");
-    assert!(body.contains(r#""success":false"#), "{body}");
+    // A bad view is refused with HTTP 400 in the admin routes' envelope.
+    let (status, body) = get(&cluster, 0, "/cluster?view=everything");
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body.starts_with(r#"{"code":400,"message":"BadRequest","success":false,"detail":"view"#),
+        "{body}"
+    );
 }

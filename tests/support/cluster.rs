@@ -187,6 +187,11 @@ impl Cluster {
         self.nodes[i].set_env(key, value);
     }
 
+    /// SIGTERM to node `i`, waiting for it to exit (it persists and stops cleanly).
+    pub fn stop(&mut self, i: usize) {
+        self.nodes[i].stop();
+    }
+
     /// Starts node `i` again on its address and store and waits until it is ready (a node
     /// that is not ready by then keeps running: it may be recovering).
     pub fn restart(&mut self, i: usize) -> Result<(), String> {

@@ -155,12 +155,17 @@ impl FrameReader {
         }
     }
 
-    /// Reads more: first moves a partial frame to the front, and makes room for all of it
-    /// when its length is known (bounded by the frame limit, checked before growing).
+    /// Reads more: first moves a partial frame to the front, then makes room towards its
+    /// declared length (refused before growing if over the frame limit), at most doubling per
+    /// read: memory follows the bytes that arrived, not what a length prefix claims.
     pub(super) async fn fill<R: AsyncReadRent>(&mut self, r: &mut R) -> Result<(), ReadError> {
         self.compact();
         let need = frame::peek_len(&self.buf, self.value_bytes_max)?.unwrap_or(0);
-        let want = need.max(self.buf.len() + 1).max(PEER_BUFFER_BYTES);
+        let step = self.buf.capacity().saturating_mul(2).max(PEER_BUFFER_BYTES);
+        let want = need
+            .min(step)
+            .max(self.buf.len() + 1)
+            .max(PEER_BUFFER_BYTES);
         if self.buf.capacity() < want {
             self.buf.reserve_exact(want - self.buf.len());
         }
@@ -188,5 +193,55 @@ impl FrameReader {
             self.buf.truncate(self.buf.len() - self.pos);
         }
         self.pos = 0;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::limits::PEER_VALUE_BYTES_MAX;
+    use crate::test_support::run;
+
+    /// A frame that declares 100 MiB and sends 1,000 bytes of it costs buffers in proportion
+    /// to the 1,000 bytes, not to the claim.
+    #[test]
+    fn a_declared_length_is_not_allocated_before_its_bytes_arrive() {
+        let declared: u32 = 100 * 1024 * 1024;
+        let mut wire = declared.to_le_bytes().to_vec();
+        wire.extend(std::iter::repeat_n(0u8, 1000));
+        let mut reader = FrameReader::new(Vec::new(), PEER_VALUE_BYTES_MAX);
+        let mut r: &[u8] = &wire;
+        run(async { while reader.fill(&mut r).await.is_ok() {} });
+        assert_eq!(reader.buf.len(), wire.len());
+        assert!(
+            reader.buf.capacity() <= 2 * PEER_BUFFER_BYTES,
+            "{} bytes reserved for {} received",
+            reader.buf.capacity(),
+            wire.len()
+        );
+    }
+
+    /// Over the frame limit, the prefix alone is refused.
+    #[test]
+    fn a_declared_length_over_the_limit_is_refused_at_once() {
+        let mut reader = FrameReader::new(u32::MAX.to_le_bytes().to_vec(), PEER_VALUE_BYTES_MAX);
+        let mut r: &[u8] = &[];
+        let end = run(reader.fill(&mut r));
+        assert!(
+            matches!(end, Err(ReadError::Frame(FrameError::TooLarge { .. }))),
+            "{end:?}"
+        );
+    }
+
+    /// A whole large frame still arrives: the buffer grows until it holds it.
+    #[test]
+    fn a_large_frame_is_read_whole() {
+        let len = 3 * 1024 * 1024 + 17;
+        let mut wire = (len as u32).to_le_bytes().to_vec();
+        wire.extend(std::iter::repeat_n(7u8, len));
+        let mut reader = FrameReader::new(Vec::new(), PEER_VALUE_BYTES_MAX);
+        let mut r: &[u8] = &wire;
+        run(async { while reader.fill(&mut r).await.is_ok() {} });
+        assert_eq!(reader.buf.len(), wire.len());
     }
 }
