@@ -167,6 +167,11 @@ pub const WRITE_ATTEMPTS_MAX: u32 = 8;
 /// A read whose repair met a newer version is started at most this many times in all
 /// before it fails (failing a read is always safe).
 pub const READ_ATTEMPTS_MAX: u32 = 4;
+/// PREPARE rounds of one CAS (DESIGN §10): a CAS preempted by other proposers this often ends
+/// in a definite failure (contended).
+pub const CAS_ATTEMPTS_MAX: u32 = 4;
+/// Bound of the random pause before a CAS's second attempt; it doubles for each later one.
+pub const CAS_BACKOFF_BASE_MS: u64 = 4;
 /// Keys remembered as contended (a write of theirs was rejected recently); their writes
 /// take the safe (2 round trip) path. Past this, the oldest is forgotten.
 pub const CONTENDED_KEYS_MAX: usize = 4_096;
@@ -174,7 +179,7 @@ pub const CONTENDED_KEYS_MAX: usize = 4_096;
 pub const CONTENDED_HOLD_MS: u64 = 2_000;
 
 const _: () = assert!(REPLICAS_MAX <= 64);
-const _: () = assert!(WRITE_ATTEMPTS_MAX >= 1 && READ_ATTEMPTS_MAX >= 1);
+const _: () = assert!(WRITE_ATTEMPTS_MAX >= 1 && READ_ATTEMPTS_MAX >= 1 && CAS_ATTEMPTS_MAX >= 1);
 const _: () = assert!(CONTENDED_KEYS_MAX > 0 && CONTENDED_HOLD_MS > 0);
 
 // --- request bodies (src/api/json.rs) ---

@@ -4,7 +4,7 @@
 //! Jepsen-style fault test with its checker and proxies (`fault`), and what hostile peers and
 //! skewed clocks do to a cluster (`hardening`), heartbeat monitoring: readiness without a
 //! majority and the reachability matrix (`monitoring`), value limits that differ from node to
-//! node or change at runtime (`limits`). Clusters share the machine by its cores (see
+//! node or change at runtime (`limits`), compare-and-set raced from every node (`cas`). Clusters share the machine by its cores (see
 //! `support/cluster.rs`, `LoadSlot`). Single-node tests are in `tests/node.rs`; measurements
 //! in `benches/convergence.rs`.
 //!
@@ -12,6 +12,8 @@
 
 mod support;
 
+#[path = "cluster/cas.rs"]
+mod cas;
 #[path = "cluster/convergence.rs"]
 mod convergence;
 #[path = "cluster/dashboard.rs"]

@@ -1,7 +1,8 @@
 //! The single-node tests: each starts one real `mostdb` process (or runs the binary to its
 //! exit) on a port it picks itself, so they run side by side. The API byte for byte
 //! (`api`), HTTP edge cases (`http`), the process's life, startup errors and durability
-//! across kill -9 (`lifecycle`), `/metrics` read with a Prometheus parser (`metrics`), and what hostile clients and a full disk do to one node
+//! across kill -9 (`lifecycle`), `/metrics` read with a Prometheus parser (`metrics`),
+//! compare-and-set (`cas`), and what hostile clients and a full disk do to one node
 //! (`hardening`). Tests that start a cluster are in `tests/cluster.rs`.
 //!
 //! A test crate root looks for its modules beside itself, hence the `#[path]`s.
@@ -14,6 +15,8 @@ mod admin;
 mod api;
 #[path = "node/audit.rs"]
 mod audit;
+#[path = "node/cas.rs"]
+mod cas;
 #[path = "node/hardening/mod.rs"]
 mod hardening;
 #[path = "node/http.rs"]

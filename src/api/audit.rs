@@ -35,6 +35,23 @@ impl Api {
         conn: &Connection,
         done: &Result<Version, OpError>,
     ) {
+        let (outcome, version) = match done {
+            Ok(version) => ("ok", Some(*version)),
+            Err(err) => (error_outcome(err), None),
+        };
+        self.audit_ended(op, pending, conn, (outcome, version))
+            .await;
+    }
+
+    /// Records how a write ended: its outcome's name and the version it wrote (or attempted,
+    /// for an indeterminate CAS).
+    pub(super) async fn audit_ended(
+        &self,
+        op: &'static str,
+        pending: Option<Pending>,
+        conn: &Connection,
+        (outcome, version): (&'static str, Option<Version>),
+    ) {
         let Some(pending) = pending else {
             return;
         };
@@ -42,8 +59,8 @@ impl Api {
             op,
             key: Some(&pending.key),
             client: Some(conn.from),
-            outcome: outcome(done),
-            version: done.as_ref().ok().map(|v| (v.hlc, v.origin)),
+            outcome,
+            version: version.map(|v| (v.hlc, v.origin)),
             duration: Some(pending.started.elapsed()),
             detail: None,
         };
@@ -91,18 +108,18 @@ impl Api {
     }
 }
 
-/// A write's outcome as the audit log names it.
-fn outcome(done: &Result<Version, OpError>) -> &'static str {
-    match done {
-        Ok(_) => "ok",
-        Err(OpError::NotMost {
+/// A failed write's outcome as the audit log names it.
+pub(super) fn error_outcome(err: &OpError) -> &'static str {
+    match err {
+        OpError::NotMost {
             indeterminate: false,
-        }) => "not_most",
-        Err(OpError::NotMost {
+        } => "not_most",
+        OpError::NotMost {
             indeterminate: true,
-        }) => "indeterminate",
-        Err(OpError::Busy) => "busy",
-        Err(OpError::NoSpace) => "no_space",
-        Err(OpError::Storage(_)) => "error",
+        } => "indeterminate",
+        OpError::Busy => "busy",
+        OpError::NoSpace => "no_space",
+        OpError::Unsupported(_) => "unsupported",
+        OpError::Storage(_) => "error",
     }
 }

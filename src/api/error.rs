@@ -39,6 +39,20 @@ pub enum ApiError {
     },
     /// A storage fault on this node; nothing was applied.
     Internal,
+    /// A CAS whose compare failed: `result` is the JSON object of the state it found
+    /// (`{"key":…,"value":…,"version":…}`, no value when absent). Nothing was applied.
+    CompareFailed {
+        result: Vec<u8>,
+    },
+    /// A CAS whose outcome is unknown: it may still take effect, only at `version` (the
+    /// opaque version string a later read would report).
+    IndeterminateAt {
+        version: String,
+    },
+    /// The cluster cannot do this (a member runs an older mostdb); nothing was tried.
+    Unsupported {
+        detail: &'static str,
+    },
 }
 
 impl ApiError {
@@ -46,7 +60,12 @@ impl ApiError {
     /// what the original never had gets its proper status.
     pub fn status(&self) -> u16 {
         match self {
-            ApiError::BadParam { .. } | ApiError::NotFound | ApiError::NotMost { .. } => 200,
+            ApiError::BadParam { .. }
+            | ApiError::NotFound
+            | ApiError::NotMost { .. }
+            | ApiError::CompareFailed { .. }
+            | ApiError::IndeterminateAt { .. } => 200,
+            ApiError::Unsupported { .. } => 501,
             ApiError::Unauthorized => 401,
             ApiError::Forbidden { .. } => 403,
             ApiError::Busy | ApiError::NotReady | ApiError::Degraded { .. } => 503,
@@ -57,9 +76,10 @@ impl ApiError {
 
     /// The envelope's `code` field.
     fn envelope_code(&self) -> u16 {
-        match self.status() {
-            200 => 500,
-            other => other,
+        match (self, self.status()) {
+            (ApiError::CompareFailed { .. }, _) => 409,
+            (_, 200) => 500,
+            (_, other) => other,
         }
     }
 
@@ -68,7 +88,9 @@ impl ApiError {
         match self {
             ApiError::BadParam { .. } => "参数有误",
             ApiError::NotFound => "NotFound",
-            ApiError::NotMost { .. } => "NotMost",
+            ApiError::NotMost { .. } | ApiError::IndeterminateAt { .. } => "NotMost",
+            ApiError::CompareFailed { .. } => "CompareFailed",
+            ApiError::Unsupported { .. } => "NotSupported",
             ApiError::Unauthorized => "Unauthorized",
             ApiError::Forbidden { .. } => "Forbidden",
             ApiError::Busy => "Busy",
@@ -82,12 +104,15 @@ impl ApiError {
     fn detail(&self) -> Option<&'static str> {
         match self {
             ApiError::BadParam { detail } => *detail,
-            ApiError::Forbidden { detail } | ApiError::Degraded { detail, .. } => Some(detail),
+            ApiError::Forbidden { detail }
+            | ApiError::Degraded { detail, .. }
+            | ApiError::Unsupported { detail } => Some(detail),
             _ => None,
         }
     }
 
-    /// `{"code":C,"message":M,"success":false[,"indeterminate":true][,"detail":D]}`.
+    /// `{"code":C,"message":M,"success":false[,"indeterminate":true[,"version":V]][,"detail":D]
+    /// [,"result":R]}`.
     pub fn body(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(96);
         out.extend_from_slice(b"{\"code\":");
@@ -95,15 +120,23 @@ impl ApiError {
         out.extend_from_slice(b",\"message\":");
         write_go_string(&mut out, self.message().as_bytes());
         out.extend_from_slice(b",\"success\":false");
-        if let ApiError::NotMost {
-            indeterminate: true,
-        } = self
-        {
-            out.extend_from_slice(b",\"indeterminate\":true");
+        match self {
+            ApiError::NotMost {
+                indeterminate: true,
+            } => out.extend_from_slice(b",\"indeterminate\":true"),
+            ApiError::IndeterminateAt { version } => {
+                out.extend_from_slice(b",\"indeterminate\":true,\"version\":");
+                write_go_string(&mut out, version.as_bytes());
+            }
+            _ => {}
         }
         if let Some(detail) = self.detail() {
             out.extend_from_slice(b",\"detail\":");
             write_go_string(&mut out, detail.as_bytes());
+        }
+        if let ApiError::CompareFailed { result } = self {
+            out.extend_from_slice(b",\"result\":");
+            out.extend_from_slice(result);
         }
         out.push(b'}');
         out

@@ -26,11 +26,26 @@ pub enum Field<'a> {
     NotString,
 }
 
-/// A decoded `{"key": …, "value": …}` body.
+/// A decoded `{"key": …, "value": …}` body, with the fields the original did not have and
+/// that are honoured now rather than ignored (`with_version` on get, `ttl_ms` on set).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct KvBody<'a> {
     pub key: Field<'a>,
     pub value: Field<'a>,
+    /// `"with_version": true` asks a get for the value's version.
+    pub with_version: Flag,
+    /// Whether `ttl_ms` was given (expiry), whatever its value.
+    pub ttl_ms: bool,
+}
+
+/// A boolean field of a request body, as found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Flag {
+    #[default]
+    Missing,
+    Bool(bool),
+    /// Present, but not a boolean.
+    NotBool,
 }
 
 /// Which JSON crate decodes: the user chose sonic-rs; `benches/api.rs` measures both.
@@ -157,6 +172,8 @@ impl<'a> KvBody<'a> {
         KvBody {
             key: self.key.into_owned(),
             value: self.value.into_owned(),
+            with_version: self.with_version,
+            ttl_ms: self.ttl_ms,
         }
     }
 }
@@ -184,6 +201,8 @@ fn replace_invalid_utf8(mut bytes: &[u8]) -> String {
 enum Name {
     Key,
     Value,
+    WithVersion,
+    TtlMs,
     Other,
 }
 
@@ -200,6 +219,10 @@ impl<'de> serde::Deserialize<'de> for Name {
                     Name::Key
                 } else if name.eq_ignore_ascii_case("value") {
                     Name::Value
+                } else if name.eq_ignore_ascii_case("with_version") {
+                    Name::WithVersion
+                } else if name.eq_ignore_ascii_case("ttl_ms") {
+                    Name::TtlMs
                 } else {
                     Name::Other
                 })
@@ -260,6 +283,51 @@ impl<'de: 'a, 'a> serde::Deserialize<'de> for Field<'a> {
     }
 }
 
+impl<'de> serde::Deserialize<'de> for Flag {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Flag;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("any JSON value")
+            }
+            fn visit_bool<E>(self, b: bool) -> Result<Flag, E> {
+                Ok(Flag::Bool(b))
+            }
+            fn visit_str<E>(self, _: &str) -> Result<Flag, E> {
+                Ok(Flag::NotBool)
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<Flag, E> {
+                Ok(Flag::NotBool)
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<Flag, E> {
+                Ok(Flag::NotBool)
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<Flag, E> {
+                Ok(Flag::NotBool)
+            }
+            fn visit_unit<E>(self) -> Result<Flag, E> {
+                Ok(Flag::NotBool)
+            }
+            fn visit_none<E>(self) -> Result<Flag, E> {
+                Ok(Flag::NotBool)
+            }
+            fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Flag, D::Error> {
+                d.deserialize_any(self)
+            }
+            fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Flag, A::Error> {
+                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(Flag::NotBool)
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Flag, A::Error> {
+                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                Ok(Flag::NotBool)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
 impl<'de: 'a, 'a> serde::Deserialize<'de> for KvBody<'a> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         struct V;
@@ -274,6 +342,11 @@ impl<'de: 'a, 'a> serde::Deserialize<'de> for KvBody<'a> {
                     match name {
                         Name::Key => body.key = map.next_value()?,
                         Name::Value => body.value = map.next_value()?,
+                        Name::WithVersion => body.with_version = map.next_value()?,
+                        Name::TtlMs => {
+                            map.next_value::<IgnoredAny>()?;
+                            body.ttl_ms = true;
+                        }
                         Name::Other => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -370,12 +443,23 @@ pub const BODY_OK: &[u8] = br#"{"code":200,"success":true}"#;
 /// `{"code":200,"success":true,"result":{"key":K,"value":V}}`, with `value` left out when
 /// empty (Go's `omitempty`), as the original answers.
 pub fn encode_get_ok(key: &[u8], value: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(48 + key.len() + value.len() + value.len() / 8);
+    encode_get_ok_with(key, value, None)
+}
+
+/// [`encode_get_ok`], with `"version":V` after the value when `version` is given (already a
+/// JSON-safe string).
+pub fn encode_get_ok_with(key: &[u8], value: &[u8], version: Option<&str>) -> Vec<u8> {
+    let mut out = Vec::with_capacity(96 + key.len() + value.len() + value.len() / 8);
     out.extend_from_slice(br#"{"code":200,"success":true,"result":{"key":"#);
     write_go_string(&mut out, key);
     if !value.is_empty() {
         out.extend_from_slice(br#","value":"#);
         write_go_string(&mut out, value);
+    }
+    if let Some(version) = version {
+        out.extend_from_slice(br#","version":""#);
+        out.extend_from_slice(version.as_bytes());
+        out.push(b'"');
     }
     out.extend_from_slice(b"}}");
     out

@@ -7,6 +7,7 @@
 
 pub mod admin;
 mod audit;
+pub mod cas;
 pub mod cluster;
 pub mod dashboard;
 pub mod error;
@@ -32,7 +33,7 @@ use crate::replication::peer::{
 use crate::replication::{OpError, Replication};
 
 use cluster::ClusterView;
-use json::Field;
+use json::{Field, Flag};
 
 const ALLOW_POST: &str = "POST, OPTIONS";
 const ALLOW_GET_POST: &str = "GET, POST, OPTIONS";
@@ -90,6 +91,8 @@ enum Route {
     LocalGet,
     /// The original's `api/set|del`, which bypassed the quorum: refused.
     LocalWrite,
+    /// Compare-and-set (DESIGN §10).
+    Cas,
     Healthz,
     Readyz,
     Cluster,
@@ -107,6 +110,7 @@ impl Route {
             Some(Route::Get1) => metrics::Route::Get1,
             Some(Route::LocalGet) => metrics::Route::ApiGet,
             Some(Route::LocalWrite) => metrics::Route::ApiWrite,
+            Some(Route::Cas) => metrics::Route::Cas,
             Some(Route::Healthz) => metrics::Route::Healthz,
             Some(Route::Readyz) => metrics::Route::Readyz,
             Some(Route::Cluster) => metrics::Route::Cluster,
@@ -232,6 +236,7 @@ impl Api {
             (Method::Options, _) => Ok(options(allow)),
             (Method::Post, Route::Set) => self.set(req.body, conn).await,
             (Method::Post, Route::Del) => self.del(req.body, conn).await,
+            (Method::Post, Route::Cas) => self.cas(req.body, conn).await,
             (Method::Post, Route::Get) | (Method::Get, Route::Get1) => {
                 self.get(req.body, false).await
             }
@@ -281,6 +286,7 @@ impl Api {
             "/set" => (Route::Set, ALLOW_POST),
             "/get" => (Route::Get, ALLOW_GET_POST),
             "/del" => (Route::Del, ALLOW_POST),
+            "/cas" => (Route::Cas, ALLOW_POST),
             "/get1" => (Route::Get1, ALLOW_GET),
             "/api/get" => (Route::LocalGet, ALLOW_POST),
             "/api/set" | "/api/del" => (Route::LocalWrite, ALLOW_POST),
@@ -396,17 +402,34 @@ impl Api {
     }
 
     async fn get(&self, body: &[u8], local: bool) -> Result<Response, ApiError> {
-        let key = parse_key(json::decode(body).map_err(decode_error)?.key)?;
-        self.read(key, local).await
+        let kv = json::decode(body).map_err(decode_error)?;
+        let with_version = match kv.with_version {
+            Flag::Missing | Flag::Bool(false) => false,
+            Flag::Bool(true) => true,
+            Flag::NotBool => return Err(bad_param("with_version must be true or false")),
+        };
+        let key = parse_key(kv.key)?;
+        self.read(key, local, with_version).await
     }
 
     async fn get_by_query(&self, query: Option<&str>) -> Result<Response, ApiError> {
-        let key = query::param(query.unwrap_or(""), "key").ok_or(BAD_PARAM)?;
+        let query = query.unwrap_or("");
+        let key = query::param(query, "key").ok_or(BAD_PARAM)?;
         let key = parse_key(Field::Str(key.into()))?;
-        self.read(key, false).await
+        let with_version = match query::param(query, "with_version").as_deref() {
+            None | Some("false") => false,
+            Some("true") => true,
+            Some(_) => return Err(bad_param("with_version must be true or false")),
+        };
+        self.read(key, false, with_version).await
     }
 
-    async fn read(&self, key: Vec<u8>, local: bool) -> Result<Response, ApiError> {
+    async fn read(
+        &self,
+        key: Vec<u8>,
+        local: bool,
+        with_version: bool,
+    ) -> Result<Response, ApiError> {
         // The key goes to the owner core and comes back in the answer; keep a copy for it.
         let found = if local {
             self.replication.local_get(key.clone()).await
@@ -414,17 +437,28 @@ impl Api {
             self.replication.get(key.clone()).await
         };
         match found.map_err(op_error)? {
-            Some(value) => Ok(Response::json(200, json::encode_get_ok(&key, &value))),
+            Some((version, value)) => {
+                let version = with_version.then(|| cas::version_string(version));
+                let body = json::encode_get_ok_with(&key, &value, version.as_deref());
+                Ok(Response::json(200, body))
+            }
             None => Err(ApiError::NotFound),
         }
+    }
+
+    /// `MOSTDB_MAX_VALUE_BYTES` now.
+    fn max_value_bytes(&self) -> usize {
+        self.settings_now()
+            .map_or(self.config.max_value_bytes, |now| now.max_value_bytes)
     }
 
     fn parse_key_value(&self, body: &[u8]) -> Result<(Vec<u8>, Vec<u8>), ApiError> {
         let kv = json::decode(body).map_err(decode_error)?;
         let key = parse_key(kv.key)?;
-        let max_value_bytes = self
-            .settings_now()
-            .map_or(self.config.max_value_bytes, |now| now.max_value_bytes);
+        if kv.ttl_ms {
+            return Err(bad_param("ttl_ms: expiry is not supported yet"));
+        }
+        let max_value_bytes = self.max_value_bytes();
         let value = match kv.value {
             Field::Str(v) if v.len() <= max_value_bytes => v.into_owned().into_bytes(),
             Field::Str(_) => return Err(bad_param("value is larger than MOSTDB_MAX_VALUE_BYTES")),
@@ -495,6 +529,9 @@ fn outcome(answer: &Result<Response, ApiError>) -> Outcome {
             ApiError::NoSpace => Outcome::NoSpace,
             ApiError::Degraded { .. } => Outcome::Degraded,
             ApiError::Internal => Outcome::Internal,
+            ApiError::CompareFailed { .. } => Outcome::CompareFailed,
+            ApiError::IndeterminateAt { .. } => Outcome::Indeterminate,
+            ApiError::Unsupported { .. } => Outcome::Unsupported,
         },
     }
 }
@@ -504,6 +541,7 @@ fn op_error(err: OpError) -> ApiError {
         OpError::NotMost { indeterminate } => ApiError::NotMost { indeterminate },
         OpError::Busy => ApiError::Busy,
         OpError::NoSpace => ApiError::NoSpace,
+        OpError::Unsupported(detail) => ApiError::Unsupported { detail },
         OpError::Storage(detail) => {
             tracing::error!(%detail, "storage error");
             ApiError::Internal

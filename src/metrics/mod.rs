@@ -39,6 +39,8 @@ pub enum Route {
     ApiGet,
     /// The original's `api/set|del`, refused.
     ApiWrite,
+    /// Compare-and-set.
+    Cas,
     Healthz,
     Readyz,
     Cluster,
@@ -50,13 +52,14 @@ pub enum Route {
 }
 
 impl Route {
-    pub const ALL: [Route; 12] = [
+    pub const ALL: [Route; 13] = [
         Route::Set,
         Route::Get,
         Route::Del,
         Route::Get1,
         Route::ApiGet,
         Route::ApiWrite,
+        Route::Cas,
         Route::Healthz,
         Route::Readyz,
         Route::Cluster,
@@ -74,6 +77,7 @@ impl Route {
             Route::Get1 => "get1",
             Route::ApiGet => "api_get",
             Route::ApiWrite => "api_write",
+            Route::Cas => "cas",
             Route::Healthz => "healthz",
             Route::AdminConfig => "admin_config",
             Route::Readyz => "readyz",
@@ -107,10 +111,14 @@ pub enum Outcome {
     BadMethod,
     /// Refused as it stands (409: e.g. a setting that needs a restart).
     Conflict,
+    /// A CAS whose compare failed: nothing applied.
+    CompareFailed,
+    /// The cluster cannot do it (a member runs an older mostdb).
+    Unsupported,
 }
 
 impl Outcome {
-    pub const ALL: [Outcome; 15] = [
+    pub const ALL: [Outcome; 17] = [
         Outcome::Ok,
         Outcome::NotFound,
         Outcome::NotMost,
@@ -126,6 +134,8 @@ impl Outcome {
         Outcome::NoRoute,
         Outcome::BadMethod,
         Outcome::Conflict,
+        Outcome::CompareFailed,
+        Outcome::Unsupported,
     ];
     pub const COUNT: usize = Outcome::ALL.len();
 
@@ -146,6 +156,8 @@ impl Outcome {
             Outcome::NoRoute => "no_route",
             Outcome::BadMethod => "bad_method",
             Outcome::Conflict => "conflict",
+            Outcome::CompareFailed => "compare_failed",
+            Outcome::Unsupported => "unsupported",
         }
     }
 }

@@ -14,14 +14,16 @@
 //! `above`, and the write then fails definitely). A replica's `RefusedFuture` (the version is
 //! beyond its clock bound) means "not stored there, ever, from this request".
 //!
-//! Must not import `http`, `api`, `runtime` or `storage` beyond [`Version`].
+//! Must not import `http`, `api`, `runtime` or `storage` beyond [`Version`] and `Meta`.
 
+mod cas;
 mod contended;
 mod read;
 mod write;
 
 pub use crate::cluster::quorum;
 pub use crate::config::WriteMode;
+pub use cas::{compare_holds, CasDone, CasOp, Change, Current, Expect};
 pub use contended::ContendedKeys;
 pub use read::{ReadDone, ReadOp};
 pub use write::{WriteDone, WriteOp};
@@ -90,6 +92,11 @@ pub trait Operation {
     /// The largest version seen in any answer so far: the coordinator's clock observes it.
     fn observed(&self) -> Version;
     fn is_done(&self) -> bool;
+    /// Attempts preempted by other proposers so far: the driver backs off before giving the
+    /// next fresh version (writes and reads never wait).
+    fn retries(&self) -> u32 {
+        0
+    }
 }
 
 /// A set of replica indices (`0..REPLICAS_MAX`).
@@ -208,6 +215,8 @@ mod tests {
     }
 }
 
+#[cfg(test)]
+mod cas_tests;
 #[cfg(test)]
 mod machine_tests;
 #[cfg(test)]

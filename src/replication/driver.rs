@@ -21,14 +21,16 @@ use futures_core::Stream;
 
 use super::clock::Hlc;
 use super::coordinator::{
-    Action, ContendedKeys, Input, Operation, ReadDone, ReadOp, ReplicaSet, WriteDone, WriteOp,
+    Action, CasDone, CasOp, Change, ContendedKeys, Expect, Input, Operation, ReadDone, ReadOp,
+    ReplicaSet, WriteDone, WriteOp,
 };
 use super::hints::{Hint, Hints};
 use super::protocol::{ReplicaReply, ReplicaRequest};
 use super::replica;
 use super::transport::{Link, Undelivered};
 use crate::config::{View, WriteMode};
-use crate::storage::{Shard, StorageError};
+use crate::limits;
+use crate::storage::{Meta, Shard, StorageError, Version};
 
 /// The coordinator side of one core: the replicas as this core reaches them.
 pub struct Driver {
@@ -135,10 +137,16 @@ impl Driver {
         let safe = write_mode == WriteMode::Safe
             || self.contended.borrow_mut().contains(&key, self.now_ms());
         let (mut op, first) = if safe {
-            WriteOp::safe(self.n(), key, value, self.reachable())
+            WriteOp::safe(self.n(), key, (value, Meta::BLIND), self.reachable())
         } else {
             let version = hlc.now().await;
-            WriteOp::fast(self.n(), key, value, version, self.reachable())
+            WriteOp::fast(
+                self.n(),
+                key,
+                (value, Meta::BLIND),
+                version,
+                self.reachable(),
+            )
         };
         let mut rounds = Rounds::new(self, shard, hlc, deadline);
         let done = rounds.run(&mut op, first).await;
@@ -146,18 +154,57 @@ impl Driver {
             self.contended.borrow_mut().note(op.key(), self.now_ms());
         }
         if let WriteDone::Ok { .. } | WriteDone::Indeterminate { .. } = done {
-            self.hand_off(op, rounds.into_late());
+            let record = Handed {
+                key: op.key().to_vec(),
+                version: op.version(),
+                value: op.value().map(<[u8]>::to_vec),
+                meta: op.meta(),
+            };
+            self.hand_off(record, op.missing(), rounds.into_late());
         }
         done
     }
 
-    /// Hints the peers that may lack `op`'s version, once the answers still on their way have
-    /// come (or the deadline passed); in a task of its own, so the client's answer never waits.
-    fn hand_off(&self, op: WriteOp, late: LateAnswers) {
+    /// Whether every peer speaks CAS (as far as this core's links know).
+    pub fn speaks_cas(&self) -> bool {
+        self.links.iter().flatten().all(|link| link.speaks_cas())
+    }
+
+    /// A compare-and-set of `key` (DESIGN §10): `change` applies iff `expect` holds.
+    pub async fn cas(
+        &self,
+        shard: &Shard,
+        hlc: &Hlc,
+        key: Vec<u8>,
+        (expect, change): (Expect, Change),
+    ) -> CasDone {
+        let deadline = Instant::now() + self.timeout_and_mode().0;
+        let ballot = hlc.now().await;
+        let (mut op, first) =
+            CasOp::start(self.n(), key, (expect, change), ballot, self.reachable());
+        let mut rounds = Rounds::new(self, shard, hlc, deadline);
+        let done = rounds.run(&mut op, first).await;
+        if let CasDone::Ok { version } | CasDone::Indeterminate { version } = done {
+            let (value, meta) = op.accepted_record();
+            let record = Handed {
+                key: op.key().to_vec(),
+                version,
+                value: value.map(<[u8]>::to_vec),
+                meta,
+            };
+            self.hand_off(record, op.missing(), rounds.into_late());
+        }
+        done
+    }
+
+    /// Hints the peers of `missing` that may lack `record`, once the answers still on their way
+    /// have come (or the deadline passed); in a task of its own, so the client's answer never
+    /// waits.
+    fn hand_off(&self, record: Handed, missing: ReplicaSet, late: LateAnswers) {
         let Some(hints) = &self.hints else {
             return;
         };
-        let missing = op.missing().intersect(self.peers());
+        let missing = missing.intersect(self.peers());
         if missing.is_empty() {
             return;
         }
@@ -167,22 +214,76 @@ impl Driver {
             for peer in missing.iter() {
                 hints.add(Hint {
                     peer,
-                    key: op.key().to_vec(),
-                    version: op.version(),
-                    value: op.value().map(<[u8]>::to_vec),
+                    key: record.key.clone(),
+                    version: record.version,
+                    value: record.value.clone(),
+                    meta: record.meta,
                 });
             }
         });
     }
 
-    /// get of `key`: what a majority holds exactly.
+    /// get of `key`: what a majority holds exactly. A read that a CAS's promise kept from
+    /// ending (a proposer that never accepted leaves its promise behind, and repairs below it
+    /// are refused) ends as a consensus read (DESIGN §10): a CAS whose compare always fails,
+    /// which writes the state back at a fresh ballot if the majority disagrees.
     pub async fn read(&self, shard: &Shard, hlc: &Hlc, key: Vec<u8>) -> ReadDone {
         let deadline = Instant::now() + self.timeout_and_mode().0;
-        let (mut op, first) = ReadOp::start(self.n(), key, self.reachable());
-        Rounds::new(self, shard, hlc, deadline)
+        let (mut op, first) = ReadOp::start(self.n(), key.clone(), self.reachable());
+        let done = Rounds::new(self, shard, hlc, deadline)
             .run(&mut op, first)
+            .await;
+        if done != ReadDone::NotMost || !op.met_promise() || !self.speaks_cas() {
+            return done;
+        }
+        let ballot = hlc.now().await;
+        let never = Change {
+            value: None,
+            expires: None,
+        };
+        let reachable = self.reachable();
+        let (mut cas, first) =
+            CasOp::start(self.n(), key, (Expect::Never, never), ballot, reachable);
+        match Rounds::new(self, shard, hlc, deadline)
+            .run(&mut cas, first)
             .await
+        {
+            CasDone::CompareFailed { current } => match current.value {
+                Some(value) => ReadDone::Found {
+                    version: current.version,
+                    value,
+                },
+                None => ReadDone::NotFound {
+                    version: current.version,
+                },
+            },
+            _ => ReadDone::NotMost,
+        }
     }
+}
+
+/// What an operation that ended Ok or Indeterminate hands to the peers that may lack it.
+struct Handed {
+    key: Vec<u8>,
+    version: Version,
+    value: Option<Vec<u8>>,
+    meta: Meta,
+}
+
+/// How long to wait before the attempt after `attempts` (a CAS preempted by other
+/// proposers): random up to a bound that doubles per attempt, so that duelling proposers
+/// drift apart. `seed` differs per attempt and per proposer (the last ballot).
+fn backoff(attempts: u32, seed: Version) -> Duration {
+    if attempts == 0 {
+        return Duration::ZERO;
+    }
+    let bound = limits::CAS_BACKOFF_BASE_MS << (attempts - 1).min(limits::CAS_ATTEMPTS_MAX);
+    // xorshift64* of the seed: cheap, and enough to decorrelate proposers.
+    let mut x = seed.hlc ^ seed.origin.rotate_left(17) ^ 0x9E37_79B9_7F4A_7C15;
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    Duration::from_millis(x.wrapping_mul(0x2545_F491_4F6C_DD1D) % (bound + 1))
 }
 
 /// The requests of one operation in flight: peers' answers arrive over a channel, the local
@@ -265,6 +366,11 @@ impl<'a> Rounds<'a> {
             let input = match action {
                 Action::Done(done) => return done,
                 Action::NeedVersion { above } => {
+                    let pause = backoff(op.retries(), above);
+                    if !pause.is_zero() {
+                        let until = (Instant::now() + pause).min(self.deadline);
+                        monoio::time::sleep_until(monoio::time::Instant::from_std(until)).await;
+                    }
                     self.hlc.observe(above.hlc);
                     Input::Version(self.hlc.now().await)
                 }

@@ -183,7 +183,7 @@ impl PeerService for PeerEndpoint {
 mod tests {
     use super::*;
     use crate::replication::recovery::Cause;
-    use crate::storage::Version;
+    use crate::storage::{Meta, Version};
 
     /// Every kind of request, and whether a recovering node takes it.
     fn every_request() -> Vec<(ReplicaRequest, bool)> {
@@ -191,10 +191,18 @@ mod tests {
         vec![
             (ReplicaRequest::Read { key: key.clone() }, false),
             (
+                ReplicaRequest::Prepare {
+                    key: key.clone(),
+                    ballot: version,
+                },
+                false,
+            ),
+            (
                 ReplicaRequest::Put {
                     key: key.clone(),
                     version,
                     value: value.clone(),
+                    meta: Meta::BLIND,
                 },
                 false,
             ),
@@ -203,6 +211,7 @@ mod tests {
                     key: key.clone(),
                     version,
                     value: value.clone(),
+                    meta: Meta::BLIND,
                 },
                 false,
             ),
@@ -211,6 +220,7 @@ mod tests {
                     key,
                     version,
                     value,
+                    meta: Meta::BLIND,
                 },
                 true,
             ),

@@ -30,7 +30,7 @@ pub use crate::storage::Version;
 use crate::storage::{Shard, ShardStats, StorageError, Store};
 
 use clock::Hlc;
-use coordinator::{ReadDone, WriteDone};
+use coordinator::{CasDone, Change, Expect, ReadDone, WriteDone};
 use driver::Driver;
 use protocol::{ReplicaReply, ReplicaRequest};
 
@@ -48,6 +48,9 @@ pub enum OpError {
     NoSpace,
     #[error("storage: {0}")]
     Storage(String),
+    /// A member runs a mostdb that cannot take part (it does not speak CAS); nothing was tried.
+    #[error("{0}")]
+    Unsupported(&'static str),
 }
 
 impl From<StorageError> for OpError {
@@ -140,9 +143,9 @@ impl CoreReplica {
         }
     }
 
-    async fn read(&self, shard: u32, key: Vec<u8>) -> Result<Option<Vec<u8>>, OpError> {
+    async fn read(&self, shard: u32, key: Vec<u8>) -> Result<Option<(Version, Vec<u8>)>, OpError> {
         match self.driver.read(self.shard(shard), &self.hlc, key).await {
-            ReadDone::Found { value, .. } => Ok(Some(value)),
+            ReadDone::Found { version, value } => Ok(Some((version, value))),
             ReadDone::NotFound { .. } => Ok(None),
             ReadDone::NotMost => Err(OpError::NotMost {
                 indeterminate: false,
@@ -150,10 +153,31 @@ impl CoreReplica {
         }
     }
 
+    async fn cas(
+        &self,
+        shard: u32,
+        key: Vec<u8>,
+        compare: (Expect, Change),
+    ) -> Result<CasDone, OpError> {
+        if !self.driver.speaks_cas() {
+            return Err(OpError::Unsupported(
+                "a member runs a mostdb without compare-and-set: upgrade every member first",
+            ));
+        }
+        Ok(self
+            .driver
+            .cas(self.shard(shard), &self.hlc, key, compare)
+            .await)
+    }
+
     /// This node's own copy; a tombstone reads as absent.
-    async fn read_local(&self, shard: u32, key: &[u8]) -> Result<Option<Vec<u8>>, OpError> {
+    async fn read_local(
+        &self,
+        shard: u32,
+        key: &[u8],
+    ) -> Result<Option<(Version, Vec<u8>)>, OpError> {
         let record = self.shard(shard).read(key).await?;
-        Ok(record.and_then(|r| r.value))
+        Ok(record.and_then(|r| Some((r.version, r.value?))))
     }
 
     /// A replica operation from a peer's coordinator, on this (owner) core. The clock observes
@@ -280,8 +304,26 @@ impl Replication {
         self.blame_space(done.await, refusals)
     }
 
-    /// The value a majority holds exactly (DESIGN §3, read).
-    pub async fn get(&self, key: Vec<u8>) -> Result<Option<Vec<u8>>, OpError> {
+    /// A compare-and-set (DESIGN §10): `change` applies iff `expect` holds at the CAS's
+    /// ballot. Definite and indeterminate failures are outcomes here, not errors: the API
+    /// reports the attempted version with them.
+    pub async fn cas(
+        &self,
+        key: Vec<u8>,
+        expect: Expect,
+        change: Change,
+    ) -> Result<CasDone, OpError> {
+        self.check_voting()?;
+        self.check_space()?;
+        self.on_owner(
+            self.store.shard_for_key(&key),
+            move |local, shard| async move { local.cas(shard, key, (expect, change)).await },
+        )
+        .await
+    }
+
+    /// The value a majority holds exactly (DESIGN §3, read), and its version.
+    pub async fn get(&self, key: Vec<u8>) -> Result<Option<(Version, Vec<u8>)>, OpError> {
         self.check_voting()?;
         self.on_owner(
             self.store.shard_for_key(&key),
@@ -290,8 +332,8 @@ impl Replication {
         .await
     }
 
-    /// This node's own copy, without any quorum (the original's `/api/get`).
-    pub async fn local_get(&self, key: Vec<u8>) -> Result<Option<Vec<u8>>, OpError> {
+    /// This node's own copy, without any quorum (the original's `/api/get`), and its version.
+    pub async fn local_get(&self, key: Vec<u8>) -> Result<Option<(Version, Vec<u8>)>, OpError> {
         self.on_owner(
             self.store.shard_for_key(&key),
             move |local, shard| async move { local.read_local(shard, &key).await },

@@ -8,37 +8,47 @@
 //! Must not import `http`, `api` or `runtime`.
 
 use crate::cluster::health::{PeerReport, Reach};
-use crate::storage::Version;
+use crate::storage::{Meta, Version};
 
 /// Anti-entropy buckets: a record `(key, version)` falls into bucket `key_hash(key) % BUCKETS`
 /// on every node, whatever its shard count. Nodes compare per-bucket digests, so this must be
 /// the same on every node of a cluster (changing it is a protocol change).
 pub const BUCKETS: u32 = 1024;
 
-/// An operation a coordinator asks of one replica, on one key.
+/// An operation a coordinator asks of one replica, on one key. PUT, REPAIR and COPY obey
+/// the one store rule (`storage::rule::compare`: above the held version, at or above the
+/// promise) and carry the record's [`Meta`] (written by a CAS or blind, expiry) with it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ReplicaRequest {
-    /// Store `(version, value)` iff `version` is above the held one (`None` = tombstone).
+    /// Store `(version, value)` under the store rule (`value: None` = tombstone). A CAS's
+    /// accept is a PUT at its ballot with `meta.cas` set.
     Put {
         key: Vec<u8>,
         version: Version,
         value: Option<Vec<u8>>,
+        meta: Meta,
     },
     /// Answer with the held version and value.
     Read { key: Vec<u8> },
-    /// A read's repair: store iff newer; `RepairOk` only if the replica then holds exactly
-    /// `version`.
+    /// A read's repair: store under the store rule; `RepairOk` only if the replica then holds
+    /// exactly `version`.
     Repair {
         key: Vec<u8>,
         version: Version,
         value: Option<Vec<u8>>,
+        meta: Meta,
     },
-    /// Anti-entropy or hinted handoff: store iff newer. Its ack never counts toward a quorum.
+    /// Anti-entropy or hinted handoff: store under the store rule. Its ack never counts
+    /// toward a quorum.
     Copy {
         key: Vec<u8>,
         version: Version,
         value: Option<Vec<u8>>,
+        meta: Meta,
     },
+    /// A CAS's first phase (DESIGN §10): promise `ballot` (durably) if it is above the
+    /// promise held, and answer with the accepted record.
+    Prepare { key: Vec<u8>, ballot: Version },
 }
 
 /// A replica's answer to one [`ReplicaRequest`].
@@ -46,19 +56,31 @@ pub enum ReplicaRequest {
 pub enum ReplicaReply {
     /// PUT: the replica now holds the PUT's version (stored now, or an equal repeat).
     Accepted,
-    /// PUT: the replica holds `held`, above the PUT's version; nothing was stored.
-    Rejected { held: Version },
-    /// READ: the held version and value. [`Version::ZERO`] = absent; `value: None` with a
-    /// non-zero version = a tombstone.
+    /// PUT: nothing was stored: the replica holds `held` (the larger of its accepted version
+    /// and its promise), above the PUT's version or above it in promise. `accepted` is the
+    /// accepted version, `accepted_cas` whether a CAS wrote it (safe mode counts the
+    /// rejection as "holds ≥ v" only for a newer blind one, I13).
+    Rejected {
+        held: Version,
+        accepted: Version,
+        accepted_cas: bool,
+    },
+    /// READ: the held version, value and meta (a repair carries them on). [`Version::ZERO`]
+    /// = absent; `value: None` with a non-zero version = a tombstone.
     Read {
         version: Version,
         value: Option<Vec<u8>>,
+        meta: Meta,
     },
     /// REPAIR: the replica holds exactly the repaired version.
     RepairOk,
-    /// REPAIR: the replica holds `held`, above the repaired version, and its value.
+    /// REPAIR: nothing was stored: the replica holds `held` (the larger of its accepted
+    /// version and its promise), above the repaired version; `accepted` is its accepted
+    /// version and `value` that version's value. A promise alone (`accepted` not above the
+    /// repaired version) means no newer data: the read need not start over.
     RepairRejected {
         held: Version,
+        accepted: Version,
         value: Option<Vec<u8>>,
     },
     /// COPY: done (stored or not).
@@ -69,6 +91,15 @@ pub enum ReplicaReply {
     /// transport delivers a request at most once). A coordinator counts the replica as "not
     /// stored"; it reveals no version.
     RefusedFuture,
+    /// PREPARE: the ballot is promised (durably); the accepted version ([`Version::ZERO`]:
+    /// absent), its value and meta.
+    Promised {
+        version: Version,
+        value: Option<Vec<u8>>,
+        meta: Meta,
+    },
+    /// PREPARE: the replica promised or holds `held`, at or above the ballot; nothing changed.
+    Preempted { held: Version },
     /// [`SyncRequest::Digests`]: one entry per bucket, in bucket order.
     Digests { buckets: Vec<BucketDigest> },
     /// [`SyncRequest::BucketKeys`]: one page of entries, in the answering node's scan order,
@@ -144,16 +175,18 @@ impl ReplicaRequest {
             ReplicaRequest::Put { key, .. }
             | ReplicaRequest::Read { key }
             | ReplicaRequest::Repair { key, .. }
-            | ReplicaRequest::Copy { key, .. } => key,
+            | ReplicaRequest::Copy { key, .. }
+            | ReplicaRequest::Prepare { key, .. } => key,
         }
     }
 
-    /// The version a write-like request carries (`None` for READ).
+    /// The version a write-like request carries, or a PREPARE's ballot (`None` for READ).
     pub fn version(&self) -> Option<Version> {
         match self {
             ReplicaRequest::Put { version, .. }
             | ReplicaRequest::Repair { version, .. }
             | ReplicaRequest::Copy { version, .. } => Some(*version),
+            ReplicaRequest::Prepare { ballot, .. } => Some(*ballot),
             ReplicaRequest::Read { .. } => None,
         }
     }
@@ -163,10 +196,12 @@ impl ReplicaReply {
     /// The version this answer reveals (the coordinator's clock must observe it).
     pub fn version_seen(&self) -> Option<Version> {
         match self {
-            ReplicaReply::Rejected { held } | ReplicaReply::RepairRejected { held, .. } => {
-                Some(*held)
+            ReplicaReply::Rejected { held, .. }
+            | ReplicaReply::RepairRejected { held, .. }
+            | ReplicaReply::Preempted { held } => Some(*held),
+            ReplicaReply::Read { version, .. } | ReplicaReply::Promised { version, .. } => {
+                Some(*version)
             }
-            ReplicaReply::Read { version, .. } => Some(*version),
             ReplicaReply::Accepted
             | ReplicaReply::RepairOk
             | ReplicaReply::CopyAck
@@ -193,6 +228,7 @@ mod tests {
             key: b"k".to_vec(),
             version: v(3),
             value: None,
+            meta: Meta::BLIND,
         };
         assert_eq!(put.key(), b"k");
         assert_eq!(put.version(), Some(v(3)));
@@ -200,12 +236,18 @@ mod tests {
         assert_eq!(read.key(), b"r");
         assert_eq!(read.version(), None);
         assert_eq!(
-            ReplicaReply::Rejected { held: v(9) }.version_seen(),
+            ReplicaReply::Rejected {
+                held: v(9),
+                accepted: v(8),
+                accepted_cas: false
+            }
+            .version_seen(),
             Some(v(9))
         );
         let answer = ReplicaReply::Read {
             version: v(4),
             value: Some(b"x".to_vec()),
+            meta: Meta::BLIND,
         };
         assert_eq!(answer.version_seen(), Some(v(4)));
         assert_eq!(ReplicaReply::Accepted.version_seen(), None);

@@ -31,6 +31,10 @@ pub type CallFuture = Pin<Box<dyn Future<Output = Result<ReplicaReply, Undeliver
 pub trait Link {
     /// Whether requests can be written to this peer now ("reachable" in DESIGN §3).
     fn is_up(&self) -> bool;
+    /// Whether the peer speaks CAS (DESIGN §10): PREPARE, promises, CAS and expiry flags.
+    fn speaks_cas(&self) -> bool {
+        true
+    }
     /// Sends `request`; the future ends with the answer, or with what became of the request
     /// by `deadline` at the latest.
     fn call(&self, request: ReplicaRequest, deadline: Instant) -> CallFuture;

@@ -6,8 +6,8 @@
 //!
 //! An entry's fjall key is `peer (u16 BE) ‖ seq (u64 BE)`, so one peer's entries are
 //! contiguous and in the order they were queued; its value is `key length (u16 BE) ‖ key ‖
-//! record`, the record encoded as in the shards (`version ‖ flags ‖ value`, a tombstone for a
-//! delete). The unit tests pin these bytes: existing logs must stay readable.
+//! record`, the record encoded as in the shards (`version ‖ flags ‖ [expires] ‖ value`, a
+//! tombstone for a delete; never a promise). The unit tests pin these bytes: existing logs must stay readable.
 //!
 //! A separate `Database` and not a keyspace of the shards: a second keyspace in a shard's
 //! `Database` would keep its journals alive until the hints flush (fjall frees a journal once
@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 use fjall::{Database, Keyspace, KeyspaceCreateOptions, OwnedWriteBatch, Slice};
 
 use super::layout::HINT_KEYSPACE;
-use super::record::{self, RecordRef};
+use super::record::{Meta, RecordRef};
 use super::{shard, Record, StorageError, Version};
 use crate::limits;
 
@@ -40,11 +40,17 @@ pub struct EntryId {
 pub struct EncodedHint(Vec<u8>);
 
 impl EncodedHint {
-    /// Encodes `(key, version, value)`; `None` is a delete. The key is at most
+    /// Encodes `(key, version, value, meta)`; `None` is a delete. The key is at most
     /// `KEY_BYTES_MAX` bytes (asserted to fit a u16 in limits).
-    pub fn new(key: &[u8], version: Version, value: Option<&[u8]>) -> EncodedHint {
+    pub fn new(key: &[u8], version: Version, value: Option<&[u8]>, meta: Meta) -> EncodedHint {
         let mut record = Vec::new();
-        record::encode_into(version, value, &mut record);
+        RecordRef {
+            version,
+            value,
+            meta,
+            promise: Version::ZERO,
+        }
+        .encode_into(&mut record);
         let mut out = Vec::with_capacity(2 + key.len() + record.len());
         out.extend_from_slice(&(key.len() as u16).to_be_bytes());
         out.extend_from_slice(key);
@@ -242,12 +248,12 @@ mod tests {
     #[test]
     fn the_format_is_pinned() {
         assert_eq!(entry_key(2, 5), [0, 2, 0, 0, 0, 0, 0, 0, 0, 5]);
-        let hint = EncodedHint::new(b"k", V, Some(b"v"));
+        let hint = EncodedHint::new(b"k", V, Some(b"v"), Meta::BLIND);
         let mut want = vec![0, 1, b'k'];
         want.extend_from_slice(&[0, 0, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 0, 0, 3, 4, 0, b'v']);
         assert_eq!(hint.0, want);
         assert_eq!(hint.entry_bytes(), 10 + 21);
-        let delete = EncodedHint::new(b"k", V, None);
+        let delete = EncodedHint::new(b"k", V, None, Meta::BLIND);
         assert_eq!(delete.0.last(), Some(&1), "the tombstone flag");
     }
 
@@ -263,7 +269,10 @@ mod tests {
                     seq,
                 };
                 let key = format!("key-{seq}");
-                batch.insert(id, EncodedHint::new(key.as_bytes(), V, Some(b"x")));
+                batch.insert(
+                    id,
+                    EncodedHint::new(key.as_bytes(), V, Some(b"x"), Meta::BLIND),
+                );
             }
             assert_eq!(batch.len(), 6);
             batch.commit().expect("commit");

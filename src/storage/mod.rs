@@ -2,9 +2,10 @@
 //! and everything else mostdb keeps on disk. The only module that names fjall: the others ask
 //! it for writes, reads, scans and hint logs.
 //!
-//! A record is `version ‖ flags ‖ value`; a delete is a tombstone (a version with no value).
-//! The only write is [`Shard::write_if_newer`], the replica's atomic compare-and-write, under
-//! the store rule ([`rule::compare`], which the replica logic and the simulator call too).
+//! A record is `version ‖ flags ‖ [promise] ‖ [expires] ‖ value`; a delete is a tombstone (a
+//! version with no value). The only writes are [`Shard::write`], the replica's atomic
+//! compare-and-write, under the store rule ([`rule::compare`], which the replica logic and the
+//! simulator call too), and [`Shard::prepare`], a CAS ballot's promise ([`rule::prepare`]).
 //! Durability follows `MOSTDB_SYNC` (DESIGN §4): nothing is reported before it is as durable
 //! as the mode promises. Every path of the data directory is named in [`layout`].
 //!
@@ -19,8 +20,8 @@ pub mod shard;
 pub mod space;
 pub mod store;
 
-pub use record::{Record, Version};
-pub use rule::WriteOutcome;
+pub use record::{Meta, Record, Version};
+pub use rule::{PrepareOutcome, Rejection, WriteOutcome};
 pub use shard::{Shard, ShardStats};
 pub use space::{DiskSpace, SpaceReport};
 pub use store::{Store, StoreInfo, StoreOptions};

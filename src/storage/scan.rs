@@ -93,6 +93,8 @@ impl Store {
             let (key, value) = guard.into_inner()?;
             page.read += 1;
             match RecordRef::decode(&value) {
+                // A promise on an absent key is a vote, not data: nothing to compare or copy.
+                Ok(record) if record.version == Version::ZERO => {}
                 Ok(record) => page.entries.push((ScanKey(key.clone()), record.version)),
                 Err(_) => page.corrupt += 1,
             }

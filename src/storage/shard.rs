@@ -10,8 +10,8 @@
 //!
 //! Must not import `http`, `api`, `replication` or `runtime`.
 
-use super::record::{self, RecordRef};
-use super::rule::{self, WriteOutcome};
+use super::record::{Meta, RecordRef};
+use super::rule::{self, Held, PrepareOutcome, WriteOutcome};
 use super::store::ShardDb;
 use super::{Record, StorageError, Version};
 use crate::config::SyncMode;
@@ -107,15 +107,26 @@ impl Shard {
         Ok(record)
     }
 
-    /// The replica's compare-and-write: stores `(version, value)` (`None` = tombstone) as the
-    /// store rule ([`rule::compare`]) says, against the held version (an absent key holds
-    /// [`Version::ZERO`]). Answers only once the outcome is as durable as the sync mode
-    /// promises.
+    /// The replica's compare-and-write of a plain record (blind, no expiry): see [`Shard::write`].
     pub async fn write_if_newer(
         &self,
         key: &[u8],
         version: Version,
         value: Option<&[u8]>,
+    ) -> Result<WriteOutcome, StorageError> {
+        self.write(key, version, value, Meta::BLIND).await
+    }
+
+    /// The replica's compare-and-write: stores `(version, value, meta)` (`value: None` = a
+    /// tombstone) as the store rule ([`rule::compare`]) says, against the held version and
+    /// promise (an absent key holds [`Version::ZERO`]). Answers only once the outcome is as
+    /// durable as the sync mode promises.
+    pub async fn write(
+        &self,
+        key: &[u8],
+        version: Version,
+        value: Option<&[u8]>,
+        meta: Meta,
     ) -> Result<WriteOutcome, StorageError> {
         check_key(key)?;
         self.wait_until_writable().await?;
@@ -125,17 +136,69 @@ impl Shard {
         }
         // No await from here to the insert: on the owner core this makes it atomic.
         let held = match self.db.keyspace().get(key)? {
-            Some(bytes) => RecordRef::decode(&bytes)?.version,
-            None => Version::ZERO,
+            Some(bytes) => Held::of(Some(&RecordRef::decode(&bytes)?), Version::ZERO),
+            None => Held::ABSENT,
         };
         let outcome = rule::compare(held, version);
         if outcome == WriteOutcome::Stored {
-            self.insert(key, version, value)?;
+            // Stored at or above the promise: the version is the promise now.
+            let record = RecordRef {
+                version,
+                value,
+                meta,
+                promise: Version::ZERO,
+            };
+            self.insert(key, &record)?;
         }
         // Same and Newer reveal the held version, which may itself still be unsynced.
         let ticket = self.state.written.get();
         self.wait_durable(ticket).await;
         Ok(outcome)
+    }
+
+    /// A CAS's PREPARE of `ballot` (DESIGN §10): raises the key's promise to it as the
+    /// PREPARE rule ([`rule::prepare`]) says, and answers with the outcome and the record held
+    /// (`None`: absent), once the promise is as durable as the sync mode promises (I14: a
+    /// promise is a vote).
+    pub async fn prepare(
+        &self,
+        key: &[u8],
+        ballot: Version,
+    ) -> Result<(PrepareOutcome, Option<Record>), StorageError> {
+        check_key(key)?;
+        self.wait_until_writable().await?;
+        if !self
+            .db
+            .space()
+            .admits(key.len() + limits::RECORD_OVERHEAD_BYTES)
+        {
+            return Err(StorageError::NoSpace);
+        }
+        // No await from here to the insert, as in `write`.
+        let held_bytes = self.db.keyspace().get(key)?;
+        let record = held_bytes.as_deref().map(RecordRef::decode).transpose()?;
+        let outcome = rule::prepare(Held::of(record.as_ref(), Version::ZERO), ballot);
+        if outcome == PrepareOutcome::Promise {
+            // The same record (or, on an absent key, a tombstone at the zero version) under the
+            // new promise.
+            let promised = match &record {
+                Some(r) => RecordRef {
+                    promise: ballot,
+                    ..*r
+                },
+                None => RecordRef {
+                    version: Version::ZERO,
+                    value: None,
+                    meta: Meta::BLIND,
+                    promise: ballot,
+                },
+            };
+            self.insert(key, &promised)?;
+        }
+        let held = record.map(|r| r.to_record());
+        let ticket = self.state.written.get();
+        self.wait_durable(ticket).await;
+        Ok((outcome, held))
     }
 
     pub fn stats(&self) -> ShardStats {
@@ -153,18 +216,13 @@ impl Shard {
         }
     }
 
-    fn insert(
-        &self,
-        key: &[u8],
-        version: Version,
-        value: Option<&[u8]>,
-    ) -> Result<(), StorageError> {
+    fn insert(&self, key: &[u8], record: &RecordRef<'_>) -> Result<(), StorageError> {
         debug_assert!(
             !self.state.syncing.get(),
             "insert during fsync blocks the loop"
         );
         let mut buf = self.scratch.borrow_mut();
-        record::encode_into(version, value, &mut buf);
+        record.encode_into(&mut buf);
         if let Err(e) = self.db.keyspace().insert(key, &buf[..]) {
             if matches!(e, fjall::Error::Poisoned | fjall::Error::Io(_)) {
                 // fjall poisons the journal on a failed write: nothing can be trusted to reach
@@ -340,6 +398,15 @@ mod tests {
         Version { hlc, origin }
     }
 
+    /// A rejection by a blind record at `held`.
+    fn newer(held: Version) -> WriteOutcome {
+        WriteOutcome::Newer(crate::storage::Rejection {
+            held,
+            accepted: held,
+            accepted_cas: false,
+        })
+    }
+
     #[test]
     fn stored_same_newer() {
         let dir = TempDir::new("shard-outcomes");
@@ -349,17 +416,15 @@ mod tests {
             let w = |ver, val: &'static [u8]| shard.write_if_newer(b"k", ver, Some(val));
             assert_eq!(w(v(10, 1), b"a").await.expect("w"), WriteOutcome::Stored);
             assert_eq!(w(v(10, 1), b"a").await.expect("w"), WriteOutcome::Same);
-            assert_eq!(
-                w(v(9, 7), b"old").await.expect("w"),
-                WriteOutcome::Newer(v(10, 1))
-            );
+            assert_eq!(w(v(9, 7), b"old").await.expect("w"), newer(v(10, 1)));
             assert_eq!(w(v(11, 0), b"b").await.expect("w"), WriteOutcome::Stored);
             let rec = shard.read(b"k").await.expect("read").expect("present");
             assert_eq!(
                 rec,
                 Record {
                     version: v(11, 0),
-                    value: Some(b"b".to_vec())
+                    value: Some(b"b".to_vec()),
+                    ..Default::default()
                 }
             );
             assert_eq!(shard.stats().writes, 2);
@@ -375,7 +440,7 @@ mod tests {
             let w = |ver| shard.write_if_newer(b"k", ver, Some(b"x"));
             assert_eq!(w(v(5, 1)).await.expect("w"), WriteOutcome::Stored);
             assert_eq!(w(v(5, 2)).await.expect("w"), WriteOutcome::Stored);
-            assert_eq!(w(v(5, 1)).await.expect("w"), WriteOutcome::Newer(v(5, 2)));
+            assert_eq!(w(v(5, 1)).await.expect("w"), newer(v(5, 2)));
         });
     }
 
@@ -402,18 +467,15 @@ mod tests {
                 rec,
                 Record {
                     version: v(2, 1),
-                    value: None
+                    value: None,
+                    ..Default::default()
                 }
             );
             let late = shard
                 .write_if_newer(b"k", v(1, 9), Some(b"late"))
                 .await
                 .expect("w");
-            assert_eq!(
-                late,
-                WriteOutcome::Newer(v(2, 1)),
-                "a tombstone blocks older writes"
-            );
+            assert_eq!(late, newer(v(2, 1)), "a tombstone blocks older writes");
             // A tombstone on an absent key is stored too (it fences older writes).
             let fresh = shard
                 .write_if_newer(b"n", v(3, 1), None)
@@ -488,18 +550,22 @@ mod tests {
         let (_store, shard) = open(&dir, SyncMode::Always);
         run(async {
             // Insert without waiting, as if the writer had been cancelled after its insert.
-            shard.insert(b"k", v(1, 1), Some(b"x")).expect("insert");
+            shard
+                .insert(b"k", &Record::plain(v(1, 1), Some(b"x".to_vec())).as_ref())
+                .expect("insert");
             assert_eq!(shard.state.fsyncs.get(), 0);
             let rec = shard.read(b"k").await.expect("read").expect("present");
             assert_eq!(rec.version, v(1, 1));
             assert_eq!(shard.state.fsyncs.get(), 1, "the read waited for an fsync");
             // Same and Newer reveal the held version too: they wait in the same way.
-            shard.insert(b"j", v(5, 1), Some(b"y")).expect("insert");
+            shard
+                .insert(b"j", &Record::plain(v(5, 1), Some(b"y".to_vec())).as_ref())
+                .expect("insert");
             let out = shard
                 .write_if_newer(b"j", v(4, 1), Some(b"z"))
                 .await
                 .expect("w");
-            assert_eq!(out, WriteOutcome::Newer(v(5, 1)));
+            assert_eq!(out, newer(v(5, 1)));
             assert_eq!(shard.state.fsyncs.get(), 2);
             // Nothing unsynced: no fsync for a read.
             shard.read(b"j").await.expect("read");
@@ -533,7 +599,8 @@ mod tests {
                     a,
                     Record {
                         version: v(7, 3),
-                        value: Some(b"kept".to_vec())
+                        value: Some(b"kept".to_vec()),
+                        ..Default::default()
                     }
                 );
                 let b = shard.read(b"b").await.expect("read").expect("tombstone");
@@ -541,6 +608,65 @@ mod tests {
                 assert!(b.is_tombstone());
                 let again = shard.write_if_newer(b"a", v(7, 3), Some(b"kept")).await;
                 assert_eq!(again.expect("w"), WriteOutcome::Same);
+            });
+        }
+    }
+
+    /// PREPARE (DESIGN §10): a promise fences every version below it, admits the ballot, is
+    /// gone (the version is the promise) once the ballot is stored, survives a crash of the
+    /// process, and under `always` is answered only after an fsync (I14).
+    #[test]
+    fn a_promise_fences_older_versions_and_survives_a_restart() {
+        for sync in [SyncMode::Os, SyncMode::Always] {
+            let dir = TempDir::new("shard-promise");
+            {
+                let (store, shard) = open(&dir, sync);
+                run(async {
+                    let (first, held) = shard.prepare(b"k", v(10, 1)).await.expect("prepare");
+                    assert_eq!((first, held), (PrepareOutcome::Promise, None));
+                    if sync == SyncMode::Always {
+                        assert_eq!(shard.state.fsyncs.get(), 1, "durable before the answer");
+                    }
+                    let repeat = shard.prepare(b"k", v(10, 1)).await.expect("prepare");
+                    assert_eq!(repeat.0, PrepareOutcome::Repeat);
+                    let lower = shard.prepare(b"k", v(9, 1)).await.expect("prepare");
+                    assert_eq!(lower.0, PrepareOutcome::Preempted { held: v(10, 1) });
+                    let blind = shard.write_if_newer(b"k", v(9, 9), Some(b"x")).await;
+                    assert_eq!(
+                        blind.expect("w"),
+                        WriteOutcome::Newer(crate::storage::Rejection {
+                            held: v(10, 1),
+                            accepted: Version::ZERO,
+                            accepted_cas: false
+                        })
+                    );
+                });
+                drop(shard);
+                drop(store); // no close: as after a crash of the process
+            }
+            let (_store, shard) = open(&dir, sync);
+            run(async {
+                let held = shard.read(b"k").await.expect("read").expect("promise");
+                assert_eq!((held.version, held.promise()), (Version::ZERO, v(10, 1)));
+                let cas = Meta {
+                    cas: true,
+                    expires: None,
+                };
+                let accept = shard.write(b"k", v(10, 1), Some(b"c"), cas).await;
+                assert_eq!(accept.expect("w"), WriteOutcome::Stored);
+                let held = shard.read(b"k").await.expect("read").expect("present");
+                assert_eq!(
+                    held,
+                    Record::plain(v(10, 1), Some(b"c".to_vec())).with_meta(cas)
+                );
+                assert_eq!(held.promise(), v(10, 1));
+                let (again, record) = shard.prepare(b"k", v(11, 1)).await.expect("prepare");
+                assert_eq!(again, PrepareOutcome::Promise);
+                assert_eq!(
+                    record.map(|r| r.meta),
+                    Some(cas),
+                    "the promise shows the record"
+                );
             });
         }
     }

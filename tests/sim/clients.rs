@@ -3,13 +3,14 @@
 //! `ReadOp`) exactly as the runtime would, with its own skewed HLC. Each outcome is checked
 //! against what the simulator itself saw (I3, I4, I6) and recorded in the history.
 
-use super::history::{KvOp, Ret};
+use super::history::{CasResult, Expect, KvOp, Ret};
 use super::world::{key_bytes, Check, Event, OpId, World};
 use mostdb::replication::coordinator::{
-    quorum, Action, Input, Operation, ReadDone, ReadOp, ReplicaSet, WriteDone, WriteMode, WriteOp,
+    self, quorum, Action, CasDone, CasOp, Change, Input, Operation, ReadDone, ReadOp, ReplicaSet,
+    WriteDone, WriteMode, WriteOp,
 };
 use mostdb::replication::protocol::{ReplicaReply, ReplicaRequest};
-use mostdb::storage::Version;
+use mostdb::storage::{Meta, Version};
 use std::collections::BTreeMap;
 
 pub struct Client {
@@ -17,16 +18,18 @@ pub struct Client {
     remaining: u32,
 }
 
-/// An operation in flight: either kind, driven through the crate's `Operation` trait.
+/// An operation in flight: any kind, driven through the crate's `Operation` trait.
 enum Machine {
     Write(WriteOp),
     Read(ReadOp),
+    Cas(CasOp),
 }
 
-/// How an operation of either kind ended.
+/// How an operation of any kind ended.
 enum Outcome {
     Write(WriteDone),
     Read(ReadDone),
+    Cas(CasDone),
 }
 
 impl Machine {
@@ -34,6 +37,7 @@ impl Machine {
         match self {
             Machine::Write(m) => m.feed(input).map(Outcome::Write),
             Machine::Read(m) => m.feed(input).map(Outcome::Read),
+            Machine::Cas(m) => m.feed(input).map(Outcome::Cas),
         }
     }
 
@@ -41,6 +45,7 @@ impl Machine {
         match self {
             Machine::Write(m) => m.observed(),
             Machine::Read(m) => m.observed(),
+            Machine::Cas(m) => m.observed(),
         }
     }
 }
@@ -59,6 +64,8 @@ pub struct Op {
     votes: BTreeMap<usize, ReplicaReply>,
     /// Safe mode: the replicas that answered the version query.
     queried: std::collections::BTreeSet<usize>,
+    /// CAS: the ballots whose accept (the new value) was sent (I12).
+    accepts: Vec<Version>,
 }
 
 /// Everything on the client side of the world.
@@ -172,7 +179,28 @@ impl Clients {
         let pid = self.clients[client].pid;
         let n = w.cfg.nodes;
         let roll = w.rng.below(100);
-        let (machine, action, rec) = if roll < 40 {
+        let (machine, action, rec) = if w.rng.chance(w.cfg.cas_permille) {
+            let (expect, new) = self.draw_cas(w);
+            let rec = w.history.call(
+                pid,
+                key,
+                KvOp::Cas {
+                    expect,
+                    new,
+                    result: CasResult::Open,
+                },
+            );
+            let origin = w.nodes[node].origin;
+            let ballot = w.nodes[node].issue(w.now, origin);
+            issue(w, ballot, id)?;
+            let change = Change {
+                value: new.map(|v| v.to_be_bytes().to_vec()),
+                expires: None,
+            };
+            let compare = (crate_expect(expect), change);
+            let (m, a) = CasOp::start(n, key_bytes(key), compare, ballot, reachable);
+            (Machine::Cas(m), a.map(Outcome::Cas), rec)
+        } else if roll < 40 {
             let rec = w.history.call(pid, key, KvOp::Get(None));
             let (m, a) = ReadOp::start(n, key_bytes(key), reachable);
             (Machine::Read(m), a.map(Outcome::Read), rec)
@@ -189,12 +217,12 @@ impl Clients {
             let contended = w.nodes[node].contended.contains(&key_bytes(key), phys);
             let (m, a) = if contended || w.rng.chance(w.cfg.safe_permille) {
                 w.stats.safe_writes += 1;
-                WriteOp::safe(n, key_bytes(key), value, reachable)
+                WriteOp::safe(n, key_bytes(key), (value, Meta::BLIND), reachable)
             } else {
                 let origin = w.nodes[node].origin;
                 let version = w.nodes[node].issue(w.now, origin);
                 issue(w, version, id)?;
-                WriteOp::fast(n, key_bytes(key), value, version, reachable)
+                WriteOp::fast(n, key_bytes(key), (value, Meta::BLIND), version, reachable)
             };
             (Machine::Write(m), a.map(Outcome::Write), rec)
         };
@@ -213,6 +241,7 @@ impl Clients {
                 put_round: 0,
                 votes: BTreeMap::new(),
                 queried: Default::default(),
+                accepts: Vec::new(),
             },
         );
         w.schedule(w.cfg.deadline_ms, Event::Deadline(id));
@@ -326,10 +355,13 @@ impl Clients {
             w.observe(node, op.machine.observed())?;
             match step {
                 Action::Send { round, to, request } => {
-                    if matches!(request, ReplicaRequest::Put { .. }) {
+                    if let ReplicaRequest::Put { version, .. } = &request {
                         op.put_sent = true;
                         op.put_round = round;
                         op.votes.clear();
+                        if matches!(&op.machine, Machine::Cas(m) if m.accepting()) {
+                            op.accepts.push(*version);
+                        }
                     }
                     if matches!(request, ReplicaRequest::Repair { .. }) {
                         w.stats.repairs += to.len() as u64;
@@ -348,6 +380,7 @@ impl Clients {
                 }
                 Action::Done(Outcome::Write(done)) => return self.write_done(w, id, done),
                 Action::Done(Outcome::Read(done)) => return self.read_done(w, id, done),
+                Action::Done(Outcome::Cas(done)) => return self.cas_done(w, id, done),
                 Action::Wait => {}
             }
         }
@@ -427,6 +460,105 @@ impl Clients {
         Ok(())
     }
 
+    /// A CAS's expectation and new value: absent, present, or a value the client may have
+    /// seen; a fresh unique value, or (now and then) a delete.
+    fn draw_cas(&mut self, w: &mut World) -> (Expect, Option<u64>) {
+        let expect = match w.rng.below(10) {
+            0..=2 => Expect::Absent,
+            3 | 4 => Expect::Present,
+            _ if self.next_value == 0 => Expect::Absent,
+            // Recent values are likelier to be current.
+            _ => {
+                let back = w.rng.below(self.next_value.min(4));
+                Expect::Value(self.next_value - back)
+            }
+        };
+        let new = if w.rng.chance(150) {
+            None
+        } else {
+            self.next_value += 1;
+            Some(self.next_value)
+        };
+        (expect, new)
+    }
+
+    fn cas_done(&mut self, w: &mut World, id: OpId, done: CasDone) -> Check {
+        let op = self.ops.remove(&id).expect("op is live");
+        w.history.recs[op.rec].note.push_str(&format!(" {done:?}"));
+        let KvOp::Cas { expect, new, .. } = w.history.recs[op.rec].op else {
+            return Err("a CAS recorded as another kind".into());
+        };
+        let answered = |result| KvOp::Cas {
+            expect,
+            new,
+            result,
+        };
+        match done {
+            CasDone::Ok { version } => {
+                // I10: Q accepted the change at its ballot.
+                let accepts = op
+                    .votes
+                    .values()
+                    .filter(|r| **r == ReplicaReply::Accepted)
+                    .count();
+                if accepts < quorum(w.cfg.nodes) || op.accepts.last() != Some(&version) {
+                    w.violated(format!("I10: CAS Ok at {version:?} with {accepts} accepts"))?;
+                }
+                w.acknowledge(op.key, version);
+                w.stats.cas_applied += 1;
+                w.history.ok(op.rec, answered(CasResult::Applied));
+            }
+            CasDone::CompareFailed { current } => {
+                w.acknowledge(op.key, current.version);
+                w.stats.cas_compare_failed += 1;
+                let seen = decoded(&current.value)?;
+                w.history.ok(op.rec, answered(CasResult::Failed(seen)));
+            }
+            CasDone::NotMost { .. } => {
+                // I12: no PUT of the change may ever be stored.
+                for ballot in &op.accepts {
+                    if let Some(holders) = w.ever_held.get(&(op.key, *ballot)) {
+                        let message = format!(
+                            "I12: CAS op {id} failed definitely but {holders:?} stored {ballot:?}"
+                        );
+                        w.violated(message)?;
+                    }
+                    w.failed_versions.insert(*ballot);
+                }
+                w.stats.cas_failed += 1;
+                w.history.end(op.rec, Ret::Failed);
+            }
+            CasDone::Indeterminate { version } => {
+                w.stats.cas_indeterminate += 1;
+                w.history.end(op.rec, Ret::Indeterminate);
+                if let Machine::Cas(m) = &op.machine {
+                    self.hint_cas(w, &op, m, version);
+                }
+                self.renew_pid(op.client);
+            }
+        }
+        self.next(w, op.client);
+        Ok(())
+    }
+
+    /// Hinted handoff of an indeterminate CAS, sometimes: its change, at its ballot.
+    fn hint_cas(&mut self, w: &mut World, op: &Op, m: &CasOp, ballot: Version) {
+        if !w.rng.chance(500) {
+            return;
+        }
+        let (value, meta) = m.accepted_record();
+        for r in m.missing().iter() {
+            let request = ReplicaRequest::Copy {
+                key: key_bytes(op.key),
+                version: ballot,
+                value: value.map(<[u8]>::to_vec),
+                meta,
+            };
+            w.stats.hints += 1;
+            w.send_request(op.node, r, None, 0, request);
+        }
+    }
+
     /// Hinted handoff, sometimes: re-send the indeterminate PUT under its *same* version.
     fn send_hints(&mut self, w: &mut World, op: &Op, m: &WriteOp, version: Version) {
         if !w.rng.chance(500) {
@@ -441,6 +573,7 @@ impl Clients {
                 key: key_bytes(op.key),
                 version,
                 value: value.clone(),
+                meta: Meta::BLIND,
             };
             w.stats.hints += 1;
             w.send_request(op.node, r, None, 0, request);
@@ -459,7 +592,12 @@ impl Clients {
             let op = self.ops.remove(&id).expect("listed");
             w.stats.aborted += 1;
             w.history.recs[op.rec].note.push_str(" coordinator crashed");
-            if op.put_sent {
+            // A CAS that only wrote the current value back changed nothing.
+            let changed = match op.machine {
+                Machine::Cas(_) => !op.accepts.is_empty(),
+                _ => op.put_sent,
+            };
+            if changed {
                 w.history.end(op.rec, Ret::Indeterminate);
                 self.renew_pid(op.client);
             } else {
@@ -499,7 +637,15 @@ fn check_write_votes(w: &mut World, op: &Op, m: &WriteOp, version: Version) -> C
         .values()
         .filter(|reply| match (m.mode(), reply) {
             (_, ReplicaReply::Accepted) => true,
-            (WriteMode::Safe, ReplicaReply::Rejected { held }) => *held > version,
+            // I13: a rejection is "holds ≥ v" only for a newer blind accepted version.
+            (
+                WriteMode::Safe,
+                ReplicaReply::Rejected {
+                    held,
+                    accepted,
+                    accepted_cas,
+                },
+            ) => *held > version && *accepted > version && !*accepted_cas,
             _ => false,
         })
         .count();
@@ -536,7 +682,28 @@ fn check_definite_failure(w: &mut World, op: &Op, id: OpId) -> Check {
 /// An answer that must never count for this machine (I7).
 fn stray_reply(machine: &Machine) -> ReplicaReply {
     match machine {
-        Machine::Write(_) => ReplicaReply::CopyAck,
+        Machine::Write(_) | Machine::Cas(_) => ReplicaReply::CopyAck,
         Machine::Read(_) => ReplicaReply::Accepted,
     }
+}
+
+/// The crate's expectation for the history's.
+fn crate_expect(expect: Expect) -> coordinator::Expect {
+    match expect {
+        Expect::Absent => coordinator::Expect::Absent,
+        Expect::Present => coordinator::Expect::Present,
+        Expect::Value(v) => coordinator::Expect::Value(v.to_be_bytes().to_vec()),
+    }
+}
+
+/// The value a CAS met, as the history shows it.
+fn decoded(value: &Option<Vec<u8>>) -> Result<Option<u64>, String> {
+    value
+        .as_deref()
+        .map(|b| {
+            <[u8; 8]>::try_from(b)
+                .map(u64::from_be_bytes)
+                .map_err(|_| format!("a CAS met a value no client wrote: {b:?}"))
+        })
+        .transpose()
 }

@@ -37,6 +37,8 @@ pub struct Config {
     pub far_jump_every_ms: u64,
     /// Mean time between forged far-future versions a hostile peer injects (0: never).
     pub forge_every_ms: u64,
+    /// Client operations that are compare-and-sets (DESIGN §10), in thousandths.
+    pub cas_permille: u32,
 }
 
 impl Config {
@@ -65,6 +67,7 @@ impl Config {
             amnesia_every_ms: rng.pick(&[0, 60, 150, 400]),
             far_jump_every_ms: rng.pick(&[0, 0, 50, 200]),
             forge_every_ms: rng.pick(&[0, 0, 20, 100]),
+            cas_permille: rng.pick(&[0, 250, 400, 700]),
         }
     }
 }

@@ -3,9 +3,17 @@
 //!
 //! Every write has a unique value. An operation that failed definitely (a read's NotMost, a
 //! write's NotMost: nothing applied) is left out. An indeterminate write whose value no read
-//! returned is left out too (it can always be placed last); one that was read gets its
-//! response at the return of the last read that saw it; an indeterminate delete stays open
-//! to the end. A client continues under a fresh process id after an indeterminate operation.
+//! returned is left out too (it can always be placed last) unless the key saw CAS operations
+//! (a CAS expecting "present" or "absent" observes it without naming its value: it then stays
+//! open to the end); one that was read gets its response at the return of the last read that
+//! saw it; an indeterminate delete stays open to the end. A client continues under a fresh
+//! process id after an indeterminate operation.
+//!
+//! A CAS (DESIGN §10) applied must find its expectation true, and sets the new state; a
+//! failed compare must find exactly the state it reported, with the expectation false; an
+//! indeterminate CAS applies where its expectation holds and is a no-op elsewhere (placed at
+//! the end, it explains "never applied"). Its value counts as read when a later compare saw
+//! it.
 
 use todc_utils::{Action, History, Specification, WGLChecker};
 
@@ -15,6 +23,40 @@ pub enum KvOp {
     Del,
     /// The value read (`None`: not found). Calls carry `Get(None)`.
     Get(Option<u64>),
+    /// A compare-and-set to `new` (`None`: delete); calls carry `CasResult::Open`.
+    Cas {
+        expect: Expect,
+        new: Option<u64>,
+        result: CasResult,
+    },
+}
+
+/// What a CAS expects of the state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Expect {
+    Absent,
+    Present,
+    Value(u64),
+}
+
+impl Expect {
+    pub fn holds(self, state: Option<u64>) -> bool {
+        match self {
+            Expect::Absent => state.is_none(),
+            Expect::Present => state.is_some(),
+            Expect::Value(v) => state == Some(v),
+        }
+    }
+}
+
+/// How a CAS ended, as the history shows it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CasResult {
+    /// Not known (still running, or indeterminate).
+    Open,
+    Applied,
+    /// The compare failed against this state.
+    Failed(Option<u64>),
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -91,6 +133,16 @@ impl Specification for Register {
             KvOp::Set(v) => (true, Some(*v)),
             KvOp::Del => (true, None),
             KvOp::Get(read) => (read == state, *state),
+            KvOp::Cas {
+                expect,
+                new,
+                result,
+            } => match result {
+                CasResult::Applied => (expect.holds(*state), *new),
+                CasResult::Failed(seen) => (seen == state && !expect.holds(*state), *state),
+                CasResult::Open if expect.holds(*state) => (true, *new),
+                CasResult::Open => (true, *state),
+            },
         }
     }
 }
@@ -98,22 +150,47 @@ impl Specification for Register {
 /// The ops of one key as `(call, return)` sequence numbers, pruned as the module doc says.
 fn shaped(recs: &[Rec], key: usize) -> Vec<(usize, u64, u64)> {
     let mut last_read: std::collections::BTreeMap<u64, u64> = Default::default();
+    let mut cas_seen = false;
     for r in recs.iter().filter(|r| r.key == key) {
-        if let (KvOp::Get(Some(v)), Ret::Ok(t)) = (&r.op, &r.ret) {
-            let e = last_read.entry(*v).or_insert(*t);
-            *e = (*e).max(*t);
+        cas_seen |= matches!(r.op, KvOp::Cas { .. });
+        let Ret::Ok(t) = r.ret else { continue };
+        let seen = match &r.op {
+            KvOp::Get(Some(v)) => Some(*v),
+            KvOp::Cas {
+                result: CasResult::Failed(Some(v)),
+                ..
+            } => Some(*v),
+            KvOp::Cas {
+                expect: Expect::Value(v),
+                result: CasResult::Applied,
+                ..
+            } => Some(*v),
+            _ => None,
+        };
+        if let Some(v) = seen {
+            let e = last_read.entry(v).or_insert(t);
+            *e = (*e).max(t);
         }
     }
     let mut ops = Vec::new();
     let mut end = u64::MAX / 2;
     for (i, r) in recs.iter().enumerate().filter(|(_, r)| r.key == key) {
-        let ret = match (&r.op, &r.ret) {
+        let written = match &r.op {
+            KvOp::Set(v) | KvOp::Cas { new: Some(v), .. } => Some(*v),
+            _ => None,
+        };
+        let ret = match (written, &r.ret) {
             (_, Ret::Failed) => continue,
             (_, Ret::Ok(t)) => *t,
-            (KvOp::Set(v), Ret::Indeterminate | Ret::Open) => match last_read.get(v) {
+            (Some(v), Ret::Indeterminate | Ret::Open) => match last_read.get(&v) {
                 Some(&t) if t > r.call => t,
-                // Read before it was even called: keep it open, the checker will object.
+                // Read before it was even called, or observed without its value by a CAS:
+                // keep it open, the checker will object or place it.
                 Some(_) => {
+                    end += 1;
+                    end
+                }
+                None if cas_seen => {
                     end += 1;
                     end
                 }
@@ -141,6 +218,11 @@ pub fn check(recs: &[Rec], keys: usize) -> Result<(), String> {
             let r = &recs[i];
             let call_op = match r.op {
                 KvOp::Get(_) => KvOp::Get(None),
+                KvOp::Cas { expect, new, .. } => KvOp::Cas {
+                    expect,
+                    new,
+                    result: CasResult::Open,
+                },
                 ref other => other.clone(),
             };
             events.push((call, r.pid, Action::Call(call_op)));
@@ -237,5 +319,102 @@ mod tests {
             (1, KvOp::Get(Some(1)), 2, Ret::Ok(3)),
         ]);
         assert!(check(&recs, 1).is_err());
+    }
+
+    fn cas(expect: Expect, new: Option<u64>, result: CasResult) -> KvOp {
+        KvOp::Cas {
+            expect,
+            new,
+            result,
+        }
+    }
+
+    #[test]
+    fn two_creates_that_both_applied_are_caught() {
+        let recs = history(&[
+            (
+                0,
+                cas(Expect::Absent, Some(1), CasResult::Applied),
+                1,
+                Ret::Ok(4),
+            ),
+            (
+                1,
+                cas(Expect::Absent, Some(2), CasResult::Applied),
+                2,
+                Ret::Ok(3),
+            ),
+        ]);
+        assert!(check(&recs, 1).is_err());
+    }
+
+    #[test]
+    fn a_failed_compare_must_report_the_state_it_met() {
+        let ok = history(&[
+            (0, KvOp::Set(1), 1, Ret::Ok(2)),
+            (
+                1,
+                cas(Expect::Absent, Some(2), CasResult::Failed(Some(1))),
+                3,
+                Ret::Ok(4),
+            ),
+            (
+                1,
+                cas(Expect::Value(1), None, CasResult::Applied),
+                5,
+                Ret::Ok(6),
+            ),
+            (2, KvOp::Get(None), 7, Ret::Ok(8)),
+        ]);
+        assert_eq!(check(&ok, 1), Ok(()));
+        let stale = history(&[
+            (0, KvOp::Set(1), 1, Ret::Ok(2)),
+            (
+                1,
+                cas(Expect::Absent, Some(2), CasResult::Failed(None)),
+                3,
+                Ret::Ok(4),
+            ),
+        ]);
+        assert!(check(&stale, 1).is_err());
+    }
+
+    #[test]
+    fn an_indeterminate_cas_applies_only_where_its_expectation_holds() {
+        // Its value was read: it applied, after the set it expected.
+        let applied = history(&[
+            (0, KvOp::Set(1), 1, Ret::Ok(2)),
+            (
+                1,
+                cas(Expect::Value(1), Some(2), CasResult::Open),
+                3,
+                Ret::Indeterminate,
+            ),
+            (2, KvOp::Get(Some(2)), 4, Ret::Ok(5)),
+        ]);
+        assert_eq!(check(&applied, 1), Ok(()));
+        // Read although its expectation never held.
+        let impossible = history(&[
+            (0, KvOp::Set(1), 1, Ret::Ok(2)),
+            (
+                1,
+                cas(Expect::Absent, Some(2), CasResult::Open),
+                3,
+                Ret::Indeterminate,
+            ),
+            (2, KvOp::Get(Some(2)), 4, Ret::Ok(5)),
+        ]);
+        assert!(check(&impossible, 1).is_err());
+        // An unread indeterminate set that a CAS observed as "present".
+        let present = history(&[
+            (0, KvOp::Set(1), 1, Ret::Indeterminate),
+            (
+                1,
+                cas(Expect::Present, Some(2), CasResult::Applied),
+                2,
+                Ret::Ok(3),
+            ),
+        ]);
+        assert_eq!(check(&present, 1), Ok(()));
     }
 }

@@ -47,6 +47,11 @@ pub struct Stats {
     pub ignored_observations: u64,
     pub far_jumps: u64,
     pub forged: u64,
+    /// CAS outcomes: applied, compare failed, definite and indeterminate failures.
+    pub cas_applied: u64,
+    pub cas_compare_failed: u64,
+    pub cas_failed: u64,
+    pub cas_indeterminate: u64,
     /// Invariant violations let through (non-strict runs only).
     pub violations: u64,
 }
@@ -77,6 +82,10 @@ impl Stats {
         self.ignored_observations += o.ignored_observations;
         self.far_jumps += o.far_jumps;
         self.forged += o.forged;
+        self.cas_applied += o.cas_applied;
+        self.cas_compare_failed += o.cas_compare_failed;
+        self.cas_failed += o.cas_failed;
+        self.cas_indeterminate += o.cas_indeterminate;
         self.violations += o.violations;
     }
 }

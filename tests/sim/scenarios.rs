@@ -4,11 +4,14 @@
 //! simulation, where these exact interleavings are rare (its invariant checks catch the
 //! bugs directly).
 
-use super::history::{check, KvOp, Recorder, Ret};
-use mostdb::replication::coordinator::{Action, ReadDone, ReadOp, ReplicaSet, WriteDone, WriteOp};
+use super::history::{check, CasResult, Expect, KvOp, Recorder, Ret};
+use mostdb::replication::coordinator::{
+    self, Action, CasDone, CasOp, Change, Input, Operation, ReadDone, ReadOp, ReplicaSet,
+    WriteDone, WriteOp,
+};
 use mostdb::replication::protocol::{ReplicaReply, ReplicaRequest};
-use mostdb::replication::replica::{decide, ClockBound};
-use mostdb::storage::{Record, Version};
+use mostdb::replication::replica::{decide, stored_record, ClockBound};
+use mostdb::storage::{Meta, Record, Version};
 
 const N: usize = 3;
 const A: usize = 0;
@@ -46,16 +49,7 @@ impl Replicas {
         };
         let decision = decide(self.volatile[r].as_ref(), request, unbounded);
         if decision.store {
-            let (ReplicaRequest::Put { version, value, .. }
-            | ReplicaRequest::Repair { version, value, .. }
-            | ReplicaRequest::Copy { version, value, .. }) = request
-            else {
-                unreachable!("a READ never stores");
-            };
-            self.volatile[r] = Some(Record {
-                version: *version,
-                value: value.clone(),
-            });
+            self.volatile[r] = stored_record(self.volatile[r].as_ref(), request);
         }
         let early = cfg!(feature = "planted-early-ack")
             && matches!(
@@ -175,7 +169,13 @@ pub fn lenient_repair() -> Result<(), String> {
     read1.on_reply(B, round, early);
     // W (value 1) reaches B and C and completes.
     let w = h.call(1, 0, KvOp::Set(1));
-    let (mut write, action) = WriteOp::fast(N, key(), value(1), v(20, 2), ReplicaSet::all(N));
+    let (mut write, action) = WriteOp::fast(
+        N,
+        key(),
+        (value(1), Meta::BLIND),
+        v(20, 2),
+        ReplicaSet::all(N),
+    );
     let (wr, put) = send(action);
     for r in [B, C] {
         let reply = reps.serve_now(r, &put);
@@ -185,7 +185,13 @@ pub fn lenient_repair() -> Result<(), String> {
     }
     // X (value 2) starts now, from a node whose clock lags: A accepts, B and C reject.
     let x = h.call(2, 0, KvOp::Set(2));
-    let (mut write, action) = WriteOp::fast(N, key(), value(2), v(10, 1), ReplicaSet::all(N));
+    let (mut write, action) = WriteOp::fast(
+        N,
+        key(),
+        (value(2), Meta::BLIND),
+        v(10, 1),
+        ReplicaSet::all(N),
+    );
     let (xr, put) = send(action);
     let mut outcome = Action::Wait;
     for r in [A, B, C] {
@@ -213,7 +219,13 @@ pub fn reversion() -> Result<(), String> {
     let mut h = Recorder::default();
     // Y (value 1) reaches C only: indeterminate.
     let y = h.call(0, 0, KvOp::Set(1));
-    let (mut write, action) = WriteOp::fast(N, key(), value(1), v(20, 3), ReplicaSet::all(N));
+    let (mut write, action) = WriteOp::fast(
+        N,
+        key(),
+        (value(1), Meta::BLIND),
+        v(20, 3),
+        ReplicaSet::all(N),
+    );
     let (yr, put) = send(action);
     let reply = reps.serve_now(C, &put);
     write.on_reply(C, yr, reply);
@@ -223,7 +235,13 @@ pub fn reversion() -> Result<(), String> {
     record_write(&mut h, y, KvOp::Set(1), &done);
     // X (value 2) from a lagging clock: A and B store it, C's rejection is heard first.
     let x = h.call(1, 0, KvOp::Set(2));
-    let (mut write, action) = WriteOp::fast(N, key(), value(2), v(10, 1), ReplicaSet::all(N));
+    let (mut write, action) = WriteOp::fast(
+        N,
+        key(),
+        (value(2), Meta::BLIND),
+        v(10, 1),
+        ReplicaSet::all(N),
+    );
     let (xr, put) = send(action);
     let in_flight = [(A, reps.serve_now(A, &put)), (B, reps.serve_now(B, &put))];
     let reply = reps.serve_now(C, &put);
@@ -263,7 +281,13 @@ pub fn early_ack() -> Result<(), String> {
     let mut reps = Replicas::default();
     let mut h = Recorder::default();
     let x = h.call(0, 0, KvOp::Set(1));
-    let (mut write, action) = WriteOp::fast(N, key(), value(1), v(10, 1), ReplicaSet::all(N));
+    let (mut write, action) = WriteOp::fast(
+        N,
+        key(),
+        (value(1), Meta::BLIND),
+        v(10, 1),
+        ReplicaSet::all(N),
+    );
     let (xr, put) = send(action);
     let mut outcome = Action::Wait;
     for r in [A, B] {
@@ -283,5 +307,156 @@ pub fn early_ack() -> Result<(), String> {
     };
     record_write(&mut h, x, KvOp::Set(1), &done);
     record_read(&mut h, 1, &mut reps, &[A, C]);
+    check(&h.recs, 1)
+}
+
+/// A create-if-absent CAS (value `new`) as the scripted schedules start it, with `ballot`.
+fn create(h: &mut Recorder, pid: usize, new: u64, ballot: Version) -> (usize, CasOp, u32) {
+    let rec = h.call(
+        pid,
+        0,
+        KvOp::Cas {
+            expect: Expect::Absent,
+            new: Some(new),
+            result: CasResult::Open,
+        },
+    );
+    let change = Change {
+        value: value(new),
+        expires: None,
+    };
+    let compare = (coordinator::Expect::Absent, change);
+    let (op, action) = CasOp::start(N, key(), compare, ballot, ReplicaSet::all(N));
+    let Action::Send { round, .. } = action else {
+        panic!("the CAS sent no PREPARE: {action:?}");
+    };
+    (rec, op, round)
+}
+
+/// Serves the CAS's current round (`request`) at `replicas`, in order; the last action.
+fn cas_round(
+    reps: &mut Replicas,
+    op: &mut CasOp,
+    (round, request): (u32, &ReplicaRequest),
+    replicas: &[usize],
+) -> Action<CasDone> {
+    let mut last = Action::Wait;
+    for &r in replicas {
+        let reply = reps.serve_now(r, request);
+        let action = op.feed(Input::Reply {
+            from: r,
+            round,
+            reply,
+        });
+        if !matches!(action, Action::Wait) {
+            last = action;
+        }
+    }
+    last
+}
+
+fn record_cas(h: &mut Recorder, rec: usize, new: u64, done: &CasDone) {
+    let answered = |result| KvOp::Cas {
+        expect: Expect::Absent,
+        new: Some(new),
+        result,
+    };
+    match done {
+        CasDone::Ok { .. } => h.ok(rec, answered(CasResult::Applied)),
+        CasDone::CompareFailed { current } => {
+            let seen = current
+                .value
+                .clone()
+                .map(|b| u64::from_be_bytes(b.try_into().expect("8-byte values")));
+            h.ok(rec, answered(CasResult::Failed(seen)))
+        }
+        CasDone::NotMost { .. } => h.end(rec, Ret::Failed),
+        CasDone::Indeterminate { .. } => h.end(rec, Ret::Indeterminate),
+    }
+}
+
+/// The schedule that breaks "read the version from a majority, compare, write above it":
+/// two create-if-absent race, each reads "absent" from a majority before either writes. With
+/// versioned CASPaxos the later PREPARE fences the earlier proposer's accept, which retries,
+/// finds the winner's value and fails its compare: exactly one create applies.
+pub fn racing_creates() -> Result<(), String> {
+    let mut reps = Replicas::default();
+    let mut h = Recorder::default();
+    let (rec_a, mut a, round_a) = create(&mut h, 0, 1, v(10, 1));
+    let (rec_b, mut b, round_b) = create(&mut h, 1, 2, v(11, 2));
+    let prepare = |ballot| ReplicaRequest::Prepare { key: key(), ballot };
+    // Both read "absent" from every replica before either accepts.
+    let accept_a = cas_round(&mut reps, &mut a, (round_a, &prepare(v(10, 1))), &[A, B, C]);
+    let accept_b = cas_round(&mut reps, &mut b, (round_b, &prepare(v(11, 2))), &[A, B, C]);
+    let Action::Send { round, request, .. } = accept_a else {
+        return Err(format!("A did not accept after its promises: {accept_a:?}"));
+    };
+    // A's accept meets B's promise everywhere: stored nowhere, A asks for a fresh ballot.
+    let retry = cas_round(&mut reps, &mut a, (round, &request), &[A, B, C]);
+    let Action::Send { round, request, .. } = accept_b else {
+        return Err(format!("B did not accept after its promises: {accept_b:?}"));
+    };
+    let Action::Done(done_b) = cas_round(&mut reps, &mut b, (round, &request), &[A, B, C]) else {
+        return Err("B's accept did not end it".into());
+    };
+    record_cas(&mut h, rec_b, 2, &done_b);
+    let Action::NeedVersion { above } = retry else {
+        return Err(format!("A did not retry: {retry:?}"));
+    };
+    let again = v(above.hlc + 1, 1);
+    let Action::Send { round, request, .. } = a.feed(Input::Version(again)) else {
+        return Err("A's retry sent no PREPARE".into());
+    };
+    let done_a = match cas_round(&mut reps, &mut a, (round, &request), &[A, B, C]) {
+        Action::Done(done) => done,
+        other => return Err(format!("A's second attempt did not end: {other:?}")),
+    };
+    record_cas(&mut h, rec_a, 1, &done_a);
+    let applied = [&done_a, &done_b]
+        .iter()
+        .filter(|d| matches!(d, CasDone::Ok { .. }))
+        .count();
+    if applied != 1 {
+        return Err(format!("{applied} creates applied: {done_a:?}, {done_b:?}"));
+    }
+    record_read(&mut h, 2, &mut reps, &[A, B, C]);
+    check(&h.recs, 1)
+}
+
+/// The schedule that breaks a replica-side "store only if you hold version X": the loser's
+/// accept reaches one replica only (indeterminate), the winner then applies through the
+/// others, and a read that meets the loser's copy must not repair it back in. Here versions
+/// order them: the winner's ballot is above the loser's, so every read returns the winner's.
+pub fn loser_not_repaired_back() -> Result<(), String> {
+    let mut reps = Replicas::default();
+    let mut h = Recorder::default();
+    let (rec_a, mut a, round_a) = create(&mut h, 0, 1, v(10, 1));
+    let prepare = |ballot| ReplicaRequest::Prepare { key: key(), ballot };
+    let Action::Send { round, request, .. } =
+        cas_round(&mut reps, &mut a, (round_a, &prepare(v(10, 1))), &[A, B, C])
+    else {
+        return Err("A did not accept".into());
+    };
+    // A's accept reaches C only; A's deadline passes: indeterminate.
+    cas_round(&mut reps, &mut a, (round, &request), &[C]);
+    let Action::Done(done_a) = a.feed(Input::Deadline) else {
+        return Err("A did not end at its deadline".into());
+    };
+    record_cas(&mut h, rec_a, 1, &done_a);
+    // B prepares through A and B (C is slow), finds "absent", and applies.
+    let (rec_b, mut b, round_b) = create(&mut h, 1, 2, v(11, 2));
+    let Action::Send { round, request, .. } =
+        cas_round(&mut reps, &mut b, (round_b, &prepare(v(11, 2))), &[A, B])
+    else {
+        return Err("B did not accept".into());
+    };
+    let Action::Done(done_b) = cas_round(&mut reps, &mut b, (round, &request), &[A, B]) else {
+        return Err("B's accept did not end it".into());
+    };
+    record_cas(&mut h, rec_b, 2, &done_b);
+    // Reads through every pair, C's copy of A's value included.
+    for pair in [[B, C], [A, C], [A, B]] {
+        record_read(&mut h, 2, &mut reps, &pair);
+    }
     check(&h.recs, 1)
 }

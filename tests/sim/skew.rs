@@ -6,7 +6,7 @@
 use super::world::{key_bytes, Check, Event, World, MAX_SKEW_MS};
 use mostdb::replication::clock::{self, Observation, COUNTER_BITS};
 use mostdb::replication::protocol::ReplicaRequest;
-use mostdb::storage::Version;
+use mostdb::storage::{Meta, Version};
 
 /// How far the far jump nemesis moves a clock: ten times the bound.
 const FAR_JUMP_MS: u64 = 10 * MAX_SKEW_MS;
@@ -81,16 +81,19 @@ impl World {
                 key,
                 version,
                 value,
+                meta: Meta::BLIND,
             },
             1 => ReplicaRequest::Repair {
                 key,
                 version,
                 value,
+                meta: Meta::BLIND,
             },
             _ => ReplicaRequest::Copy {
                 key,
                 version,
                 value,
+                meta: Meta::BLIND,
             },
         };
         self.stats.forged += 1;

@@ -12,8 +12,8 @@ use super::rng::Rng;
 use mostdb::replication::clock;
 use mostdb::replication::coordinator::{quorum, ContendedKeys};
 use mostdb::replication::protocol::{ReplicaReply, ReplicaRequest};
-use mostdb::replication::replica::{decide, ClockBound};
-use mostdb::storage::{Record, Version};
+use mostdb::replication::replica::{decide, stored_record, ClockBound};
+use mostdb::storage::{Meta, Record, Version};
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
 
@@ -436,13 +436,47 @@ impl World {
         Ok(())
     }
 
-    /// Stores a write on a replica's volatile state, checking I2, I4 and I5.
+    /// Stores a write (or a PREPARE's promise) on a replica's volatile state, checking I2,
+    /// I4, I5 and I9.
     fn store(&mut self, node: usize, key: usize, request: &ReplicaRequest) -> Check {
-        let (version, value) = match request {
-            ReplicaRequest::Put { version, value, .. }
-            | ReplicaRequest::Repair { version, value, .. }
-            | ReplicaRequest::Copy { version, value, .. } => (*version, value.clone()),
-            ReplicaRequest::Read { .. } => return Err("a READ stored something".into()),
+        let held_promise = self.nodes[node]
+            .volatile
+            .get(&key)
+            .map_or(Version::ZERO, Record::promise);
+        if let ReplicaRequest::Prepare { ballot, .. } = request {
+            if *ballot <= held_promise {
+                return Err(format!(
+                    "I2: n{node} k{key} promised {ballot:?} below its promise {held_promise:?}"
+                ));
+            }
+            let n = &mut self.nodes[node];
+            let record = stored_record(n.volatile.get(&key), request).ok_or("no promise")?;
+            n.volatile.insert(key, record);
+            n.dirty = true;
+            return Ok(());
+        }
+        let (version, value, meta) = match request {
+            ReplicaRequest::Put {
+                version,
+                value,
+                meta,
+                ..
+            }
+            | ReplicaRequest::Repair {
+                version,
+                value,
+                meta,
+                ..
+            }
+            | ReplicaRequest::Copy {
+                version,
+                value,
+                meta,
+                ..
+            } => (*version, value.clone(), *meta),
+            ReplicaRequest::Read { .. } | ReplicaRequest::Prepare { .. } => {
+                return Err(format!("{request:?} stored a value"))
+            }
         };
         let phys = self.nodes[node].phys_ms(self.now);
         if clock::hlc_ms(version.hlc) > phys + MAX_SKEW_MS {
@@ -455,6 +489,11 @@ impl World {
             return Err(format!(
                 "I2: n{node} k{key} replaced {held:?} by {version:?}"
             ));
+        }
+        if version < held_promise {
+            self.violated(format!(
+                "I9: n{node} k{key} stored {version:?} below its promise {held_promise:?}"
+            ))?;
         }
         if self.failed_versions.contains(&version) {
             self.violated(format!(
@@ -475,7 +514,15 @@ impl World {
             .or_default()
             .insert(node);
         let n = &mut self.nodes[node];
-        n.volatile.insert(key, Record { version, value });
+        n.volatile.insert(
+            key,
+            Record {
+                version,
+                value,
+                meta,
+                promise: Version::ZERO,
+            },
+        );
         n.dirty = true;
         Ok(())
     }
@@ -616,6 +663,7 @@ impl World {
                     key: key_bytes(key),
                     version: record.version,
                     value: record.value,
+                    meta: Meta::BLIND,
                 };
                 self.observe(node, record.version)?;
                 let bound = self.nodes[node].bound(self.now);
@@ -658,6 +706,7 @@ impl World {
             key: key_bytes(key),
             version: record.version,
             value: record.value.clone(),
+            meta: Meta::BLIND,
         };
         self.stats.copies += 1;
         self.send_request(node, to, None, 0, request);
@@ -724,7 +773,7 @@ impl World {
         let n = &mut self.nodes[node];
         let mut lost = None;
         for (key, revealed) in n.revealed.iter_mut() {
-            let held = n.volatile.get(key).map_or(Version::ZERO, |r| r.version);
+            let held = n.volatile.get(key).map_or(Version::ZERO, Record::promise);
             if held < *revealed {
                 lost = Some(format!(
                     "I2: n{node} k{key} holds {held:?} after answering with {revealed:?} (lost across a crash)"
@@ -742,7 +791,10 @@ impl World {
 /// The version an answer shows (what must be durable before it is sent).
 fn reveals(request: &ReplicaRequest, reply: &ReplicaReply) -> Version {
     match reply {
-        ReplicaReply::Accepted | ReplicaReply::RepairOk => request.version().unwrap_or_default(),
+        // A promise shows its ballot: it must be durable before it is answered (I14).
+        ReplicaReply::Accepted | ReplicaReply::RepairOk | ReplicaReply::Promised { .. } => {
+            request.version().unwrap_or_default()
+        }
         other => other.version_seen().unwrap_or_default(),
     }
 }

@@ -490,8 +490,12 @@ impl<'a> Copier<'a> {
     /// Reads the peer's record and stores it here if it is newer than ours.
     async fn pull(&self, Pull { key, ours }: Pull) {
         let read = ReplicaRequest::Read { key: key.clone() };
-        let (version, value) = match self.link.call(&read, call_deadline()).await {
-            Ok(ReplicaReply::Read { version, value }) => (version, value),
+        let (version, value, meta) = match self.link.call(&read, call_deadline()).await {
+            Ok(ReplicaReply::Read {
+                version,
+                value,
+                meta,
+            }) => (version, value, meta),
             Ok(other) => return self.failed("read from the peer", &other),
             Err(err) => return self.call_failed(err),
         };
@@ -504,6 +508,7 @@ impl<'a> Copier<'a> {
             key,
             version,
             value,
+            meta,
         };
         match self.replication.serve_peer_request(copy).await {
             Ok(ReplicaReply::CopyAck) => {

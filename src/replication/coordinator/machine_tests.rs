@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::replication::protocol::{ReplicaReply as R, ReplicaRequest};
+use crate::storage::Meta;
 use std::fmt::Debug;
 
 pub(super) fn v(hlc: u64) -> Version {
@@ -21,14 +22,20 @@ pub(super) fn sent<T: Debug>(action: Action<T>) -> (u32, ReplicaSet, ReplicaRequ
     }
 }
 
+/// A rejection by a newer blind version (the only kind before CAS).
 pub(super) fn rejected(hlc: u64) -> R {
-    R::Rejected { held: v(hlc) }
+    R::Rejected {
+        held: v(hlc),
+        accepted: v(hlc),
+        accepted_cas: false,
+    }
 }
 
 pub(super) fn read_answer(hlc: u64, value: Option<&[u8]>) -> R {
     R::Read {
         version: if hlc == 0 { Version::ZERO } else { v(hlc) },
         value: value.map(<[u8]>::to_vec),
+        meta: Meta::BLIND,
     }
 }
 
@@ -36,7 +43,7 @@ fn fast3(version: u64) -> (WriteOp, u32) {
     let (op, action) = WriteOp::fast(
         3,
         b"k".to_vec(),
-        Some(b"x".to_vec()),
+        (Some(b"x".to_vec()), Meta::BLIND),
         v(version),
         ReplicaSet::all(3),
     );
@@ -51,7 +58,8 @@ fn fast3(version: u64) -> (WriteOp, u32) {
         ReplicaRequest::Put {
             key: b"k".to_vec(),
             version: v(version),
-            value: Some(b"x".to_vec())
+            value: Some(b"x".to_vec()),
+            meta: Meta::BLIND,
         }
     );
     (op, round)
@@ -84,7 +92,7 @@ fn fast_write_is_ok_with_a_majority_of_accepts() {
 
 #[test]
 fn fast_write_with_too_few_reachable_fails_at_once_sending_nothing() {
-    let (op, action) = WriteOp::fast(5, b"k".to_vec(), None, v(3), set(&[0, 4]));
+    let (op, action) = WriteOp::fast(5, b"k".to_vec(), (None, Meta::BLIND), v(3), set(&[0, 4]));
     assert_eq!(action, Action::Done(WriteDone::NotMost));
     assert!(op.is_done());
     assert_eq!(op.version(), Version::ZERO, "no PUT round was started");
@@ -92,7 +100,13 @@ fn fast_write_with_too_few_reachable_fails_at_once_sending_nothing() {
 
 #[test]
 fn unreachable_replicas_are_not_asked_and_do_not_block_the_outcome() {
-    let (mut op, action) = WriteOp::fast(5, b"k".to_vec(), None, v(3), set(&[0, 1, 2, 7]));
+    let (mut op, action) = WriteOp::fast(
+        5,
+        b"k".to_vec(),
+        (None, Meta::BLIND),
+        v(3),
+        set(&[0, 1, 2, 7]),
+    );
     let (r, to, _) = sent(action);
     assert_eq!(
         to,
@@ -275,7 +289,13 @@ fn unknown_replicas_wrong_rounds_and_foreign_answers_are_ignored() {
 
 #[test]
 fn a_single_node_cluster_is_its_own_majority() {
-    let (mut op, action) = WriteOp::fast(1, b"k".to_vec(), None, v(5), ReplicaSet::all(1));
+    let (mut op, action) = WriteOp::fast(
+        1,
+        b"k".to_vec(),
+        (None, Meta::BLIND),
+        v(5),
+        ReplicaSet::all(1),
+    );
     let (r, to, request) = sent(action);
     assert_eq!(to, set(&[0]));
     assert_eq!(
@@ -283,7 +303,8 @@ fn a_single_node_cluster_is_its_own_majority() {
         ReplicaRequest::Put {
             key: b"k".to_vec(),
             version: v(5),
-            value: None
+            value: None,
+            meta: Meta::BLIND,
         }
     );
     assert_eq!(
@@ -295,7 +316,12 @@ fn a_single_node_cluster_is_its_own_majority() {
 // --- safe-mode writes ---
 
 fn safe3() -> (WriteOp, u32) {
-    let (op, action) = WriteOp::safe(3, b"k".to_vec(), Some(b"y".to_vec()), ReplicaSet::all(3));
+    let (op, action) = WriteOp::safe(
+        3,
+        b"k".to_vec(),
+        (Some(b"y".to_vec()), Meta::BLIND),
+        ReplicaSet::all(3),
+    );
     let (round, to, request) = sent(action);
     assert_eq!(to, ReplicaSet::all(3));
     assert_eq!(request, ReplicaRequest::Read { key: b"k".to_vec() });
@@ -326,7 +352,8 @@ fn safe_write_takes_a_version_above_a_majority_then_counts_rejections_as_holds()
         ReplicaRequest::Put {
             key: b"k".to_vec(),
             version: v(41),
-            value: Some(b"y".to_vec())
+            value: Some(b"y".to_vec()),
+            meta: Meta::BLIND,
         }
     );
     assert_eq!(op.on_reply(1, r2, rejected(90)), Action::Wait);
@@ -350,7 +377,7 @@ fn safe_write_with_too_few_version_answers_fails_definitely() {
         Action::Done(WriteDone::NotMost),
         "no PUT was sent"
     );
-    let (op, action) = WriteOp::safe(3, b"k".to_vec(), None, set(&[1]));
+    let (op, action) = WriteOp::safe(3, b"k".to_vec(), (None, Meta::BLIND), set(&[1]));
     assert_eq!(action, Action::Done(WriteDone::NotMost));
     assert!(op.is_done());
 }
@@ -402,6 +429,7 @@ fn repair(hlc: u64, value: Option<&[u8]>) -> ReplicaRequest {
         key: b"k".to_vec(),
         version: v(hlc),
         value: value.map(<[u8]>::to_vec),
+        meta: Meta::BLIND,
     }
 }
 
@@ -516,6 +544,7 @@ fn a_rejected_repair_starts_the_read_over_boundedly() {
         sent(op.on_reply(1, r, read_answer(6, Some(b"six"))));
         let rejection = R::RepairRejected {
             held: v(7),
+            accepted: v(7),
             value: Some(b"seven".to_vec()),
         };
         let action = op.on_reply(0, r, rejection);
@@ -539,6 +568,42 @@ fn a_rejected_repair_starts_the_read_over_boundedly() {
     assert_eq!(op.observed(), v(7));
 }
 
+/// A repair refused by a CAS's promise alone (the replica's data is older than `m`) does not
+/// start the read over while the other replicas can still make a majority hold `m`.
+#[cfg(not(feature = "planted-lenient-repair"))]
+#[test]
+fn a_repair_refused_by_a_promise_waits_for_the_others() {
+    let (mut op, r) = read3();
+    op.on_reply(0, r, read_answer(0, None));
+    sent(op.on_reply(1, r, read_answer(6, Some(b"six"))));
+    let promise = R::RepairRejected {
+        held: v(9),
+        accepted: Version::ZERO,
+        value: None,
+    };
+    assert_eq!(op.on_reply(0, r, promise), Action::Wait);
+    assert_eq!(
+        op.on_reply(2, r, read_answer(6, Some(b"six"))),
+        Action::Done(ReadDone::Found {
+            version: v(6),
+            value: b"six".to_vec()
+        })
+    );
+    assert_eq!(op.attempts(), 1);
+    // With the third replica gone too, no majority can hold `m` in this attempt: start over.
+    let (mut op, r) = read3();
+    op.on_reply(0, r, read_answer(0, None));
+    sent(op.on_reply(1, r, read_answer(6, Some(b"six"))));
+    op.on_not_sent(2, r);
+    let promise = R::RepairRejected {
+        held: v(9),
+        accepted: Version::ZERO,
+        value: None,
+    };
+    let (again, _, _) = sent(op.on_reply(0, r, promise));
+    assert_ne!(again, r);
+}
+
 #[test]
 fn a_rejection_not_above_m_is_ignored() {
     let (mut op, r) = read3();
@@ -546,6 +611,7 @@ fn a_rejection_not_above_m_is_ignored() {
     sent(op.on_reply(1, r, read_answer(6, Some(b"six"))));
     let bogus = R::RepairRejected {
         held: v(6),
+        accepted: v(6),
         value: None,
     };
     assert_eq!(op.on_reply(0, r, bogus), Action::Wait);

@@ -15,7 +15,7 @@
 use super::{check_replicas, quorum, Action, Input, Operation, ReplicaSet};
 use crate::limits;
 use crate::replication::protocol::{ReplicaReply, ReplicaRequest};
-use crate::storage::Version;
+use crate::storage::{Meta, Version};
 
 /// How a read ended.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -43,7 +43,7 @@ enum Slot {
     Repairing,
     /// Answered above `m` after `m` was fixed: ignored (its repair would be rejected anyway).
     Above,
-    /// Refused the repair of `m`: beyond its clock bound.
+    /// Refused the repair of `m`: beyond its clock bound, or below a CAS's promise.
     Refused,
 }
 
@@ -56,12 +56,14 @@ pub struct ReadOp {
     /// Attempts started (the first included).
     attempts: u32,
     slots: Vec<Slot>,
-    /// The largest version answered so far in this attempt and its value; fixed as `m` once
-    /// Q answered.
-    best: (Version, Option<Vec<u8>>),
+    /// The largest version answered so far in this attempt, its value and meta; fixed as `m`
+    /// once Q answered.
+    best: (Version, Option<Vec<u8>>, Meta),
     fixed: bool,
     done: bool,
     observed: Version,
+    /// A CAS's promise refused a repair: a read that fails may end as a consensus read.
+    met_promise: bool,
 }
 
 impl Operation for ReadOp {
@@ -97,10 +99,11 @@ impl ReadOp {
             round: 0,
             attempts: 0,
             slots: vec![Slot::NotSent; n],
-            best: (Version::ZERO, None),
+            best: (Version::ZERO, None, Meta::BLIND),
             fixed: false,
             done: false,
             observed: Version::ZERO,
+            met_promise: false,
         };
         let action = if op.reachable.len() < quorum(n) {
             op.finish(ReadDone::NotMost)
@@ -120,11 +123,18 @@ impl ReadOp {
             return Action::Wait;
         }
         match (self.slots.get(from).copied(), reply) {
-            (Some(Slot::Reading), ReplicaReply::Read { version, value }) => {
+            (
+                Some(Slot::Reading),
+                ReplicaReply::Read {
+                    version,
+                    value,
+                    meta,
+                },
+            ) => {
                 if self.fixed {
                     self.on_late_answer(from, version)
                 } else {
-                    self.on_answer(from, version, value)
+                    self.on_answer(from, version, value, meta)
                 }
             }
             (Some(Slot::Repairing), ReplicaReply::RepairOk) => {
@@ -132,13 +142,22 @@ impl ReadOp {
                 self.evaluate()
             }
             // Someone holds newer than `m`: our `m` may be stale. Start over.
+            (Some(Slot::Repairing), ReplicaReply::RepairRejected { held, accepted, .. })
+                if held > self.best.0 && accepted > self.best.0 =>
+            {
+                self.start_over()
+            }
+            // Only a CAS's promise refuses `m` there (no newer data): that replica will not
+            // hold `m`, the others still may. Start over only once no majority can.
             (Some(Slot::Repairing), ReplicaReply::RepairRejected { held, .. })
                 if held > self.best.0 =>
             {
-                if self.attempts >= limits::READ_ATTEMPTS_MAX {
-                    self.finish(ReadDone::NotMost)
+                self.slots[from] = Slot::Refused;
+                self.met_promise = true;
+                if self.majority_possible() {
+                    self.evaluate()
                 } else {
-                    self.start_attempt()
+                    self.start_over()
                 }
             }
             (Some(Slot::Repairing), ReplicaReply::RefusedFuture) => {
@@ -172,6 +191,12 @@ impl ReadOp {
         self.finish(ReadDone::NotMost)
     }
 
+    /// Whether a CAS's promise refused one of this read's repairs (a lingering promise may be
+    /// what keeps it from ending: the driver then tries a consensus read).
+    pub fn met_promise(&self) -> bool {
+        self.met_promise
+    }
+
     /// Attempts started so far (restarts after a rejected repair add one each).
     pub fn attempts(&self) -> u32 {
         self.attempts
@@ -180,7 +205,7 @@ impl ReadOp {
     fn start_attempt(&mut self) -> Action<ReadDone> {
         self.round += 1;
         self.attempts += 1;
-        self.best = (Version::ZERO, None);
+        self.best = (Version::ZERO, None, Meta::BLIND);
         self.fixed = false;
         for (replica, slot) in self.slots.iter_mut().enumerate() {
             *slot = if self.reachable.contains(replica) {
@@ -204,11 +229,12 @@ impl ReadOp {
         from: usize,
         version: Version,
         value: Option<Vec<u8>>,
+        meta: Meta,
     ) -> Action<ReadDone> {
         self.slots[from] = Slot::Answered(version);
         // Versions are unique, so an answer equal to the best carries the same value.
         if version > self.best.0 {
-            self.best = (version, value);
+            self.best = (version, value, meta);
         }
         let answered = self.count(|s| matches!(s, Slot::Answered(_)));
         if answered < quorum(self.slots.len()) {
@@ -258,6 +284,7 @@ impl ReadOp {
                 key: self.key.clone(),
                 version: self.best.0,
                 value: self.best.1.clone(),
+                meta: self.best.2,
             },
         }
     }
@@ -266,12 +293,32 @@ impl ReadOp {
         self.slots.iter().filter(|s| pred(s)).count()
     }
 
+    /// A new attempt, or NotMost once they are used up.
+    fn start_over(&mut self) -> Action<ReadDone> {
+        if self.attempts >= limits::READ_ATTEMPTS_MAX {
+            self.finish(ReadDone::NotMost)
+        } else {
+            self.start_attempt()
+        }
+    }
+
+    /// Whether Q replicas may still hold exactly `m` in this attempt.
+    fn majority_possible(&self) -> bool {
+        let possible = self.count(|s| {
+            matches!(
+                s,
+                Slot::Reading | Slot::Answered(_) | Slot::Holds | Slot::Repairing
+            )
+        });
+        possible >= quorum(self.slots.len())
+    }
+
     /// Done once Q hold exactly `m`; NotMost once that can no longer happen.
     fn evaluate(&mut self) -> Action<ReadDone> {
         let q = quorum(self.slots.len());
         let holds = self.count(|s| *s == Slot::Holds);
         if self.fixed && holds >= q {
-            let (version, value) = self.best.clone();
+            let (version, value, _) = self.best.clone();
             return self.finish(match value {
                 Some(value) if version != Version::ZERO => ReadDone::Found { version, value },
                 _ => ReadDone::NotFound { version },

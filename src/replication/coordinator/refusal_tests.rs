@@ -5,12 +5,13 @@
 use super::machine_tests::{read_answer, rejected, sent, set, v};
 use super::*;
 use crate::replication::protocol::ReplicaReply as R;
+use crate::storage::Meta;
 
 fn fast3(version: u64) -> (WriteOp, u32) {
     let (op, action) = WriteOp::fast(
         3,
         b"k".to_vec(),
-        Some(b"x".to_vec()),
+        (Some(b"x".to_vec()), Meta::BLIND),
         v(version),
         ReplicaSet::all(3),
     );
@@ -127,7 +128,12 @@ fn a_clock_that_cannot_go_above_a_far_future_rejection_fails_definitely() {
 // --- safe mode ---
 
 fn safe3_at(version: u64) -> (WriteOp, u32) {
-    let (mut op, action) = WriteOp::safe(3, b"k".to_vec(), Some(b"y".to_vec()), ReplicaSet::all(3));
+    let (mut op, action) = WriteOp::safe(
+        3,
+        b"k".to_vec(),
+        (Some(b"y".to_vec()), Meta::BLIND),
+        ReplicaSet::all(3),
+    );
     let r = sent(action).0;
     op.on_reply(0, r, read_answer(5, Some(b"a")));
     op.on_reply(1, r, read_answer(5, Some(b"a")));

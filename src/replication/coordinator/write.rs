@@ -7,7 +7,11 @@
 //! version (I5) and never reported as a definite failure (I4).
 //!
 //! Safe mode: READ the versions of Q replicas first, PUT a version above the largest; then
-//! `Accepted` and `Rejected` both mean "holds ≥ v", and Q of them → Ok.
+//! `Accepted` means "holds v", and a `Rejected` "holds ≥ v" only when the replica's accepted
+//! version is above v and blind (written by a plain set or del, I13): a rejection by a CAS's
+//! promise, or by a version a CAS wrote, would place this write "just before" a CAS that never
+//! read it. Q such answers → Ok. When every replica that may have received the PUT rejected
+//! it and none of them counts, nothing is stored: a fresh version is tried as on the fast path.
 //!
 //! `RefusedFuture` (the version is beyond the replica's clock bound, DESIGN §14) means "not
 //! stored" at that replica, for good: the request is consumed (delivered at most once) and a
@@ -22,7 +26,7 @@ use super::{check_replicas, quorum, Action, Input, Operation, ReplicaSet};
 use crate::config::WriteMode;
 use crate::limits;
 use crate::replication::protocol::{ReplicaReply, ReplicaRequest};
-use crate::storage::Version;
+use crate::storage::{Meta, Version};
 
 /// How a write ended.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -57,8 +61,12 @@ enum Slot {
     /// READ answer (safe mode, query round).
     Held(Version),
     Accepted,
-    /// The replica holds this version, above the PUT's.
+    /// The replica holds this version, above the PUT's, and its accepted version is newer and
+    /// blind: in safe mode it "holds ≥ v".
     Rejected(Version),
+    /// The replica refused the PUT for a promise or a version a CAS wrote (`held`, the larger
+    /// of the two, is above the PUT's): it holds nothing of this write, in either mode.
+    Preempted(Version),
     /// The PUT's version is beyond the replica's clock bound: not stored, never will be from it.
     Refused,
 }
@@ -69,6 +77,8 @@ pub struct WriteOp {
     mode: WriteMode,
     key: Vec<u8>,
     value: Option<Vec<u8>>,
+    /// Sent with the value: written by a CAS or blind, expiry.
+    meta: Meta,
     /// The replicas the driver could reach when the write began; only they are asked.
     reachable: ReplicaSet,
     phase: Phase,
@@ -108,16 +118,17 @@ impl Operation for WriteOp {
 }
 
 impl WriteOp {
-    /// Starts a fast-path write of `value` (`None` = delete) under `version`, fresh from the
-    /// driver's clock. Fewer than a majority reachable → NotMost at once, nothing sent.
+    /// Starts a fast-path write of `value` (`None` = delete) with `meta` under `version`, fresh
+    /// from the driver's clock. Fewer than a majority reachable → NotMost at once, nothing
+    /// sent.
     pub fn fast(
         n: usize,
         key: Vec<u8>,
-        value: Option<Vec<u8>>,
+        (value, meta): (Option<Vec<u8>>, Meta),
         version: Version,
         reachable: ReplicaSet,
     ) -> (WriteOp, Action<WriteDone>) {
-        let mut op = WriteOp::new(WriteMode::Fast, n, key, value, reachable);
+        let mut op = WriteOp::new(WriteMode::Fast, n, key, (value, meta), reachable);
         if op.reachable.len() < quorum(n) {
             return (
                 op.finish(WriteDone::NotMost),
@@ -133,10 +144,10 @@ impl WriteOp {
     pub fn safe(
         n: usize,
         key: Vec<u8>,
-        value: Option<Vec<u8>>,
+        (value, meta): (Option<Vec<u8>>, Meta),
         reachable: ReplicaSet,
     ) -> (WriteOp, Action<WriteDone>) {
-        let mut op = WriteOp::new(WriteMode::Safe, n, key, value, reachable);
+        let mut op = WriteOp::new(WriteMode::Safe, n, key, (value, meta), reachable);
         if op.reachable.len() < quorum(n) {
             return (
                 op.finish(WriteDone::NotMost),
@@ -155,7 +166,7 @@ impl WriteOp {
         mode: WriteMode,
         n: usize,
         key: Vec<u8>,
-        value: Option<Vec<u8>>,
+        (value, meta): (Option<Vec<u8>>, Meta),
         reachable: ReplicaSet,
     ) -> WriteOp {
         check_replicas(n);
@@ -163,6 +174,7 @@ impl WriteOp {
             mode,
             key,
             value,
+            meta,
             reachable: reachable.intersect(ReplicaSet::all(n)),
             phase: Phase::Done,
             round: 0,
@@ -199,8 +211,19 @@ impl WriteOp {
                 self.evaluate_put()
             }
             // A "rejection" at or below our version breaks the replica rules: not counted.
-            (Phase::Put, ReplicaReply::Rejected { held }) if held > self.version => {
-                self.slots[from] = Slot::Rejected(held);
+            (
+                Phase::Put,
+                ReplicaReply::Rejected {
+                    held,
+                    accepted,
+                    accepted_cas,
+                },
+            ) if held > self.version => {
+                self.slots[from] = if holds_newer(self.version, accepted, accepted_cas) {
+                    Slot::Rejected(held)
+                } else {
+                    Slot::Preempted(held)
+                };
                 self.saw_rejection = true;
                 self.evaluate_put()
             }
@@ -242,6 +265,7 @@ impl WriteOp {
             key: self.key.clone(),
             version,
             value: self.value.clone(),
+            meta: self.meta,
         };
         self.start_round(request)
     }
@@ -272,6 +296,11 @@ impl WriteOp {
     /// The value being written (`None`: a delete); hinted handoff re-sends it.
     pub fn value(&self) -> Option<&[u8]> {
         self.value.as_deref()
+    }
+
+    /// What is written with the value; hinted handoff re-sends it too.
+    pub fn meta(&self) -> Meta {
+        self.meta
     }
 
     pub fn mode(&self) -> WriteMode {
@@ -344,7 +373,7 @@ impl WriteOp {
         let accepted = self.count(|s| *s == Slot::Accepted);
         let pending = self.count(|s| *s == Slot::Pending);
         let rejected = self.slots.iter().filter_map(|s| match s {
-            Slot::Rejected(held) => Some(*held),
+            Slot::Rejected(held) | Slot::Preempted(held) => Some(*held),
             _ => None,
         });
         let (rejections, largest) =
@@ -387,7 +416,19 @@ impl WriteOp {
             });
         }
         if holds == 0 && pending == 0 {
-            return self.done(WriteDone::NotMost);
+            let preempted = self.slots.iter().filter_map(|s| match s {
+                Slot::Preempted(held) => Some(*held),
+                _ => None,
+            });
+            return match preempted.max() {
+                // Refused by promises or CAS versions only: nothing stored, try above them.
+                Some(largest) if self.attempts < limits::WRITE_ATTEMPTS_MAX => {
+                    self.above = self.above.max(largest);
+                    self.phase = Phase::AwaitVersion;
+                    Action::NeedVersion { above: self.above }
+                }
+                _ => self.done(WriteDone::NotMost),
+            };
         }
         if holds > 0 && holds + pending < q {
             return self.done(WriteDone::Indeterminate {
@@ -439,6 +480,21 @@ impl WriteOp {
             );
         }
     }
+}
+
+/// Whether a rejection of a PUT at `version` means "this replica holds at least `version`" in
+/// safe mode (I13): only when its accepted version is newer and was written blind. Rejections
+/// by a promise or by a CAS's version hold nothing of the write.
+#[cfg(not(feature = "planted-safe-count-all"))]
+fn holds_newer(version: Version, accepted: Version, accepted_cas: bool) -> bool {
+    accepted > version && !accepted_cas
+}
+
+/// The planted bug: today's rule before CAS, every rejection counts as "holds ≥ v", so a safe
+/// write can land "just before" a CAS that never read it.
+#[cfg(feature = "planted-safe-count-all")]
+fn holds_newer(_version: Version, _accepted: Version, _accepted_cas: bool) -> bool {
+    true
 }
 
 /// Whether every replica that may have received this round's PUT rejected it, so that no

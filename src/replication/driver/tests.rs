@@ -156,6 +156,7 @@ fn a_write_a_peer_missed_is_hinted_with_its_version() {
             key: b"k".to_vec(),
             version,
             value: value.map(<[u8]>::to_vec),
+            meta: Meta::BLIND,
         };
         assert_eq!(n.queued(2), vec![hint(v1, Some(b"v1")), hint(v2, None)]);
         assert!(

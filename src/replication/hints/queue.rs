@@ -12,7 +12,7 @@ use std::path::Path;
 use super::HintError;
 use crate::limits;
 use crate::storage::hintlog::{EncodedHint, Entry, EntryId, HintBatch, HintLog};
-use crate::storage::{layout, Version};
+use crate::storage::{layout, Meta, Version};
 
 /// Hints moved at once from a log left by a core that no longer runs.
 const ADOPT_CHUNK_HINTS: usize = 1_024;
@@ -26,6 +26,8 @@ pub struct Hint {
     pub version: Version,
     /// `None`: a delete (a tombstone).
     pub value: Option<Vec<u8>>,
+    /// Written by a CAS or blind, expiry: the peer stores the record as it was written.
+    pub meta: Meta,
 }
 
 /// A hint as queued: its place in its peer's queue and the bytes it takes there.
@@ -144,7 +146,7 @@ impl HintQueue {
             encoded.clear();
             encoded.extend(
                 mine.iter()
-                    .map(|h| EncodedHint::new(&h.key, h.version, h.value.as_deref())),
+                    .map(|h| EncodedHint::new(&h.key, h.version, h.value.as_deref(), h.meta)),
             );
             let keep_from = self.newest_that_fit(&encoded);
             out.dropped[peer] += keep_from as u64;
@@ -329,6 +331,7 @@ fn queued(entry: &Entry) -> Result<Queued, HintError> {
         key,
         version: record.version,
         value: record.value,
+        meta: record.meta,
     };
     Ok(Queued {
         seq,

@@ -134,6 +134,7 @@ impl PeerReplay {
                     key: q.hint.key.clone(),
                     version: q.hint.version,
                     value: q.hint.value.clone(),
+                    meta: q.hint.meta,
                 };
                 self.link.call(copy, deadline)
             })

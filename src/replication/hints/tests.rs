@@ -12,7 +12,7 @@ use crate::replication::transport::fake::{FakeLink, Filter};
 use crate::replication::transport::Link;
 use crate::runtime::Latch;
 use crate::storage::store::test_dir::TempDir;
-use crate::storage::Version;
+use crate::storage::{Meta, Version};
 
 use crate::test_support::run;
 
@@ -27,6 +27,7 @@ fn hint(peer: usize, i: u64) -> Hint {
         version: v(100 + i),
         // Every third a delete: tombstones travel as hints too.
         value: (i % 3 != 0).then(|| format!("value-{i}").into_bytes()),
+        meta: Meta::BLIND,
     }
 }
 

@@ -7,23 +7,34 @@
 //!
 //! | kind            | payload                                                          |
 //! |-----------------|------------------------------------------------------------------|
-//! | 1 request       | op ‖ key ‖ (PUT, REPAIR, COPY:) version ‖ value                   |
-//! | 2 reply         | op ‖ (Rejected:) version ‖ (Read, RepairRejected:) version ‖ value |
+//! | 1 request       | op ‖ key ‖ (PUT, REPAIR, COPY:) version ‖ value; (PREPARE:) version |
+//! | 2 reply         | op ‖ (Rejected, Preempted:) version ‖ (RejectedHeld:) version ‖     |
+//! |                 | version ‖ `cas: u8` ‖ (Read, RepairRejected, Promised:) version ‖ value |
 //! | 3 unavailable   | — (the replica did not perform request `id`, and never will)     |
 //! | 4 ping, 5 pong  | `sent_us: u64 LE` ‖ `hlc: u64 LE` ‖ `wall_ms: u64 LE`             |
 //! | 6 sync request  | sync op ‖ (BucketKeys:) `n: u32 LE` ‖ n × `bucket: u32 LE` ‖ cursor |
 //!
 //! `key` = `len: u32 LE` ‖ bytes; `version` = `hlc: u64 BE` ‖ `origin: u64 BE` (the order
-//! and bytes of the on-disk record); `value` = `flags: u8` (bit 0: tombstone, the only bit)
-//! ‖ (not a tombstone:) `len: u32 LE` ‖ bytes. Request ops: 1 PUT, 2 READ, 3 REPAIR, 4 COPY.
-//! Reply ops: 1 Accepted, 2 Rejected, 3 Read, 4 RepairOk, 5 RepairRejected, 6 CopyAck,
+//! and bytes of the on-disk record); `value` = `flags: u8` (bit 0: tombstone; bit 1: an expiry
+//! follows; bit 2: written by a CAS) ‖ (expiry:) `expires_hlc: u64 LE` ‖ (not a tombstone:)
+//! `len: u32 LE` ‖ bytes. Request ops: 1 PUT, 2 READ, 3 REPAIR, 4 COPY, 5 PREPARE (its version
+//! is the ballot). Reply ops: 1 Accepted, 2 Rejected (held, which is also the accepted
+//! version, blind), 3 Read, 4 RepairOk, 5 RepairRejected, 6 CopyAck,
 //! 7 Digests (`n: u32 LE` ‖ n × (`digest: u64 LE` ‖ `records: u64 LE`)), 8 KeyPage (`n: u32 LE`
 //! ‖ n × (key ‖ version) ‖ `more: u8` (0 or 1) ‖ (more:) cursor), 9 Status (`flags: u8`, bit 0
 //! recovering, bit 1 created ‖ `records: u64 LE`), 10 RefusedFuture (no payload: the version
 //! was beyond the replica's clock bound), 11 View (`flags: u8`, bit 0 recovering ‖
 //! `uptime_s: u64 LE` ‖ `approximate_keys: u64 LE` ‖ `disk_bytes: u64 LE` ‖ version (bytes) ‖
 //! `n: u32 LE` ‖ n × (url (bytes) ‖ `node_id: u64 LE` ‖ `state: u8`: 0 self, 1 up, 2 suspect,
-//! 3 down)). A node answers View only if its handshake announced it (`X-Mostdb-Features`).
+//! 3 down)), 12 Promised, 13 Preempted, 14 RejectedHeld (held ‖ accepted ‖ whether a CAS wrote
+//! it: a rejection by a promise or a CAS's version), 15 RepairRejectedHeld (held ‖ accepted ‖
+//! value: a repair refused by a promise). A node answers View only if its handshake
+//! announced it (`X-Mostdb-Features`).
+//!
+//! A blind value without expiry, a plain rejection and the first four request ops are encoded
+//! exactly as the first peer protocol encoded them, which knew nothing else: PREPARE, the new
+//! replies and the new value flags are sent only in a cluster whose every member announced
+//! CAS (DESIGN §10).
 //! Sync ops (anti-entropy and monitoring): 1 Digests, 2 BucketKeys, 3 Status, 4 View. A cursor is `len: u32 LE` ‖ bytes;
 //! buckets are ascending, distinct and below [`BUCKETS`].
 //! There is no shard field: each node maps a key to its own shards (their count is per node).
@@ -37,7 +48,15 @@ use crate::replication::protocol::{
     BucketDigest, KeyVersion, NodeView, ReachEntry, ReplicaReply, ReplicaRequest, SyncRequest,
     BUCKETS,
 };
-use crate::storage::Version;
+use crate::storage::{Meta, Version};
+
+mod sync;
+
+use sync::{decode_digests, decode_key_page, decode_status, decode_sync_request, decode_view};
+pub use sync::{
+    encode_sync_request, KEY_PAGE_ENTRY_OVERHEAD_BYTES, SYNC_CURSOR_BYTES_MAX, VIEW_MEMBERS_MAX,
+    VIEW_URL_BYTES_MAX, VIEW_VERSION_BYTES_MAX,
+};
 
 /// Bytes of the length prefix.
 pub const LEN_BYTES: usize = 4;
@@ -55,6 +74,7 @@ const OP_PUT: u8 = 1;
 const OP_READ: u8 = 2;
 const OP_REPAIR: u8 = 3;
 const OP_COPY: u8 = 4;
+const OP_PREPARE: u8 = 5;
 
 const REPLY_ACCEPTED: u8 = 1;
 const REPLY_REJECTED: u8 = 2;
@@ -67,40 +87,18 @@ const REPLY_KEY_PAGE: u8 = 8;
 const REPLY_STATUS: u8 = 9;
 const REPLY_REFUSED_FUTURE: u8 = 10;
 const REPLY_VIEW: u8 = 11;
+const REPLY_PROMISED: u8 = 12;
+const REPLY_PREEMPTED: u8 = 13;
+const REPLY_REJECTED_HELD: u8 = 14;
+const REPLY_REPAIR_REJECTED_HELD: u8 = 15;
 
-const SYNC_DIGESTS: u8 = 1;
-const SYNC_BUCKET_KEYS: u8 = 2;
-const SYNC_STATUS: u8 = 3;
-const SYNC_VIEW: u8 = 4;
-
-/// Longest build version a view answer carries.
-pub const VIEW_VERSION_BYTES_MAX: usize = 64;
-/// Longest member URL a view answer carries.
-pub const VIEW_URL_BYTES_MAX: usize = 512;
-/// Most members a view answer lists.
-pub const VIEW_MEMBERS_MAX: usize = 256;
-/// View flags.
-const VIEW_RECOVERING: u8 = 0b01;
-const _: () = assert!(
-    1 + 24 + 4 + VIEW_VERSION_BYTES_MAX + 4 + VIEW_MEMBERS_MAX * (4 + VIEW_URL_BYTES_MAX + 9)
-        <= ANTI_ENTROPY_REPLY_BYTES_MAX
-);
-
-/// Status reply flags.
-const STATUS_RECOVERING: u8 = 0b01;
-const STATUS_CREATED: u8 = 0b10;
-
-/// Largest anti-entropy scan cursor: a shard number, a flag and a key (with room to spare).
-pub const SYNC_CURSOR_BYTES_MAX: usize = 8 + KEY_BYTES_MAX;
-/// Encoded bytes of one key-page entry beyond its key: the key's length and the version.
-pub const KEY_PAGE_ENTRY_OVERHEAD_BYTES: usize = 4 + 16;
-/// Encoded bytes of the digests of every bucket (op, count, entries).
-const DIGESTS_REPLY_BYTES: usize = 1 + 4 + 16 * BUCKETS as usize;
-const _: () = assert!(DIGESTS_REPLY_BYTES <= ANTI_ENTROPY_REPLY_BYTES_MAX);
-const _: () =
-    assert!(SYNC_CURSOR_BYTES_MAX + 4 + 4 * BUCKETS as usize <= ANTI_ENTROPY_REPLY_BYTES_MAX);
-
+/// Value flags: bit 0 a tombstone (no bytes follow), bit 1 an expiry follows, bit 2 a CAS
+/// wrote it. The first protocol knew bit 0 only, and refuses the others.
 const FLAG_TOMBSTONE: u8 = 0b0000_0001;
+const FLAG_EXPIRES: u8 = 0b0000_0010;
+const FLAG_CAS: u8 = 0b0000_0100;
+/// A value's bytes before its own: flags, expiry, length.
+const VALUE_HEAD_BYTES_MAX: usize = 1 + 8 + 4;
 
 /// A heartbeat: the sender's send time (a link-local microsecond count, echoed by the pong
 /// for the round-trip time), its clock's last issued or observed HLC, and its wall clock
@@ -278,31 +276,40 @@ pub fn encode_request(out: &mut Vec<u8>, id: u64, request: &ReplicaRequest) {
             key,
             version,
             value,
-        } => (OP_PUT, key, Some((version, value))),
+            meta,
+        } => (OP_PUT, key, Some((version, Some((value, meta))))),
         ReplicaRequest::Read { key } => (OP_READ, key, None),
         ReplicaRequest::Repair {
             key,
             version,
             value,
-        } => (OP_REPAIR, key, Some((version, value))),
+            meta,
+        } => (OP_REPAIR, key, Some((version, Some((value, meta))))),
         ReplicaRequest::Copy {
             key,
             version,
             value,
-        } => (OP_COPY, key, Some((version, value))),
+            meta,
+        } => (OP_COPY, key, Some((version, Some((value, meta))))),
+        ReplicaRequest::Prepare { key, ballot } => (OP_PREPARE, key, Some((ballot, None))),
     };
-    let value_len = record.and_then(|(_, v)| v.as_ref()).map_or(0, Vec::len);
+    let value_len = record
+        .and_then(|(_, v)| v)
+        .and_then(|(v, _)| v.as_ref())
+        .map_or(0, Vec::len);
     let start = begin(
         out,
         KIND_REQUEST,
         id,
-        1 + 4 + key.len() + 8 + 8 + 1 + 4 + value_len,
+        1 + 4 + key.len() + 8 + 8 + VALUE_HEAD_BYTES_MAX + value_len,
     );
     out.push(op);
     put_bytes(out, key);
     if let Some((version, value)) = record {
         put_version(out, *version);
-        put_value(out, value.as_deref());
+        if let Some((value, meta)) = value {
+            put_value(out, value.as_deref(), *meta);
+        }
     }
     finish(out, start);
 }
@@ -313,90 +320,97 @@ pub fn encode_reply(out: &mut Vec<u8>, id: u64, reply: &ReplicaReply) {
         out,
         KIND_REPLY,
         id,
-        1 + 8 + 8 + 1 + 4 + reply_value_len(reply),
+        1 + 8 + 8 + 8 + 8 + VALUE_HEAD_BYTES_MAX + reply_value_len(reply),
     );
     match reply {
         ReplicaReply::Accepted => out.push(REPLY_ACCEPTED),
-        ReplicaReply::Rejected { held } => {
-            out.push(REPLY_REJECTED);
-            put_version(out, *held);
+        ReplicaReply::Rejected { .. } | ReplicaReply::RepairRejected { .. } => {
+            put_rejection(out, reply)
         }
-        ReplicaReply::Read { version, value } => {
+        ReplicaReply::Read {
+            version,
+            value,
+            meta,
+        } => {
             out.push(REPLY_READ);
             put_version(out, *version);
-            put_value(out, value.as_deref());
+            put_value(out, value.as_deref(), *meta);
         }
         ReplicaReply::RepairOk => out.push(REPLY_REPAIR_OK),
-        ReplicaReply::RepairRejected { held, value } => {
-            out.push(REPLY_REPAIR_REJECTED);
+        ReplicaReply::Promised {
+            version,
+            value,
+            meta,
+        } => {
+            out.push(REPLY_PROMISED);
+            put_version(out, *version);
+            put_value(out, value.as_deref(), *meta);
+        }
+        ReplicaReply::Preempted { held } => {
+            out.push(REPLY_PREEMPTED);
             put_version(out, *held);
-            put_value(out, value.as_deref());
         }
         ReplicaReply::CopyAck => out.push(REPLY_COPY_ACK),
         ReplicaReply::RefusedFuture => out.push(REPLY_REFUSED_FUTURE),
-        ReplicaReply::Digests { buckets } => {
-            out.push(REPLY_DIGESTS);
-            out.extend_from_slice(&len32(buckets.len()).to_le_bytes());
-            for bucket in buckets {
-                out.extend_from_slice(&bucket.digest.to_le_bytes());
-                out.extend_from_slice(&bucket.records.to_le_bytes());
-            }
-        }
-        ReplicaReply::KeyPage { entries, next } => put_key_page(out, entries, next.as_deref()),
-        ReplicaReply::Status {
-            recovering,
-            created,
-            records,
-        } => {
-            out.push(REPLY_STATUS);
-            let mut flags = 0;
-            if *recovering {
-                flags |= STATUS_RECOVERING;
-            }
-            if *created {
-                flags |= STATUS_CREATED;
-            }
-            out.push(flags);
-            out.extend_from_slice(&records.to_le_bytes());
-        }
-        ReplicaReply::View(view) => put_view(out, view),
+        ReplicaReply::Digests { .. }
+        | ReplicaReply::KeyPage { .. }
+        | ReplicaReply::Status { .. }
+        | ReplicaReply::View(_) => sync::put_reply(out, reply),
     }
     finish(out, start);
-}
-
-/// A view answer; fields beyond their bound are cut (they come from this node's own settings,
-/// which `config` bounds far below).
-fn put_view(out: &mut Vec<u8>, view: &NodeView) {
-    let report = &view.report;
-    out.push(REPLY_VIEW);
-    out.push(if report.recovering {
-        VIEW_RECOVERING
-    } else {
-        0
-    });
-    for n in [report.uptime_s, report.approximate_keys, report.disk_bytes] {
-        out.extend_from_slice(&n.to_le_bytes());
-    }
-    put_bytes(out, cut(report.version.as_bytes(), VIEW_VERSION_BYTES_MAX));
-    let members = &view.reach[..view.reach.len().min(VIEW_MEMBERS_MAX)];
-    out.extend_from_slice(&len32(members.len()).to_le_bytes());
-    for entry in members {
-        put_bytes(out, cut(entry.url.as_bytes(), VIEW_URL_BYTES_MAX));
-        out.extend_from_slice(&entry.node_id.to_le_bytes());
-        out.push(entry.reach.code());
-    }
 }
 
 fn cut(bytes: &[u8], max: usize) -> &[u8] {
     &bytes[..bytes.len().min(max)]
 }
 
+/// A PUT's or a REPAIR's rejection: the first protocol's form whenever the rejection names
+/// the accepted version, blind (no promise, no CAS version), else the form that names both.
+fn put_rejection(out: &mut Vec<u8>, reply: &ReplicaReply) {
+    match reply {
+        ReplicaReply::Rejected {
+            held,
+            accepted,
+            accepted_cas: false,
+        } if accepted == held => {
+            out.push(REPLY_REJECTED);
+            put_version(out, *held);
+        }
+        ReplicaReply::Rejected {
+            held,
+            accepted,
+            accepted_cas,
+        } => {
+            out.push(REPLY_REJECTED_HELD);
+            put_version(out, *held);
+            put_version(out, *accepted);
+            out.push(u8::from(*accepted_cas));
+        }
+        ReplicaReply::RepairRejected {
+            held,
+            accepted,
+            value,
+        } => {
+            if accepted == held {
+                out.push(REPLY_REPAIR_REJECTED);
+                put_version(out, *held);
+            } else {
+                out.push(REPLY_REPAIR_REJECTED_HELD);
+                put_version(out, *held);
+                put_version(out, *accepted);
+            }
+            put_value(out, value.as_deref(), Meta::BLIND);
+        }
+        other => unreachable!("not a rejection: {other:?}"),
+    }
+}
+
 /// The bytes of a reply beyond its fixed part (to reserve them at once).
 fn reply_value_len(reply: &ReplicaReply) -> usize {
     match reply {
-        ReplicaReply::Read { value, .. } | ReplicaReply::RepairRejected { value, .. } => {
-            value.as_ref().map_or(0, Vec::len)
-        }
+        ReplicaReply::Read { value, .. }
+        | ReplicaReply::RepairRejected { value, .. }
+        | ReplicaReply::Promised { value, .. } => value.as_ref().map_or(0, Vec::len),
         ReplicaReply::Digests { buckets } => 16 * buckets.len(),
         ReplicaReply::KeyPage { entries, next } => {
             let keys: usize = entries.iter().map(|e| e.key.len()).sum();
@@ -407,53 +421,6 @@ fn reply_value_len(reply: &ReplicaReply) -> usize {
             urls + view.report.version.len() + 4
         }
         _ => 0,
-    }
-}
-
-fn put_key_page(out: &mut Vec<u8>, entries: &[KeyVersion], next: Option<&[u8]>) {
-    out.push(REPLY_KEY_PAGE);
-    out.extend_from_slice(&len32(entries.len()).to_le_bytes());
-    for entry in entries {
-        put_bytes(out, &entry.key);
-        put_version(out, entry.version);
-    }
-    match next {
-        Some(cursor) => {
-            out.push(1);
-            put_bytes(out, cursor);
-        }
-        None => out.push(0),
-    }
-}
-
-/// Appends an anti-entropy request frame to `out`.
-pub fn encode_sync_request(out: &mut Vec<u8>, id: u64, request: &SyncRequest) {
-    match request {
-        SyncRequest::Digests => {
-            let start = begin(out, KIND_SYNC_REQUEST, id, 1);
-            out.push(SYNC_DIGESTS);
-            finish(out, start);
-        }
-        SyncRequest::BucketKeys { buckets, cursor } => {
-            let hint = 1 + 4 + 4 * buckets.len() + 4 + cursor.len();
-            let start = begin(out, KIND_SYNC_REQUEST, id, hint);
-            out.push(SYNC_BUCKET_KEYS);
-            out.extend_from_slice(&len32(buckets.len()).to_le_bytes());
-            for bucket in buckets {
-                out.extend_from_slice(&bucket.to_le_bytes());
-            }
-            put_bytes(out, cursor);
-            finish(out, start);
-        }
-        SyncRequest::Status | SyncRequest::View => {
-            let start = begin(out, KIND_SYNC_REQUEST, id, 1);
-            out.push(if *request == SyncRequest::View {
-                SYNC_VIEW
-            } else {
-                SYNC_STATUS
-            });
-            finish(out, start);
-        }
     }
 }
 
@@ -514,13 +481,25 @@ fn put_version(out: &mut Vec<u8>, version: Version) {
     out.extend_from_slice(&version.origin.to_be_bytes());
 }
 
-fn put_value(out: &mut Vec<u8>, value: Option<&[u8]>) {
-    match value {
-        Some(bytes) => {
-            out.push(0);
-            put_bytes(out, bytes);
-        }
-        None => out.push(FLAG_TOMBSTONE),
+/// `flags` ‖ (expires:) `expires_hlc: u64 LE` ‖ (not a tombstone:) bytes. A blind record
+/// without expiry is encoded as the first protocol encoded every value.
+fn put_value(out: &mut Vec<u8>, value: Option<&[u8]>, meta: Meta) {
+    let mut flags = 0;
+    if value.is_none() {
+        flags |= FLAG_TOMBSTONE;
+    }
+    if meta.expires.is_some() {
+        flags |= FLAG_EXPIRES;
+    }
+    if meta.cas {
+        flags |= FLAG_CAS;
+    }
+    out.push(flags);
+    if let Some(expires) = meta.expires {
+        out.extend_from_slice(&expires.to_le_bytes());
+    }
+    if let Some(bytes) = value {
+        put_bytes(out, bytes);
     }
 }
 
@@ -529,7 +508,7 @@ fn decode_request(
     value_bytes_max: usize,
 ) -> Result<ReplicaRequest, FrameError> {
     let op = r.u8("request op")?;
-    if !matches!(op, OP_PUT | OP_READ | OP_REPAIR | OP_COPY) {
+    if !matches!(op, OP_PUT | OP_READ | OP_REPAIR | OP_COPY | OP_PREPARE) {
         return Err(FrameError::UnknownOp {
             what: "request",
             op,
@@ -540,22 +519,31 @@ fn decode_request(
         return Ok(ReplicaRequest::Read { key });
     }
     let version = r.version()?;
-    let value = r.value(value_bytes_max)?;
+    if op == OP_PREPARE {
+        return Ok(ReplicaRequest::Prepare {
+            key,
+            ballot: version,
+        });
+    }
+    let (value, meta) = r.value(value_bytes_max)?;
     Ok(match op {
         OP_PUT => ReplicaRequest::Put {
             key,
             version,
             value,
+            meta,
         },
         OP_REPAIR => ReplicaRequest::Repair {
             key,
             version,
             value,
+            meta,
         },
         _ => ReplicaRequest::Copy {
             key,
             version,
             value,
+            meta,
         },
     })
 }
@@ -563,126 +551,87 @@ fn decode_request(
 fn decode_reply(r: &mut Cursor<'_>, value_bytes_max: usize) -> Result<ReplicaReply, FrameError> {
     Ok(match r.u8("reply op")? {
         REPLY_ACCEPTED => ReplicaReply::Accepted,
-        REPLY_REJECTED => ReplicaReply::Rejected { held: r.version()? },
-        REPLY_READ => ReplicaReply::Read {
-            version: r.version()?,
-            value: r.value(value_bytes_max)?,
-        },
+        REPLY_REJECTED => {
+            let held = r.version()?;
+            ReplicaReply::Rejected {
+                held,
+                accepted: held,
+                accepted_cas: false,
+            }
+        }
+        REPLY_REJECTED_HELD => decode_rejected_held(r)?,
+        REPLY_READ => {
+            let version = r.version()?;
+            let (value, meta) = r.value(value_bytes_max)?;
+            ReplicaReply::Read {
+                version,
+                value,
+                meta,
+            }
+        }
+        REPLY_PROMISED => {
+            let version = r.version()?;
+            let (value, meta) = r.value(value_bytes_max)?;
+            ReplicaReply::Promised {
+                version,
+                value,
+                meta,
+            }
+        }
+        REPLY_PREEMPTED => ReplicaReply::Preempted { held: r.version()? },
         REPLY_REPAIR_OK => ReplicaReply::RepairOk,
-        REPLY_REPAIR_REJECTED => ReplicaReply::RepairRejected {
-            held: r.version()?,
-            value: r.value(value_bytes_max)?,
-        },
+        op @ (REPLY_REPAIR_REJECTED | REPLY_REPAIR_REJECTED_HELD) => {
+            let held = r.version()?;
+            let accepted = match op {
+                REPLY_REPAIR_REJECTED => held,
+                _ => r.version()?,
+            };
+            if accepted > held || (op == REPLY_REPAIR_REJECTED_HELD && accepted == held) {
+                return Err(invalid(
+                    "repair rejection",
+                    "accepted above held, or the plain form",
+                ));
+            }
+            match r.value(value_bytes_max)? {
+                (value, Meta::BLIND) => ReplicaReply::RepairRejected {
+                    held,
+                    accepted,
+                    value,
+                },
+                _ => return Err(invalid("repair rejection", "carries meta")),
+            }
+        }
         REPLY_COPY_ACK => ReplicaReply::CopyAck,
         REPLY_REFUSED_FUTURE => ReplicaReply::RefusedFuture,
         REPLY_DIGESTS => decode_digests(r)?,
         REPLY_VIEW => decode_view(r)?,
         REPLY_KEY_PAGE => decode_key_page(r)?,
-        REPLY_STATUS => {
-            let flags = r.u8("status flags")?;
-            if flags & !(STATUS_RECOVERING | STATUS_CREATED) != 0 {
-                return Err(invalid("status flags", "unknown bit"));
-            }
-            ReplicaReply::Status {
-                recovering: flags & STATUS_RECOVERING != 0,
-                created: flags & STATUS_CREATED != 0,
-                records: r.u64_le("records")?,
-            }
-        }
+        REPLY_STATUS => decode_status(r)?,
         op => return Err(FrameError::UnknownOp { what: "reply", op }),
     })
 }
 
-fn decode_sync_request(r: &mut Cursor<'_>) -> Result<SyncRequest, FrameError> {
-    match r.u8("sync op")? {
-        SYNC_DIGESTS => Ok(SyncRequest::Digests),
-        SYNC_STATUS => Ok(SyncRequest::Status),
-        SYNC_VIEW => Ok(SyncRequest::View),
-        SYNC_BUCKET_KEYS => {
-            let n = r.count("buckets", BUCKETS as usize)?;
-            let mut buckets: Vec<u32> = Vec::with_capacity(n);
-            for _ in 0..n {
-                let bucket = u32::from_le_bytes(r.array("bucket")?);
-                if bucket >= BUCKETS {
-                    return Err(invalid("bucket", "out of range"));
-                }
-                if buckets.last().is_some_and(|&last| last >= bucket) {
-                    return Err(invalid("buckets", "not ascending"));
-                }
-                buckets.push(bucket);
-            }
-            let cursor = r.bytes("cursor", SYNC_CURSOR_BYTES_MAX)?.to_vec();
-            Ok(SyncRequest::BucketKeys { buckets, cursor })
-        }
-        op => Err(FrameError::UnknownOp { what: "sync", op }),
-    }
-}
-
-fn decode_digests(r: &mut Cursor<'_>) -> Result<ReplicaReply, FrameError> {
-    let n = r.count("digests", BUCKETS as usize)?;
-    let mut buckets = Vec::with_capacity(n);
-    for _ in 0..n {
-        buckets.push(BucketDigest {
-            digest: r.u64_le("digest")?,
-            records: r.u64_le("digest")?,
-        });
-    }
-    Ok(ReplicaReply::Digests { buckets })
-}
-
-fn decode_key_page(r: &mut Cursor<'_>) -> Result<ReplicaReply, FrameError> {
-    // Each entry takes at least its overhead: a count beyond that cannot be honest, and must
-    // not size an allocation.
-    let n = r.count("entries", r.rest.len() / KEY_PAGE_ENTRY_OVERHEAD_BYTES)?;
-    let mut entries = Vec::with_capacity(n);
-    for _ in 0..n {
-        let key = r.bytes("key", KEY_BYTES_MAX)?.to_vec();
-        let version = r.version()?;
-        entries.push(KeyVersion { key, version });
-    }
-    let next = match r.u8("page end")? {
-        0 => None,
-        1 => Some(r.bytes("cursor", SYNC_CURSOR_BYTES_MAX)?.to_vec()),
-        _ => return Err(invalid("page end", "neither 0 nor 1")),
+/// A rejection that names a promise or a CAS's version (the first protocol's form is used
+/// whenever it says it all, so this one never carries that).
+fn decode_rejected_held(r: &mut Cursor<'_>) -> Result<ReplicaReply, FrameError> {
+    let held = r.version()?;
+    let accepted = r.version()?;
+    let accepted_cas = match r.u8("rejection flags")? {
+        0 => false,
+        1 => true,
+        _ => return Err(invalid("rejection flags", "not 0 or 1")),
     };
-    Ok(ReplicaReply::KeyPage { entries, next })
-}
-
-fn decode_view(r: &mut Cursor<'_>) -> Result<ReplicaReply, FrameError> {
-    let flags = r.u8("view flags")?;
-    if flags & !VIEW_RECOVERING != 0 {
-        return Err(invalid("view flags", "unknown bit"));
+    if accepted > held || (accepted == held && !accepted_cas) {
+        return Err(invalid(
+            "rejection",
+            "accepted above held, or the plain form",
+        ));
     }
-    let uptime_s = r.u64_le("uptime")?;
-    let approximate_keys = r.u64_le("approximate keys")?;
-    let disk_bytes = r.u64_le("disk bytes")?;
-    let version = text(r.bytes("version", VIEW_VERSION_BYTES_MAX)?, "version")?;
-    // Each member takes at least 13 bytes: a count beyond that cannot be honest.
-    let n = r.count("members", VIEW_MEMBERS_MAX.min(r.rest.len() / 13))?;
-    let mut reach = Vec::with_capacity(n);
-    for _ in 0..n {
-        let url = text(r.bytes("url", VIEW_URL_BYTES_MAX)?, "url")?;
-        let node_id = r.u64_le("node id")?;
-        let reach_code = r.u8("reach")?;
-        let state = Reach::from_code(reach_code).ok_or(invalid("reach", "unknown state"))?;
-        reach.push(ReachEntry {
-            url,
-            node_id,
-            reach: state,
-        });
-    }
-    let report = PeerReport {
-        version,
-        uptime_s,
-        recovering: flags & VIEW_RECOVERING != 0,
-        approximate_keys,
-        disk_bytes,
-    };
-    Ok(ReplicaReply::View(NodeView { report, reach }))
-}
-
-fn text(bytes: &[u8], what: &'static str) -> Result<String, FrameError> {
-    String::from_utf8(bytes.to_vec()).map_err(|_| invalid(what, "not UTF-8"))
+    Ok(ReplicaReply::Rejected {
+        held,
+        accepted,
+        accepted_cas,
+    })
 }
 
 fn invalid(what: &'static str, detail: &'static str) -> FrameError {
@@ -743,12 +692,24 @@ impl<'a> Cursor<'a> {
         })
     }
 
-    fn value(&mut self, value_bytes_max: usize) -> Result<Option<Vec<u8>>, FrameError> {
-        match self.u8("value flags")? {
-            0 => Ok(Some(self.bytes("value", value_bytes_max)?.to_vec())),
-            FLAG_TOMBSTONE => Ok(None),
-            flags => Err(FrameError::UnknownFlags { flags }),
+    fn value(&mut self, value_bytes_max: usize) -> Result<(Option<Vec<u8>>, Meta), FrameError> {
+        let flags = self.u8("value flags")?;
+        if flags & !(FLAG_TOMBSTONE | FLAG_EXPIRES | FLAG_CAS) != 0 {
+            return Err(FrameError::UnknownFlags { flags });
         }
+        let expires = match flags & FLAG_EXPIRES {
+            0 => None,
+            _ => Some(self.u64_le("expiry")?),
+        };
+        let meta = Meta {
+            cas: flags & FLAG_CAS != 0,
+            expires,
+        };
+        let value = match flags & FLAG_TOMBSTONE {
+            0 => Some(self.bytes("value", value_bytes_max)?.to_vec()),
+            _ => None,
+        };
+        Ok((value, meta))
     }
 
     fn beat(&mut self) -> Result<Heartbeat, FrameError> {

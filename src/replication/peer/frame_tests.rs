@@ -23,6 +23,7 @@ fn put_layout_is_pinned() {
             key: b"ab".to_vec(),
             version: v(0x11, 0x22),
             value: Some(b"xyz".to_vec()),
+            meta: Meta::BLIND,
         },
     };
     let mut want = vec![];
@@ -40,6 +41,73 @@ fn put_layout_is_pinned() {
     assert_eq!(encoded(&frame), want);
 }
 
+/// The CAS frames (DESIGN §10): PREPARE, Promised with a CAS-written value and an expiry,
+/// Preempted, and a rejection by a promise; a blind rejection keeps the first form.
+#[test]
+fn cas_frames_layout_is_pinned() {
+    let prepare = encoded(&Frame::Request {
+        id: 1,
+        request: ReplicaRequest::Prepare {
+            key: b"k".to_vec(),
+            ballot: v(5, 6),
+        },
+    });
+    let mut want = (1u32 + 8 + 1 + 4 + 1 + 16).to_le_bytes().to_vec();
+    want.push(1);
+    want.extend_from_slice(&1u64.to_le_bytes());
+    want.push(5); // PREPARE
+    want.extend_from_slice(&1u32.to_le_bytes());
+    want.push(b'k');
+    want.extend_from_slice(&5u64.to_be_bytes());
+    want.extend_from_slice(&6u64.to_be_bytes());
+    assert_eq!(prepare, want);
+
+    let promised = encoded(&Frame::Reply {
+        id: 2,
+        reply: ReplicaReply::Promised {
+            version: v(1, 2),
+            value: Some(b"z".to_vec()),
+            meta: Meta {
+                cas: true,
+                expires: Some(9),
+            },
+        },
+    });
+    assert_eq!(promised[13], 12, "Promised");
+    assert_eq!(promised[30], 0b110, "an expiry follows; a CAS wrote it");
+    assert_eq!(&promised[31..39], &9u64.to_le_bytes());
+    assert_eq!(&promised[39..], &[1, 0, 0, 0, b'z']);
+
+    let preempted = encoded(&Frame::Reply {
+        id: 3,
+        reply: ReplicaReply::Preempted { held: v(7, 7) },
+    });
+    assert_eq!((preempted.len(), preempted[13]), (4 + 9 + 1 + 16, 13));
+
+    let by_promise = encoded(&Frame::Reply {
+        id: 4,
+        reply: ReplicaReply::Rejected {
+            held: v(9, 0),
+            accepted: v(3, 0),
+            accepted_cas: false,
+        },
+    });
+    assert_eq!((by_promise.len(), by_promise[13]), (4 + 9 + 1 + 33, 14));
+    let blind = encoded(&Frame::Reply {
+        id: 5,
+        reply: ReplicaReply::Rejected {
+            held: v(9, 0),
+            accepted: v(9, 0),
+            accepted_cas: false,
+        },
+    });
+    assert_eq!(
+        (blind.len(), blind[13]),
+        (4 + 9 + 1 + 16, 2),
+        "the first form"
+    );
+}
+
 #[test]
 fn small_frames_layout_is_pinned() {
     let tomb = Frame::Reply {
@@ -47,6 +115,7 @@ fn small_frames_layout_is_pinned() {
         reply: ReplicaReply::Read {
             version: v(1, 2),
             value: None,
+            meta: Meta::BLIND,
         },
     };
     let bytes = encoded(&tomb);
@@ -110,6 +179,57 @@ impl Rng {
     fn value(&mut self) -> Option<Vec<u8>> {
         (self.below(4) != 0).then(|| self.bytes(VALUE_MAX))
     }
+    fn meta(&mut self) -> Meta {
+        if self.below(2) == 0 {
+            return Meta::BLIND;
+        }
+        Meta {
+            cas: self.below(2) == 0,
+            expires: (self.below(2) == 0).then(|| self.next()),
+        }
+    }
+    /// A repair's rejection in either of its two encodings.
+    fn repair_rejected(&mut self) -> ReplicaReply {
+        let held = self.version();
+        let accepted = if self.below(2) == 0 {
+            held
+        } else {
+            Version {
+                hlc: held.hlc / 2,
+                ..held
+            }
+        };
+        ReplicaReply::RepairRejected {
+            held,
+            accepted,
+            value: self.value(),
+        }
+    }
+
+    /// A rejection in either of its two encodings.
+    fn rejected(&mut self) -> ReplicaReply {
+        let held = self.version();
+        if self.below(2) == 0 {
+            return ReplicaReply::Rejected {
+                held,
+                accepted: held,
+                accepted_cas: false,
+            };
+        }
+        let accepted = if self.below(2) == 0 {
+            held
+        } else {
+            Version {
+                hlc: held.hlc / 2,
+                ..held
+            }
+        };
+        ReplicaReply::Rejected {
+            held,
+            accepted,
+            accepted_cas: accepted < held || self.below(2) == 0,
+        }
+    }
 }
 
 fn random_frame(rng: &mut Rng) -> Frame {
@@ -120,17 +240,24 @@ fn random_frame(rng: &mut Rng) -> Frame {
             key: key.clone(),
             version: rng.version(),
             value: rng.value(),
+            meta: rng.meta(),
         },
         1 => ReplicaRequest::Read { key: key.clone() },
         2 => ReplicaRequest::Repair {
             key: key.clone(),
             version: rng.version(),
             value: rng.value(),
+            meta: rng.meta(),
         },
-        _ => ReplicaRequest::Copy {
+        3 => ReplicaRequest::Copy {
             key: key.clone(),
             version: rng.version(),
             value: rng.value(),
+            meta: rng.meta(),
+        },
+        _ => ReplicaRequest::Prepare {
+            key: key.clone(),
+            ballot: rng.version(),
         },
     };
     let beat = Heartbeat {
@@ -138,10 +265,28 @@ fn random_frame(rng: &mut Rng) -> Frame {
         hlc: rng.next(),
         wall_ms: rng.next(),
     };
-    match rng.below(18) {
+    match rng.below(21) {
         op @ 0..=3 => Frame::Request {
             id,
             request: request(rng, op),
+        },
+        18 => Frame::Request {
+            id,
+            request: request(rng, 4),
+        },
+        19 => Frame::Reply {
+            id,
+            reply: ReplicaReply::Promised {
+                version: rng.version(),
+                value: rng.value(),
+                meta: rng.meta(),
+            },
+        },
+        20 => Frame::Reply {
+            id,
+            reply: ReplicaReply::Preempted {
+                held: rng.version(),
+            },
         },
         4 => Frame::Reply {
             id,
@@ -149,15 +294,14 @@ fn random_frame(rng: &mut Rng) -> Frame {
         },
         5 => Frame::Reply {
             id,
-            reply: ReplicaReply::Rejected {
-                held: rng.version(),
-            },
+            reply: rng.rejected(),
         },
         6 => Frame::Reply {
             id,
             reply: ReplicaReply::Read {
                 version: rng.version(),
                 value: rng.value(),
+                meta: rng.meta(),
             },
         },
         7 => Frame::Reply {
@@ -166,10 +310,7 @@ fn random_frame(rng: &mut Rng) -> Frame {
         },
         8 => Frame::Reply {
             id,
-            reply: ReplicaReply::RepairRejected {
-                held: rng.version(),
-                value: rng.value(),
-            },
+            reply: rng.repair_rejected(),
         },
         9 => Frame::Reply {
             id,
@@ -354,6 +495,7 @@ fn bounds_are_enforced_before_the_bytes_arrive() {
         reply: ReplicaReply::Read {
             version: v(1, 1),
             value: Some(vec![0; 101]),
+            meta: Meta::BLIND,
         },
     };
     assert!(matches!(
@@ -405,12 +547,13 @@ fn malformed_frames_say_why() {
             key: b"k".to_vec(),
             version: v(1, 1),
             value: None,
+            meta: Meta::BLIND,
         },
     });
-    *put.last_mut().unwrap() = 0b10;
+    *put.last_mut().unwrap() = 0b1000;
     assert_eq!(
         decode(&put, VALUE_MAX),
-        Err(FrameError::UnknownFlags { flags: 0b10 })
+        Err(FrameError::UnknownFlags { flags: 0b1000 })
     );
     put[13] = 9;
     assert_eq!(

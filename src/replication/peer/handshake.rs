@@ -51,6 +51,9 @@ const H_PROOF: &str = "X-Mostdb-Proof";
 const H_FEATURES: &str = "X-Mostdb-Features";
 /// The responder answers `SyncRequest::View` (monitoring).
 const FEATURE_VIEW: &str = "view";
+/// The responder speaks CAS (DESIGN §10): PREPARE, promises, and values with CAS and expiry
+/// flags. A coordinator runs a CAS only when every peer announced it.
+const FEATURE_CAS: &str = "cas";
 
 const NONCE_BYTES: usize = 16;
 /// The size of every MAC, and of the dialler's proof record after the upgrade.
@@ -135,6 +138,8 @@ pub struct PeerHello {
     pub members: u32,
     /// It answers `SyncRequest::View` (announced by a responder; see `H_FEATURES`).
     pub view: bool,
+    /// It speaks CAS (announced by a responder).
+    pub cas: bool,
 }
 
 /// A fresh random challenge (each side sends one).
@@ -440,7 +445,7 @@ pub fn check_request(
     let _ = write!(
         lines,
         "{H_NODE}: {node}\r\n{H_CLUSTER}: {}\r\n{H_EPOCH}: {}\r\n{H_MEMBERS}: {}\r\n\
-         {H_NONCE}: {}\r\n{H_PROOF}: {}\r\n{H_FEATURES}: {FEATURE_VIEW}\r\n",
+         {H_NONCE}: {}\r\n{H_PROOF}: {}\r\n{H_FEATURES}: {FEATURE_VIEW},{FEATURE_CAS}\r\n",
         me.cluster_id,
         me.epoch,
         me.members,
@@ -576,11 +581,16 @@ fn read_fields<'h>(headers: &[(&'h str, &'h [u8])]) -> Result<Fields<'h>, &'stat
             cluster_id: cluster_id.to_string(),
             epoch,
             members,
-            view: header(headers, H_FEATURES)
-                .is_some_and(|f| f.split(',').any(|x| x.trim() == FEATURE_VIEW)),
+            view: announces(headers, FEATURE_VIEW),
+            cas: announces(headers, FEATURE_CAS),
         },
         nonce: Nonce(nonce),
     })
+}
+
+/// Whether the features header lists `feature`.
+fn announces(headers: &[(&str, &[u8])], feature: &str) -> bool {
+    header(headers, H_FEATURES).is_some_and(|f| f.split(',').any(|x| x.trim() == feature))
 }
 
 /// The first header with this name (case-insensitive), if its value is ASCII text.

@@ -158,6 +158,8 @@ struct Inner {
     slot: Option<Arc<LinkSlot>>,
     /// The peer of the current connection answers `SyncRequest::View`.
     peer_views: Cell<bool>,
+    /// Whether the peer announced CAS at its last handshake (`None`: never connected).
+    peer_cas: Cell<Option<bool>>,
 }
 
 /// How the node watches a link: the peer's name in its logs, and where it publishes what it
@@ -206,6 +208,7 @@ impl PeerLink {
             pings: Cell::new(0),
             slot: watched.map(|w| w.slot),
             peer_views: Cell::new(false),
+            peer_cas: Cell::new(None),
         });
         monoio::spawn(inner.clone().run().instrument(span));
         PeerLink { inner }
@@ -214,6 +217,12 @@ impl PeerLink {
     /// Whether calls are written now ("reachable" for the coordinator).
     pub fn is_up(&self) -> bool {
         self.inner.status.get().state == LinkState::Up
+    }
+
+    /// Whether the peer speaks CAS, as far as this link knows: it announced CAS at its last
+    /// handshake, or never connected yet.
+    pub fn speaks_cas(&self) -> bool {
+        self.inner.peer_cas.get() != Some(false)
     }
 
     pub fn status(&self) -> LinkStatus {
@@ -355,6 +364,10 @@ impl Drop for Call {
 impl crate::replication::transport::Link for PeerLink {
     fn is_up(&self) -> bool {
         PeerLink::is_up(self)
+    }
+
+    fn speaks_cas(&self) -> bool {
+        PeerLink::speaks_cas(self)
     }
 
     fn call(
@@ -520,6 +533,13 @@ impl Inner {
             s.wall_offset_ms = None;
         });
         self.peer_views.set(hello.view);
+        if self.peer_cas.replace(Some(hello.cas)) != Some(hello.cas) && !hello.cas {
+            tracing::warn!(
+                peer = %self.config.addr,
+                "the peer runs a mostdb without CAS: compare-and-set is refused until every \
+                 member is upgraded"
+            );
+        }
         if let Some(slot) = &self.slot {
             slot.link_up(hello.node_id);
         }

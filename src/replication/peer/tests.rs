@@ -17,7 +17,7 @@ use crate::http::{self, serve_connection, ConnLimits, DateCache, Handler, Reques
 use crate::replication::peer::frame::Heartbeat;
 use crate::replication::protocol::{ReplicaReply, ReplicaRequest};
 use crate::runtime::Latch;
-use crate::storage::Version;
+use crate::storage::{Meta, Version};
 
 const VALUE_MAX: usize = 64 * 1024;
 const SECRET: &[u8] = b"test-secret";
@@ -73,13 +73,19 @@ impl PeerService for FakeReplica {
                 ReplicaReply::Accepted
             }
             ReplicaRequest::Put { version, .. } if version == eff => ReplicaReply::Accepted,
-            ReplicaRequest::Put { .. } => ReplicaReply::Rejected { held: eff },
+            ReplicaRequest::Put { .. } => ReplicaReply::Rejected {
+                held: eff,
+                accepted: eff,
+                accepted_cas: false,
+            },
             ReplicaRequest::Read { .. } => ReplicaReply::Read {
                 version: eff,
                 value,
+                meta: Meta::BLIND,
             },
             ReplicaRequest::Repair { .. } => ReplicaReply::RepairOk,
             ReplicaRequest::Copy { .. } => ReplicaReply::CopyAck,
+            ReplicaRequest::Prepare { .. } => ReplicaReply::Preempted { held: eff },
         })
     }
 
@@ -239,6 +245,7 @@ fn put(key: &[u8], hlc: u64, value: &[u8]) -> ReplicaRequest {
         key: key.to_vec(),
         version: Version { hlc, origin: 1 },
         value: Some(value.to_vec()),
+        meta: Meta::BLIND,
     }
 }
 
@@ -266,7 +273,11 @@ fn many_concurrent_calls_are_matched_to_their_replies() {
                 assert_eq!(stored, Ok(ReplicaReply::Accepted), "put {i}");
                 let read = ReplicaRequest::Read { key: key.clone() };
                 match link.call(&read, deadline()).await {
-                    Ok(ReplicaReply::Read { version, value: v }) => {
+                    Ok(ReplicaReply::Read {
+                        version,
+                        value: v,
+                        meta: Meta::BLIND,
+                    }) => {
                         assert_eq!(version.hlc, 10);
                         assert_eq!(v.as_deref(), Some(&value[..]), "read {i}");
                     }
@@ -277,7 +288,9 @@ fn many_concurrent_calls_are_matched_to_their_replies() {
                 assert_eq!(
                     stale,
                     Ok(ReplicaReply::Rejected {
-                        held: Version { hlc: 10, origin: 1 }
+                        held: Version { hlc: 10, origin: 1 },
+                        accepted: Version { hlc: 10, origin: 1 },
+                        accepted_cas: false,
                     })
                 );
             }));
@@ -633,6 +646,7 @@ fn throughput_of_one_link() {
                     key: format!("fast{w}").into_bytes(),
                     version: Version { hlc: 1, origin: 1 },
                     value: Some(vec![b'v'; 100]),
+                    meta: Meta::BLIND,
                 };
                 for _ in 0..per_worker {
                     assert!(link.call(&req, deadline()).await.is_ok());

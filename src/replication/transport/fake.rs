@@ -68,6 +68,7 @@ impl FakeLink {
         let record = Record {
             version,
             value: value.map(<[u8]>::to_vec),
+            ..Default::default()
         };
         self.replica.borrow_mut().insert(key.to_vec(), record);
     }
@@ -90,6 +91,7 @@ impl FakeLink {
                 key,
                 version,
                 value,
+                ..
             } => Some((key.clone(), *version, value.clone())),
             _ => None,
         });
@@ -99,26 +101,14 @@ impl FakeLink {
     /// The replica rules on the in-memory record of the request's key.
     fn apply(&self, request: &ReplicaRequest) -> ReplicaReply {
         let mut replica = self.replica.borrow_mut();
-        let decision = replica::decide(replica.get(request.key()), request, NO_BOUND);
+        let held = replica.get(request.key());
+        let decision = replica::decide(held, request, NO_BOUND);
         if decision.store {
-            if let Some(record) = stored_record(request) {
+            if let Some(record) = replica::stored_record(held, request) {
                 replica.insert(request.key().to_vec(), record);
             }
         }
         decision.reply
-    }
-}
-
-/// The record a write-like request stores.
-fn stored_record(request: &ReplicaRequest) -> Option<Record> {
-    match request {
-        ReplicaRequest::Read { .. } => None,
-        ReplicaRequest::Put { version, value, .. }
-        | ReplicaRequest::Repair { version, value, .. }
-        | ReplicaRequest::Copy { version, value, .. } => Some(Record {
-            version: *version,
-            value: value.clone(),
-        }),
     }
 }
 

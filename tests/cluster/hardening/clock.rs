@@ -12,7 +12,7 @@ use crate::support::{request, Client};
 use mostdb::replication::clock::{hlc_ms, system_ms, COUNTER_BITS};
 use mostdb::replication::peer::{Identity, LinkConfig, PeerClock, PeerLink};
 use mostdb::replication::protocol::{ReplicaReply, ReplicaRequest};
-use mostdb::storage::Version;
+use mostdb::storage::{Meta, Version};
 use std::net::SocketAddr;
 use std::path::Path;
 use std::rc::Rc;
@@ -120,6 +120,7 @@ fn put(key: &str, hlc: u64) -> ReplicaRequest {
         key: key.as_bytes().to_vec(),
         version: Version { hlc, origin: 0xBAD },
         value: Some(b"poison".to_vec()),
+        meta: Meta::BLIND,
     }
 }
 

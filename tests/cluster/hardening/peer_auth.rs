@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use mostdb::replication::peer::frame::{self, Frame};
 use mostdb::replication::peer::handshake::{self, Identity, Nonce};
 use mostdb::replication::protocol::{ReplicaReply, ReplicaRequest};
-use mostdb::storage::Version;
+use mostdb::storage::{Meta, Version};
 
 use crate::support::cluster::{Cluster, ClusterSpec};
 use crate::support::kv::{KvClient, Reply};
@@ -124,6 +124,7 @@ fn put_and_read(key: &str) -> Vec<u8> {
             origin: 0xbad,
         },
         value: Some(b"planted".to_vec()),
+        meta: Meta::BLIND,
     };
     frame::encode_request(&mut out, 1, &put);
     let read = ReplicaRequest::Read {

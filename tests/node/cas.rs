@@ -1,0 +1,127 @@
+//! Compare-and-set on the real binary (DESIGN §10), one node: every expectation, both
+//! changes, the answers' envelopes byte for byte where they carry no version, versions that a
+//! get with `with_version` and a CAS agree on, `ttl_ms` refused rather than ignored, and
+//! malformed bodies answered with the original's 参数有误 while nothing changes.
+
+use serde_json::Value;
+
+use crate::support::*;
+
+const CAS: &str = "/mostdb/cas";
+const GET: &str = "/mostdb/get";
+const SET: &str = "/mostdb/set";
+
+fn json(resp: &Resp) -> Value {
+    serde_json::from_slice(&resp.body).unwrap_or_else(|e| panic!("{e}: {}", resp.body_str()))
+}
+
+fn cas(c: &mut Client, body: &str) -> Value {
+    let resp = c.post(CAS, body);
+    assert_eq!(resp.status, 200, "{}", resp.body_str());
+    json(&resp)
+}
+
+fn version_of(answer: &Value) -> String {
+    answer["result"]["version"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no version in {answer}"))
+        .to_string()
+}
+
+#[test]
+fn create_if_absent_then_compare_by_value_and_by_version() {
+    let node = Node::start();
+    let mut c = node.client();
+    let created = cas(
+        &mut c,
+        r#"{"key":"t","expect":{"absent":true},"value":"a"}"#,
+    );
+    assert_eq!(created["code"], 200);
+    assert_eq!(created["success"], true);
+    let v1 = version_of(&created);
+    assert_eq!(v1.len(), 32);
+
+    // A second create finds the first, and says so with its version.
+    let again = cas(
+        &mut c,
+        r#"{"key":"t","expect":{"absent":true},"value":"b"}"#,
+    );
+    assert_eq!(
+        again,
+        serde_json::json!({"code":409,"message":"CompareFailed","success":false,
+            "result":{"key":"t","value":"a","version":v1}})
+    );
+
+    // The version a get reports is the one a CAS can expect.
+    let got_v = json(&c.call(&request(
+        "GET",
+        &format!("{GET}?key=t&with_version=true"),
+        &[],
+        b"",
+    )));
+    assert_eq!(got_v["result"]["value"], "a");
+    assert_eq!(version_of(&got_v), v1);
+    let by_post = json(&c.post(GET, r#"{"key":"t","with_version":true}"#));
+    assert_eq!(version_of(&by_post), v1);
+    c.post(GET, &k("t")).assert_json(200, &got("t", "a"));
+
+    let by_value = cas(&mut c, r#"{"key":"t","expect":{"value":"a"},"value":"c"}"#);
+    let v2 = version_of(&by_value);
+    assert!(v2 > v1, "versions grow: {v1} then {v2}");
+    let stale = format!(r#"{{"key":"t","expect":{{"version":"{v1}"}},"value":"d"}}"#);
+    assert_eq!(cas(&mut c, &stale)["message"], "CompareFailed");
+    let fresh = format!(r#"{{"key":"t","expect":{{"version":"{v2}"}},"delete":true}}"#);
+    assert_eq!(cas(&mut c, &fresh)["code"], 200);
+    c.post(GET, &k("t")).assert_json(200, NOT_FOUND);
+
+    // Absent now: "present" fails without a value, "absent" holds.
+    let missing = cas(
+        &mut c,
+        r#"{"key":"t","expect":{"present":true},"value":"x"}"#,
+    );
+    assert_eq!(missing["message"], "CompareFailed");
+    assert!(missing["result"].get("value").is_none(), "{missing}");
+    assert_eq!(
+        cas(
+            &mut c,
+            r#"{"key":"t","expect":{"absent":true},"value":"e"}"#
+        )["code"],
+        200
+    );
+    // A plain set and a CAS on the same key: the CAS sees the set.
+    c.post(SET, &kv("t", "plain")).assert_json(200, OK);
+    assert_eq!(
+        cas(
+            &mut c,
+            r#"{"key":"t","expect":{"value":"plain"},"value":"f"}"#
+        )["code"],
+        200
+    );
+    c.post(GET, &k("t")).assert_json(200, &got("t", "f"));
+}
+
+#[test]
+fn expiry_is_refused_never_ignored_and_bad_bodies_change_nothing() {
+    let node = Node::start();
+    let mut c = node.client();
+    c.post(SET, &kv("k", "v")).assert_json(200, OK);
+    c.post(SET, r#"{"key":"k","value":"w","ttl_ms":1000}"#)
+        .assert_bad_param_with_detail();
+    for body in [
+        r#"{"key":"k","expect":{"present":true},"value":"x","ttl_ms":5}"#,
+        r#"{"key":"k","expect":{"present":true}}"#,
+        r#"{"key":"k","expect":{"sometimes":true},"value":"x"}"#,
+        r#"{"key":"k","expect":{"version":"not-a-version"},"value":"x"}"#,
+        r#"{"key":"k","expect":{"present":true},"value":"x","delete":true}"#,
+    ] {
+        c.post(CAS, body).assert_bad_param_with_detail();
+    }
+    c.post(CAS, r#"{"expect":{"present":true},"value":"x"}"#)
+        .assert_json(200, BAD_PARAM);
+    c.post(CAS, "not json").assert_json(200, BAD_PARAM);
+    c.post(GET, r#"{"key":"k","with_version":"yes"}"#)
+        .assert_bad_param_with_detail();
+    c.post(GET, &k("k")).assert_json(200, &got("k", "v"));
+    // The route takes POST only.
+    assert_eq!(c.call(&request("GET", CAS, &[], b"")).status, 405);
+}
