@@ -64,8 +64,8 @@ LABEL org.opencontainers.image.title="mostdb" \
 # The server runs as an unprivileged user with a fixed uid (10001), so that a volume's owner
 # means the same on every host. A new volume starts as a copy of the image's /opt/mostdb,
 # so it is owned by that user too.
-RUN groupadd --system --gid 10001 mostdb \
- && useradd --system --uid 10001 --gid 10001 --home-dir /opt/mostdb --no-create-home \
+RUN groupadd --gid 10001 mostdb \
+ && useradd --uid 10001 --gid 10001 --home-dir /opt/mostdb --no-create-home \
       --shell /usr/sbin/nologin mostdb \
  && install -d -o 10001 -g 10001 -m 0750 /opt/mostdb
 COPY --from=build /usr/local/bin/mostdb /usr/local/bin/mostdb
