@@ -39,11 +39,12 @@ ARG MOSTDB_COMMIT=unknown
 ARG SOURCE_DATE_EPOCH
 COPY src src
 # touch: COPY keeps the files' own times, which can be older than the stub build above, and
-# cargo would then keep the stub binary. `mostdb version` proves the real one was built.
+# cargo would then keep the stub binary. The stub prints nothing, so the version line proves
+# that the real binary was built.
 RUN touch src/main.rs src/lib.rs \
  && MOSTDB_COMMIT="$MOSTDB_COMMIT" cargo build --release --locked --bin mostdb \
  && install -m 0755 target/release/mostdb /usr/local/bin/mostdb \
- && /usr/local/bin/mostdb version
+ && /usr/local/bin/mostdb version | grep '^mostdb '
 
 FROM ${RUNTIME_IMAGE}
 # The labels' values: the release in Cargo.toml (keep them equal: scripts/compose-test.sh

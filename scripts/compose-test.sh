@@ -79,6 +79,8 @@ cleanup() {
   rm -rf "$WORK"
 }
 trap cleanup EXIT
+# Interrupted or terminated: exit, so that the EXIT trap cleans up.
+trap 'exit 130' INT TERM
 # Names the command when set -e stops the script outside fail().
 trap 'log "FAIL: line $LINENO: $BASH_COMMAND exited with status $?"' ERR
 

@@ -221,6 +221,8 @@ RUST_RELEASE=$(sed -n 's/^[^:]*:\([0-9][0-9.]*\)-.*/\1/p' <<<"$RUST_IMAGE")
 
 WORK=$(mktemp -d "${TMPDIR:-/var/tmp}/mostdb-bases.XXXXXX")
 trap 'rm -rf "$WORK"' EXIT
+# Interrupted or terminated: exit, so that the EXIT trap cleans up.
+trap 'exit 130' INT TERM
 mkdir -p "$WORK/cache"
 started=$SECONDS
 if ! image_exists "$RUNTIME_IMAGE" || ! image_exists "$RUST_IMAGE" || [[ ${FORCE:-0} == 1 ]]; then
