@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Smoke test of the Docker image: build it (scripts/docker-build.sh), run one container with
-# its port published on loopback, wait for /readyz, set/get/del with the exact bodies of the
-# original API, check which I/O driver each core got, stop it (exit status must be 0),
-# start the same container again and check the data survived, then remove it.
+# Smoke test of the Docker image: build it (`docker build`; without a registry run
+# scripts/docker-bases.sh first), run one container with its port published on loopback, wait
+# for /readyz and for the image's health check, set/get/del with the exact bodies of the
+# original API, check which I/O driver each core got, stop it (exit status must be 0), start
+# the same container again and check the data survived, then remove it.
 #
 # I/O driver: Docker's default seccomp profile blocks io_uring since Docker 25 (moby#47532),
 # and mostdb must fall back to epoll there. Older engines (20.10 included) allow io_uring, so
@@ -24,6 +25,8 @@ NAME=mostdb-smoke-$$
 HOST=127.0.0.1
 # Longest wait for the container to answer /readyz after it is started.
 READY_TIMEOUT_S=30
+# Longest wait for the image's health check to pass (it probes every 5 s).
+HEALTHY_TIMEOUT_S=30
 # Time `docker stop` gives mostdb after SIGTERM before it sends SIGKILL (exit status 137).
 STOP_TIMEOUT_S=10
 # Longest time one API request may take.
@@ -99,6 +102,16 @@ wait_ready() {
   fail "no 200 from /readyz within ${READY_TIMEOUT_S}s"
 }
 
+wait_healthy() {
+  local status deadline=$((SECONDS + HEALTHY_TIMEOUT_S))
+  while ((SECONDS < deadline)); do
+    status=$(docker inspect -f '{{.State.Health.Status}}' "$NAME")
+    [[ $status == healthy ]] && return
+    sleep 0.5
+  done
+  fail "health check not passing within ${HEALTHY_TIMEOUT_S}s (status: $status)"
+}
+
 # call OP JSON EXPECTED: POST /mostdb/OP and compare the whole body.
 call() {
   local body
@@ -147,7 +160,8 @@ stop_container() {
 }
 
 if [[ ${SKIP_BUILD:-0} != 1 ]]; then
-  scripts/docker-build.sh
+  docker build -t "$IMAGE" \
+    --build-arg MOSTDB_COMMIT="$(git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)" .
 fi
 size=$(docker image inspect -f '{{.Size}}' "$IMAGE")
 log "image $IMAGE: $size bytes ($((size / 1024 / 1024)) MiB)"
@@ -159,6 +173,8 @@ CREATED=1
 docker run -d --name "$NAME" -p "$HOST:$PORT:5379" "${SECCOMP_OPTS[@]}" "$IMAGE" >/dev/null
 wait_ready
 log "ok  /readyz 200"
+wait_healthy
+log "ok  health check passes"
 check_user
 call set '{"key":"ping","value":"pong"}' "$OK"
 call get '{"key":"ping"}' "$PONG"
