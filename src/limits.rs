@@ -400,6 +400,11 @@ const _: () = assert!(HINTS_JOURNAL_BYTES_MAX >= 64 * 1024 * 1024);
 
 /// How often a recovering node asks its peers for their state and tries to copy.
 pub const RECOVERY_POLL_MS: u64 = 500;
+/// How long a recovering node waits for a heartbeat answer from each peer it takes its promise
+/// floor from (DESIGN §10) before it tries again: a few heartbeats.
+pub const RECOVERY_FLOOR_WAIT_MS: u64 = 4 * PEER_PING_INTERVAL_MS;
+/// How often it looks for that answer.
+pub const RECOVERY_FLOOR_POLL_MS: u64 = 20;
 /// A node that cannot recover yet says why this often (at warn level).
 pub const RECOVERY_LOG_EVERY_MS: u64 = 5_000;
 /// Deadline of one status question to a peer.

@@ -13,8 +13,8 @@
 //! checked for I9–I12 at every step and with the history (a CAS model of the register).
 //! With a planted bug on (`--features planted-reversion`, `planted-lenient-repair`,
 //! `planted-early-ack`, `planted-amnesia-vote`, `planted-unbounded-clock`,
-//! `planted-cas-ignore-promise`, `planted-cas-no-writeback`, `planted-safe-count-all`) this
-//! test must fail.
+//! `planted-cas-ignore-promise`, `planted-cas-no-writeback`, `planted-safe-count-all`,
+//! `planted-no-promise-floor`) this test must fail.
 
 mod sim;
 
@@ -136,4 +136,9 @@ fn scripted_racing_creates_apply_exactly_one() {
 #[test]
 fn scripted_loser_of_a_race_is_never_repaired_back() {
     sim::scenarios::loser_not_repaired_back().unwrap_or_else(|e| panic!("{e}"));
+}
+
+#[test]
+fn scripted_recovery_fence_schedule_stays_linearizable() {
+    sim::scenarios::recovery_fence().unwrap_or_else(|e| panic!("{e}"));
 }

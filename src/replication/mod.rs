@@ -341,6 +341,12 @@ impl Replication {
         .await
     }
 
+    /// Raises the store's promise floor (DESIGN §10): a recovery ends with it, before the
+    /// node votes. Blocking (one small file, synced).
+    pub fn raise_promise_floor(&self, hlc: u64) -> std::io::Result<()> {
+        self.store.raise_promise_floor(hlc)
+    }
+
     /// This core's clock reading (for the cluster view's HLC offsets).
     pub fn clock_reading(&self) -> u64 {
         self.local.hlc.last()

@@ -15,7 +15,14 @@
 //! so there is nothing to copy and the node votes at once. That is how a brand-new cluster,
 //! every node starting empty, comes up on its own; a single empty node among peers with data
 //! recovers. The `RECOVERING` marker file in the store root (`storage::layout`) makes a crash
-//! during recovery restart it. Must not import `http` or `api`.
+//! during recovery restart it.
+//!
+//! The promise floor (DESIGN §10): a CAS promise this node forgot was also given by a majority,
+//! so by one of the peers it copies from (or, for a new cluster, one of all its peers), whose
+//! clock observed that ballot. Before it votes, the node takes the largest HLC those peers
+//! report in a heartbeat answered after the wait, and records it as its promise floor: every
+//! key's promise counts as at least that, so a version below a forgotten promise is refused.
+//! Must not import `http` or `api`.
 
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
@@ -25,8 +32,8 @@ use std::time::{Duration, Instant};
 
 use crate::config::SyncMode;
 use crate::limits::{
-    RECOVERY_DEADLINE_MARGIN_MS, RECOVERY_LOG_EVERY_MS, RECOVERY_POLL_MS, RECOVERY_PULL_PASSES_MAX,
-    RECOVERY_STATUS_TIMEOUT_MS,
+    RECOVERY_DEADLINE_MARGIN_MS, RECOVERY_FLOOR_POLL_MS, RECOVERY_FLOOR_WAIT_MS,
+    RECOVERY_LOG_EVERY_MS, RECOVERY_POLL_MS, RECOVERY_PULL_PASSES_MAX, RECOVERY_STATUS_TIMEOUT_MS,
 };
 use crate::replication::antientropy::{self, AntiEntropy};
 use crate::replication::peer::{LinkState, PeerLink};
@@ -221,19 +228,29 @@ pub async fn run(task: Task, stop: Latch) {
         _ = stop.wait() => return,
         _ = monoio::time::sleep(wait.saturating_sub(rec.started.elapsed())) => {}
     }
+    let waited = Instant::now();
     let mut done = vec![false; task.links.len()];
     let mut copied = 0u64;
     let mut last_log: Option<Instant> = None;
-    let how = loop {
+    let (how, floor) = loop {
         let states = peer_states(&task.links).await;
         match decide(&states, &done, task.needed) {
-            Decision::VoteNow => break "no peer holds any record: a new cluster",
+            Decision::VoteNow => {
+                let everyone = vec![true; task.links.len()];
+                if let Some(floor) = promise_floor(&task.links, &everyone, waited).await {
+                    break ("no peer holds any record: a new cluster", floor);
+                }
+                rec.set_reason("waiting for every peer's clock (the promise floor)");
+            }
             Decision::CopyFrom(peers) => {
                 for i in peers {
                     copied += pull(&task, i, &mut done).await;
                 }
                 if done.iter().filter(|&&d| d).count() >= task.needed {
-                    break "copied from enough healthy peers";
+                    if let Some(floor) = promise_floor(&task.links, &done, waited).await {
+                        break ("copied from enough healthy peers", floor);
+                    }
+                    rec.set_reason("waiting for the copy sources' clocks (the promise floor)");
                 }
             }
             Decision::Wait(reason) => {
@@ -251,6 +268,10 @@ pub async fn run(task: Task, stop: Latch) {
             _ = monoio::time::sleep(Duration::from_millis(RECOVERY_POLL_MS)) => {}
         }
     };
+    if let Err(err) = task.replication.raise_promise_floor(floor) {
+        tracing::error!(%err, "cannot record the promise floor; staying out of the cluster");
+        return;
+    }
     if let Err(err) = rec.finish(&task.root) {
         tracing::error!(%err, "cannot remove the recovery marker; staying out of the cluster");
         return;
@@ -259,9 +280,31 @@ pub async fn run(task: Task, stop: Latch) {
     tracing::info!(
         how,
         copied,
+        promise_floor = floor,
         took_ms = rec.started.elapsed().as_millis() as u64,
         "recovered: this node votes again"
     );
+}
+
+/// The largest HLC the `sources` (indices into `links`) report in a heartbeat answered after
+/// `since`, waiting a few heartbeats for each; `None` if one of them sends none in time.
+async fn promise_floor(links: &[PeerLink], sources: &[bool], since: Instant) -> Option<u64> {
+    let give_up = Instant::now() + Duration::from_millis(RECOVERY_FLOOR_WAIT_MS);
+    let mut floor = 0;
+    for (link, _) in links.iter().zip(sources).filter(|(_, &s)| s) {
+        loop {
+            let status = link.status();
+            if status.peer_hlc_at.is_some_and(|at| at > since) {
+                floor = floor.max(status.peer_hlc);
+                break;
+            }
+            if Instant::now() >= give_up {
+                return None;
+            }
+            monoio::time::sleep(Duration::from_millis(RECOVERY_FLOOR_POLL_MS)).await;
+        }
+    }
+    Some(floor)
 }
 
 /// One full pull from peer `i`; marks it done on success. Returns the records copied.

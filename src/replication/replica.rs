@@ -29,11 +29,13 @@ pub struct Decision {
     pub reply: ReplicaReply,
 }
 
-/// The replica's physical clock and skew bound, as the rules need them.
+/// What bounds the replica besides its record: its physical clock and skew bound, and its
+/// promise floor (DESIGN §10, recovery; [`Version::ZERO`]: none).
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub struct ClockBound {
     pub physical_ms: u64,
     pub max_skew_ms: u64,
+    pub promise_floor: Version,
 }
 
 /// The replica rules over an in-memory record (`None` = absent, which holds
@@ -49,7 +51,7 @@ pub fn decide(held: Option<&Record>, request: &ReplicaRequest, bound: ClockBound
         };
     }
     let held_record = held.map(Record::as_ref);
-    let rule_held = Held::of(held_record.as_ref(), Version::ZERO);
+    let rule_held = Held::of(held_record.as_ref(), bound.promise_floor);
     let held_version = rule_held.version;
     let held_value = || held.and_then(|r| r.value.clone());
     match request {

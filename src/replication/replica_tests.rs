@@ -12,6 +12,7 @@ fn v(hlc: u64, origin: u64) -> Version {
 const NOW: ClockBound = ClockBound {
     physical_ms: 1_000,
     max_skew_ms: crate::limits::MAX_CLOCK_SKEW_MS_DEFAULT,
+    promise_floor: Version::ZERO,
 };
 
 fn rec(version: Version, value: Option<&[u8]>) -> Record {

@@ -31,6 +31,8 @@ pub const BOOT_ID_FILE: &str = "boot-id";
 pub const CLEAN_SHUTDOWN_FILE: &str = "clean-shutdown";
 /// Present while a recovery is under way (DESIGN §4, §7).
 pub const RECOVERING_FILE: &str = "RECOVERING";
+/// The promise floor's HLC (`storage::floor`), written when a recovery ends.
+pub const PROMISE_FLOOR_FILE: &str = "promise-floor";
 /// The largest operation timeout ever in force on this node, in ms (`replication::recovery`).
 pub const TIMEOUT_MAX_FILE: &str = "timeout-ms-max";
 /// The shards' databases, one directory `NNN` each.

@@ -34,7 +34,8 @@ impl Held {
         cas: false,
     };
 
-    /// What `record` holds (`None`: absent), with every promise counted as at least `floor`.
+    /// What `record` holds (`None`: absent), with every promise counted as at least `floor`
+    /// (the recovery's promise floor).
     pub fn of(record: Option<&RecordRef<'_>>, floor: Version) -> Held {
         let held = record.map_or(Held::ABSENT, |r| Held {
             version: r.version,
@@ -42,10 +43,22 @@ impl Held {
             cas: r.meta.cas,
         });
         Held {
-            promise: held.promise.max(floor),
+            promise: held.promise.max(counted_floor(floor)),
             ..held
         }
     }
+}
+
+#[cfg(not(feature = "planted-no-promise-floor"))]
+fn counted_floor(floor: Version) -> Version {
+    floor
+}
+
+/// The planted bug: the promise floor a recovery set is not counted, so a promise the node
+/// forgot with its state no longer fences older versions.
+#[cfg(feature = "planted-no-promise-floor")]
+fn counted_floor(_floor: Version) -> Version {
+    Version::ZERO
 }
 
 /// Why a version was not stored: what the replica holds instead.

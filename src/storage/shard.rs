@@ -136,8 +136,8 @@ impl Shard {
         }
         // No await from here to the insert: on the owner core this makes it atomic.
         let held = match self.db.keyspace().get(key)? {
-            Some(bytes) => Held::of(Some(&RecordRef::decode(&bytes)?), Version::ZERO),
-            None => Held::ABSENT,
+            Some(bytes) => Held::of(Some(&RecordRef::decode(&bytes)?), self.floor()),
+            None => Held::of(None, self.floor()),
         };
         let outcome = rule::compare(held, version);
         if outcome == WriteOutcome::Stored {
@@ -177,7 +177,7 @@ impl Shard {
         // No await from here to the insert, as in `write`.
         let held_bytes = self.db.keyspace().get(key)?;
         let record = held_bytes.as_deref().map(RecordRef::decode).transpose()?;
-        let outcome = rule::prepare(Held::of(record.as_ref(), Version::ZERO), ballot);
+        let outcome = rule::prepare(Held::of(record.as_ref(), self.floor()), ballot);
         if outcome == PrepareOutcome::Promise {
             // The same record (or, on an absent key, a tombstone at the zero version) under the
             // new promise.
@@ -199,6 +199,11 @@ impl Shard {
         let ticket = self.state.written.get();
         self.wait_durable(ticket).await;
         Ok((outcome, held))
+    }
+
+    /// The promise every key counts as holding at least: the recovery floor (DESIGN §10).
+    fn floor(&self) -> Version {
+        self.db.promise_floor()
     }
 
     pub fn stats(&self) -> ShardStats {
@@ -669,5 +674,40 @@ mod tests {
                 );
             });
         }
+    }
+
+    /// The recovery's promise floor (DESIGN §10) fences every version at or below its HLC,
+    /// for writes and PREPAREs alike, on every key; it survives a reopen.
+    #[test]
+    fn the_promise_floor_fences_every_key_below_it() {
+        let dir = TempDir::new("shard-floor");
+        {
+            let (store, shard) = open(&dir, SyncMode::Os);
+            store.raise_promise_floor(50).expect("raise");
+            run(async {
+                let below = shard.write_if_newer(b"a", v(50, 9), Some(b"x")).await;
+                let floor = Version {
+                    hlc: 50,
+                    origin: u64::MAX,
+                };
+                assert_eq!(
+                    below.expect("w"),
+                    WriteOutcome::Newer(crate::storage::Rejection {
+                        held: floor,
+                        accepted: Version::ZERO,
+                        accepted_cas: false
+                    })
+                );
+                let (prepared, _) = shard.prepare(b"b", v(49, 1)).await.expect("prepare");
+                assert_eq!(prepared, PrepareOutcome::Preempted { held: floor });
+                let above = shard.write_if_newer(b"a", v(51, 0), Some(b"y")).await;
+                assert_eq!(above.expect("w"), WriteOutcome::Stored);
+            });
+        }
+        let (_store, shard) = open(&dir, SyncMode::Os);
+        run(async {
+            let still = shard.write_if_newer(b"c", v(10, 1), Some(b"z")).await;
+            assert!(matches!(still.expect("w"), WriteOutcome::Newer(_)));
+        });
     }
 }

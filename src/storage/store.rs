@@ -13,11 +13,13 @@
 //!
 //! Must not import `http`, `api`, `replication` or `runtime`.
 
+use super::floor::PromiseFloor;
 use super::layout::{
     self, BOOT_ID_FILE, CLEAN_SHUTDOWN_FILE, LOCK_FILE, META_FILE, SHARD_KEYSPACE,
 };
 use super::space::{DiskSpace, SpaceWatch};
 use super::StorageError;
+use super::Version;
 use crate::config::SyncMode;
 use crate::limits;
 use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode};
@@ -65,6 +67,7 @@ pub struct ShardDb {
     db: Database,
     keyspace: Keyspace,
     space: Arc<DiskSpace>,
+    floor: Arc<PromiseFloor>,
 }
 
 impl ShardDb {
@@ -87,6 +90,10 @@ impl ShardDb {
     pub fn space(&self) -> &DiskSpace {
         &self.space
     }
+    /// The promise every key counts as holding at least (DESIGN §10, recovery).
+    pub fn promise_floor(&self) -> Version {
+        self.floor.version()
+    }
 }
 
 pub struct Store {
@@ -95,6 +102,7 @@ pub struct Store {
     sync: SyncMode,
     shards: Vec<ShardDb>,
     space: Arc<DiskSpace>,
+    floor: Arc<PromiseFloor>,
     /// Measures the free space while the store is open.
     _space_watch: SpaceWatch,
     /// Holds the `flock` on `<root>/LOCK`; closing the descriptor releases it.
@@ -133,8 +141,9 @@ impl Store {
         let space = DiskSpace::new(&root, opts.disk_reserve_bytes)
             .map(Arc::new)
             .map_err(io_err("measure free space of", &root))?;
+        let floor = Arc::new(PromiseFloor::load(&root)?);
         let shards = (0..meta.shards)
-            .map(|index| open_shard(&root, index, created, &space))
+            .map(|index| open_shard(&root, index, created, (&space, &floor)))
             .collect::<Result<Vec<_>, _>>()?;
         let handles = shards
             .iter()
@@ -164,6 +173,7 @@ impl Store {
             sync: opts.sync,
             shards,
             space,
+            floor,
             _space_watch: space_watch,
             _lock: lock,
         })
@@ -184,6 +194,12 @@ impl Store {
     /// The free space of the store's volume against the reserve.
     pub fn space(&self) -> &Arc<DiskSpace> {
         &self.space
+    }
+
+    /// Raises the promise floor to `hlc`, durably (DESIGN §10: a recovery ends with it).
+    /// Blocking.
+    pub fn raise_promise_floor(&self, hlc: u64) -> std::io::Result<()> {
+        self.floor.raise(hlc)
     }
 
     pub fn shard_count(&self) -> u32 {
@@ -443,7 +459,7 @@ fn open_shard(
     root: &Path,
     index: u32,
     created: bool,
-    space: &Arc<DiskSpace>,
+    (space, floor): (&Arc<DiskSpace>, &Arc<PromiseFloor>),
 ) -> Result<ShardDb, StorageError> {
     let path = layout::shard_dir(root, index);
     if !created && !path.is_dir() {
@@ -466,6 +482,7 @@ fn open_shard(
         db,
         keyspace,
         space: space.clone(),
+        floor: floor.clone(),
     })
 }
 

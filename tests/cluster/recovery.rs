@@ -230,6 +230,11 @@ fn a_wiped_node_does_not_vote_until_it_has_copied_from_its_peers() {
         std::thread::sleep(Duration::from_millis(20));
     };
     assert_eq!(recovery.len(), 2, "started and finished: {recovery:?}");
+    // The recovery left a promise floor (DESIGN §10) at or above every write it copied.
+    let floor = std::fs::read_to_string(cluster.node(WIPED).store_root().join("promise-floor"))
+        .expect("the recovered node records its promise floor");
+    let floor: u64 = floor.trim().parse().expect("a number");
+    assert!(floor > 0, "promise floor {floor}");
     assert!(recovery[0].contains(r#""outcome":"started""#) && recovery[1].contains("finished"));
     let mut node = cluster.node(WIPED).client();
     let mut wrong: Vec<String> = (0..n)

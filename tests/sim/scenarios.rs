@@ -38,6 +38,8 @@ struct Replicas {
     durable: [Option<Record>; N],
     /// Answers waiting for the replica's next sync.
     held: [Vec<ReplicaReply>; N],
+    /// Each replica's promise floor (set by a recovery).
+    floor: [Version; N],
 }
 
 impl Replicas {
@@ -46,6 +48,7 @@ impl Replicas {
         let unbounded = ClockBound {
             physical_ms: 0,
             max_skew_ms: u64::MAX,
+            promise_floor: self.floor[r],
         };
         let decision = decide(self.volatile[r].as_ref(), request, unbounded);
         if decision.store {
@@ -458,5 +461,75 @@ pub fn loser_not_repaired_back() -> Result<(), String> {
     for pair in [[B, C], [A, C], [A, B]] {
         record_read(&mut h, 2, &mut reps, &pair);
     }
+    check(&h.recs, 1)
+}
+
+/// Recovery without the promise floor (DESIGN §10): CAS X (create, ballot 20) is promised by A
+/// and B, and its accept is still on its way when A loses its state and recovers (there is
+/// nothing to copy: a promise is not data). A blind write W from a slow clock (version 10) then
+/// reaches A and C. Without the floor A takes W, so W completes; X's accept then lands on A
+/// and B, over W, although X compared against the state before W. With the floor (the largest
+/// HLC of A's copy sources, B's having observed 20) A refuses W, which cannot complete.
+pub fn recovery_fence() -> Result<(), String> {
+    let mut reps = Replicas::default();
+    let mut h = Recorder::default();
+    let (rec_x, mut x, round) = create(&mut h, 0, 1, v(20, 1));
+    let prepare = ReplicaRequest::Prepare {
+        key: key(),
+        ballot: v(20, 1),
+    };
+    let Action::Send {
+        round: accept_round,
+        request: accept,
+        ..
+    } = cas_round(&mut reps, &mut x, (round, &prepare), &[A, B])
+    else {
+        return Err("X did not accept after A's and B's promises".into());
+    };
+    // A loses everything and recovers from B and C: it copies no record (B holds only a
+    // promise) and takes the largest HLC of its sources as its floor; B's clock observed X's
+    // ballot.
+    reps.volatile[A] = None;
+    reps.durable[A] = None;
+    reps.floor[A] = Version {
+        hlc: 20,
+        origin: u64::MAX,
+    };
+    // W, from a node whose clock lags far behind.
+    let w = h.call(1, 0, KvOp::Set(2));
+    let (mut write, action) = WriteOp::fast(
+        N,
+        key(),
+        (value(2), Meta::BLIND),
+        v(10, 3),
+        ReplicaSet::all(N),
+    );
+    let (wr, put) = send(action);
+    let mut done_w = None;
+    for r in [A, C, B] {
+        let reply = reps.serve_now(r, &put);
+        if let Action::Done(done) = write.on_reply(r, wr, reply) {
+            done_w.get_or_insert(done);
+        }
+    }
+    let done_w = match done_w {
+        Some(done) => done,
+        None => match write.on_deadline() {
+            Action::Done(done) => done,
+            other => return Err(format!("W did not end: {other:?}")),
+        },
+    };
+    record_write(&mut h, w, KvOp::Set(2), &done_w);
+    // X's accept lands now, on A and B first (A refuses it too under the floor: the floor
+    // fences every version of its HLC, X's ballot included, which only costs liveness).
+    let done_x = match cas_round(&mut reps, &mut x, (accept_round, &accept), &[A, B, C]) {
+        Action::Done(done) => done,
+        _ => match x.feed(Input::Deadline) {
+            Action::Done(done) => done,
+            other => return Err(format!("X did not end: {other:?}")),
+        },
+    };
+    record_cas(&mut h, rec_x, 1, &done_x);
+    record_read(&mut h, 2, &mut reps, &[A, B, C]);
     check(&h.recs, 1)
 }

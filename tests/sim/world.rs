@@ -13,7 +13,7 @@ use mostdb::replication::clock;
 use mostdb::replication::coordinator::{quorum, ContendedKeys};
 use mostdb::replication::protocol::{ReplicaReply, ReplicaRequest};
 use mostdb::replication::replica::{decide, stored_record, ClockBound};
-use mostdb::storage::{Meta, Record, Version};
+use mostdb::storage::{Record, Version};
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
 
@@ -119,6 +119,9 @@ pub struct Node {
     /// I2: the largest version of each key this replica revealed in an answer.
     revealed: BTreeMap<usize, Version>,
     pub contended: ContendedKeys,
+    /// The promise floor its last recovery set (DESIGN §10): the largest HLC of its copy
+    /// sources. Kept with the store (a wipe loses it).
+    floor: Version,
 }
 
 /// Past the operation deadline before a recovering node copies (the real node's margin).
@@ -154,6 +157,7 @@ impl Node {
         ClockBound {
             physical_ms: self.phys_ms(now),
             max_skew_ms: MAX_SKEW_MS,
+            promise_floor: self.floor,
         }
     }
 }
@@ -186,6 +190,9 @@ pub struct World {
     acked: BTreeMap<usize, Version>,
 }
 
+#[path = "world_amnesia.rs"]
+mod amnesia;
+
 pub fn key_bytes(key: usize) -> Vec<u8> {
     vec![b'k', key as u8]
 }
@@ -215,6 +222,7 @@ impl World {
                     held: Vec::new(),
                     revealed: BTreeMap::new(),
                     contended: ContendedKeys::new(64, 50),
+                    floor: Version::ZERO,
                 }
             })
             .collect();
@@ -442,7 +450,8 @@ impl World {
         let held_promise = self.nodes[node]
             .volatile
             .get(&key)
-            .map_or(Version::ZERO, Record::promise);
+            .map_or(Version::ZERO, Record::promise)
+            .max(self.nodes[node].floor);
         if let ReplicaRequest::Prepare { ballot, .. } = request {
             if *ballot <= held_promise {
                 return Err(format!(
@@ -598,100 +607,6 @@ impl World {
         }
     }
 
-    /// Amnesia: a random up node loses everything, disk included (I2's "a replica's version
-    /// never decreases" excepts this, the modelled fault), and restarts recovering. At most
-    /// one node owes a recovery at a time, so N − Q + 1 healthy peers always come back.
-    /// The node whose coordinators are gone, if one was wiped.
-    pub fn on_amnesia(&mut self) -> Option<usize> {
-        let next = self.rng.range(1, 2 * self.cfg.amnesia_every_ms);
-        self.schedule(next, Event::Amnesia);
-        let node = self.rng.below(self.cfg.nodes as u64) as usize;
-        if !self.nodes[node].up || self.nodes.iter().any(|n| n.owes_recovery) {
-            return None;
-        }
-        self.stats.wipes += 1;
-        self.wipes += 1;
-        let origin = self.wipes * self.cfg.nodes as u64 + node as u64 + 1;
-        let n = &mut self.nodes[node];
-        n.up = false;
-        n.incarnation += 1;
-        n.volatile.clear();
-        n.durable.clear();
-        n.dirty = false;
-        n.held.clear();
-        n.revealed.clear();
-        n.hlc_last = 0;
-        n.origin = origin;
-        n.owes_recovery = true;
-        // The planted bug: the node does not notice what it lost and votes at once.
-        n.recovering = !cfg!(feature = "planted-amnesia-vote");
-        let down = self.rng.range(1, self.cfg.down_ms_max);
-        self.schedule(down, Event::Restart(node));
-        Some(node)
-    }
-
-    /// The recovery proper: copy every durable record of N − Q + 1 peers that are up and not
-    /// recovering (each COPY stored iff newer), make it durable, then vote again. Too few such
-    /// peers: try again a little later.
-    pub fn on_recover(&mut self, node: usize, incarnation: u32) -> Check {
-        let n = &self.nodes[node];
-        if !n.up || n.incarnation != incarnation || !n.recovering {
-            return Ok(());
-        }
-        let mut peers: Vec<usize> = (0..self.cfg.nodes)
-            .filter(|&p| p != node && self.nodes[p].up && !self.nodes[p].recovering)
-            .collect();
-        let needed = self.cfg.nodes - quorum(self.cfg.nodes) + 1;
-        if peers.len() < needed {
-            let retry = self.rng.range(1, RECOVERY_RETRY_MS_MAX);
-            self.schedule(retry, Event::Recover { node, incarnation });
-            return Ok(());
-        }
-        while peers.len() > needed {
-            let drop = self.rng.below(peers.len() as u64) as usize;
-            peers.remove(drop);
-        }
-        let mut refused = false;
-        for peer in peers {
-            let records: Vec<(usize, Record)> = self.nodes[peer]
-                .durable
-                .iter()
-                .map(|(k, r)| (*k, r.clone()))
-                .collect();
-            for (key, record) in records {
-                let request = ReplicaRequest::Copy {
-                    key: key_bytes(key),
-                    version: record.version,
-                    value: record.value,
-                    meta: Meta::BLIND,
-                };
-                self.observe(node, record.version)?;
-                let bound = self.nodes[node].bound(self.now);
-                let decision = decide(self.nodes[node].volatile.get(&key), &request, bound);
-                refused |= decision.reply == ReplicaReply::RefusedFuture;
-                if decision.store {
-                    self.store(node, key, &request)?;
-                }
-            }
-        }
-        if refused {
-            // A copy beyond this node's bound (its clock is behind the record's issuer): it
-            // does not hold everything yet, so it must not vote. The real recovery's pass
-            // counts the refused copy as failed and tries again, like this.
-            self.stats.refused_future += 1;
-            let retry = self.rng.range(1, RECOVERY_RETRY_MS_MAX);
-            self.schedule(retry, Event::Recover { node, incarnation });
-            return Ok(());
-        }
-        let n = &mut self.nodes[node];
-        n.durable = n.volatile.clone();
-        n.dirty = false;
-        n.recovering = false;
-        n.owes_recovery = false;
-        self.stats.recoveries += 1;
-        Ok(())
-    }
-
     /// Anti-entropy: COPY one durable record to another replica (its ack is never a vote).
     pub fn on_anti_entropy(&mut self, node: usize) {
         let next = self.rng.range(5, 30);
@@ -706,7 +621,7 @@ impl World {
             key: key_bytes(key),
             version: record.version,
             value: record.value.clone(),
-            meta: Meta::BLIND,
+            meta: record.meta,
         };
         self.stats.copies += 1;
         self.send_request(node, to, None, 0, request);
@@ -773,7 +688,11 @@ impl World {
         let n = &mut self.nodes[node];
         let mut lost = None;
         for (key, revealed) in n.revealed.iter_mut() {
-            let held = n.volatile.get(key).map_or(Version::ZERO, Record::promise);
+            let held = n
+                .volatile
+                .get(key)
+                .map_or(Version::ZERO, Record::promise)
+                .max(n.floor);
             if held < *revealed {
                 lost = Some(format!(
                     "I2: n{node} k{key} holds {held:?} after answering with {revealed:?} (lost across a crash)"

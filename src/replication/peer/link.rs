@@ -128,6 +128,8 @@ pub struct LinkStatus {
     /// The peer's HLC as of its last heartbeat answer (0: none yet). Not a wall clock: it
     /// runs ahead of physical time by whatever the peer observed (within the skew bound).
     pub peer_hlc: u64,
+    /// When that answer arrived.
+    pub peer_hlc_at: Option<Instant>,
     /// The peer's wall clock minus this node's, in ms, smoothed over heartbeats (`None`:
     /// no answer yet).
     pub wall_offset_ms: Option<i64>,
@@ -198,6 +200,7 @@ impl PeerLink {
                 last_seen: None,
                 rtt: None,
                 peer_hlc: 0,
+                peer_hlc_at: None,
                 wall_offset_ms: None,
                 in_flight: 0,
                 last_refusal: None,
@@ -612,6 +615,7 @@ impl Inner {
                     wall_offset_ms(status.wall_offset_ms, beat.wall_ms, local_wall_ms, rtt);
                 status.rtt = Some(rtt);
                 status.peer_hlc = beat.hlc;
+                status.peer_hlc_at = Some(Instant::now());
                 status.wall_offset_ms = Some(offset);
                 self.status.set(status);
                 if let Some(slot) = &self.slot {

@@ -43,6 +43,7 @@ pub struct FakeLink {
 const NO_BOUND: ClockBound = ClockBound {
     physical_ms: u64::MAX / 2,
     max_skew_ms: 0,
+    promise_floor: Version::ZERO,
 };
 
 impl FakeLink {
