@@ -19,6 +19,8 @@ pub const VALUE_BYTES_MAX_HIGHEST: usize = 512 * 1024 * 1024;
 pub const PEER_VALUE_BYTES_MAX: usize = VALUE_BYTES_MAX_HIGHEST;
 /// Room in a body beyond the value itself: the key, the JSON punctuation, escapes.
 pub const BODY_OVERHEAD_BYTES: usize = 1024 * 1024;
+/// Longest time to live a write may ask for (`ttl_ms`): ten years.
+pub const TTL_MS_MAX: u64 = 10 * 365 * 24 * 3_600 * 1_000;
 /// Largest key, in bytes of UTF-8 (fjall takes at most 65,536).
 pub const KEY_BYTES_MAX: usize = 8 * 1024;
 /// Initial capacity of a connection's read buffer.

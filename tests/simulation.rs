@@ -14,7 +14,7 @@
 //! With a planted bug on (`--features planted-reversion`, `planted-lenient-repair`,
 //! `planted-early-ack`, `planted-amnesia-vote`, `planted-unbounded-clock`,
 //! `planted-cas-ignore-promise`, `planted-cas-no-writeback`, `planted-safe-count-all`,
-//! `planted-no-promise-floor`) this test must fail.
+//! `planted-no-promise-floor`, `planted-ttl-no-materialize`) this test must fail.
 
 mod sim;
 
@@ -141,4 +141,9 @@ fn scripted_loser_of_a_race_is_never_repaired_back() {
 #[test]
 fn scripted_recovery_fence_schedule_stays_linearizable() {
     sim::scenarios::recovery_fence().unwrap_or_else(|e| panic!("{e}"));
+}
+
+#[test]
+fn scripted_expiry_is_materialized_before_a_read_says_not_found() {
+    sim::scenarios::expiry_materialized().unwrap_or_else(|e| panic!("{e}"));
 }

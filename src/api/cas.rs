@@ -17,7 +17,7 @@
 use serde_json::Value;
 
 use super::error::ApiError;
-use super::json::{self, write_go_string};
+use super::json::{self, write_go_string, Millis};
 use super::{audit, bad_param, Api, Connection, BAD_PARAM};
 use crate::http::Response;
 use crate::limits::{JSON_DEPTH_MAX, KEY_BYTES_MAX};
@@ -119,16 +119,18 @@ pub fn parse(body: &[u8], max_value_bytes: usize) -> Result<CasRequest, ApiError
             ))
         }
     };
-    if fields.contains_key("ttl_ms") {
-        return Err(bad_param("ttl_ms: expiry is not supported yet"));
+    let ttl_ms = match fields.get("ttl_ms") {
+        None => None,
+        Some(Value::Number(n)) => super::parse_ttl(n.as_u64().map_or(Millis::Invalid, Millis::Ms))?,
+        Some(_) => super::parse_ttl(Millis::Invalid)?,
+    };
+    if ttl_ms.is_some() && value.is_none() {
+        return Err(bad_param("ttl_ms goes with a value, not with a delete"));
     }
     Ok(CasRequest {
         key,
         expect,
-        change: Change {
-            value,
-            expires: None,
-        },
+        change: Change { value, ttl_ms },
     })
 }
 
@@ -264,7 +266,9 @@ mod tests {
             r#"{"key":"k","expect":{"absent":true},"value":"v","delete":true}"#,
             r#"{"key":"k","expect":{"absent":true},"value":5}"#,
             r#"{"key":"k","expect":{"absent":true},"delete":false}"#,
-            r#"{"key":"k","expect":{"absent":true},"value":"v","ttl_ms":5}"#,
+            r#"{"key":"k","expect":{"absent":true},"value":"v","ttl_ms":0}"#,
+            r#"{"key":"k","expect":{"absent":true},"value":"v","ttl_ms":"5"}"#,
+            r#"{"key":"k","expect":{"present":true},"delete":true,"ttl_ms":5}"#,
         ] {
             assert!(
                 matches!(refused(body), ApiError::BadParam { detail: Some(_) }),

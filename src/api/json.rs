@@ -34,8 +34,18 @@ pub struct KvBody<'a> {
     pub value: Field<'a>,
     /// `"with_version": true` asks a get for the value's version.
     pub with_version: Flag,
-    /// Whether `ttl_ms` was given (expiry), whatever its value.
-    pub ttl_ms: bool,
+    /// `ttl_ms` (expiry), as found.
+    pub ttl_ms: Millis,
+}
+
+/// A field that must be a whole number of milliseconds, as found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Millis {
+    #[default]
+    Missing,
+    Ms(u64),
+    /// Present, but not a non-negative whole number.
+    Invalid,
 }
 
 /// A boolean field of a request body, as found.
@@ -283,6 +293,51 @@ impl<'de: 'a, 'a> serde::Deserialize<'de> for Field<'a> {
     }
 }
 
+impl<'de> serde::Deserialize<'de> for Millis {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Millis;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("any JSON value")
+            }
+            fn visit_u64<E>(self, ms: u64) -> Result<Millis, E> {
+                Ok(Millis::Ms(ms))
+            }
+            fn visit_i64<E>(self, ms: i64) -> Result<Millis, E> {
+                Ok(u64::try_from(ms).map_or(Millis::Invalid, Millis::Ms))
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<Millis, E> {
+                Ok(Millis::Invalid)
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<Millis, E> {
+                Ok(Millis::Invalid)
+            }
+            fn visit_str<E>(self, _: &str) -> Result<Millis, E> {
+                Ok(Millis::Invalid)
+            }
+            fn visit_unit<E>(self) -> Result<Millis, E> {
+                Ok(Millis::Invalid)
+            }
+            fn visit_none<E>(self) -> Result<Millis, E> {
+                Ok(Millis::Invalid)
+            }
+            fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Millis, D::Error> {
+                d.deserialize_any(self)
+            }
+            fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<Millis, A::Error> {
+                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(Millis::Invalid)
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Millis, A::Error> {
+                while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                Ok(Millis::Invalid)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
 impl<'de> serde::Deserialize<'de> for Flag {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         struct V;
@@ -343,10 +398,7 @@ impl<'de: 'a, 'a> serde::Deserialize<'de> for KvBody<'a> {
                         Name::Key => body.key = map.next_value()?,
                         Name::Value => body.value = map.next_value()?,
                         Name::WithVersion => body.with_version = map.next_value()?,
-                        Name::TtlMs => {
-                            map.next_value::<IgnoredAny>()?;
-                            body.ttl_ms = true;
-                        }
+                        Name::TtlMs => body.ttl_ms = map.next_value()?,
                         Name::Other => {
                             map.next_value::<IgnoredAny>()?;
                         }
@@ -447,8 +499,12 @@ pub fn encode_get_ok(key: &[u8], value: &[u8]) -> Vec<u8> {
 }
 
 /// [`encode_get_ok`], with `"version":V` after the value when `version` is given (already a
-/// JSON-safe string).
-pub fn encode_get_ok_with(key: &[u8], value: &[u8], version: Option<&str>) -> Vec<u8> {
+/// JSON-safe string), and then `"ttl_ms":N`, the time it has left, for a value that expires.
+pub fn encode_get_ok_with(
+    key: &[u8],
+    value: &[u8],
+    version: Option<(&str, Option<u64>)>,
+) -> Vec<u8> {
     let mut out = Vec::with_capacity(96 + key.len() + value.len() + value.len() / 8);
     out.extend_from_slice(br#"{"code":200,"success":true,"result":{"key":"#);
     write_go_string(&mut out, key);
@@ -456,10 +512,13 @@ pub fn encode_get_ok_with(key: &[u8], value: &[u8], version: Option<&str>) -> Ve
         out.extend_from_slice(br#","value":"#);
         write_go_string(&mut out, value);
     }
-    if let Some(version) = version {
+    if let Some((version, ttl_ms)) = version {
         out.extend_from_slice(br#","version":""#);
         out.extend_from_slice(version.as_bytes());
         out.push(b'"');
+        if let Some(ms) = ttl_ms {
+            out.extend_from_slice(format!(r#","ttl_ms":{ms}"#).as_bytes());
+        }
     }
     out.extend_from_slice(b"}}");
     out

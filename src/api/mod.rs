@@ -24,16 +24,16 @@ use std::sync::Arc;
 
 use crate::config::{Live, Settings, View};
 use crate::http::{Body, Handler, Method, Request, Response, Upgrade};
-use crate::limits::KEY_BYTES_MAX;
+use crate::limits::{KEY_BYTES_MAX, TTL_MS_MAX};
 use crate::metrics::{self, CoreMetrics, Outcome, Scraper};
 use crate::replication::peer::handshake::{self, Nonce};
 use crate::replication::peer::{
     AwaitedProof, Identity, PeerAdmission, Refusal, RefusalCode, PEER_PATH, PEER_PROTOCOL,
 };
-use crate::replication::{OpError, Replication};
+use crate::replication::{clock, OpError, Replication};
 
 use cluster::ClusterView;
-use json::{Field, Flag};
+use json::{Field, Flag, Millis};
 
 const ALLOW_POST: &str = "POST, OPTIONS";
 const ALLOW_GET_POST: &str = "GET, POST, OPTIONS";
@@ -384,9 +384,9 @@ impl Api {
     }
 
     async fn set(&self, body: &[u8], conn: &Connection) -> Result<Response, ApiError> {
-        let (key, value) = self.parse_key_value(body)?;
+        let (key, value, ttl_ms) = self.parse_key_value(body)?;
         let audit = self.audit_start(&key);
-        let done = self.replication.set(key, value).await;
+        let done = self.replication.set(key, value, ttl_ms).await;
         self.audit_write("set", audit, conn, &done).await;
         done.map_err(op_error)?;
         Ok(Response::json_static(200, json::BODY_OK))
@@ -437,9 +437,24 @@ impl Api {
             self.replication.get(key.clone()).await
         };
         match found.map_err(op_error)? {
-            Some((version, value)) => {
-                let version = with_version.then(|| cas::version_string(version));
-                let body = json::encode_get_ok_with(&key, &value, version.as_deref());
+            // This node's own copy may hold a value whose expiry passed (nothing is written
+            // on a local read): it is gone.
+            Some(found)
+                if found
+                    .expires
+                    .is_some_and(|e| e < self.replication.clock_now()) =>
+            {
+                Err(ApiError::NotFound)
+            }
+            Some(found) => {
+                let version = with_version.then(|| {
+                    let left = found
+                        .expires
+                        .map(|e| clock::ms_left(e, self.replication.clock_now()));
+                    (cas::version_string(found.version), left)
+                });
+                let version = version.as_ref().map(|(v, left)| (v.as_str(), *left));
+                let body = json::encode_get_ok_with(&key, &found.value, version);
                 Ok(Response::json(200, body))
             }
             None => Err(ApiError::NotFound),
@@ -452,12 +467,11 @@ impl Api {
             .map_or(self.config.max_value_bytes, |now| now.max_value_bytes)
     }
 
-    fn parse_key_value(&self, body: &[u8]) -> Result<(Vec<u8>, Vec<u8>), ApiError> {
+    /// A set's key, value and time to live.
+    fn parse_key_value(&self, body: &[u8]) -> Result<SetBody, ApiError> {
         let kv = json::decode(body).map_err(decode_error)?;
         let key = parse_key(kv.key)?;
-        if kv.ttl_ms {
-            return Err(bad_param("ttl_ms: expiry is not supported yet"));
-        }
+        let ttl_ms = parse_ttl(kv.ttl_ms)?;
         let max_value_bytes = self.max_value_bytes();
         let value = match kv.value {
             Field::Str(v) if v.len() <= max_value_bytes => v.into_owned().into_bytes(),
@@ -465,9 +479,12 @@ impl Api {
             Field::NotString => return Err(bad_param("value must be a string")),
             Field::Missing => return Err(bad_param("value is required")),
         };
-        Ok((key, value))
+        Ok((key, value, ttl_ms))
     }
 }
+
+/// A set's key, value and time to live (ms).
+type SetBody = (Vec<u8>, Vec<u8>, Option<u64>);
 
 const BAD_PARAM: ApiError = ApiError::BadParam { detail: None };
 
@@ -489,6 +506,17 @@ fn decode_error(err: json::DecodeError) -> ApiError {
 /// The detail of [`json::DecodeError::TooDeep`]; a test checks that it names
 /// [`crate::limits::JSON_DEPTH_MAX`].
 const JSON_TOO_DEEP: &str = "JSON is nested deeper than 32 levels";
+
+/// A time to live: 1 ms to `TTL_MS_MAX`.
+pub(super) fn parse_ttl(ttl: Millis) -> Result<Option<u64>, ApiError> {
+    match ttl {
+        Millis::Missing => Ok(None),
+        Millis::Ms(ms) if (1..=TTL_MS_MAX).contains(&ms) => Ok(Some(ms)),
+        Millis::Ms(_) | Millis::Invalid => Err(bad_param(
+            "ttl_ms must be a whole number of milliseconds from 1 to 315360000000 (10 years)",
+        )),
+    }
+}
 
 fn parse_key(key: Field<'_>) -> Result<Vec<u8>, ApiError> {
     match key {

@@ -22,6 +22,7 @@
 
 use crate::limits;
 use crate::storage::layout::{CLOCK_CEILING_PREFIX as CEILING_PREFIX, CLOCK_DIR};
+use crate::storage::record::EXPIRY_ORIGIN_BIT;
 use crate::storage::store::{sync_dir, write_atomically};
 use crate::storage::Version;
 use std::cell::{Cell, RefCell};
@@ -49,7 +50,17 @@ pub type PhysicalClock = Box<dyn Fn() -> u64>;
 /// so losing their top 8 bits costs nothing).
 pub fn origin(node_id: u64, core: usize) -> u64 {
     debug_assert!(core < limits::THREADS_MAX);
-    (node_id << 8) | (core as u64 & 0xff)
+    ((node_id << 8) | (core as u64 & 0xff)) & !EXPIRY_ORIGIN_BIT
+}
+
+/// The expiry HLC of a record written at `version_hlc` to live `ttl_ms`.
+pub fn expires_after(version_hlc: u64, ttl_ms: u64) -> u64 {
+    version_hlc.saturating_add(ttl_ms.saturating_mul(1 << COUNTER_BITS))
+}
+
+/// How many ms a record expiring at `expires` has left at the HLC `now` (0 once expired).
+pub fn ms_left(expires: u64, now: u64) -> u64 {
+    hlc_ms(expires.saturating_sub(now))
 }
 
 /// The system clock, in ms since the epoch (0 before it).
@@ -339,6 +350,12 @@ impl Hlc {
     /// The last value issued or observed.
     pub fn last(&self) -> u64 {
         self.inner.last.get()
+    }
+
+    /// Where the clock stands now, without issuing anything: the later of the last value and
+    /// physical time (what an expiry is compared with).
+    pub fn reading(&self) -> u64 {
+        self.last().max(self.physical_ms() << COUNTER_BITS)
     }
 
     /// The durable ceiling: no value above it has been issued.

@@ -26,7 +26,7 @@ pub use crate::config::WriteMode;
 pub use cas::{compare_holds, CasDone, CasOp, Change, Current, Expect};
 pub use contended::ContendedKeys;
 pub use read::{ReadDone, ReadOp};
-pub use write::{WriteDone, WriteOp};
+pub use write::{Payload, WriteDone, WriteOp};
 
 use super::protocol::{ReplicaReply, ReplicaRequest};
 use crate::limits;

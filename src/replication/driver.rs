@@ -21,8 +21,8 @@ use futures_core::Stream;
 
 use super::clock::Hlc;
 use super::coordinator::{
-    Action, CasDone, CasOp, Change, ContendedKeys, Expect, Input, Operation, ReadDone, ReadOp,
-    ReplicaSet, WriteDone, WriteOp,
+    Action, CasDone, CasOp, Change, ContendedKeys, Expect, Input, Operation, Payload, ReadDone,
+    ReadOp, ReplicaSet, WriteDone, WriteOp,
 };
 use super::hints::{Hint, Hints};
 use super::protocol::{ReplicaReply, ReplicaRequest};
@@ -130,23 +130,18 @@ impl Driver {
         shard: &Shard,
         hlc: &Hlc,
         key: Vec<u8>,
-        value: Option<Vec<u8>>,
+        payload: impl Into<Payload>,
     ) -> WriteDone {
+        let payload = payload.into();
         let (timeout, write_mode) = self.timeout_and_mode();
         let deadline = Instant::now() + timeout;
         let safe = write_mode == WriteMode::Safe
             || self.contended.borrow_mut().contains(&key, self.now_ms());
         let (mut op, first) = if safe {
-            WriteOp::safe(self.n(), key, (value, Meta::BLIND), self.reachable())
+            WriteOp::safe(self.n(), key, payload, self.reachable())
         } else {
             let version = hlc.now().await;
-            WriteOp::fast(
-                self.n(),
-                key,
-                (value, Meta::BLIND),
-                version,
-                self.reachable(),
-            )
+            WriteOp::fast(self.n(), key, payload, version, self.reachable())
         };
         let mut rounds = Rounds::new(self, shard, hlc, deadline);
         let done = rounds.run(&mut op, first).await;
@@ -229,7 +224,8 @@ impl Driver {
     /// which writes the state back at a fresh ballot if the majority disagrees.
     pub async fn read(&self, shard: &Shard, hlc: &Hlc, key: Vec<u8>) -> ReadDone {
         let deadline = Instant::now() + self.timeout_and_mode().0;
-        let (mut op, first) = ReadOp::start(self.n(), key.clone(), self.reachable());
+        let now = hlc.reading();
+        let (mut op, first) = ReadOp::start_at(self.n(), key.clone(), self.reachable(), now);
         let done = Rounds::new(self, shard, hlc, deadline)
             .run(&mut op, first)
             .await;
@@ -239,7 +235,7 @@ impl Driver {
         let ballot = hlc.now().await;
         let never = Change {
             value: None,
-            expires: None,
+            ttl_ms: None,
         };
         let reachable = self.reachable();
         let (mut cas, first) =
@@ -252,6 +248,7 @@ impl Driver {
                 Some(value) => ReadDone::Found {
                     version: current.version,
                     value,
+                    expires: None,
                 },
                 None => ReadDone::NotFound {
                     version: current.version,

@@ -30,9 +30,18 @@ pub use crate::storage::Version;
 use crate::storage::{Shard, ShardStats, StorageError, Store};
 
 use clock::Hlc;
-use coordinator::{CasDone, Change, Expect, ReadDone, WriteDone};
+use coordinator::{CasDone, Change, Expect, Payload, ReadDone, WriteDone};
 use driver::Driver;
 use protocol::{ReplicaReply, ReplicaRequest};
+
+/// A value as a get found it: its version and, if it was written with a time to live, its
+/// expiry (an HLC).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Found {
+    pub version: Version,
+    pub value: Vec<u8>,
+    pub expires: Option<u64>,
+}
 
 /// Why a client operation did not succeed.
 #[derive(Debug, thiserror::Error)]
@@ -122,15 +131,10 @@ impl CoreReplica {
         }
     }
 
-    async fn write(
-        &self,
-        shard: u32,
-        key: Vec<u8>,
-        value: Option<Vec<u8>>,
-    ) -> Result<Version, OpError> {
+    async fn write(&self, shard: u32, key: Vec<u8>, payload: Payload) -> Result<Version, OpError> {
         match self
             .driver
-            .write(self.shard(shard), &self.hlc, key, value)
+            .write(self.shard(shard), &self.hlc, key, payload)
             .await
         {
             WriteDone::Ok { version } => Ok(version),
@@ -143,9 +147,17 @@ impl CoreReplica {
         }
     }
 
-    async fn read(&self, shard: u32, key: Vec<u8>) -> Result<Option<(Version, Vec<u8>)>, OpError> {
+    async fn read(&self, shard: u32, key: Vec<u8>) -> Result<Option<Found>, OpError> {
         match self.driver.read(self.shard(shard), &self.hlc, key).await {
-            ReadDone::Found { version, value } => Ok(Some((version, value))),
+            ReadDone::Found {
+                version,
+                value,
+                expires,
+            } => Ok(Some(Found {
+                version,
+                value,
+                expires,
+            })),
             ReadDone::NotFound { .. } => Ok(None),
             ReadDone::NotMost => Err(OpError::NotMost {
                 indeterminate: false,
@@ -171,13 +183,15 @@ impl CoreReplica {
     }
 
     /// This node's own copy; a tombstone reads as absent.
-    async fn read_local(
-        &self,
-        shard: u32,
-        key: &[u8],
-    ) -> Result<Option<(Version, Vec<u8>)>, OpError> {
+    async fn read_local(&self, shard: u32, key: &[u8]) -> Result<Option<Found>, OpError> {
         let record = self.shard(shard).read(key).await?;
-        Ok(record.and_then(|r| Some((r.version, r.value?))))
+        Ok(record.and_then(|r| {
+            Some(Found {
+                version: r.version,
+                value: r.value?,
+                expires: r.meta.expires,
+            })
+        }))
     }
 
     /// A replica operation from a peer's coordinator, on this (owner) core. The clock observes
@@ -280,14 +294,29 @@ impl Replication {
         self.store.space().is_low()
     }
 
-    /// The version written, once a majority holds it.
-    pub async fn set(&self, key: Vec<u8>, value: Vec<u8>) -> Result<Version, OpError> {
+    /// The version written, once a majority holds it. With `ttl_ms`, the key expires that
+    /// long after the version (DESIGN §10: a tombstone at a version fixed in advance).
+    pub async fn set(
+        &self,
+        key: Vec<u8>,
+        value: Vec<u8>,
+        ttl_ms: Option<u64>,
+    ) -> Result<Version, OpError> {
         self.check_voting()?;
         self.check_space()?;
+        if ttl_ms.is_some() && !self.local.driver.speaks_cas() {
+            return Err(OpError::Unsupported(
+                "a member runs a mostdb without expiry: upgrade every member first",
+            ));
+        }
         let refusals = self.store.space().refused_writes();
+        let payload = Payload {
+            value: Some(value),
+            ttl_ms,
+        };
         let done = self.on_owner(
             self.store.shard_for_key(&key),
-            move |local, shard| async move { local.write(shard, key, Some(value)).await },
+            move |local, shard| async move { local.write(shard, key, payload).await },
         );
         self.blame_space(done.await, refusals)
     }
@@ -299,7 +328,7 @@ impl Replication {
         let refusals = self.store.space().refused_writes();
         let done = self.on_owner(
             self.store.shard_for_key(&key),
-            move |local, shard| async move { local.write(shard, key, None).await },
+            move |local, shard| async move { local.write(shard, key, Payload::plain(None)).await },
         );
         self.blame_space(done.await, refusals)
     }
@@ -323,7 +352,7 @@ impl Replication {
     }
 
     /// The value a majority holds exactly (DESIGN §3, read), and its version.
-    pub async fn get(&self, key: Vec<u8>) -> Result<Option<(Version, Vec<u8>)>, OpError> {
+    pub async fn get(&self, key: Vec<u8>) -> Result<Option<Found>, OpError> {
         self.check_voting()?;
         self.on_owner(
             self.store.shard_for_key(&key),
@@ -333,7 +362,7 @@ impl Replication {
     }
 
     /// This node's own copy, without any quorum (the original's `/api/get`), and its version.
-    pub async fn local_get(&self, key: Vec<u8>) -> Result<Option<(Version, Vec<u8>)>, OpError> {
+    pub async fn local_get(&self, key: Vec<u8>) -> Result<Option<Found>, OpError> {
         self.on_owner(
             self.store.shard_for_key(&key),
             move |local, shard| async move { local.read_local(shard, &key).await },
@@ -345,6 +374,12 @@ impl Replication {
     /// node votes. Blocking (one small file, synced).
     pub fn raise_promise_floor(&self, hlc: u64) -> std::io::Result<()> {
         self.store.raise_promise_floor(hlc)
+    }
+
+    /// Where this core's clock stands (an HLC), without issuing anything: what expiries are
+    /// compared with.
+    pub fn clock_now(&self) -> u64 {
+        self.local.hlc.reading()
     }
 
     /// This core's clock reading (for the cluster view's HLC offsets).

@@ -23,9 +23,23 @@ pub struct Version {
     pub origin: u64,
 }
 
+/// The origin bit no issued version carries (`replication::clock::origin` clears it): it marks
+/// the version of an expiry's tombstone (DESIGN §10).
+pub const EXPIRY_ORIGIN_BIT: u64 = 1 << 63;
+
 impl Version {
     /// The version of an absent key: below every issued version.
     pub const ZERO: Version = Version { hlc: 0, origin: 0 };
+
+    /// The version of the tombstone that a record at this version expiring at `expires`
+    /// becomes: fixed in advance, the same on every node, above the record's own version
+    /// whenever the expiry is (and no ordinary write can carry it).
+    pub fn expiry(self, expires: u64) -> Version {
+        Version {
+            hlc: expires,
+            origin: self.origin | EXPIRY_ORIGIN_BIT,
+        }
+    }
 }
 
 /// What a record carries besides its version and value, replicated with it (DESIGN §10).
@@ -44,6 +58,11 @@ impl Meta {
         cas: false,
         expires: None,
     };
+
+    /// Whether the record has expired by the HLC `now` (its expiry is behind it).
+    pub fn expired_at(&self, now: u64) -> bool {
+        self.expires.is_some_and(|at| at < now)
+    }
 }
 
 /// A record as held by a replica: its version and value (`None` for a tombstone), what comes

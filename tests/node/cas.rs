@@ -1,6 +1,6 @@
 //! Compare-and-set on the real binary (DESIGN §10), one node: every expectation, both
 //! changes, the answers' envelopes byte for byte where they carry no version, versions that a
-//! get with `with_version` and a CAS agree on, `ttl_ms` refused rather than ignored, and
+//! get with `with_version` and a CAS agree on, expiry (`ttl_ms`) for get and CAS, and
 //! malformed bodies answered with the original's 参数有误 while nothing changes.
 
 use serde_json::Value;
@@ -101,14 +101,59 @@ fn create_if_absent_then_compare_by_value_and_by_version() {
 }
 
 #[test]
-fn expiry_is_refused_never_ignored_and_bad_bodies_change_nothing() {
+fn a_key_with_a_time_to_live_expires_for_get_and_cas() {
+    let node = Node::start();
+    let mut c = node.client();
+    c.post(SET, r#"{"key":"e","value":"v","ttl_ms":400}"#)
+        .assert_json(200, OK);
+    let path = format!("{GET}?key=e&with_version=true");
+    let got_v = json(&c.call(&request("GET", &path, &[], b"")));
+    let left = got_v["result"]["ttl_ms"].as_u64().expect("ttl_ms left");
+    assert!((1..=400).contains(&left), "{got_v}");
+    // A key without expiry shows no ttl_ms.
+    c.post(SET, &kv("forever", "v")).assert_json(200, OK);
+    let plain = json(&c.call(&request(
+        "GET",
+        &format!("{GET}?key=forever&with_version=true"),
+        &[],
+        b"",
+    )));
+    assert!(plain["result"].get("ttl_ms").is_none(), "{plain}");
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    c.post(GET, &k("e")).assert_json(200, NOT_FOUND);
+    // Expired is absent for a CAS too; a CAS can set a time to live.
+    let created = cas(
+        &mut c,
+        r#"{"key":"e","expect":{"absent":true},"value":"w","ttl_ms":300}"#,
+    );
+    assert_eq!(created["code"], 200, "{created}");
+    c.post(GET, &k("e")).assert_json(200, &got("e", "w"));
+    std::thread::sleep(std::time::Duration::from_millis(400));
+    let gone = cas(
+        &mut c,
+        r#"{"key":"e","expect":{"present":true},"value":"x"}"#,
+    );
+    assert_eq!(gone["message"], "CompareFailed", "{gone}");
+    assert!(gone["result"].get("value").is_none(), "{gone}");
+}
+
+#[test]
+fn bad_bodies_change_nothing() {
     let node = Node::start();
     let mut c = node.client();
     c.post(SET, &kv("k", "v")).assert_json(200, OK);
-    c.post(SET, r#"{"key":"k","value":"w","ttl_ms":1000}"#)
-        .assert_bad_param_with_detail();
     for body in [
-        r#"{"key":"k","expect":{"present":true},"value":"x","ttl_ms":5}"#,
+        r#"{"key":"k","value":"w","ttl_ms":0}"#,
+        r#"{"key":"k","value":"w","ttl_ms":-5}"#,
+        r#"{"key":"k","value":"w","ttl_ms":"5"}"#,
+        r#"{"key":"k","value":"w","ttl_ms":1.5}"#,
+        r#"{"key":"k","value":"w","ttl_ms":315360000001}"#,
+    ] {
+        c.post(SET, body).assert_bad_param_with_detail();
+    }
+    for body in [
+        r#"{"key":"k","expect":{"present":true},"value":"x","ttl_ms":0}"#,
+        r#"{"key":"k","expect":{"present":true},"delete":true,"ttl_ms":5}"#,
         r#"{"key":"k","expect":{"present":true}}"#,
         r#"{"key":"k","expect":{"sometimes":true},"value":"x"}"#,
         r#"{"key":"k","expect":{"version":"not-a-version"},"value":"x"}"#,

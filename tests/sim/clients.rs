@@ -6,8 +6,8 @@
 use super::history::{CasResult, Expect, KvOp, Ret};
 use super::world::{key_bytes, Check, Event, OpId, World};
 use mostdb::replication::coordinator::{
-    self, quorum, Action, CasDone, CasOp, Change, Input, Operation, ReadDone, ReadOp, ReplicaSet,
-    WriteDone, WriteMode, WriteOp,
+    self, quorum, Action, CasDone, CasOp, Change, Input, Operation, Payload, ReadDone, ReadOp,
+    ReplicaSet, WriteDone, WriteMode, WriteOp,
 };
 use mostdb::replication::protocol::{ReplicaReply, ReplicaRequest};
 use mostdb::storage::{Meta, Version};
@@ -195,7 +195,7 @@ impl Clients {
             issue(w, ballot, id)?;
             let change = Change {
                 value: new.map(|v| v.to_be_bytes().to_vec()),
-                expires: None,
+                ttl_ms: None,
             };
             let compare = (crate_expect(expect), change);
             let (m, a) = CasOp::start(n, key_bytes(key), compare, ballot, reachable);
@@ -217,12 +217,12 @@ impl Clients {
             let contended = w.nodes[node].contended.contains(&key_bytes(key), phys);
             let (m, a) = if contended || w.rng.chance(w.cfg.safe_permille) {
                 w.stats.safe_writes += 1;
-                WriteOp::safe(n, key_bytes(key), (value, Meta::BLIND), reachable)
+                WriteOp::safe(n, key_bytes(key), Payload::plain(value), reachable)
             } else {
                 let origin = w.nodes[node].origin;
                 let version = w.nodes[node].issue(w.now, origin);
                 issue(w, version, id)?;
-                WriteOp::fast(n, key_bytes(key), (value, Meta::BLIND), version, reachable)
+                WriteOp::fast(n, key_bytes(key), Payload::plain(value), version, reachable)
             };
             (Machine::Write(m), a.map(Outcome::Write), rec)
         };
@@ -433,7 +433,7 @@ impl Clients {
                 return Ok(());
             }
             ReadDone::NotFound { version } => (version, None),
-            ReadDone::Found { version, value } => {
+            ReadDone::Found { version, value, .. } => {
                 let bytes: [u8; 8] = value
                     .as_slice()
                     .try_into()

@@ -6,12 +6,12 @@
 
 use super::history::{check, CasResult, Expect, KvOp, Recorder, Ret};
 use mostdb::replication::coordinator::{
-    self, Action, CasDone, CasOp, Change, Input, Operation, ReadDone, ReadOp, ReplicaSet,
+    self, Action, CasDone, CasOp, Change, Input, Operation, Payload, ReadDone, ReadOp, ReplicaSet,
     WriteDone, WriteOp,
 };
 use mostdb::replication::protocol::{ReplicaReply, ReplicaRequest};
 use mostdb::replication::replica::{decide, stored_record, ClockBound};
-use mostdb::storage::{Meta, Record, Version};
+use mostdb::storage::{Record, Version};
 
 const N: usize = 3;
 const A: usize = 0;
@@ -175,7 +175,7 @@ pub fn lenient_repair() -> Result<(), String> {
     let (mut write, action) = WriteOp::fast(
         N,
         key(),
-        (value(1), Meta::BLIND),
+        Payload::plain(value(1)),
         v(20, 2),
         ReplicaSet::all(N),
     );
@@ -191,7 +191,7 @@ pub fn lenient_repair() -> Result<(), String> {
     let (mut write, action) = WriteOp::fast(
         N,
         key(),
-        (value(2), Meta::BLIND),
+        Payload::plain(value(2)),
         v(10, 1),
         ReplicaSet::all(N),
     );
@@ -225,7 +225,7 @@ pub fn reversion() -> Result<(), String> {
     let (mut write, action) = WriteOp::fast(
         N,
         key(),
-        (value(1), Meta::BLIND),
+        Payload::plain(value(1)),
         v(20, 3),
         ReplicaSet::all(N),
     );
@@ -241,7 +241,7 @@ pub fn reversion() -> Result<(), String> {
     let (mut write, action) = WriteOp::fast(
         N,
         key(),
-        (value(2), Meta::BLIND),
+        Payload::plain(value(2)),
         v(10, 1),
         ReplicaSet::all(N),
     );
@@ -287,7 +287,7 @@ pub fn early_ack() -> Result<(), String> {
     let (mut write, action) = WriteOp::fast(
         N,
         key(),
-        (value(1), Meta::BLIND),
+        Payload::plain(value(1)),
         v(10, 1),
         ReplicaSet::all(N),
     );
@@ -326,7 +326,7 @@ fn create(h: &mut Recorder, pid: usize, new: u64, ballot: Version) -> (usize, Ca
     );
     let change = Change {
         value: value(new),
-        expires: None,
+        ttl_ms: None,
     };
     let compare = (coordinator::Expect::Absent, change);
     let (op, action) = CasOp::start(N, key(), compare, ballot, ReplicaSet::all(N));
@@ -500,7 +500,7 @@ pub fn recovery_fence() -> Result<(), String> {
     let (mut write, action) = WriteOp::fast(
         N,
         key(),
-        (value(2), Meta::BLIND),
+        Payload::plain(value(2)),
         v(10, 3),
         ReplicaSet::all(N),
     );
@@ -531,5 +531,39 @@ pub fn recovery_fence() -> Result<(), String> {
     };
     record_cas(&mut h, rec_x, 1, &done_x);
     record_read(&mut h, 2, &mut reps, &[A, B, C]);
+    check(&h.recs, 1)
+}
+
+/// Read-side expiry (DESIGN §10): X (value 1, 1 ms to live) completes; a reader whose clock
+/// passed X's expiry reads "not found"; then a reader whose clock lags behind it reads. Unless
+/// the first read wrote the expiry's tombstone into a majority, the second still finds X.
+pub fn expiry_materialized() -> Result<(), String> {
+    let mut reps = Replicas::default();
+    let mut h = Recorder::default();
+    let x = h.call(0, 0, KvOp::Set(1));
+    let payload = Payload {
+        value: value(1),
+        ttl_ms: Some(1),
+    };
+    let (mut write, action) = WriteOp::fast(N, key(), payload, v(10, 1), ReplicaSet::all(N));
+    let (xr, put) = send(action);
+    let mut done_x = None;
+    for r in [A, B, C] {
+        let reply = reps.serve_now(r, &put);
+        if let Action::Done(done) = write.on_reply(r, xr, reply) {
+            done_x.get_or_insert(done);
+        }
+    }
+    record_write(&mut h, x, KvOp::Set(1), &done_x.ok_or("X did not end")?);
+    // The expiry, for the checker: a delete that may take effect at any time from now on.
+    let expiry = h.call(9, 0, KvOp::Del);
+    h.end(expiry, Ret::Indeterminate);
+    let expires = 10 + (1 << 16);
+    for (pid, now, answering) in [(1, expires + 1, [A, B]), (2, 20, [B, C])] {
+        let rec = h.call(pid, 0, KvOp::Get(None));
+        let (mut op, action) = ReadOp::start_at(N, key(), ReplicaSet::all(N), now);
+        let done = finish_read(&mut op, action, &mut reps, &answering);
+        record_read_done(&mut h, rec, done);
+    }
     check(&h.recs, 1)
 }

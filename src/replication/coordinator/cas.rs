@@ -20,6 +20,7 @@
 
 use super::{check_replicas, quorum, Action, Input, Operation, ReplicaSet};
 use crate::limits;
+use crate::replication::clock;
 use crate::replication::protocol::{ReplicaReply, ReplicaRequest};
 use crate::storage::{Meta, Version};
 
@@ -45,8 +46,8 @@ pub enum Expect {
 pub struct Change {
     /// The new value; `None` deletes the key.
     pub value: Option<Vec<u8>>,
-    /// The key expires at this HLC (TTL), if any.
-    pub expires: Option<u64>,
+    /// The new value expires this long after the CAS's ballot (TTL), if at all.
+    pub ttl_ms: Option<u64>,
 }
 
 /// The state a CAS compared against: the value at `version` (`None`: absent).
@@ -227,7 +228,10 @@ impl CasOp {
     fn change_meta(&self) -> Meta {
         Meta {
             cas: true,
-            expires: self.change.expires,
+            expires: self
+                .change
+                .ttl_ms
+                .map(|ttl| clock::expires_after(self.ballot.hlc, ttl)),
         }
     }
 
@@ -395,6 +399,9 @@ impl CasOp {
     /// Q promised: compare against the state at the ballot, then accept or write back.
     fn decide(&mut self) -> Action<CasDone> {
         let (m, value, meta) = self.best.clone();
+        // A value whose expiry passed by the ballot: absent, but only once its tombstone is
+        // written, or a coordinator whose clock lags could still read the value after.
+        let expired = value.is_some() && m != Version::ZERO && meta.expired_at(self.ballot.hlc);
         let live = live_at(self.ballot, (m, value, meta));
         let current = Current {
             version: m,
@@ -414,18 +421,16 @@ impl CasOp {
             .slots
             .iter()
             .all(|s| !matches!(s, Slot::Promised(v) if *v != m));
-        if agreed_without_write_back(agreed) {
+        if agreed_without_write_back(agreed && !expired) {
             return self.done(CasDone::CompareFailed { current });
         }
         self.phase = Phase::WriteBack;
+        let expires = meta.expires.filter(|_| current.value.is_some());
         let request = ReplicaRequest::Put {
             key: self.key.clone(),
             version: self.ballot,
             value: current.value,
-            meta: Meta {
-                cas: true,
-                expires: meta.expires,
-            },
+            meta: Meta { cas: true, expires },
         };
         self.start_round(request)
     }
@@ -504,8 +509,7 @@ impl CasOp {
 /// The value of the accepted record `(m, value, meta)` as the state at `ballot`: `None` when
 /// absent (never written, a tombstone, or expired by then).
 fn live_at(ballot: Version, (m, value, meta): (Version, Option<Vec<u8>>, Meta)) -> Option<Vec<u8>> {
-    let expired = meta.expires.is_some_and(|at| at <= ballot.hlc);
-    value.filter(|_| m != Version::ZERO && !expired)
+    value.filter(|_| m != Version::ZERO && !meta.expired_at(ballot.hlc))
 }
 
 /// Whether the compare holds against `current`.

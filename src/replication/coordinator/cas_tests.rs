@@ -31,7 +31,7 @@ fn reply(op: &mut CasOp, from: usize, round: u32, r: R) -> Action<CasDone> {
 fn start(expect: Expect, value: Option<&[u8]>) -> (CasOp, u32) {
     let change = Change {
         value: value.map(<[u8]>::to_vec),
-        expires: None,
+        ttl_ms: None,
     };
     let (op, action) = CasOp::start(
         3,
@@ -220,7 +220,7 @@ fn deadlines_before_the_accept_and_an_unreachable_majority_are_definite() {
     );
     let change = Change {
         value: None,
-        expires: None,
+        ttl_ms: None,
     };
     let (_, action) = CasOp::start(3, b"k".to_vec(), (Expect::Present, change), v(9), set(&[1]));
     assert_eq!(action, Action::Done(CasDone::NotMost { contended: false }));

@@ -43,7 +43,7 @@ fn fast3(version: u64) -> (WriteOp, u32) {
     let (op, action) = WriteOp::fast(
         3,
         b"k".to_vec(),
-        (Some(b"x".to_vec()), Meta::BLIND),
+        Payload::plain(Some(b"x".to_vec())),
         v(version),
         ReplicaSet::all(3),
     );
@@ -92,7 +92,7 @@ fn fast_write_is_ok_with_a_majority_of_accepts() {
 
 #[test]
 fn fast_write_with_too_few_reachable_fails_at_once_sending_nothing() {
-    let (op, action) = WriteOp::fast(5, b"k".to_vec(), (None, Meta::BLIND), v(3), set(&[0, 4]));
+    let (op, action) = WriteOp::fast(5, b"k".to_vec(), Payload::plain(None), v(3), set(&[0, 4]));
     assert_eq!(action, Action::Done(WriteDone::NotMost));
     assert!(op.is_done());
     assert_eq!(op.version(), Version::ZERO, "no PUT round was started");
@@ -103,7 +103,7 @@ fn unreachable_replicas_are_not_asked_and_do_not_block_the_outcome() {
     let (mut op, action) = WriteOp::fast(
         5,
         b"k".to_vec(),
-        (None, Meta::BLIND),
+        Payload::plain(None),
         v(3),
         set(&[0, 1, 2, 7]),
     );
@@ -292,7 +292,7 @@ fn a_single_node_cluster_is_its_own_majority() {
     let (mut op, action) = WriteOp::fast(
         1,
         b"k".to_vec(),
-        (None, Meta::BLIND),
+        Payload::plain(None),
         v(5),
         ReplicaSet::all(1),
     );
@@ -319,7 +319,7 @@ fn safe3() -> (WriteOp, u32) {
     let (op, action) = WriteOp::safe(
         3,
         b"k".to_vec(),
-        (Some(b"y".to_vec()), Meta::BLIND),
+        Payload::plain(Some(b"y".to_vec())),
         ReplicaSet::all(3),
     );
     let (round, to, request) = sent(action);
@@ -377,7 +377,7 @@ fn safe_write_with_too_few_version_answers_fails_definitely() {
         Action::Done(WriteDone::NotMost),
         "no PUT was sent"
     );
-    let (op, action) = WriteOp::safe(3, b"k".to_vec(), (None, Meta::BLIND), set(&[1]));
+    let (op, action) = WriteOp::safe(3, b"k".to_vec(), Payload::plain(None), set(&[1]));
     assert_eq!(action, Action::Done(WriteDone::NotMost));
     assert!(op.is_done());
 }
@@ -446,7 +446,8 @@ fn a_majority_of_equal_answers_is_read_in_one_round_trip() {
         op.on_reply(2, r, read_answer(7, Some(b"a"))),
         Action::Done(ReadDone::Found {
             version: v(7),
-            value: b"a".to_vec()
+            value: b"a".to_vec(),
+            expires: None,
         })
     );
     assert_eq!(op.on_reply(0, r, read_answer(9, Some(b"z"))), Action::Wait);
@@ -486,7 +487,8 @@ fn diverging_answers_repair_the_stale_replicas_before_returning() {
         op.on_reply(0, r, R::RepairOk),
         Action::Done(ReadDone::Found {
             version: v(8),
-            value: b"new".to_vec()
+            value: b"new".to_vec(),
+            expires: None,
         })
     );
 }
@@ -516,7 +518,8 @@ fn a_late_answer_equal_to_m_counts_and_a_lower_one_is_repaired() {
         op.on_reply(1, r, R::RepairOk),
         Action::Done(ReadDone::Found {
             version: v(8),
-            value: b"m".to_vec()
+            value: b"m".to_vec(),
+            expires: None,
         })
     );
 }
@@ -530,7 +533,8 @@ fn a_late_answer_equal_to_m_completes_the_majority() {
         op.on_reply(2, r, read_answer(6, Some(b"six"))),
         Action::Done(ReadDone::Found {
             version: v(6),
-            value: b"six".to_vec()
+            value: b"six".to_vec(),
+            expires: None,
         })
     );
 }
@@ -586,7 +590,8 @@ fn a_repair_refused_by_a_promise_waits_for_the_others() {
         op.on_reply(2, r, read_answer(6, Some(b"six"))),
         Action::Done(ReadDone::Found {
             version: v(6),
-            value: b"six".to_vec()
+            value: b"six".to_vec(),
+            expires: None,
         })
     );
     assert_eq!(op.attempts(), 1);
@@ -649,7 +654,8 @@ fn foreign_answers_are_never_votes() {
         op.on_reply(1, r, read_answer(1, Some(b"a"))),
         Action::Done(ReadDone::Found {
             version: v(1),
-            value: b"a".to_vec()
+            value: b"a".to_vec(),
+            expires: None,
         })
     );
 }

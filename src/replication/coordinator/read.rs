@@ -20,8 +20,13 @@ use crate::storage::{Meta, Version};
 /// How a read ended.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ReadDone {
-    /// A majority held exactly `version`, whose value this is.
-    Found { version: Version, value: Vec<u8> },
+    /// A majority held exactly `version`, whose value this is, expiring at `expires` (an HLC)
+    /// if it was written with a time to live.
+    Found {
+        version: Version,
+        value: Vec<u8>,
+        expires: Option<u64>,
+    },
     /// A majority held exactly `version`: absent ([`Version::ZERO`]) or a tombstone.
     NotFound { version: Version },
     /// No majority could be had: nothing is known (and nothing was changed but repairs).
@@ -64,6 +69,8 @@ pub struct ReadOp {
     observed: Version,
     /// A CAS's promise refused a repair: a read that fails may end as a consensus read.
     met_promise: bool,
+    /// The coordinator's clock (an HLC) when the read began: expiries behind it have passed.
+    now: u64,
 }
 
 impl Operation for ReadOp {
@@ -90,8 +97,20 @@ impl Operation for ReadOp {
 
 impl ReadOp {
     /// Starts a read of `key` from the reachable replicas of `0..n`. Fewer than a majority
-    /// reachable → NotMost at once.
+    /// reachable → NotMost at once. Expiries are never passed.
     pub fn start(n: usize, key: Vec<u8>, reachable: ReplicaSet) -> (ReadOp, Action<ReadDone>) {
+        ReadOp::start_at(n, key, reachable, 0)
+    }
+
+    /// [`ReadOp::start`] by a coordinator whose clock reads `now` (an HLC): a value whose
+    /// expiry is behind it is read as its expiry's tombstone, written (repaired) into a
+    /// majority first (DESIGN §10).
+    pub fn start_at(
+        n: usize,
+        key: Vec<u8>,
+        reachable: ReplicaSet,
+        now: u64,
+    ) -> (ReadOp, Action<ReadDone>) {
         check_replicas(n);
         let mut op = ReadOp {
             key,
@@ -104,6 +123,7 @@ impl ReadOp {
             done: false,
             observed: Version::ZERO,
             met_promise: false,
+            now,
         };
         let action = if op.reachable.len() < quorum(n) {
             op.finish(ReadDone::NotMost)
@@ -318,9 +338,16 @@ impl ReadOp {
         let q = quorum(self.slots.len());
         let holds = self.count(|s| *s == Slot::Holds);
         if self.fixed && holds >= q {
-            let (version, value, _) = self.best.clone();
+            let (version, value, meta) = self.best.clone();
+            if value.is_some() && meta.expired_at(self.now) {
+                return self.materialize(version, meta);
+            }
             return self.finish(match value {
-                Some(value) if version != Version::ZERO => ReadDone::Found { version, value },
+                Some(value) if version != Version::ZERO => ReadDone::Found {
+                    version,
+                    value,
+                    expires: meta.expires,
+                },
                 _ => ReadDone::NotFound { version },
             });
         }
@@ -334,6 +361,31 @@ impl ReadOp {
             return self.finish(ReadDone::NotMost);
         }
         Action::Wait
+    }
+
+    /// A majority holds `m`, whose expiry has passed: the key holds the expiry's tombstone,
+    /// at a version fixed in advance. Repair it into every replica; the read answers NotFound
+    /// once a majority holds exactly it (a newer write there starts the read over).
+    #[cfg(not(feature = "planted-ttl-no-materialize"))]
+    fn materialize(&mut self, m: Version, meta: Meta) -> Action<ReadDone> {
+        let Some(expires) = meta.expires else {
+            return Action::Wait;
+        };
+        self.best = (m.expiry(expires), None, Meta::BLIND);
+        for (replica, slot) in self.slots.iter_mut().enumerate() {
+            if self.reachable.contains(replica) {
+                *slot = Slot::Repairing;
+            }
+        }
+        self.repair(self.reachable)
+    }
+
+    /// The planted bug: an expired value is answered NotFound on this coordinator's clock
+    /// alone, nothing written; a coordinator whose clock lags still reads the value after.
+    #[cfg(feature = "planted-ttl-no-materialize")]
+    fn materialize(&mut self, m: Version, _meta: Meta) -> Action<ReadDone> {
+        self.done = true;
+        Action::Done(ReadDone::NotFound { version: m })
     }
 
     fn finish(&mut self, outcome: ReadDone) -> Action<ReadDone> {

@@ -5,13 +5,12 @@
 use super::machine_tests::{read_answer, rejected, sent, set, v};
 use super::*;
 use crate::replication::protocol::ReplicaReply as R;
-use crate::storage::Meta;
 
 fn fast3(version: u64) -> (WriteOp, u32) {
     let (op, action) = WriteOp::fast(
         3,
         b"k".to_vec(),
-        (Some(b"x".to_vec()), Meta::BLIND),
+        Payload::plain(Some(b"x".to_vec())),
         v(version),
         ReplicaSet::all(3),
     );
@@ -131,7 +130,7 @@ fn safe3_at(version: u64) -> (WriteOp, u32) {
     let (mut op, action) = WriteOp::safe(
         3,
         b"k".to_vec(),
-        (Some(b"y".to_vec()), Meta::BLIND),
+        Payload::plain(Some(b"y".to_vec())),
         ReplicaSet::all(3),
     );
     let r = sent(action).0;
@@ -194,7 +193,8 @@ fn a_refused_repair_is_no_holder_and_the_read_goes_on_with_the_others() {
         op.on_reply(2, r, read_answer(8, Some(b"new"))),
         Action::Done(ReadDone::Found {
             version: v(8),
-            value: b"new".to_vec()
+            value: b"new".to_vec(),
+            expires: None,
         })
     );
 }

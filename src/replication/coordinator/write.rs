@@ -25,8 +25,44 @@
 use super::{check_replicas, quorum, Action, Input, Operation, ReplicaSet};
 use crate::config::WriteMode;
 use crate::limits;
+use crate::replication::clock;
 use crate::replication::protocol::{ReplicaReply, ReplicaRequest};
 use crate::storage::{Meta, Version};
+
+/// What a write stores: the value (`None`: a delete) and, for a set, how long it lives. Its
+/// expiry is computed from the version it is written under (DESIGN §10), so a write that
+/// takes a fresh version keeps its time to live.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Payload {
+    pub value: Option<Vec<u8>>,
+    pub ttl_ms: Option<u64>,
+}
+
+impl From<Option<Vec<u8>>> for Payload {
+    fn from(value: Option<Vec<u8>>) -> Payload {
+        Payload::plain(value)
+    }
+}
+
+impl Payload {
+    /// A value (or a delete) that never expires.
+    pub fn plain(value: Option<Vec<u8>>) -> Payload {
+        Payload {
+            value,
+            ttl_ms: None,
+        }
+    }
+
+    /// The record's meta under `version`: blind, expiring `ttl_ms` after it.
+    fn meta_at(&self, version: Version) -> Meta {
+        Meta {
+            cas: false,
+            expires: self
+                .ttl_ms
+                .map(|ttl| clock::expires_after(version.hlc, ttl)),
+        }
+    }
+}
 
 /// How a write ended.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -76,9 +112,7 @@ enum Slot {
 pub struct WriteOp {
     mode: WriteMode,
     key: Vec<u8>,
-    value: Option<Vec<u8>>,
-    /// Sent with the value: written by a CAS or blind, expiry.
-    meta: Meta,
+    payload: Payload,
     /// The replicas the driver could reach when the write began; only they are asked.
     reachable: ReplicaSet,
     phase: Phase,
@@ -124,11 +158,11 @@ impl WriteOp {
     pub fn fast(
         n: usize,
         key: Vec<u8>,
-        (value, meta): (Option<Vec<u8>>, Meta),
+        payload: Payload,
         version: Version,
         reachable: ReplicaSet,
     ) -> (WriteOp, Action<WriteDone>) {
-        let mut op = WriteOp::new(WriteMode::Fast, n, key, (value, meta), reachable);
+        let mut op = WriteOp::new(WriteMode::Fast, n, key, payload, reachable);
         if op.reachable.len() < quorum(n) {
             return (
                 op.finish(WriteDone::NotMost),
@@ -144,10 +178,10 @@ impl WriteOp {
     pub fn safe(
         n: usize,
         key: Vec<u8>,
-        (value, meta): (Option<Vec<u8>>, Meta),
+        payload: Payload,
         reachable: ReplicaSet,
     ) -> (WriteOp, Action<WriteDone>) {
-        let mut op = WriteOp::new(WriteMode::Safe, n, key, (value, meta), reachable);
+        let mut op = WriteOp::new(WriteMode::Safe, n, key, payload, reachable);
         if op.reachable.len() < quorum(n) {
             return (
                 op.finish(WriteDone::NotMost),
@@ -166,15 +200,14 @@ impl WriteOp {
         mode: WriteMode,
         n: usize,
         key: Vec<u8>,
-        (value, meta): (Option<Vec<u8>>, Meta),
+        payload: Payload,
         reachable: ReplicaSet,
     ) -> WriteOp {
         check_replicas(n);
         WriteOp {
             mode,
             key,
-            value,
-            meta,
+            payload,
             reachable: reachable.intersect(ReplicaSet::all(n)),
             phase: Phase::Done,
             round: 0,
@@ -264,8 +297,8 @@ impl WriteOp {
         let request = ReplicaRequest::Put {
             key: self.key.clone(),
             version,
-            value: self.value.clone(),
-            meta: self.meta,
+            value: self.payload.value.clone(),
+            meta: self.payload.meta_at(version),
         };
         self.start_round(request)
     }
@@ -295,12 +328,12 @@ impl WriteOp {
 
     /// The value being written (`None`: a delete); hinted handoff re-sends it.
     pub fn value(&self) -> Option<&[u8]> {
-        self.value.as_deref()
+        self.payload.value.as_deref()
     }
 
-    /// What is written with the value; hinted handoff re-sends it too.
+    /// What is written with the value under the last version; hinted handoff re-sends it too.
     pub fn meta(&self) -> Meta {
-        self.meta
+        self.payload.meta_at(self.version)
     }
 
     pub fn mode(&self) -> WriteMode {

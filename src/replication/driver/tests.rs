@@ -127,7 +127,8 @@ fn every_replica_holds_an_acknowledged_write_and_a_read_returns_it() {
             got,
             ReadDone::Found {
                 version,
-                value: b"v".to_vec()
+                value: b"v".to_vec(),
+                expires: None,
             }
         );
         settle().await;
@@ -289,7 +290,8 @@ fn a_read_repairs_a_stale_replica_before_it_answers() {
             got,
             ReadDone::Found {
                 version,
-                value: b"new".to_vec()
+                value: b"new".to_vec(),
+                expires: None,
             }
         );
         let repaired = b
