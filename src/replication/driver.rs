@@ -225,13 +225,27 @@ impl Driver {
     pub async fn read(&self, shard: &Shard, hlc: &Hlc, key: Vec<u8>) -> ReadDone {
         let deadline = Instant::now() + self.timeout_and_mode().0;
         let now = hlc.reading();
-        let (mut op, first) = ReadOp::start_at(self.n(), key.clone(), self.reachable(), now);
+        let (mut op, first) = ReadOp::start_at(self.n(), key, self.reachable(), now);
         let done = Rounds::new(self, shard, hlc, deadline)
             .run(&mut op, first)
             .await;
         if done != ReadDone::NotMost || !op.met_promise() || !self.speaks_cas() {
             return done;
         }
+        // Boxed: the common path's future stays as small as a read needs (futures are moved
+        // whole when a request hops to its key's core).
+        Box::pin(self.consensus_read(shard, hlc, op.key().to_vec(), deadline)).await
+    }
+
+    /// A CAS whose compare always fails (DESIGN §10): the state a majority holds at a fresh
+    /// ballot, written back there if the promises disagree.
+    async fn consensus_read(
+        &self,
+        shard: &Shard,
+        hlc: &Hlc,
+        key: Vec<u8>,
+        deadline: Instant,
+    ) -> ReadDone {
         let ballot = hlc.now().await;
         let never = Change {
             value: None,

@@ -211,6 +211,11 @@ impl ReadOp {
         self.finish(ReadDone::NotMost)
     }
 
+    /// The key being read.
+    pub fn key(&self) -> &[u8] {
+        &self.key
+    }
+
     /// Whether a CAS's promise refused one of this read's repairs (a lingering promise may be
     /// what keeps it from ending: the driver then tries a consensus read).
     pub fn met_promise(&self) -> bool {
