@@ -35,6 +35,9 @@ impl Api {
         conn: &Connection,
         done: &Result<Version, OpError>,
     ) {
+        if pending.is_none() {
+            return;
+        }
         let (outcome, version) = match done {
             Ok(version) => ("ok", Some(*version)),
             Err(err) => (error_outcome(err), None),

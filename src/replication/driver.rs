@@ -149,13 +149,13 @@ impl Driver {
             self.contended.borrow_mut().note(op.key(), self.now_ms());
         }
         if let WriteDone::Ok { .. } | WriteDone::Indeterminate { .. } = done {
-            let record = Handed {
+            let missing = op.missing();
+            self.hand_off(missing, rounds.into_late(), || Handed {
                 key: op.key().to_vec(),
                 version: op.version(),
                 value: op.value().map(<[u8]>::to_vec),
                 meta: op.meta(),
-            };
-            self.hand_off(record, op.missing(), rounds.into_late());
+            });
         }
         done
     }
@@ -180,22 +180,23 @@ impl Driver {
         let mut rounds = Rounds::new(self, shard, hlc, deadline);
         let done = rounds.run(&mut op, first).await;
         if let CasDone::Ok { version } | CasDone::Indeterminate { version } = done {
-            let (value, meta) = op.accepted_record();
-            let record = Handed {
-                key: op.key().to_vec(),
-                version,
-                value: value.map(<[u8]>::to_vec),
-                meta,
-            };
-            self.hand_off(record, op.missing(), rounds.into_late());
+            self.hand_off(op.missing(), rounds.into_late(), || {
+                let (value, meta) = op.accepted_record();
+                Handed {
+                    key: op.key().to_vec(),
+                    version,
+                    value: value.map(<[u8]>::to_vec),
+                    meta,
+                }
+            });
         }
         done
     }
 
-    /// Hints the peers of `missing` that may lack `record`, once the answers still on their way
-    /// have come (or the deadline passed); in a task of its own, so the client's answer never
-    /// waits.
-    fn hand_off(&self, record: Handed, missing: ReplicaSet, late: LateAnswers) {
+    /// Hints the peers of `missing` that may lack the record `record` makes, once the answers
+    /// still on their way have come (or the deadline passed); in a task of its own, so the
+    /// client's answer never waits. Nothing is copied when no peer is missing.
+    fn hand_off(&self, missing: ReplicaSet, late: LateAnswers, record: impl FnOnce() -> Handed) {
         let Some(hints) = &self.hints else {
             return;
         };
@@ -203,6 +204,7 @@ impl Driver {
         if missing.is_empty() {
             return;
         }
+        let record = record();
         let hints = hints.clone();
         monoio::spawn(async move {
             let missing = late.settle(missing).await;
