@@ -52,6 +52,8 @@ build() {
   log "building the new binary (release)"
   cargo build --release --bin mostdb 2>/dev/null
   if [[ ! -d $BASE_DIR ]]; then
+    # A worktree whose directory went (a cleaned /tmp) is still registered: forget it first.
+    git worktree prune
     git worktree add --detach "$BASE_DIR" "$BASE_REF" >/dev/null
   fi
   log "building the base binary ($BASE_REF, release)"
