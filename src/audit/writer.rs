@@ -100,24 +100,27 @@ impl Writer {
         }
     }
 
+    /// Writes a batch of lines (after a gap record, if records were dropped), rotating the
+    /// file before the line that would take it past its size bound: every file but one that
+    /// holds a single longer line stays within the bound, however large the batch.
     fn write_batch(&mut self, batch: Vec<Vec<u8>>) {
         let lines = batch.len() as u64;
         let queued: usize = batch.iter().map(Vec::len).sum();
-        let mut bytes = Vec::with_capacity(queued + 128);
         let dropped = self.shared.dropped_unmarked.swap(0, Ordering::Relaxed);
-        if dropped > 0 {
-            bytes.extend_from_slice(&record::gap(self.node_id, dropped));
-        }
-        for line in &batch {
-            bytes.extend_from_slice(line);
-        }
+        let gap = (dropped > 0).then(|| record::gap(self.node_id, dropped));
         self.shared.queued_bytes.fetch_sub(queued, Ordering::SeqCst);
-        if self.size > 0 && self.size + bytes.len() as u64 > self.bytes_max {
-            self.rotate();
+        let mut chunk = Vec::with_capacity(queued + 128);
+        let mut result = Ok(());
+        for line in gap.iter().chain(&batch) {
+            let pending = self.size + chunk.len() as u64;
+            if pending > 0 && pending + line.len() as u64 > self.bytes_max {
+                result = result.and_then(|()| self.write_chunk(&mut chunk));
+                self.rotate();
+            }
+            chunk.extend_from_slice(line);
         }
-        match self.file.write_all(&bytes).and_then(|()| self.file.flush()) {
+        match result.and_then(|()| self.write_chunk(&mut chunk)) {
             Ok(()) => {
-                self.size += bytes.len() as u64;
                 self.shared
                     .written_total
                     .fetch_add(lines, Ordering::Relaxed);
@@ -135,6 +138,18 @@ impl Writer {
                     .fetch_add(lines, Ordering::Relaxed);
             }
         }
+    }
+
+    /// Appends `chunk` to the file (and empties it).
+    fn write_chunk(&mut self, chunk: &mut Vec<u8>) -> std::io::Result<()> {
+        if chunk.is_empty() {
+            return Ok(());
+        }
+        self.file.write_all(chunk)?;
+        self.file.flush()?;
+        self.size += chunk.len() as u64;
+        chunk.clear();
+        Ok(())
     }
 
     /// Opens the path anew (logrotate moved the old file away, or it was deleted).
