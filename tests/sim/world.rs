@@ -464,28 +464,8 @@ impl World {
             n.dirty = true;
             return Ok(());
         }
-        let (version, value, meta) = match request {
-            ReplicaRequest::Put {
-                version,
-                value,
-                meta,
-                ..
-            }
-            | ReplicaRequest::Repair {
-                version,
-                value,
-                meta,
-                ..
-            }
-            | ReplicaRequest::Copy {
-                version,
-                value,
-                meta,
-                ..
-            } => (*version, value.clone(), *meta),
-            ReplicaRequest::Read { .. } | ReplicaRequest::Prepare { .. } => {
-                return Err(format!("{request:?} stored a value"))
-            }
+        let Some(version) = request.version() else {
+            return Err(format!("{request:?} stored a value"));
         };
         let phys = self.nodes[node].phys_ms(self.now);
         if clock::hlc_ms(version.hlc) > phys + MAX_SKEW_MS {
@@ -523,15 +503,8 @@ impl World {
             .or_default()
             .insert(node);
         let n = &mut self.nodes[node];
-        n.volatile.insert(
-            key,
-            Record {
-                version,
-                value,
-                meta,
-                promise: Version::ZERO,
-            },
-        );
+        let record = stored_record(n.volatile.get(&key), request).ok_or("nothing to store")?;
+        n.volatile.insert(key, record);
         n.dirty = true;
         Ok(())
     }
