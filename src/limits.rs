@@ -360,6 +360,25 @@ const _: () = assert!(
     ANTI_ENTROPY_PAGE_BYTES_MAX + 2 * (KEY_BYTES_MAX + 4 + 16) + 64 <= ANTI_ENTROPY_REPLY_BYTES_MAX
 );
 
+// --- the expiry sweeper (src/replication/expiry.rs) ---
+
+/// The shortest pause between two expiry sweeps (a sweep is skipped while the store is
+/// unchanged and no expiry came due).
+pub const EXPIRY_SWEEP_INTERVAL_MS: u64 = 1_000;
+/// Between two sweeps the sweeper waits this many times as long as the last one took (if
+/// more than the interval): scanning a big store stays a small share of the time.
+pub const EXPIRY_SWEEP_SPACING_FACTOR: u32 = 8;
+/// Records one blocking scan job of a sweep reads.
+pub const EXPIRY_SWEEP_CHUNK_RECORDS: usize = ANTI_ENTROPY_SCAN_CHUNK_RECORDS;
+/// Quorum reads (each writes an expiry's tombstone into a majority) a sweep starts per second
+/// at most.
+pub const EXPIRY_SWEEP_READS_PER_SEC: u64 = 500;
+/// A sweep whose reads fail this many times in a row (no majority) stops until the next one.
+pub const EXPIRY_SWEEP_FAILURES_MAX: u32 = 16;
+
+const _: () = assert!(EXPIRY_SWEEP_INTERVAL_MS > 0 && EXPIRY_SWEEP_SPACING_FACTOR > 0);
+const _: () = assert!(EXPIRY_SWEEP_READS_PER_SEC > 0 && EXPIRY_SWEEP_FAILURES_MAX > 0);
+
 // --- hinted handoff (src/replication/hints) ---
 
 /// Hints one core keeps for one peer; past this, the oldest are dropped.

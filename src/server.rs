@@ -42,6 +42,7 @@ use crate::replication::antientropy::{self, AntiEntropy};
 use crate::replication::clock::{Hlc, SkewBound};
 use crate::replication::driver::Driver;
 use crate::replication::endpoint::PeerEndpoint;
+use crate::replication::expiry::{self, ExpiryStats};
 use crate::replication::hints::{self, HintStats, Hints};
 use crate::replication::peer::monitor::{self, Monitor};
 use crate::replication::peer::{
@@ -176,6 +177,8 @@ struct Shared {
     addr: SocketAddr,
     membership: Arc<Membership>,
     anti_entropy: Arc<AntiEntropy>,
+    /// What the expiry sweeper did.
+    expiry: Arc<ExpiryStats>,
     /// The node's hint counters; `None`: hints are switched off.
     hint_stats: Option<Arc<HintStats>>,
     recovery: Arc<Recovery>,
@@ -238,6 +241,7 @@ impl Shared {
             addr,
             membership,
             anti_entropy,
+            expiry: Arc::default(),
             hint_stats,
             recovery,
             admission,
@@ -362,7 +366,8 @@ impl Shared {
     }
 
     /// Step 4 of a core: hint replay (if this core keeps hints) and, on
-    /// `ANTI_ENTROPY_CORE`, the node's recovery then anti-entropy (if it has peers).
+    /// `ANTI_ENTROPY_CORE`, the expiry sweeper and the node's recovery then anti-entropy (if
+    /// it has peers).
     fn spawn_tasks(
         self: &Arc<Self>,
         core: usize,
@@ -394,6 +399,12 @@ impl Shared {
             monoio::spawn(monitor::run(monitor, shutdown.clone()));
         }
         if core == ANTI_ENTROPY_CORE {
+            monoio::spawn(expiry::run(
+                replication.clone(),
+                self.store.clone(),
+                self.expiry.clone(),
+                shutdown.clone(),
+            ));
             let peer_links: Vec<PeerLink> = links.iter().flatten().map(|l| (**l).clone()).collect();
             if !peer_links.is_empty() {
                 monoio::spawn(recover_then_converge(

@@ -38,6 +38,8 @@ pub struct NodeFigures {
     pub quorum_available: bool,
     pub recovering: bool,
     pub anti_entropy_keys_copied: u64,
+    /// Expired values whose tombstone the expiry sweeper wrote into a majority.
+    pub expired_keys_reclaimed: u64,
     /// Client connections open (accepted on the port and not switched to a peer link).
     pub client_connections: u64,
     /// Peer links that peers opened to this node (switched from HTTP).
@@ -172,6 +174,12 @@ impl Exposition {
             "mostdb_anti_entropy_keys_copied",
             "Records anti-entropy took from peers that held them newer.",
             n.anti_entropy_keys_copied,
+        )?;
+        counter(
+            e,
+            "mostdb_expired_keys_reclaimed",
+            "Expired values the expiry sweeper replaced with their tombstone in a majority.",
+            n.expired_keys_reclaimed,
         )?;
         gauge(
             e,
@@ -376,6 +384,7 @@ mod tests {
         "mostdb_hints_pending",
         "mostdb_hints_dropped_total",
         "mostdb_anti_entropy_keys_copied_total",
+        "mostdb_expired_keys_reclaimed_total",
         "mostdb_storage_disk_bytes",
         "mostdb_storage_write_stalls_total",
         "mostdb_fsync_duration_seconds",

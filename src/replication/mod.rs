@@ -14,6 +14,7 @@ pub mod clock;
 pub mod coordinator;
 pub mod driver;
 pub mod endpoint;
+pub mod expiry;
 pub mod hints;
 pub mod peer;
 pub mod protocol;

@@ -40,17 +40,18 @@ impl Deref for ScanKey {
     }
 }
 
-/// One page of a scan.
+/// One page of a scan: each record picked, with what the scan took from it (by default its
+/// version).
 #[derive(Debug)]
-pub struct ScanPage {
+pub struct ScanPage<T = Version> {
     /// The shard the page was read from.
     pub shard: u32,
     /// The shard's generation just before the page was read: a number that changes with
     /// every write to the shard. Two pages of one shard with the same generation show one
     /// state of it: nothing was written between them.
     pub generation: u64,
-    /// The `(key, version)` of each record read, in key order, tombstones included.
-    pub entries: Vec<(ScanKey, Version)>,
+    /// The key of each record picked, in key order, and what was taken from it.
+    pub entries: Vec<(ScanKey, T)>,
     /// Records read: the entries and the records that did not decode.
     pub read: usize,
     /// Records that did not decode, left out of `entries` (the shard's own reads report them).
@@ -60,14 +61,40 @@ pub struct ScanPage {
 }
 
 impl Store {
-    /// Reads up to `records_max` records (at least one) of the shard of `from`, after its key.
-    /// Blocking. A page that reaches `records_max` goes on after its last key; one that
-    /// reaches its shard's end goes on at the next shard's start.
+    /// Reads up to `records_max` records (at least one) of the shard of `from`, after its key:
+    /// the `(key, version)` of each, tombstones included. Blocking. A page that reaches
+    /// `records_max` goes on after its last key; one that reaches its shard's end goes on at
+    /// the next shard's start.
     pub fn scan_page(
         &self,
         from: &ScanCursor,
         records_max: usize,
     ) -> Result<ScanPage, StorageError> {
+        // A promise on an absent key is a vote, not data: nothing to compare or copy.
+        self.scan_page_picking(from, records_max, |record| {
+            (record.version != Version::ZERO).then_some(record.version)
+        })
+    }
+
+    /// Like [`Store::scan_page`], for the records that hold a value with an expiry (DESIGN
+    /// §10): the expiry (an HLC) of each.
+    pub fn scan_expiring(
+        &self,
+        from: &ScanCursor,
+        records_max: usize,
+    ) -> Result<ScanPage<u64>, StorageError> {
+        self.scan_page_picking(from, records_max, |record| {
+            record.value.and(record.meta.expires)
+        })
+    }
+
+    /// A page of the records `pick` takes something from (the others are read and skipped).
+    fn scan_page_picking<T>(
+        &self,
+        from: &ScanCursor,
+        records_max: usize,
+        mut pick: impl FnMut(&RecordRef<'_>) -> Option<T>,
+    ) -> Result<ScanPage<T>, StorageError> {
         let shard = from.shard;
         let mut page = ScanPage {
             shard,
@@ -93,9 +120,11 @@ impl Store {
             let (key, value) = guard.into_inner()?;
             page.read += 1;
             match RecordRef::decode(&value) {
-                // A promise on an absent key is a vote, not data: nothing to compare or copy.
-                Ok(record) if record.version == Version::ZERO => {}
-                Ok(record) => page.entries.push((ScanKey(key.clone()), record.version)),
+                Ok(record) => {
+                    if let Some(taken) = pick(&record) {
+                        page.entries.push((ScanKey(key.clone()), taken));
+                    }
+                }
                 Err(_) => page.corrupt += 1,
             }
             if page.read >= records_max {
@@ -199,6 +228,46 @@ mod tests {
             whole.next.map(|c| c.shard),
             Some(1),
             "a page ends with its shard"
+        );
+    }
+
+    #[test]
+    fn expiring_scans_pick_only_values_with_an_expiry() {
+        let dir = TempDir::new("scan-expired");
+        let store = open(&dir, 2);
+        let with = |hlc: u64, value: Option<&[u8]>, expires: Option<u64>| {
+            let mut out = Vec::new();
+            RecordRef {
+                version: Version { hlc, origin: 1 },
+                value,
+                meta: crate::storage::Meta {
+                    cas: false,
+                    expires,
+                },
+                promise: Version::ZERO,
+            }
+            .encode_into(&mut out);
+            out
+        };
+        put(&store, b"no-ttl", &with(1, Some(b"v"), None));
+        put(&store, b"soon", &with(2, Some(b"v"), Some(50)));
+        put(&store, b"later", &with(4, Some(b"v"), Some(200)));
+        // A tombstone carries no value: nothing left to reclaim.
+        put(&store, b"gone", &with(5, None, Some(50)));
+        let mut picked = Vec::new();
+        let mut cursor = ScanCursor::START;
+        loop {
+            let page = store.scan_expiring(&cursor, 2).expect("page");
+            picked.extend(page.entries.iter().map(|(k, at)| (k.to_vec(), *at)));
+            match page.next {
+                Some(next) => cursor = next,
+                None => break,
+            }
+        }
+        picked.sort();
+        assert_eq!(
+            picked,
+            vec![(b"later".to_vec(), 200), (b"soon".to_vec(), 50)]
         );
     }
 

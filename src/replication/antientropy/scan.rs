@@ -247,7 +247,7 @@ pub async fn scan<V: Visitor>(
 }
 
 /// The pause after a chunk that took `busy`.
-fn pause_after(busy: Duration) -> Duration {
+pub(crate) fn pause_after(busy: Duration) -> Duration {
     let paced = busy.saturating_mul(ANTI_ENTROPY_SCAN_PAUSE_PERCENT as u32) / 100;
     paced.max(Duration::from_millis(ANTI_ENTROPY_SCAN_PAUSE_MIN_MS))
 }
