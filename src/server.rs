@@ -437,6 +437,7 @@ impl Shared {
             self.membership.size() as u32,
             s.cluster_secret.as_bytes(),
         )
+        .with_cas_mark(self.store.cas_mark().clone())
     }
 
     /// One link per peer for this core, indexed like the members (`None`: this node), each

@@ -33,6 +33,9 @@ pub const CLEAN_SHUTDOWN_FILE: &str = "clean-shutdown";
 pub const RECOVERING_FILE: &str = "RECOVERING";
 /// The promise floor's HLC (`storage::floor`), written when a recovery ends.
 pub const PROMISE_FLOOR_FILE: &str = "promise-floor";
+/// Present once the store holds records only a mostdb speaking CAS can read
+/// (`storage::cas_mark`).
+pub const CAS_RECORDS_FILE: &str = "cas-records";
 /// The largest operation timeout ever in force on this node, in ms (`replication::recovery`).
 pub const TIMEOUT_MAX_FILE: &str = "timeout-ms-max";
 /// The shards' databases, one directory `NNN` each.

@@ -11,6 +11,7 @@
 //!
 //! Must not import `http`, `api`, `replication` or `runtime`.
 
+pub mod cas_mark;
 pub mod floor;
 pub mod hintlog;
 pub mod layout;

@@ -130,6 +130,9 @@ impl Shard {
     ) -> Result<WriteOutcome, StorageError> {
         check_key(key)?;
         self.wait_until_writable().await?;
+        if meta != Meta::BLIND {
+            self.mark_cas_records().await?;
+        }
         let bytes = key.len() + value.map_or(0, <[u8]>::len) + limits::RECORD_OVERHEAD_BYTES;
         if !self.db.space().admits(bytes) {
             return Err(StorageError::NoSpace);
@@ -167,6 +170,7 @@ impl Shard {
     ) -> Result<(PrepareOutcome, Option<Record>), StorageError> {
         check_key(key)?;
         self.wait_until_writable().await?;
+        self.mark_cas_records().await?;
         if !self
             .db
             .space()
@@ -199,6 +203,25 @@ impl Shard {
         let ticket = self.state.written.get();
         self.wait_durable(ticket).await;
         Ok((outcome, held))
+    }
+
+    /// Records, durably and once, that the store is about to hold a record only a mostdb
+    /// speaking CAS can read (`storage::cas_mark`), on the blocking pool.
+    async fn mark_cas_records(&self) -> Result<(), StorageError> {
+        let mark = self.db.cas_mark();
+        if mark.is_set() {
+            return Ok(());
+        }
+        let job = mark.clone();
+        let set = monoio::spawn_blocking(move || job.set())
+            .await
+            .map_err(|_| std::io::Error::other("the blocking pool dropped the job"))
+            .and_then(|r| r);
+        set.map_err(|source| StorageError::Io {
+            what: "write",
+            path: mark.path().display().to_string(),
+            source,
+        })
     }
 
     /// The promise every key counts as holding at least: the recovery floor (DESIGN §10).

@@ -13,6 +13,7 @@
 //!
 //! Must not import `http`, `api`, `replication` or `runtime`.
 
+use super::cas_mark::CasMark;
 use super::floor::PromiseFloor;
 use super::layout::{
     self, BOOT_ID_FILE, CLEAN_SHUTDOWN_FILE, LOCK_FILE, META_FILE, SHARD_KEYSPACE,
@@ -68,6 +69,7 @@ pub struct ShardDb {
     keyspace: Keyspace,
     space: Arc<DiskSpace>,
     floor: Arc<PromiseFloor>,
+    cas_mark: Arc<CasMark>,
 }
 
 impl ShardDb {
@@ -94,6 +96,10 @@ impl ShardDb {
     pub fn promise_floor(&self) -> Version {
         self.floor.version()
     }
+    /// Whether the store holds CAS-format records (DESIGN §10, mixed versions).
+    pub fn cas_mark(&self) -> &Arc<CasMark> {
+        &self.cas_mark
+    }
 }
 
 pub struct Store {
@@ -103,6 +109,7 @@ pub struct Store {
     shards: Vec<ShardDb>,
     space: Arc<DiskSpace>,
     floor: Arc<PromiseFloor>,
+    cas_mark: Arc<CasMark>,
     /// Measures the free space while the store is open.
     _space_watch: SpaceWatch,
     /// Holds the `flock` on `<root>/LOCK`; closing the descriptor releases it.
@@ -142,8 +149,9 @@ impl Store {
             .map(Arc::new)
             .map_err(io_err("measure free space of", &root))?;
         let floor = Arc::new(PromiseFloor::load(&root)?);
+        let cas_mark = Arc::new(CasMark::load(&root));
         let shards = (0..meta.shards)
-            .map(|index| open_shard(&root, index, created, (&space, &floor)))
+            .map(|index| open_shard(&root, index, created, (&space, &floor, &cas_mark)))
             .collect::<Result<Vec<_>, _>>()?;
         let handles = shards
             .iter()
@@ -174,6 +182,7 @@ impl Store {
             shards,
             space,
             floor,
+            cas_mark,
             _space_watch: space_watch,
             _lock: lock,
         })
@@ -194,6 +203,11 @@ impl Store {
     /// The free space of the store's volume against the reserve.
     pub fn space(&self) -> &Arc<DiskSpace> {
         &self.space
+    }
+
+    /// Whether the store holds records only a mostdb speaking CAS can read.
+    pub fn cas_mark(&self) -> &Arc<CasMark> {
+        &self.cas_mark
     }
 
     /// Raises the promise floor to `hlc`, durably (DESIGN §10: a recovery ends with it).
@@ -459,7 +473,7 @@ fn open_shard(
     root: &Path,
     index: u32,
     created: bool,
-    (space, floor): (&Arc<DiskSpace>, &Arc<PromiseFloor>),
+    (space, floor, cas_mark): (&Arc<DiskSpace>, &Arc<PromiseFloor>, &Arc<CasMark>),
 ) -> Result<ShardDb, StorageError> {
     let path = layout::shard_dir(root, index);
     if !created && !path.is_dir() {
@@ -483,6 +497,7 @@ fn open_shard(
         keyspace,
         space: space.clone(),
         floor: floor.clone(),
+        cas_mark: cas_mark.clone(),
     })
 }
 

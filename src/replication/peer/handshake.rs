@@ -29,8 +29,10 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use crate::limits::{HEADERS_MAX, PEER_REFUSAL_LOG_INTERVAL_MS};
+use crate::storage::cas_mark::CasMark;
 
 /// The reserved path peers dial on the client port.
 pub const PEER_PATH: &str = "/_mostdb/peer";
@@ -44,10 +46,11 @@ const H_EPOCH: &str = "X-Mostdb-Epoch";
 const H_MEMBERS: &str = "X-Mostdb-Members";
 const H_NONCE: &str = "X-Mostdb-Nonce";
 const H_PROOF: &str = "X-Mostdb-Proof";
-/// What the responder serves beyond the frames every node of this protocol knows (a comma-
-/// separated list; nodes before it send none, and ignore it): a dialler asks only for what is
-/// listed, so that older nodes keep their links. Not covered by the proof: stripping it only
-/// hides a feature.
+/// What a node serves beyond the frames every node of this protocol knows (a comma-separated
+/// list, in the dial and in the answer; nodes before it send none, and ignore it): a dialler
+/// asks only for what is listed, so that older nodes keep their links. Not covered by the
+/// proof: stripping it only hides a feature (or, once a store holds CAS records, gets the
+/// link refused).
 const H_FEATURES: &str = "X-Mostdb-Features";
 /// The responder answers `SyncRequest::View` (monitoring).
 const FEATURE_VIEW: &str = "view";
@@ -76,6 +79,9 @@ pub struct Identity {
     /// How many nodes the cluster has, this one included.
     pub members: u32,
     secret: Vec<u8>,
+    /// Set once this node's store holds records only a mostdb speaking CAS can read: a peer
+    /// that does not speak CAS is then refused (DESIGN §10, mixed versions).
+    cas_mark: Option<Arc<CasMark>>,
 }
 
 impl std::fmt::Debug for Identity {
@@ -97,7 +103,28 @@ impl Identity {
             epoch,
             members,
             secret: secret.to_vec(),
+            cas_mark: None,
         }
+    }
+
+    /// Refuses peers that do not speak CAS once `mark` is set.
+    pub fn with_cas_mark(mut self, mark: Arc<CasMark>) -> Self {
+        self.cas_mark = Some(mark);
+        self
+    }
+
+    /// Why `peer` may not link with this node: it does not speak CAS, and this node's store
+    /// holds records it could not read.
+    fn refuses_without_cas(&self, peer: &PeerHello) -> Option<String> {
+        let holds = self.cas_mark.as_ref().is_some_and(|m| m.is_set());
+        (holds && !peer.cas).then(|| {
+            format!(
+                "node {:016x} runs a mostdb without compare-and-set, and node {:016x} holds \
+                 records written by compare-and-set or with a time to live, which it cannot \
+                 read: upgrade it",
+                peer.node_id, self.node_id
+            )
+        })
     }
 
     /// The MAC, under this node's secret, of `role` over `first`'s then `second`'s claims and
@@ -136,9 +163,9 @@ pub struct PeerHello {
     pub cluster_id: String,
     pub epoch: u64,
     pub members: u32,
-    /// It answers `SyncRequest::View` (announced by a responder; see `H_FEATURES`).
+    /// It answers `SyncRequest::View` (see `H_FEATURES`).
     pub view: bool,
-    /// It speaks CAS (announced by a responder).
+    /// It speaks CAS.
     pub cas: bool,
 }
 
@@ -329,7 +356,8 @@ pub fn dial_request(me: &Identity, host: &str, nonce: &Nonce) -> Vec<u8> {
         req,
         "GET {PEER_PATH} HTTP/1.1\r\nHost: {host}\r\nConnection: Upgrade\r\n\
          Upgrade: {PEER_PROTOCOL}\r\n{H_NODE}: {node}\r\n{H_CLUSTER}: {}\r\n\
-         {H_EPOCH}: {}\r\n{H_MEMBERS}: {}\r\n{H_NONCE}: {}\r\n\r\n",
+         {H_EPOCH}: {}\r\n{H_MEMBERS}: {}\r\n{H_NONCE}: {}\r\n\
+         {H_FEATURES}: {FEATURE_VIEW},{FEATURE_CAS}\r\n\r\n",
         me.cluster_id,
         me.epoch,
         me.members,
@@ -437,6 +465,9 @@ pub fn check_request(
     if let Err((code, reason)) = compare(me, &fields.hello) {
         return Err(Refusal::new(409, code, reason));
     }
+    if let Some(reason) = me.refuses_without_cas(&fields.hello) {
+        return Err(Refusal::new(409, RefusalCode::Protocol, reason));
+    }
     let node = format!("{:016x}", me.node_id);
     let (mine, theirs) = (Claims::of(me, &node), Claims::of_peer(&fields));
     let accept = me.mac(ROLE_ACCEPT, (&mine, &theirs), [&fields.nonce, nonce]);
@@ -533,6 +564,9 @@ pub fn check_response(
         return Err(HandshakeError::SelfDial);
     }
     compare(me, &fields.hello).map_err(|(_, what)| HandshakeError::Mismatch { what })?;
+    if let Some(what) = me.refuses_without_cas(&fields.hello) {
+        return Err(HandshakeError::Mismatch { what });
+    }
     let proof = me.mac(ROLE_DIAL, (&mine, &theirs), [&fields.nonce, nonce]);
     Ok(Answered {
         peer: fields.hello,

@@ -420,3 +420,55 @@ fn refusals_warn_at_most_once_per_interval_per_kind() {
     assert!(!RefusalCode::Members.claim_warning(t + PEER_REFUSAL_LOG_INTERVAL_MS - 1));
     assert!(RefusalCode::Members.claim_warning(t + PEER_REFUSAL_LOG_INTERVAL_MS));
 }
+
+/// `headers` without the features header: what a mostdb before CAS sends.
+fn without_features(headers: &[(String, Vec<u8>)]) -> Vec<(String, Vec<u8>)> {
+    let older = headers
+        .iter()
+        .filter(|(name, _)| !name.eq_ignore_ascii_case("X-Mostdb-Features"))
+        .cloned()
+        .collect::<Vec<_>>();
+    assert_eq!(older.len() + 1, headers.len(), "one features header");
+    older
+}
+
+#[test]
+fn a_peer_without_cas_is_refused_once_the_store_holds_cas_records() {
+    let dir = crate::storage::store::test_dir::TempDir::new("handshake-cas-mark");
+    std::fs::create_dir_all(dir.path()).expect("dir");
+    let mark = Arc::new(CasMark::load(dir.path()));
+    let marked = |id| node(id).with_cas_mark(mark.clone());
+    let older_dial = |responder: &Identity| {
+        let request = dial_request(&node(1), "h:1", &Nonce::random());
+        let older = without_features(&request_headers(&request));
+        check_request(responder, &borrowed(&older), &Nonce::random())
+    };
+    // Before any such record: an older dialler links (and CAS stays off for it).
+    let accepted = older_dial(&marked(2)).expect("accepted");
+    assert!(!accepted.peer.cas);
+    mark.set().expect("set the mark");
+    // Responder side: 409, with the reason.
+    let refusal = older_dial(&marked(2)).unwrap_err();
+    assert_eq!((refusal.status, refusal.code), (409, RefusalCode::Protocol));
+    assert!(
+        refusal.reason.contains("without compare-and-set") && refusal.reason.contains("upgrade"),
+        "{}",
+        refusal.reason
+    );
+    // Dialler side: an answer without the feature is refused before any proof is sent.
+    let nonce = Nonce::random();
+    let request = dial_request(&marked(1), "h:1", &nonce);
+    let accepted = accept(&node(2), &request, &Nonce::random());
+    let older = without_features(&answer_headers(&accepted.lines));
+    match check_response(&marked(1), &nonce, 101, &borrowed(&older), b"") {
+        Err(HandshakeError::Mismatch { what }) => {
+            assert!(what.contains("without compare-and-set"), "{what}")
+        }
+        other => panic!("{other:?}"),
+    }
+    // Two nodes that both speak CAS link whatever their marks.
+    assert!(matches!(
+        handshake(&marked(1), &marked(2)),
+        Outcome::Linked(h) if h.cas
+    ));
+}
