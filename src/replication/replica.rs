@@ -73,12 +73,32 @@ pub fn decide(held: Option<&Record>, request: &ReplicaRequest, bound: ClockBound
         ReplicaRequest::Put { version, .. }
         | ReplicaRequest::Repair { version, .. }
         | ReplicaRequest::Copy { version, .. } => {
-            let outcome = rule::compare(rule_held, *version);
+            let outcome = rule::compare(held_for(request, rule_held), *version);
             Decision {
                 store: outcome == WriteOutcome::Stored,
                 reply: answer(request, outcome, held_value),
             }
         }
+    }
+}
+
+/// What the store rule compares a write with: the held record.
+#[cfg(not(feature = "planted-repair-ignore-promise"))]
+fn held_for(_request: &ReplicaRequest, held: Held) -> Held {
+    held
+}
+
+/// The planted bug: a REPAIR or a COPY ignores the key's promise (a PUT still respects it),
+/// so a read repairs a value in between a CAS's PREPARE and its accept, or anti-entropy
+/// copies one below the promise.
+#[cfg(feature = "planted-repair-ignore-promise")]
+fn held_for(request: &ReplicaRequest, held: Held) -> Held {
+    match request {
+        ReplicaRequest::Repair { .. } | ReplicaRequest::Copy { .. } => Held {
+            promise: held.version,
+            ..held
+        },
+        _ => held,
     }
 }
 
