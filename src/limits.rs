@@ -335,6 +335,8 @@ pub const ANTI_ENTROPY_ROUND_ENTRIES_HARD_MAX: usize = 4 * ANTI_ENTROPY_ROUND_EN
 pub const ANTI_ENTROPY_DEFERRED_PULLS_MAX: usize = 10_000;
 /// Copies one pass has in flight at once.
 pub const ANTI_ENTROPY_COPIES_IN_FLIGHT_MAX: usize = 64;
+/// Consensus reads one pass runs at most for old CAS promises that refused its copies.
+pub const ANTI_ENTROPY_SETTLES_PER_PASS_MAX: usize = 64;
 /// Value bytes one pass copies before it stops; the next goes on.
 pub const ANTI_ENTROPY_PASS_BYTES_MAX: u64 = 256 * 1024 * 1024;
 /// A pass stops starting copies after this long; the next pass goes on.

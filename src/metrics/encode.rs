@@ -38,6 +38,8 @@ pub struct NodeFigures {
     pub quorum_available: bool,
     pub recovering: bool,
     pub anti_entropy_keys_copied: u64,
+    /// Anti-entropy copies that a CAS promise refused.
+    pub anti_entropy_copies_refused: u64,
     /// Expired values whose tombstone the expiry sweeper wrote into a majority.
     pub expired_keys_reclaimed: u64,
     /// Client connections open (accepted on the port and not switched to a peer link).
@@ -169,18 +171,7 @@ impl Exposition {
             "1 while this node recovers and does not vote.",
             flag(n.recovering),
         )?;
-        counter(
-            e,
-            "mostdb_anti_entropy_keys_copied",
-            "Records anti-entropy took from peers that held them newer.",
-            n.anti_entropy_keys_copied,
-        )?;
-        counter(
-            e,
-            "mostdb_expired_keys_reclaimed",
-            "Expired values the expiry sweeper replaced with their tombstone in a majority.",
-            n.expired_keys_reclaimed,
-        )?;
+        self.convergence(e)?;
         gauge(
             e,
             "mostdb_storage_disk_bytes",
@@ -217,6 +208,32 @@ impl Exposition {
             ("revision", self.build.revision),
         ];
         m.encode_family(&labels)?.encode_gauge(&1u64)
+    }
+
+    /// Anti-entropy's and the expiry sweeper's counters.
+    fn convergence(&self, e: &mut DescriptorEncoder) -> Fmt {
+        let n = &self.node;
+        let convergence = [
+            (
+                "mostdb_anti_entropy_keys_copied",
+                "Records anti-entropy took from peers that held them newer.",
+                n.anti_entropy_keys_copied,
+            ),
+            (
+                "mostdb_anti_entropy_copies_refused",
+                "Anti-entropy copies refused by a compare-and-set promise above their version.",
+                n.anti_entropy_copies_refused,
+            ),
+            (
+                "mostdb_expired_keys_reclaimed",
+                "Expired values the expiry sweeper replaced with their tombstone in a majority.",
+                n.expired_keys_reclaimed,
+            ),
+        ];
+        for (name, help, value) in convergence {
+            counter(e, name, help, value)?;
+        }
+        Ok(())
     }
 
     fn process(&self, e: &mut DescriptorEncoder) -> Fmt {
@@ -384,6 +401,7 @@ mod tests {
         "mostdb_hints_pending",
         "mostdb_hints_dropped_total",
         "mostdb_anti_entropy_keys_copied_total",
+        "mostdb_anti_entropy_copies_refused_total",
         "mostdb_expired_keys_reclaimed_total",
         "mostdb_storage_disk_bytes",
         "mostdb_storage_write_stalls_total",

@@ -99,6 +99,10 @@ pub struct AntiEntropyStats {
     pub keys_peer_behind: AtomicU64,
     pub bytes_copied: AtomicU64,
     pub copies_failed: AtomicU64,
+    /// Copies a CAS promise above their version refused (DESIGN §10).
+    pub copies_refused: AtomicU64,
+    /// Consensus reads run for old promises that refused a copy.
+    pub promises_settled: AtomicU64,
     /// Differences left for a later pass because the newer version was still young.
     pub young_skipped: AtomicU64,
     pub digest_scans: AtomicU64,
@@ -121,6 +125,8 @@ pub struct AntiEntropySnapshot {
     pub keys_peer_behind: u64,
     pub bytes_copied: u64,
     pub copies_failed: u64,
+    pub copies_refused: u64,
+    pub promises_settled: u64,
     pub young_skipped: u64,
     pub digest_scans: u64,
     pub pages_served: u64,
@@ -141,6 +147,8 @@ impl AntiEntropyStats {
             keys_peer_behind: get(&self.keys_peer_behind),
             bytes_copied: get(&self.bytes_copied),
             copies_failed: get(&self.copies_failed),
+            copies_refused: get(&self.copies_refused),
+            promises_settled: get(&self.promises_settled),
             young_skipped: get(&self.young_skipped),
             digest_scans: get(&self.digest_scans),
             pages_served: get(&self.pages_served),

@@ -77,7 +77,7 @@ impl Driver {
     }
 
     /// The operation timeout and the node's write mode now.
-    fn timeout_and_mode(&self) -> (Duration, WriteMode) {
+    pub(crate) fn timeout_and_mode(&self) -> (Duration, WriteMode) {
         match &self.settings {
             Some(view) => {
                 let now = view.get();
@@ -236,16 +236,25 @@ impl Driver {
         }
         // Boxed: the common path's future stays as small as a read needs (futures are moved
         // whole when a request hops to its key's core).
-        Box::pin(self.consensus_read(shard, hlc, op.key().to_vec(), deadline)).await
+        let key = op.key().to_vec();
+        Box::pin(self.consensus_read(shard, hlc, (key, Expect::Never), deadline)).await
+    }
+
+    /// A consensus read of `key` (see [`Driver::consensus_read`]) on its own: what settles a
+    /// promise left behind by a proposer that never accepted.
+    pub async fn settle(&self, shard: &Shard, hlc: &Hlc, key: Vec<u8>) -> ReadDone {
+        let deadline = Instant::now() + self.timeout_and_mode().0;
+        Box::pin(self.consensus_read(shard, hlc, (key, Expect::Settle), deadline)).await
     }
 
     /// A CAS whose compare always fails (DESIGN §10): the state a majority holds at a fresh
-    /// ballot, written back there if the promises disagree.
+    /// ballot, written back there if the promises disagree (`Expect::Never`) or always
+    /// (`Expect::Settle`).
     async fn consensus_read(
         &self,
         shard: &Shard,
         hlc: &Hlc,
-        key: Vec<u8>,
+        (key, expect): (Vec<u8>, Expect),
         deadline: Instant,
     ) -> ReadDone {
         let ballot = hlc.now().await;
@@ -254,8 +263,7 @@ impl Driver {
             ttl_ms: None,
         };
         let reachable = self.reachable();
-        let (mut cas, first) =
-            CasOp::start(self.n(), key, (Expect::Never, never), ballot, reachable);
+        let (mut cas, first) = CasOp::start(self.n(), key, (expect, never), ballot, reachable);
         match Rounds::new(self, shard, hlc, deadline)
             .run(&mut cas, first)
             .await

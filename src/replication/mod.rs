@@ -183,6 +183,26 @@ impl CoreReplica {
             .await)
     }
 
+    /// Settles `key` with a consensus read if `promise` (one that refused an anti-entropy
+    /// copy) is older than twice the operation deadline: its proposer is done or gone, and
+    /// until a fresh ballot writes the state back, copies below it stay refused. `Ok(false)`:
+    /// too young, left alone.
+    async fn settle(&self, shard: u32, key: Vec<u8>, promise: Version) -> Result<bool, OpError> {
+        let timeout_ms = self.driver.timeout_and_mode().0.as_millis() as u64;
+        let issued_ms = promise.hlc >> clock::COUNTER_BITS;
+        if self.hlc.physical_ms().saturating_sub(issued_ms) < 2 * timeout_ms
+            || !self.driver.speaks_cas()
+        {
+            return Ok(false);
+        }
+        match self.driver.settle(self.shard(shard), &self.hlc, key).await {
+            ReadDone::NotMost => Err(OpError::NotMost {
+                indeterminate: false,
+            }),
+            ReadDone::Found { .. } | ReadDone::NotFound { .. } => Ok(true),
+        }
+    }
+
     /// This node's own copy; a tombstone reads as absent.
     async fn read_local(&self, shard: u32, key: &[u8]) -> Result<Option<Found>, OpError> {
         let record = self.shard(shard).read(key).await?;
@@ -358,6 +378,17 @@ impl Replication {
         self.on_owner(
             self.store.shard_for_key(&key),
             move |local, shard| async move { local.read(shard, key).await },
+        )
+        .await
+    }
+
+    /// Settles `key` if `promise`, which refused an anti-entropy copy, is old enough (see
+    /// `CoreReplica::settle`); whether it ran.
+    pub async fn settle(&self, key: Vec<u8>, promise: Version) -> Result<bool, OpError> {
+        self.check_voting()?;
+        self.on_owner(
+            self.store.shard_for_key(&key),
+            move |local, shard| async move { local.settle(shard, key, promise).await },
         )
         .await
     }

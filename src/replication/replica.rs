@@ -172,7 +172,17 @@ fn answer(
         (ReplicaRequest::Repair { .. }, WriteOutcome::Newer(r)) => {
             repair_rejected((r.held, r.accepted), held_value)
         }
-        (ReplicaRequest::Copy { .. }, _) => ReplicaReply::CopyAck,
+        (ReplicaRequest::Copy { .. }, WriteOutcome::Stored | WriteOutcome::Same) => {
+            ReplicaReply::CopyAck
+        }
+        // Anti-entropy tells a replica that holds newer from one whose promise refused the
+        // copy (a CAS proposer that may have died after PREPARE, DESIGN §10); a hint is done
+        // either way.
+        (ReplicaRequest::Copy { .. }, WriteOutcome::Newer(r)) => ReplicaReply::Rejected {
+            held: r.held,
+            accepted: r.accepted,
+            accepted_cas: r.accepted_cas,
+        },
         // Not writes: `decide` and `apply` answer a READ and a PREPARE themselves.
         (ReplicaRequest::Read { .. } | ReplicaRequest::Prepare { .. }, _) => ReplicaReply::Read {
             version: Version::ZERO,

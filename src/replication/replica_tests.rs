@@ -206,7 +206,7 @@ fn repair_is_ok_only_when_it_holds_exactly_the_version() {
 }
 
 #[test]
-fn copy_stores_iff_newer_and_always_acks() {
+fn copy_stores_iff_newer_and_tells_what_refused_it() {
     let held = rec(v(10, 1), Some(b"a"));
     let copy = |version| ReplicaRequest::Copy {
         key: b"k".to_vec(),
@@ -232,7 +232,28 @@ fn copy_stores_iff_newer_and_always_acks() {
         decide(Some(&held), &copy(v(3, 1)), NOW),
         Decision {
             store: false,
-            reply: ReplicaReply::CopyAck
+            reply: ReplicaReply::Rejected {
+                held: v(10, 1),
+                accepted: v(10, 1),
+                accepted_cas: false,
+            }
+        }
+    );
+    // Above the held version, below a CAS promise: refused, naming the promise (anti-entropy
+    // settles an old one).
+    let promised = Record {
+        promise: v(20, 2),
+        ..held.clone()
+    };
+    assert_eq!(
+        decide(Some(&promised), &copy(v(15, 0)), NOW),
+        Decision {
+            store: false,
+            reply: ReplicaReply::Rejected {
+                held: v(20, 2),
+                accepted: v(10, 1),
+                accepted_cas: false,
+            }
         }
     );
 }

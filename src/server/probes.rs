@@ -64,6 +64,11 @@ pub(super) fn node(shared: &Arc<Shared>) -> Box<dyn Fn() -> NodeFigures> {
                 .stats()
                 .keys_copied_in
                 .load(Ordering::Relaxed),
+            anti_entropy_copies_refused: shared
+                .anti_entropy
+                .stats()
+                .copies_refused
+                .load(Ordering::Relaxed),
             expired_keys_reclaimed: shared.expiry.reclaimed.load(Ordering::Relaxed),
             client_connections: (connections.open() as u64).saturating_sub(peer_connections),
             peer_connections,

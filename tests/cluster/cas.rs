@@ -6,6 +6,11 @@
 //! * a counter incremented by read-then-CAS loops from every node: its final value equals
 //!   the number of CAS that answered success (plus, at most, the indeterminate ones).
 //!
+//! * a CAS promise left behind without an accept (a compare that failed on a majority while
+//!   the minority held an unacknowledged write below the ballot) does not keep the replicas
+//!   apart: anti-entropy's copy is refused by the promise, and once the promise is old, a
+//!   consensus read settles the key.
+//!
 //! The shares of outcomes are printed (`cargo test --test cluster cas:: -- --nocapture`).
 
 use std::sync::{Arc, Barrier};
@@ -14,7 +19,8 @@ use std::thread;
 use serde_json::Value;
 
 use crate::support::cluster::{Cluster, ClusterSpec};
-use crate::support::{k, request, Client, Resp};
+use crate::support::proxy::CutMode;
+use crate::support::{k, kv, request, Client, Resp};
 
 const CAS: &str = "/mostdb/cas";
 /// Keys raced for in the creates test.
@@ -183,4 +189,89 @@ fn a_counter_incremented_by_cas_from_every_node_counts_every_success() {
         cluster.logs(30)
     );
     assert!(applied > 0, "no increment ever applied");
+}
+
+/// How long the replicas may take to agree again after the partition heals (the promise must
+/// first be twice the deadline old, then an anti-entropy pass settles it).
+const SETTLE_MS: u64 = 30_000;
+
+/// `mostdb_anti_entropy_copies_refused_total` of `node`.
+fn copies_refused(cluster: &Cluster, node: usize) -> u64 {
+    let resp = cluster
+        .node(node)
+        .client()
+        .call(&request("GET", "/metrics", &[], b""));
+    let text = resp.body_str();
+    text.lines()
+        .find_map(|l| l.strip_prefix("mostdb_anti_entropy_copies_refused_total "))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no refused copies counter in:\n{text}"))
+}
+
+#[test]
+fn a_promise_left_behind_does_not_keep_the_replicas_apart() {
+    let env = |k: &str, v: &str| (k.to_string(), v.to_string());
+    let mut cluster = Cluster::start(&ClusterSpec {
+        op_timeout_ms: 1_000,
+        env: vec![
+            env("MOSTDB_HINTS", "off"),
+            env("MOSTDB_ANTI_ENTROPY_INTERVAL_MS", "1000"),
+        ],
+        ..ClusterSpec::default()
+    });
+    cluster.wait_links_up();
+    // A write through node 2 that only node 2 keeps: the others are paused while it is sent
+    // (their kernels buffer it), then killed, which drops it unread.
+    cluster.pause(0);
+    cluster.pause(1);
+    let lone = json(
+        &cluster
+            .node(2)
+            .client()
+            .post("/mostdb/set", &kv("left", "lone")),
+    );
+    assert_eq!(lone["indeterminate"], true, "{lone}");
+    cluster.kill9(0);
+    cluster.kill9(1);
+    cluster.isolate(2, CutMode::Refuse);
+    cluster.revive();
+    cluster.wait_ready(0).expect("node 0 back");
+    cluster.wait_ready(1).expect("node 1 back");
+    // Through node 0: a compare that fails on the majority, which keeps the ballot promised
+    // above the lone write, with nothing accepted at it.
+    let failed = json(&cluster.node(0).client().post(
+        CAS,
+        r#"{"key":"left","expect":{"value":"other"},"value":"x"}"#,
+    ));
+    assert_eq!(outcome(&failed), Outcome::CompareFailed, "{failed}");
+    cluster.heal_links();
+    let locals = |cluster: &Cluster| -> Vec<String> {
+        (0..cluster.size())
+            .map(|n| {
+                let resp = cluster.node(n).client().post("/mostdb/api/get", &k("left"));
+                resp.body_str().to_string()
+            })
+            .collect()
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_millis(SETTLE_MS);
+    loop {
+        let now = locals(&cluster);
+        if now.iter().all(|l| *l == now[0]) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the replicas still differ after {SETTLE_MS} ms: {now:?}\n{}",
+            cluster.logs(30)
+        );
+        thread::sleep(std::time::Duration::from_millis(200));
+    }
+    let refused: u64 = (0..cluster.size())
+        .map(|n| copies_refused(&cluster, n))
+        .sum();
+    assert!(
+        refused > 0,
+        "no copy was refused: the test did not leave a promise behind"
+    );
+    cluster.stop_all();
 }

@@ -417,7 +417,7 @@ fn cluster_view_of_a_single_node() {
     }
     assert_eq!(
         rest,
-        r#""anti_entropy":{"passes":0,"passes_failed":0,"buckets_compared":0,"buckets_differing":0,"keys_copied_in":0,"keys_peer_behind":0,"bytes_copied":0,"copies_failed":0,"young_skipped":0,"digest_scans":0,"pages_served":0,"requests_refused":0,"last_pass_unix_ms":0,"last_pass_duration_ms":0}"#
+        r#""anti_entropy":{"passes":0,"passes_failed":0,"buckets_compared":0,"buckets_differing":0,"keys_copied_in":0,"keys_peer_behind":0,"bytes_copied":0,"copies_failed":0,"copies_refused":0,"promises_settled":0,"young_skipped":0,"digest_scans":0,"pages_served":0,"requests_refused":0,"last_pass_unix_ms":0,"last_pass_duration_ms":0}"#
     );
     // The clock: its HLC (near the wall clock), the skew bound and what it refused.
     let clock: serde_json::Value =

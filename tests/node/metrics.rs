@@ -22,6 +22,7 @@ const FAMILIES: &[&str] = &[
     "mostdb_hints_pending",
     "mostdb_hints_dropped_total",
     "mostdb_anti_entropy_keys_copied_total",
+    "mostdb_anti_entropy_copies_refused_total",
     "mostdb_expired_keys_reclaimed_total",
     "mostdb_storage_disk_bytes",
     "mostdb_storage_write_stalls_total",

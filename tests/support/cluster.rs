@@ -237,18 +237,24 @@ impl Cluster {
     /// until every node is ready.
     pub fn heal_all(&mut self) -> Result<(), String> {
         self.heal_links();
-        for node in &mut self.nodes {
-            node.resume();
-            if !node.is_running() {
-                node.spawn();
-            }
-        }
+        self.revive();
         let deadline = Instant::now() + Duration::from_millis(READY_TIMEOUT_MS);
         for (i, node) in self.nodes.iter_mut().enumerate() {
             node.wait_ready_until(deadline)
                 .map_err(|e| format!("node {i} {e}"))?;
         }
         Ok(())
+    }
+
+    /// Resumes paused nodes and starts dead ones again (links stay as they are), without
+    /// waiting for them.
+    pub fn revive(&mut self) {
+        for node in &mut self.nodes {
+            node.resume();
+            if !node.is_running() {
+                node.spawn();
+            }
+        }
     }
 
     /// SIGTERM to every node (resumed first), then waits for each; a node still running after

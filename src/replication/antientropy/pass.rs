@@ -20,7 +20,8 @@ use crate::limits::{
     ANTI_ENTROPY_CALL_TIMEOUT_MS, ANTI_ENTROPY_COPIES_IN_FLIGHT_MAX,
     ANTI_ENTROPY_DEFERRED_PULLS_MAX, ANTI_ENTROPY_INTERVAL_MAX_MS, ANTI_ENTROPY_PASS_BYTES_MAX,
     ANTI_ENTROPY_PASS_TIME_MAX_MS, ANTI_ENTROPY_POLL_MS, ANTI_ENTROPY_RETRY_MS,
-    ANTI_ENTROPY_ROUND_ENTRIES_HARD_MAX, ANTI_ENTROPY_ROUND_ENTRIES_MAX, ANTI_ENTROPY_SETTLE_MS,
+    ANTI_ENTROPY_ROUND_ENTRIES_HARD_MAX, ANTI_ENTROPY_ROUND_ENTRIES_MAX,
+    ANTI_ENTROPY_SETTLES_PER_PASS_MAX, ANTI_ENTROPY_SETTLE_MS,
 };
 use crate::replication::clock::system_ms;
 use crate::replication::peer::{CallError, LinkState, PeerLink};
@@ -418,6 +419,8 @@ struct Copier<'a> {
     bytes: Cell<u64>,
     copied_in: Cell<u64>,
     failed: Cell<u64>,
+    /// Consensus reads this pass started for promises that refused a copy.
+    settles: Cell<usize>,
     /// The link went down (or its queue is full): no use going on now.
     link_lost: Cell<Option<CallError>>,
 }
@@ -438,6 +441,7 @@ impl<'a> Copier<'a> {
             bytes: Cell::new(0),
             copied_in: Cell::new(0),
             failed: Cell::new(0),
+            settles: Cell::new(0),
             link_lost: Cell::new(None),
         }
     }
@@ -504,6 +508,7 @@ impl<'a> Copier<'a> {
             return;
         }
         let bytes = value.as_ref().map_or(0, Vec::len) as u64;
+        let key_copy = key.clone();
         let copy = ReplicaRequest::Copy {
             key,
             version,
@@ -518,7 +523,30 @@ impl<'a> Copier<'a> {
                 stats.keys_copied_in.fetch_add(1, Ordering::Relaxed);
                 stats.bytes_copied.fetch_add(bytes, Ordering::Relaxed);
             }
+            // A newer version arrived here meanwhile: nothing to do.
+            Ok(ReplicaReply::Rejected { accepted, .. }) if accepted >= version => {}
+            // A CAS promise above the version refused it.
+            Ok(ReplicaReply::Rejected { held, .. }) => self.refused(key_copy, held).await,
             other => self.failed("local copy", &other),
+        }
+    }
+
+    /// A copy that a CAS promise (`promise`) refused: counted, and if the promise is old
+    /// (its proposer is done or gone), settled with a consensus read (DESIGN §10), which
+    /// writes the majority's state back above it. A few per pass; the next pass sees the rest.
+    async fn refused(&self, key: Vec<u8>, promise: Version) {
+        let stats = self.ae.stats();
+        stats.copies_refused.fetch_add(1, Ordering::Relaxed);
+        if self.settles.get() >= ANTI_ENTROPY_SETTLES_PER_PASS_MAX {
+            return;
+        }
+        self.settles.set(self.settles.get() + 1);
+        match self.replication.settle(key, promise).await {
+            Ok(true) => {
+                stats.promises_settled.fetch_add(1, Ordering::Relaxed);
+            }
+            Ok(false) => {}
+            Err(err) => self.failed("settling a promise", &err),
         }
     }
 

@@ -39,6 +39,10 @@ pub enum Expect {
     /// holds at a fresh ballot, written back there when the promises disagree, so that a read
     /// held up by a lingering promise still ends.
     Never,
+    /// Like [`Expect::Never`], but the state is written back at the ballot even when the
+    /// promises agree: every replica that answers ends up above any promise it held, so
+    /// anti-entropy can copy the key again (what settles a promise left behind, DESIGN §10).
+    Settle,
 }
 
 /// The change a CAS applies when its compare holds.
@@ -421,7 +425,8 @@ impl CasOp {
             .slots
             .iter()
             .all(|s| !matches!(s, Slot::Promised(v) if *v != m));
-        if agreed_without_write_back(agreed && !expired) {
+        let settle = self.expect == Expect::Settle;
+        if agreed_without_write_back(agreed && !expired && !settle) {
             return self.done(CasDone::CompareFailed { current });
         }
         self.phase = Phase::WriteBack;
@@ -519,7 +524,7 @@ pub fn compare_holds(expect: &Expect, current: &Current) -> bool {
         Expect::Present => current.value.is_some(),
         Expect::Value(v) => current.value.as_ref() == Some(v),
         Expect::Version(v) => current.value.is_some() && current.version == *v,
-        Expect::Never => false,
+        Expect::Never | Expect::Settle => false,
     }
 }
 

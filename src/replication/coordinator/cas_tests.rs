@@ -94,6 +94,36 @@ fn a_failed_compare_that_the_promises_agree_on_takes_one_round_trip() {
     );
 }
 
+#[test]
+fn a_settling_read_writes_the_state_back_even_when_the_promises_agree() {
+    // A minority replica holds an unacknowledged version below the promise that Q agree
+    // on: only a write-back above the promise lets anti-entropy reconcile it.
+    let (mut op, round) = start(Expect::Settle, None);
+    reply(&mut op, 0, round, promised(0, None));
+    let (back, to, request) = sent(reply(&mut op, 1, round, promised(0, None)));
+    assert_eq!(to, ReplicaSet::all(3));
+    assert_eq!(
+        request,
+        ReplicaRequest::Put {
+            key: b"k".to_vec(),
+            version: v(100),
+            value: None,
+            meta: CAS
+        },
+        "the absent state, as a tombstone at the ballot"
+    );
+    reply(&mut op, 0, back, R::Accepted);
+    assert_eq!(
+        reply(&mut op, 1, back, R::Accepted),
+        Action::Done(CasDone::CompareFailed {
+            current: Current {
+                version: v(100),
+                value: None
+            }
+        })
+    );
+}
+
 #[cfg(not(feature = "planted-cas-no-writeback"))]
 #[test]
 fn a_failed_compare_on_disagreeing_promises_writes_the_state_back_first() {

@@ -142,7 +142,11 @@ impl PeerReplay {
         let mut result = BatchResult::default();
         for (i, (call, q)) in calls.into_iter().zip(batch).enumerate() {
             match call.await {
-                Ok(ReplicaReply::CopyAck) => result.acked.push((q.seq, q.bytes)),
+                // Stored, or the peer holds a newer version or a higher CAS promise: either
+                // way nothing is left for the hint to do.
+                Ok(ReplicaReply::CopyAck | ReplicaReply::Rejected { .. }) => {
+                    result.acked.push((q.seq, q.bytes))
+                }
                 // Beyond the peer's clock bound (this node's clock is far ahead of its): it
                 // stays refused until that clock catches up, so the hint would block the queue.
                 // Dropped; anti-entropy copies the record once the peer takes it.
