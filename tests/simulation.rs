@@ -91,6 +91,8 @@ fn seeded_simulation_keeps_every_invariant_and_linearizability() {
             ("CAS compares that failed", total.cas_compare_failed),
             ("definite CAS failures", total.cas_failed),
             ("indeterminate CAS", total.cas_indeterminate),
+            ("writes with a time to live", total.expiring_writes),
+            ("reads of an expired key", total.reads_expired),
         ] {
             assert!(n > 0, "no {what} in {count} seeds: {total:?}");
         }

@@ -46,11 +46,13 @@ pub const OBSERVE_HLC_MAX: u64 = PHYSICAL_MS_MAX << COUNTER_BITS;
 /// Milliseconds since the Unix epoch; replaceable in tests.
 pub type PhysicalClock = Box<dyn Fn() -> u64>;
 
-/// A version's origin: the node id with the core in the low 8 bits (node ids are random,
-/// so losing their top 8 bits costs nothing).
+/// A version's origin: the node id with the core in bits 1 to 8 (node ids are random, so
+/// losing their top 9 bits costs nothing), the top bit clear, and bit 0 clear: an odd origin
+/// marks an expiry's tombstone (`Version::expiry`).
 pub fn origin(node_id: u64, core: usize) -> u64 {
     debug_assert!(core < limits::THREADS_MAX);
-    ((node_id << 8) | (core as u64 & 0xff)) & !EXPIRY_ORIGIN_BIT
+    let origin = (node_id << 9) | ((core as u64 & 0xff) << 1);
+    origin & !(EXPIRY_ORIGIN_BIT | 1 << 63)
 }
 
 /// The expiry HLC of a record written at `version_hlc` to live `ttl_ms`.
@@ -480,8 +482,10 @@ mod tests {
     }
 
     #[test]
-    fn origin_puts_the_core_in_the_low_byte() {
-        assert_eq!(origin(0x1234, 5), 0x12_3405);
+    fn origin_puts_the_core_above_the_expiry_bit() {
+        assert_eq!(origin(0x1234, 5), 0x12_3405 << 1);
+        assert_eq!(origin(u64::MAX, 255) & 1, 0, "no issued origin is odd");
+        assert_eq!(origin(u64::MAX, 255) >> 63, 0);
         assert_ne!(origin(1, 0), origin(1, 1));
     }
 

@@ -23,21 +23,24 @@ pub struct Version {
     pub origin: u64,
 }
 
-/// The origin bit no issued version carries (`replication::clock::origin` clears it): it marks
-/// the version of an expiry's tombstone (DESIGN §10).
-pub const EXPIRY_ORIGIN_BIT: u64 = 1 << 63;
+/// The origin bit no issued version carries (`replication::clock::origin` clears it): set, it
+/// marks the version of an expiry's tombstone (DESIGN §10).
+pub const EXPIRY_ORIGIN_BIT: u64 = 1;
 
 impl Version {
     /// The version of an absent key: below every issued version.
     pub const ZERO: Version = Version { hlc: 0, origin: 0 };
 
-    /// The version of the tombstone that a record at this version expiring at `expires`
-    /// becomes: fixed in advance, the same on every node, above the record's own version
-    /// whenever the expiry is (and no ordinary write can carry it).
-    pub fn expiry(self, expires: u64) -> Version {
+    /// The version of the tombstone that a record at this version becomes once it expires:
+    /// the same on every node, and the record's immediate successor, so that the expiry
+    /// deletes only this record's value. Any later write is above it, even one issued
+    /// before the expiry time (a tombstone at the expiry time itself would overwrite such a
+    /// write: the simulator found a CAS lost that way). Issued origins are even, so the
+    /// successor is no issued version.
+    pub fn expiry(self) -> Version {
         Version {
-            hlc: expires,
-            origin: self.origin | EXPIRY_ORIGIN_BIT,
+            hlc: self.hlc,
+            origin: self.origin + EXPIRY_ORIGIN_BIT,
         }
     }
 }

@@ -10,6 +10,7 @@ use mostdb::replication::coordinator::{
     ReplicaSet, WriteDone, WriteMode, WriteOp,
 };
 use mostdb::replication::protocol::{ReplicaReply, ReplicaRequest};
+use mostdb::storage::record::EXPIRY_ORIGIN_BIT;
 use mostdb::storage::{Meta, Version};
 use std::collections::BTreeMap;
 
@@ -76,7 +77,13 @@ pub struct Clients {
     next_op: OpId,
     next_pid: usize,
     next_value: u64,
+    /// Writes with a time to live so far, per key (each adds an operation that stays open
+    /// to the end of the history: a few per key keep the check fast).
+    expiring: BTreeMap<usize, u32>,
 }
+
+/// Writes with a time to live one key gets at most in a seed.
+const EXPIRING_WRITES_PER_KEY_MAX: u32 = 3;
 
 impl Clients {
     pub fn new(world: &mut World) -> Clients {
@@ -193,36 +200,40 @@ impl Clients {
             let origin = w.nodes[node].origin;
             let ballot = w.nodes[node].issue(w.now, origin);
             issue(w, ballot, id)?;
+            let ttl_ms = self.draw_ttl(w, key, new);
             let change = Change {
                 value: new.map(|v| v.to_be_bytes().to_vec()),
-                ttl_ms: None,
+                ttl_ms,
             };
             let compare = (crate_expect(expect), change);
             let (m, a) = CasOp::start(n, key_bytes(key), compare, ballot, reachable);
             (Machine::Cas(m), a.map(Outcome::Cas), rec)
         } else if roll < 40 {
             let rec = w.history.call(pid, key, KvOp::Get(None));
-            let (m, a) = ReadOp::start(n, key_bytes(key), reachable);
+            let now = w.nodes[node].reading(w.now);
+            let (m, a) = ReadOp::start_at(n, key_bytes(key), reachable, now);
             (Machine::Read(m), a.map(Outcome::Read), rec)
         } else {
-            let (value, op) = if roll < 85 {
+            let (value, op, ttl_ms) = if roll < 85 {
                 self.next_value += 1;
                 let v = self.next_value;
-                (Some(v.to_be_bytes().to_vec()), KvOp::Set(v))
+                let ttl_ms = self.draw_ttl(w, key, Some(v));
+                (Some(v.to_be_bytes().to_vec()), KvOp::Set(v), ttl_ms)
             } else {
-                (None, KvOp::Del)
+                (None, KvOp::Del, None)
             };
             let rec = w.history.call(pid, key, op);
+            let payload = Payload { value, ttl_ms };
             let phys = w.nodes[node].phys_ms(w.now);
             let contended = w.nodes[node].contended.contains(&key_bytes(key), phys);
             let (m, a) = if contended || w.rng.chance(w.cfg.safe_permille) {
                 w.stats.safe_writes += 1;
-                WriteOp::safe(n, key_bytes(key), Payload::plain(value), reachable)
+                WriteOp::safe(n, key_bytes(key), payload, reachable)
             } else {
                 let origin = w.nodes[node].origin;
                 let version = w.nodes[node].issue(w.now, origin);
                 issue(w, version, id)?;
-                WriteOp::fast(n, key_bytes(key), Payload::plain(value), version, reachable)
+                WriteOp::fast(n, key_bytes(key), payload, version, reachable)
             };
             (Machine::Write(m), a.map(Outcome::Write), rec)
         };
@@ -432,7 +443,12 @@ impl Clients {
                 self.next(w, op.client);
                 return Ok(());
             }
-            ReadDone::NotFound { version } => (version, None),
+            ReadDone::NotFound { version } => {
+                if version.origin & EXPIRY_ORIGIN_BIT != 0 && version != Version::ZERO {
+                    w.stats.reads_expired += 1;
+                }
+                (version, None)
+            }
             ReadDone::Found { version, value, .. } => {
                 let bytes: [u8; 8] = value
                     .as_slice()
@@ -462,6 +478,30 @@ impl Clients {
 
     /// A CAS's expectation and new value: absent, present, or a value the client may have
     /// seen; a fresh unique value, or (now and then) a delete.
+    /// A time to live for a write of `value` (sometimes), and its expiry in the history: a
+    /// delete of exactly that value, which may take effect at any time after the write is
+    /// called (an indeterminate CAS expecting the value, under a process of its own), or never
+    /// if the value is replaced first.
+    fn draw_ttl(&mut self, w: &mut World, key: usize, value: Option<u64>) -> Option<u64> {
+        let v = value?;
+        let expiring = self.expiring.entry(key).or_default();
+        if *expiring >= EXPIRING_WRITES_PER_KEY_MAX || !w.rng.chance(w.cfg.ttl_permille) {
+            return None;
+        }
+        *expiring += 1;
+        let expiry = KvOp::Cas {
+            expect: Expect::Value(v),
+            new: None,
+            result: CasResult::Open,
+        };
+        let rec = w.history.call(self.next_pid, key, expiry);
+        self.next_pid += 1;
+        w.history.end(rec, Ret::Indeterminate);
+        w.history.recs[rec].note = format!("expiry of {v}");
+        w.stats.expiring_writes += 1;
+        Some(w.rng.range(1, 40))
+    }
+
     fn draw_cas(&mut self, w: &mut World) -> (Expect, Option<u64>) {
         let expect = match w.rng.below(10) {
             0..=2 => Expect::Absent,

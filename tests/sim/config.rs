@@ -39,6 +39,8 @@ pub struct Config {
     pub forge_every_ms: u64,
     /// Client operations that are compare-and-sets (DESIGN §10), in thousandths.
     pub cas_permille: u32,
+    /// Writes of a value (sets and CAS) that carry a time to live, in thousandths.
+    pub ttl_permille: u32,
 }
 
 impl Config {
@@ -68,6 +70,7 @@ impl Config {
             far_jump_every_ms: rng.pick(&[0, 0, 50, 200]),
             forge_every_ms: rng.pick(&[0, 0, 20, 100]),
             cas_permille: rng.pick(&[0, 250, 400, 700]),
+            ttl_permille: rng.pick(&[0, 0, 200, 500]),
         }
     }
 }

@@ -15,7 +15,40 @@
 //! the end, it explains "never applied"). Its value counts as read when a later compare saw
 //! it.
 
+use std::cell::Cell;
+use std::time::{Duration, Instant};
+
 use todc_utils::{Action, History, Specification, WGLChecker};
+
+/// Time one key's check may take. A linearizable history is found in milliseconds; a history
+/// that is not makes the search exhaust every order, which for a few dozen open operations
+/// can take hours: past the budget the key fails (as "not shown linearizable").
+const CHECK_BUDGET_PER_KEY: Duration = Duration::from_secs(20);
+/// How often (in `apply` calls) the search looks at the clock.
+const BUDGET_CHECK_EVERY: u32 = 4096;
+
+thread_local! {
+    /// (deadline, `apply` calls since the clock was read, whether the deadline passed).
+    static BUDGET: Cell<(Option<Instant>, u32, bool)> = const { Cell::new((None, 0, false)) };
+}
+
+/// Whether the running check is past its deadline (then every op is refused, which unwinds
+/// the search at once).
+fn over_budget() -> bool {
+    BUDGET.with(|b| {
+        let (deadline, calls, expired) = b.get();
+        if expired {
+            return true;
+        }
+        if calls < BUDGET_CHECK_EVERY {
+            b.set((deadline, calls + 1, false));
+            return false;
+        }
+        let now_expired = deadline.is_some_and(|d| Instant::now() >= d);
+        b.set((deadline, 0, now_expired));
+        now_expired
+    })
+}
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum KvOp {
@@ -129,6 +162,9 @@ impl Specification for Register {
     }
 
     fn apply(op: &KvOp, state: &Self::State) -> (bool, Self::State) {
+        if over_budget() {
+            return (false, *state);
+        }
         match op {
             KvOp::Set(v) => (true, Some(*v)),
             KvOp::Del => (true, None),
@@ -230,7 +266,16 @@ pub fn check(recs: &[Rec], keys: usize) -> Result<(), String> {
         }
         events.sort_by_key(|e| e.0);
         let history = History::from_actions(events.into_iter().map(|(_, p, a)| (p, a)).collect());
-        if !WGLChecker::<Register>::is_linearizable(history) {
+        BUDGET.with(|b| b.set((Some(Instant::now() + CHECK_BUDGET_PER_KEY), 0, false)));
+        let linearizable = WGLChecker::<Register>::is_linearizable(history);
+        let (_, _, expired) = BUDGET.with(|b| b.replace((None, 0, false)));
+        if expired {
+            return Err(format!(
+                "key k{key}: not shown linearizable within {CHECK_BUDGET_PER_KEY:?}\n{}",
+                dump(recs, &ops)
+            ));
+        }
+        if !linearizable {
             return Err(format!(
                 "key k{key}: not linearizable\n{}",
                 dump(recs, &ops)

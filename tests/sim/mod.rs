@@ -52,6 +52,10 @@ pub struct Stats {
     pub cas_compare_failed: u64,
     pub cas_failed: u64,
     pub cas_indeterminate: u64,
+    /// Writes with a time to live, and reads that found a key expired (NotFound at an
+    /// expiry's version).
+    pub expiring_writes: u64,
+    pub reads_expired: u64,
     /// Invariant violations let through (non-strict runs only).
     pub violations: u64,
 }
@@ -86,6 +90,8 @@ impl Stats {
         self.cas_compare_failed += o.cas_compare_failed;
         self.cas_failed += o.cas_failed;
         self.cas_indeterminate += o.cas_indeterminate;
+        self.expiring_writes += o.expiring_writes;
+        self.reads_expired += o.reads_expired;
         self.violations += o.violations;
     }
 }

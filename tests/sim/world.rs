@@ -142,6 +142,11 @@ impl Node {
         (now as i64 + self.skew_ms).max(1) as u64
     }
 
+    /// Where the clock stands, without issuing anything (what expiries are compared with).
+    pub fn reading(&self, now: u64) -> u64 {
+        self.hlc_last.max(self.phys_ms(now) << COUNTER_BITS)
+    }
+
     /// `now()` = max(last + 1, physical).
     pub fn issue(&mut self, now: u64, origin: u64) -> Version {
         let hlc = self
@@ -172,6 +177,8 @@ pub struct World {
     pub history: Recorder,
     /// I1 and I5: every version issued, and the operation that issued it.
     pub issued: BTreeMap<Version, OpId>,
+    /// The tombstone versions of the expiries of values stored anywhere (I1 for them).
+    expiries: BTreeSet<Version>,
     /// I5: the versions under which each operation's write was stored anywhere.
     stored_under: BTreeMap<OpId, BTreeSet<Version>>,
     /// I4: versions of writes reported as definitely failed.
@@ -213,7 +220,8 @@ impl World {
                     incarnation: 0,
                     skew_ms: skew,
                     hlc_last: 0,
-                    origin: i as u64 + 1,
+                    // Even, as the real nodes' origins (odd ones are expiries').
+                    origin: 2 * (i as u64 + 1),
                     recovering: false,
                     owes_recovery: false,
                     volatile: BTreeMap::new(),
@@ -235,6 +243,7 @@ impl World {
             nodes,
             history: Recorder::default(),
             issued: BTreeMap::new(),
+            expiries: BTreeSet::new(),
             stored_under: BTreeMap::new(),
             failed_versions: BTreeSet::new(),
             ever_held: BTreeMap::new(),
@@ -489,8 +498,17 @@ impl World {
                 "I4: n{node} k{key} stored {version:?}, of a write reported as definitely failed"
             ))?;
         }
-        let Some(&op) = self.issued.get(&version) else {
-            return Err(format!("I1: n{node} stored {version:?}, never issued"));
+        if request_expiry(request).is_some() {
+            self.expiries.insert(version.expiry());
+        }
+        let op = match self.issued.get(&version) {
+            Some(&op) => op,
+            // The tombstone of a stored value's expiry: a version fixed when the value was
+            // written (DESIGN §10), never issued by a clock.
+            None if self.expiries.contains(&version) && request_value_is_none(request) => {
+                return self.keep(node, key, version, request);
+            }
+            None => return Err(format!("I1: n{node} stored {version:?}, never issued")),
         };
         let under = self.stored_under.entry(op).or_default();
         under.insert(version);
@@ -498,6 +516,17 @@ impl World {
             let message = format!("I5: the write of op {op} was stored under {under:?}");
             self.violated(message)?;
         }
+        self.keep(node, key, version, request)
+    }
+
+    /// Keeps what `request` writes on `node`'s volatile state.
+    fn keep(
+        &mut self,
+        node: usize,
+        key: usize,
+        version: Version,
+        request: &ReplicaRequest,
+    ) -> Check {
         self.ever_held
             .entry((key, version))
             .or_default()
@@ -688,5 +717,25 @@ fn reveals(request: &ReplicaRequest, reply: &ReplicaReply) -> Version {
             request.version().unwrap_or_default()
         }
         other => other.version_seen().unwrap_or_default(),
+    }
+}
+
+/// The expiry (an HLC) a write-like request's value carries, if any.
+fn request_expiry(request: &ReplicaRequest) -> Option<u64> {
+    match request {
+        ReplicaRequest::Put { meta, value, .. }
+        | ReplicaRequest::Repair { meta, value, .. }
+        | ReplicaRequest::Copy { meta, value, .. } => meta.expires.filter(|_| value.is_some()),
+        _ => None,
+    }
+}
+
+/// Whether a write-like request writes a tombstone.
+fn request_value_is_none(request: &ReplicaRequest) -> bool {
+    match request {
+        ReplicaRequest::Put { value, .. }
+        | ReplicaRequest::Repair { value, .. }
+        | ReplicaRequest::Copy { value, .. } => value.is_none(),
+        _ => false,
     }
 }

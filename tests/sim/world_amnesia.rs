@@ -18,7 +18,7 @@ impl World {
         }
         self.stats.wipes += 1;
         self.wipes += 1;
-        let origin = self.wipes * self.cfg.nodes as u64 + node as u64 + 1;
+        let origin = 2 * (self.wipes * self.cfg.nodes as u64 + node as u64 + 1);
         let n = &mut self.nodes[node];
         n.up = false;
         n.incarnation += 1;

@@ -494,6 +494,48 @@ fn diverging_answers_repair_the_stale_replicas_before_returning() {
 }
 
 #[test]
+fn an_expired_value_is_materialized_in_a_round_of_its_own() {
+    let expiring = R::Read {
+        version: v(8),
+        value: Some(b"m".to_vec()),
+        meta: Meta {
+            cas: false,
+            expires: Some(9),
+        },
+    };
+    let (mut op, first) = ReadOp::start_at(5, b"k".to_vec(), ReplicaSet::all(5), 100);
+    let r = sent(first).0;
+    op.on_reply(0, r, expiring.clone());
+    op.on_reply(1, r, read_answer(3, Some(b"old")));
+    // Q answered: 1 is repaired with `m` (still the value), 0 and 2 hold it.
+    let (_, to, _) = sent(op.on_reply(2, r, expiring.clone()));
+    assert_eq!(to, set(&[1]));
+    // A third holder: Q hold `m`, whose expiry is behind the clock. The tombstone at the
+    // expiry's version goes to every replica, in a new round.
+    let (tomb, to, request) = sent(op.on_reply(3, r, expiring));
+    assert_eq!(to, ReplicaSet::all(5));
+    let e = v(8).expiry();
+    assert_eq!(
+        request,
+        ReplicaRequest::Repair {
+            key: b"k".to_vec(),
+            version: e,
+            value: None,
+            meta: Meta::BLIND,
+        }
+    );
+    assert_ne!(tomb, r);
+    // 1's answer to the repair of `m` says nothing about the tombstone.
+    assert_eq!(op.on_reply(1, r, R::RepairOk), Action::Wait);
+    assert_eq!(op.on_reply(0, tomb, R::RepairOk), Action::Wait);
+    assert_eq!(op.on_reply(2, tomb, R::RepairOk), Action::Wait);
+    assert_eq!(
+        op.on_reply(4, tomb, R::RepairOk),
+        Action::Done(ReadDone::NotFound { version: e })
+    );
+}
+
+#[test]
 fn a_late_answer_equal_to_m_counts_and_a_lower_one_is_repaired() {
     let (mut op, r) = ReadOp::start(5, b"k".to_vec(), ReplicaSet::all(5));
     let r = sent(r).0;

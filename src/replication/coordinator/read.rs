@@ -369,14 +369,18 @@ impl ReadOp {
     }
 
     /// A majority holds `m`, whose expiry has passed: the key holds the expiry's tombstone,
-    /// at a version fixed in advance. Repair it into every replica; the read answers NotFound
-    /// once a majority holds exactly it (a newer write there starts the read over).
+    /// at the record's successor version (`Version::expiry`). Repair it into every replica;
+    /// the read answers NotFound once a majority holds exactly it (a newer write there starts
+    /// the read over).
     #[cfg(not(feature = "planted-ttl-no-materialize"))]
     fn materialize(&mut self, m: Version, meta: Meta) -> Action<ReadDone> {
-        let Some(expires) = meta.expires else {
+        if meta.expires.is_none() {
             return Action::Wait;
-        };
-        self.best = (m.expiry(expires), None, Meta::BLIND);
+        }
+        self.best = (m.expiry(), None, Meta::BLIND);
+        // A round of its own: a RepairOk still on its way for `m` must not count as holding
+        // the tombstone (the simulator found reads answered from two holders of five).
+        self.round += 1;
         for (replica, slot) in self.slots.iter_mut().enumerate() {
             if self.reachable.contains(replica) {
                 *slot = Slot::Repairing;
