@@ -191,6 +191,8 @@ const _: () = assert!(CONTENDED_KEYS_MAX > 0 && CONTENDED_HOLD_MS > 0);
 /// objects; the JSON parsers recurse once per level on the core thread's stack, and ~18,500
 /// levels overflowed a 2 MiB stack and aborted the process.
 pub const JSON_DEPTH_MAX: usize = 32;
+/// Operations one `POST {ctx}/batch` carries at most (DESIGN §11).
+pub const BATCH_OPS_MAX: usize = 128;
 /// The depth scan skips string contents this many bytes at a time.
 pub const JSON_SCAN_BLOCK_BYTES: usize = 32;
 

@@ -7,6 +7,7 @@
 
 pub mod admin;
 mod audit;
+mod batch;
 pub mod cas;
 pub mod cluster;
 pub mod dashboard;
@@ -93,6 +94,7 @@ enum Route {
     LocalWrite,
     /// Compare-and-set (DESIGN §10).
     Cas,
+    Batch,
     Healthz,
     Readyz,
     Cluster,
@@ -111,6 +113,7 @@ impl Route {
             Some(Route::LocalGet) => metrics::Route::ApiGet,
             Some(Route::LocalWrite) => metrics::Route::ApiWrite,
             Some(Route::Cas) => metrics::Route::Cas,
+            Some(Route::Batch) => metrics::Route::Batch,
             Some(Route::Healthz) => metrics::Route::Healthz,
             Some(Route::Readyz) => metrics::Route::Readyz,
             Some(Route::Cluster) => metrics::Route::Cluster,
@@ -237,6 +240,7 @@ impl Api {
             (Method::Post, Route::Set) => self.set(req.body, conn).await,
             (Method::Post, Route::Del) => self.del(req.body, conn).await,
             (Method::Post, Route::Cas) => self.cas(req.body, conn).await,
+            (Method::Post, Route::Batch) => self.batch(req.body, conn).await,
             (Method::Post, Route::Get) | (Method::Get, Route::Get1) => {
                 self.get(req.body, false).await
             }
@@ -287,6 +291,7 @@ impl Api {
             "/get" => (Route::Get, ALLOW_GET_POST),
             "/del" => (Route::Del, ALLOW_POST),
             "/cas" => (Route::Cas, ALLOW_POST),
+            "/batch" => (Route::Batch, ALLOW_POST),
             "/get1" => (Route::Get1, ALLOW_GET),
             "/api/get" => (Route::LocalGet, ALLOW_POST),
             "/api/set" | "/api/del" => (Route::LocalWrite, ALLOW_POST),

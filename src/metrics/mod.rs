@@ -41,6 +41,8 @@ pub enum Route {
     ApiWrite,
     /// Compare-and-set.
     Cas,
+    /// Several operations in one request (counted once, whatever they are).
+    Batch,
     Healthz,
     Readyz,
     Cluster,
@@ -52,7 +54,7 @@ pub enum Route {
 }
 
 impl Route {
-    pub const ALL: [Route; 13] = [
+    pub const ALL: [Route; 14] = [
         Route::Set,
         Route::Get,
         Route::Del,
@@ -60,6 +62,7 @@ impl Route {
         Route::ApiGet,
         Route::ApiWrite,
         Route::Cas,
+        Route::Batch,
         Route::Healthz,
         Route::Readyz,
         Route::Cluster,
@@ -78,6 +81,7 @@ impl Route {
             Route::ApiGet => "api_get",
             Route::ApiWrite => "api_write",
             Route::Cas => "cas",
+            Route::Batch => "batch",
             Route::Healthz => "healthz",
             Route::AdminConfig => "admin_config",
             Route::Readyz => "readyz",

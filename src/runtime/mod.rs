@@ -7,10 +7,12 @@
 //! between cores. Must not import `http`, `api`, `replication` or `storage`: the per-core
 //! state a job receives is a type parameter.
 
+pub mod join;
 pub mod latch;
 pub mod memory;
 pub mod threads;
 
+pub use join::{join_all, Local};
 pub use latch::Latch;
 pub use threads::{Running, Startup};
 

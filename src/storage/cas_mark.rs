@@ -9,6 +9,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, PoisonError};
 
 use super::layout::CAS_RECORDS_FILE;
 use super::store::write_atomically;
@@ -18,6 +19,9 @@ use super::store::write_atomically;
 pub struct CasMark {
     held: AtomicBool,
     path: PathBuf,
+    /// Writers of the mark take turns (two shards' first CAS records at once would both
+    /// write the same temporary file).
+    writing: Mutex<()>,
 }
 
 impl CasMark {
@@ -27,6 +31,7 @@ impl CasMark {
         CasMark {
             held: AtomicBool::new(path.exists()),
             path,
+            writing: Mutex::new(()),
         }
     }
 
@@ -38,6 +43,10 @@ impl CasMark {
     /// Records that the store is about to hold CAS-format records, durably. Blocking; a
     /// no-op once set.
     pub fn set(&self) -> std::io::Result<()> {
+        if self.is_set() {
+            return Ok(());
+        }
+        let _turn = self.writing.lock().unwrap_or_else(PoisonError::into_inner);
         if self.is_set() {
             return Ok(());
         }
@@ -70,5 +79,24 @@ mod tests {
         mark.set().expect("set again");
         assert!(mark.is_set());
         assert!(CasMark::load(dir.path()).is_set());
+    }
+
+    #[test]
+    fn writers_at_once_all_succeed() {
+        for round in 0..20 {
+            let dir = TempDir::new(&format!("cas-mark-race-{round}"));
+            std::fs::create_dir_all(dir.path()).expect("dir");
+            let mark = std::sync::Arc::new(CasMark::load(dir.path()));
+            let writers: Vec<_> = (0..4)
+                .map(|_| {
+                    let mark = mark.clone();
+                    std::thread::spawn(move || mark.set())
+                })
+                .collect();
+            for w in writers {
+                w.join().expect("thread").expect("set");
+            }
+            assert!(mark.is_set());
+        }
     }
 }

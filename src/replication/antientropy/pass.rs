@@ -8,12 +8,9 @@
 
 use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
-use std::future::{poll_fn, Future};
-use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use crate::limits::{
@@ -29,7 +26,7 @@ use crate::replication::protocol::{
     BucketDigest, KeyVersion, ReplicaReply, ReplicaRequest, SyncRequest, BUCKETS,
 };
 use crate::replication::Replication;
-use crate::runtime::Latch;
+use crate::runtime::{join_all, Latch, Local};
 use crate::storage::Version;
 
 use super::plan;
@@ -477,7 +474,7 @@ impl<'a> Copier<'a> {
             .len()
             .min(ANTI_ENTROPY_COPIES_IN_FLIGHT_MAX);
         let futures = (0..workers)
-            .map(|_| Box::pin(self.work()) as Pin<Box<dyn Future<Output = ()> + '_>>)
+            .map(|_| Box::pin(self.work()) as Local<'_, ()>)
             .collect();
         join_all(futures).await;
     }
@@ -575,19 +572,6 @@ impl<'a> Copier<'a> {
     }
 }
 
-/// Polls every future until all are done. Dropping it drops them (a stopped pass stops).
-async fn join_all(mut futures: Vec<Pin<Box<dyn Future<Output = ()> + '_>>>) {
-    poll_fn(|cx| {
-        futures.retain_mut(|f| f.as_mut().poll(cx).is_pending());
-        if futures.is_empty() {
-            Poll::Ready(())
-        } else {
-            Poll::Pending
-        }
-    })
-    .await
-}
-
 /// xorshift64: spreads pass times (±20 %) and start buckets, so nodes do not act in step.
 struct Jitter(u64);
 
@@ -658,27 +642,5 @@ mod tests {
             let d = jitter.around(base);
             assert!(d >= Duration::from_millis(4_000) && d <= Duration::from_millis(6_000));
         }
-    }
-
-    #[test]
-    fn join_all_waits_for_every_future() {
-        let mut rt = monoio::RuntimeBuilder::<monoio::FusionDriver>::new()
-            .enable_timer()
-            .build()
-            .expect("runtime");
-        let done = Cell::new(0);
-        rt.block_on(async {
-            let futures = (0..5u64)
-                .map(|i| {
-                    let done = &done;
-                    Box::pin(async move {
-                        monoio::time::sleep(Duration::from_millis(5 * (5 - i))).await;
-                        done.set(done.get() + 1);
-                    }) as Pin<Box<dyn Future<Output = ()> + '_>>
-                })
-                .collect();
-            join_all(futures).await;
-        });
-        assert_eq!(done.get(), 5);
     }
 }
