@@ -191,8 +191,19 @@ const _: () = assert!(CONTENDED_KEYS_MAX > 0 && CONTENDED_HOLD_MS > 0);
 /// objects; the JSON parsers recurse once per level on the core thread's stack, and ~18,500
 /// levels overflowed a 2 MiB stack and aborted the process.
 pub const JSON_DEPTH_MAX: usize = 32;
+/// Entries one page of `GET {ctx}/list` holds at most, and by default (DESIGN §11).
+pub const LIST_LIMIT_MAX: usize = 1_000;
+pub const LIST_LIMIT_DEFAULT: usize = 100;
+/// Bytes of entries one replica's page of a listing holds, about (a first entry is sent
+/// whatever its size): a page fits a peer frame.
+pub const LIST_PAGE_BYTES_MAX: usize = 256 * 1024;
+/// Listings this node serves at once (for its own clients and for peers); beyond it a
+/// client gets Busy and a peer "unavailable".
+pub const LIST_SCANS_MAX: usize = 8;
 /// Operations one `POST {ctx}/batch` carries at most (DESIGN §11).
 pub const BATCH_OPS_MAX: usize = 128;
+const _: () = assert!(LIST_LIMIT_DEFAULT <= LIST_LIMIT_MAX && LIST_SCANS_MAX > 0);
+const _: () = assert!(LIST_PAGE_BYTES_MAX <= ANTI_ENTROPY_REPLY_BYTES_MAX);
 /// The depth scan skips string contents this many bytes at a time.
 pub const JSON_SCAN_BLOCK_BYTES: usize = 32;
 

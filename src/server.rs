@@ -154,6 +154,7 @@ fn api_config(settings: &Settings) -> ApiConfig {
             )
         }),
         max_value_bytes: settings.max_value_bytes,
+        timeout_ms: settings.timeout_ms,
         peer_certificate_required: settings.mtls(),
         audit: Arc::new(AuditLog::off()),
         peer_urls: Vec::new(),

@@ -4,7 +4,8 @@
 //! Jepsen-style fault test with its checker and proxies (`fault`), and what hostile peers and
 //! skewed clocks do to a cluster (`hardening`), heartbeat monitoring: readiness without a
 //! majority and the reachability matrix (`monitoring`), value limits that differ from node to
-//! node or change at runtime (`limits`), compare-and-set raced from every node (`cas`). Clusters share the machine by its cores (see
+//! node or change at runtime (`limits`), compare-and-set raced from every node (`cas`), majority
+//! listings through a node that missed writes (`list`). Clusters share the machine by its cores (see
 //! `support/cluster.rs`, `LoadSlot`). Single-node tests are in `tests/node.rs`; measurements
 //! in `benches/convergence.rs`.
 //!
@@ -28,6 +29,8 @@ mod handoff;
 mod hardening;
 #[path = "cluster/limits.rs"]
 mod limits;
+#[path = "cluster/list.rs"]
+mod list;
 #[path = "cluster/monitoring.rs"]
 mod monitoring;
 #[path = "cluster/recovery.rs"]

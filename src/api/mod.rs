@@ -13,6 +13,7 @@ pub mod cluster;
 pub mod dashboard;
 pub mod error;
 pub mod json;
+mod list;
 pub mod query;
 
 pub use error::ApiError;
@@ -52,6 +53,8 @@ pub struct ApiConfig {
     /// `(header name, value)` when the API key is enabled.
     pub api_key: Option<(String, Vec<u8>)>,
     pub max_value_bytes: usize,
+    /// `MOSTDB_TIMEOUT_MS` at start (the runtime settings' value is used when they exist).
+    pub timeout_ms: u64,
     /// Mutual TLS between nodes (`MOSTDB_TLS_CA`): the peer upgrade is admitted only on a
     /// connection whose client certificate verified against the CA.
     pub peer_certificate_required: bool,
@@ -95,6 +98,7 @@ enum Route {
     /// Compare-and-set (DESIGN §10).
     Cas,
     Batch,
+    List,
     Healthz,
     Readyz,
     Cluster,
@@ -114,6 +118,7 @@ impl Route {
             Some(Route::LocalWrite) => metrics::Route::ApiWrite,
             Some(Route::Cas) => metrics::Route::Cas,
             Some(Route::Batch) => metrics::Route::Batch,
+            Some(Route::List) => metrics::Route::List,
             Some(Route::Healthz) => metrics::Route::Healthz,
             Some(Route::Readyz) => metrics::Route::Readyz,
             Some(Route::Cluster) => metrics::Route::Cluster,
@@ -241,6 +246,7 @@ impl Api {
             (Method::Post, Route::Del) => self.del(req.body, conn).await,
             (Method::Post, Route::Cas) => self.cas(req.body, conn).await,
             (Method::Post, Route::Batch) => self.batch(req.body, conn).await,
+            (Method::Get, Route::List) => self.list(req.query).await,
             (Method::Post, Route::Get) | (Method::Get, Route::Get1) => {
                 self.get(req.body, false).await
             }
@@ -292,6 +298,7 @@ impl Api {
             "/del" => (Route::Del, ALLOW_POST),
             "/cas" => (Route::Cas, ALLOW_POST),
             "/batch" => (Route::Batch, ALLOW_POST),
+            "/list" => (Route::List, ALLOW_GET),
             "/get1" => (Route::Get1, ALLOW_GET),
             "/api/get" => (Route::LocalGet, ALLOW_POST),
             "/api/set" | "/api/del" => (Route::LocalWrite, ALLOW_POST),

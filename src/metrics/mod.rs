@@ -43,6 +43,8 @@ pub enum Route {
     Cas,
     /// Several operations in one request (counted once, whatever they are).
     Batch,
+    /// A listing.
+    List,
     Healthz,
     Readyz,
     Cluster,
@@ -54,7 +56,7 @@ pub enum Route {
 }
 
 impl Route {
-    pub const ALL: [Route; 14] = [
+    pub const ALL: [Route; 15] = [
         Route::Set,
         Route::Get,
         Route::Del,
@@ -63,6 +65,7 @@ impl Route {
         Route::ApiWrite,
         Route::Cas,
         Route::Batch,
+        Route::List,
         Route::Healthz,
         Route::Readyz,
         Route::Cluster,
@@ -82,6 +85,7 @@ impl Route {
             Route::ApiWrite => "api_write",
             Route::Cas => "cas",
             Route::Batch => "batch",
+            Route::List => "list",
             Route::Healthz => "healthz",
             Route::AdminConfig => "admin_config",
             Route::Readyz => "readyz",

@@ -36,7 +36,9 @@ use crate::limits::{
     ANTI_ENTROPY_PAGE_BYTES_MAX, ANTI_ENTROPY_PAGE_SCANS_MAX, ANTI_ENTROPY_PAGE_SCAN_RECORDS_MAX,
     ANTI_ENTROPY_ROUND_ENTRIES_HARD_MAX,
 };
+use crate::limits::{LIST_LIMIT_MAX, LIST_PAGE_BYTES_MAX, LIST_SCANS_MAX};
 use crate::replication::protocol::{BucketDigest, KeyVersion, ReplicaReply, SyncRequest, BUCKETS};
+use crate::storage::range::{KeyRange, RangePage};
 use crate::storage::scan::ScanCursor;
 use crate::storage::{Store, Version};
 
@@ -182,6 +184,8 @@ pub struct AntiEntropy {
     stats: AntiEntropyStats,
     digests: Mutex<DigestCache>,
     page_scans: AtomicUsize,
+    /// Range scans (listings) running.
+    range_scans: AtomicUsize,
     interval_ms: AtomicU64,
 }
 
@@ -194,6 +198,7 @@ impl AntiEntropy {
             stats: AntiEntropyStats::default(),
             digests: Mutex::new(DigestCache::default()),
             page_scans: AtomicUsize::new(0),
+            range_scans: AtomicUsize::new(0),
             interval_ms: AtomicU64::new(ANTI_ENTROPY_INTERVAL_MS),
         }
     }
@@ -224,6 +229,10 @@ impl AntiEntropy {
                 buckets: d.to_vec(),
             }),
             SyncRequest::BucketKeys { buckets, cursor } => self.page(&buckets, &cursor).await,
+            SyncRequest::Range { range, limit } => self
+                .range(&range, limit as usize)
+                .await
+                .map(ReplicaReply::RangePage),
             // The node's state is not anti-entropy's to tell (the server answers it).
             SyncRequest::Status | SyncRequest::View => return None,
         };
@@ -302,6 +311,22 @@ impl AntiEntropy {
             entries: list.entries,
             next: next.map(|c| scan::encode_cursor(&c)),
         })
+    }
+
+    /// One page of this node's records in `range` (a listing, DESIGN §11), with values and
+    /// tombstones, scanned on the blocking pool; at most `LIST_SCANS_MAX` at once per node.
+    pub async fn range(&self, range: &KeyRange, limit: usize) -> Result<RangePage, ScanError> {
+        let running = self.range_scans.fetch_add(1, Ordering::AcqRel);
+        let _slot = PageSlot(&self.range_scans);
+        if running >= LIST_SCANS_MAX {
+            return Err(ScanError::RangesBusy { running });
+        }
+        let (store, range) = (self.store.clone(), range.clone());
+        let limit = limit.clamp(1, LIST_LIMIT_MAX);
+        monoio::spawn_blocking(move || store.scan_range(&range, limit, LIST_PAGE_BYTES_MAX, true))
+            .await
+            .map_err(|_| ScanError::Pool)?
+            .map_err(ScanError::from)
     }
 
     /// This node's entries in `buckets` (a round of a pass), at most

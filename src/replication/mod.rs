@@ -16,6 +16,7 @@ pub mod driver;
 pub mod endpoint;
 pub mod expiry;
 pub mod hints;
+pub mod listing;
 pub mod peer;
 pub mod protocol;
 pub mod recovery;
@@ -257,6 +258,11 @@ impl Replication {
     pub fn with_recovery(mut self, recovery: Arc<recovery::Recovery>) -> Self {
         self.recovery = Some(recovery);
         self
+    }
+
+    /// Whether this node's own replica counts as a vote (it is not recovering).
+    pub fn votes(&self) -> bool {
+        self.check_voting().is_ok()
     }
 
     /// `NotMost` while this node recovers: nothing was tried, nothing can take effect.

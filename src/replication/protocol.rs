@@ -8,6 +8,7 @@
 //! Must not import `http`, `api` or `runtime`.
 
 use crate::cluster::health::{PeerReport, Reach};
+use crate::storage::range::{KeyRange, RangePage};
 use crate::storage::{Meta, Version};
 
 /// Anti-entropy buckets: a record `(key, version)` falls into bucket `key_hash(key) % BUCKETS`
@@ -118,6 +119,9 @@ pub enum ReplicaReply {
     },
     /// [`SyncRequest::View`]: what the node says of itself, and how it sees each member.
     View(NodeView),
+    /// [`SyncRequest::Range`]: the records of the range in key order, tombstones included,
+    /// with their values, and whether the range ends after them.
+    RangePage(RangePage),
 }
 
 /// A node's answer to [`SyncRequest::View`] (DESIGN §12): its own report and its row of the
@@ -151,6 +155,8 @@ pub enum SyncRequest {
     Status,
     /// The node's own report and its view of every member (monitoring, DESIGN §12).
     View,
+    /// One page of the records of a key range, at most `limit` (listing, DESIGN §11).
+    Range { range: KeyRange, limit: u32 },
 }
 
 /// What a node holds in one bucket: the wrapping sum of a 64-bit hash of every `(key,
@@ -209,7 +215,8 @@ impl ReplicaReply {
             | ReplicaReply::Digests { .. }
             | ReplicaReply::KeyPage { .. }
             | ReplicaReply::Status { .. }
-            | ReplicaReply::View(_) => None,
+            | ReplicaReply::View(_)
+            | ReplicaReply::RangePage(_) => None,
         }
     }
 }

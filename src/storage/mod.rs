@@ -15,6 +15,7 @@ pub mod cas_mark;
 pub mod floor;
 pub mod hintlog;
 pub mod layout;
+pub mod range;
 pub mod record;
 pub mod rule;
 pub mod scan;

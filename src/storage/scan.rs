@@ -154,19 +154,11 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::SyncMode;
     use crate::storage::record::encode_into;
     use crate::storage::store::test_dir::TempDir;
-    use crate::storage::StoreOptions;
 
     fn open(dir: &TempDir, shards: u32) -> Store {
-        Store::open(StoreOptions {
-            root: dir.path().to_path_buf(),
-            shards_if_new: shards,
-            sync: SyncMode::Os,
-            disk_reserve_bytes: 0,
-        })
-        .expect("open store")
+        crate::storage::store::test_dir::open_store(dir, shards)
     }
 
     fn put(store: &Store, key: &[u8], raw: &[u8]) {

@@ -554,6 +554,17 @@ pub(crate) mod test_dir {
             let _ = std::fs::remove_dir_all(&self.0);
         }
     }
+
+    /// A store of `shards` shards in `dir` (created if new), synced by the OS.
+    pub(crate) fn open_store(dir: &TempDir, shards: u32) -> super::Store {
+        super::Store::open(super::StoreOptions {
+            root: dir.path().to_path_buf(),
+            shards_if_new: shards,
+            sync: crate::config::SyncMode::Os,
+            disk_reserve_bytes: 0,
+        })
+        .expect("open store")
+    }
 }
 
 #[cfg(test)]

@@ -34,6 +34,8 @@ pub enum ScanError {
     DigestsBusy { waited_ms: u64 },
     #[error("{running} key-page scans are already running")]
     PagesBusy { running: usize },
+    #[error("{running} range scans (listings) are already running")]
+    RangesBusy { running: usize },
     #[error("the scan cursor {detail}")]
     BadCursor { detail: &'static str },
     #[error("a round listed more than {max} entries")]

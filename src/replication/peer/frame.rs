@@ -35,7 +35,11 @@
 //! exactly as the first peer protocol encoded them, which knew nothing else: PREPARE, the new
 //! replies and the new value flags are sent only in a cluster whose every member announced
 //! CAS (DESIGN §10).
-//! Sync ops (anti-entropy and monitoring): 1 Digests, 2 BucketKeys, 3 Status, 4 View. A cursor is `len: u32 LE` ‖ bytes;
+//! Sync ops (anti-entropy, monitoring, listing): 1 Digests, 2 BucketKeys, 3 Status, 4 View,
+//! 5 Range (`flags: u8` bit 0 lower inclusive, bit 1 has upper ‖ lower bytes ‖ [upper bytes] ‖
+//! `limit: u32 LE`; answered 16 RangePage: `count: u32 LE` ‖ count × (key bytes ‖ version ‖
+//! value as in a Read) ‖ `complete: u8`), sent only to a peer that announced `list`. A cursor
+//! is `len: u32 LE` ‖ bytes;
 //! buckets are ascending, distinct and below [`BUCKETS`].
 //! There is no shard field: each node maps a key to its own shards (their count is per node).
 //!
@@ -48,11 +52,15 @@ use crate::replication::protocol::{
     BucketDigest, KeyVersion, NodeView, ReachEntry, ReplicaReply, ReplicaRequest, SyncRequest,
     BUCKETS,
 };
+use crate::storage::range::{KeyRange, RangeEntry, RangePage};
 use crate::storage::{Meta, Version};
 
 mod sync;
 
-use sync::{decode_digests, decode_key_page, decode_status, decode_sync_request, decode_view};
+use sync::{
+    decode_digests, decode_key_page, decode_range_page, decode_status, decode_sync_request,
+    decode_view,
+};
 pub use sync::{
     encode_sync_request, KEY_PAGE_ENTRY_OVERHEAD_BYTES, SYNC_CURSOR_BYTES_MAX, VIEW_MEMBERS_MAX,
     VIEW_URL_BYTES_MAX, VIEW_VERSION_BYTES_MAX,
@@ -91,6 +99,7 @@ const REPLY_PROMISED: u8 = 12;
 const REPLY_PREEMPTED: u8 = 13;
 const REPLY_REJECTED_HELD: u8 = 14;
 const REPLY_REPAIR_REJECTED_HELD: u8 = 15;
+const REPLY_RANGE_PAGE: u8 = 16;
 
 /// Value flags: bit 0 a tombstone (no bytes follow), bit 1 an expiry follows, bit 2 a CAS
 /// wrote it. The first protocol knew bit 0 only, and refuses the others.
@@ -355,7 +364,8 @@ pub fn encode_reply(out: &mut Vec<u8>, id: u64, reply: &ReplicaReply) {
         ReplicaReply::Digests { .. }
         | ReplicaReply::KeyPage { .. }
         | ReplicaReply::Status { .. }
-        | ReplicaReply::View(_) => sync::put_reply(out, reply),
+        | ReplicaReply::View(_)
+        | ReplicaReply::RangePage(_) => sync::put_reply(out, reply),
     }
     finish(out, start);
 }
@@ -420,6 +430,7 @@ fn reply_value_len(reply: &ReplicaReply) -> usize {
             let urls: usize = view.reach.iter().map(|e| 13 + e.url.len()).sum();
             urls + view.report.version.len() + 4
         }
+        ReplicaReply::RangePage(page) => page.entries.iter().map(RangeEntry::size).sum(),
         _ => 0,
     }
 }
@@ -607,6 +618,7 @@ fn decode_reply(r: &mut Cursor<'_>, value_bytes_max: usize) -> Result<ReplicaRep
         REPLY_VIEW => decode_view(r)?,
         REPLY_KEY_PAGE => decode_key_page(r)?,
         REPLY_STATUS => decode_status(r)?,
+        REPLY_RANGE_PAGE => decode_range_page(r, value_bytes_max)?,
         op => return Err(FrameError::UnknownOp { what: "reply", op }),
     })
 }

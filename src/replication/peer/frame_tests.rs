@@ -265,7 +265,7 @@ fn random_frame(rng: &mut Rng) -> Frame {
         hlc: rng.next(),
         wall_ms: rng.next(),
     };
-    match rng.below(21) {
+    match rng.below(23) {
         op @ 0..=3 => Frame::Request {
             id,
             request: request(rng, op),
@@ -352,16 +352,30 @@ fn random_frame(rng: &mut Rng) -> Frame {
             id,
             reply: random_view(rng),
         },
+        17 => Frame::Reply {
+            id,
+            reply: random_range_page(rng),
+        },
         _ if rng.below(2) == 0 => Frame::Ping { id, beat },
         _ => Frame::Pong { id, beat },
     }
 }
 
 fn random_sync_request(rng: &mut Rng) -> SyncRequest {
-    match rng.below(5) {
+    match rng.below(6) {
         0 => return SyncRequest::Digests,
         1 => return SyncRequest::Status,
         2 => return SyncRequest::View,
+        3 => {
+            return SyncRequest::Range {
+                range: crate::storage::range::KeyRange {
+                    lower: rng.bytes(20),
+                    lower_inclusive: rng.below(2) == 0,
+                    upper: (rng.below(2) == 0).then(|| rng.bytes(20)),
+                },
+                limit: rng.below(1_000) as u32 + 1,
+            }
+        }
         _ => {}
     }
     let mut buckets: Vec<u32> = (0..rng.below(20))
@@ -393,6 +407,25 @@ fn random_view(rng: &mut Rng) -> ReplicaReply {
         disk_bytes: rng.next(),
     };
     ReplicaReply::View(crate::replication::protocol::NodeView { report, reach })
+}
+
+fn random_range_page(rng: &mut Rng) -> ReplicaReply {
+    let entries = (0..rng.below(10))
+        .map(|_| {
+            let value = rng.value();
+            crate::storage::range::RangeEntry {
+                key: rng.bytes(30),
+                version: rng.version(),
+                tombstone: value.is_none(),
+                value,
+                meta: rng.meta(),
+            }
+        })
+        .collect();
+    ReplicaReply::RangePage(crate::storage::range::RangePage {
+        entries,
+        complete: rng.below(2) == 0,
+    })
 }
 
 fn random_key_page(rng: &mut Rng) -> ReplicaReply {

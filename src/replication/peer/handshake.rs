@@ -57,6 +57,8 @@ const FEATURE_VIEW: &str = "view";
 /// The responder speaks CAS (DESIGN §10): PREPARE, promises, and values with CAS and expiry
 /// flags. A coordinator runs a CAS only when every peer announced it.
 const FEATURE_CAS: &str = "cas";
+/// The node answers `SyncRequest::Range` (listing, DESIGN §11).
+const FEATURE_LIST: &str = "list";
 
 const NONCE_BYTES: usize = 16;
 /// The size of every MAC, and of the dialler's proof record after the upgrade.
@@ -167,6 +169,8 @@ pub struct PeerHello {
     pub view: bool,
     /// It speaks CAS.
     pub cas: bool,
+    /// It answers `SyncRequest::Range`.
+    pub list: bool,
 }
 
 /// A fresh random challenge (each side sends one).
@@ -357,7 +361,7 @@ pub fn dial_request(me: &Identity, host: &str, nonce: &Nonce) -> Vec<u8> {
         "GET {PEER_PATH} HTTP/1.1\r\nHost: {host}\r\nConnection: Upgrade\r\n\
          Upgrade: {PEER_PROTOCOL}\r\n{H_NODE}: {node}\r\n{H_CLUSTER}: {}\r\n\
          {H_EPOCH}: {}\r\n{H_MEMBERS}: {}\r\n{H_NONCE}: {}\r\n\
-         {H_FEATURES}: {FEATURE_VIEW},{FEATURE_CAS}\r\n\r\n",
+         {H_FEATURES}: {FEATURE_VIEW},{FEATURE_CAS},{FEATURE_LIST}\r\n\r\n",
         me.cluster_id,
         me.epoch,
         me.members,
@@ -476,7 +480,8 @@ pub fn check_request(
     let _ = write!(
         lines,
         "{H_NODE}: {node}\r\n{H_CLUSTER}: {}\r\n{H_EPOCH}: {}\r\n{H_MEMBERS}: {}\r\n\
-         {H_NONCE}: {}\r\n{H_PROOF}: {}\r\n{H_FEATURES}: {FEATURE_VIEW},{FEATURE_CAS}\r\n",
+         {H_NONCE}: {}\r\n{H_PROOF}: {}\r\n{H_FEATURES}: {FEATURE_VIEW},{FEATURE_CAS},\
+         {FEATURE_LIST}\r\n",
         me.cluster_id,
         me.epoch,
         me.members,
@@ -617,6 +622,7 @@ fn read_fields<'h>(headers: &[(&'h str, &'h [u8])]) -> Result<Fields<'h>, &'stat
             members,
             view: announces(headers, FEATURE_VIEW),
             cas: announces(headers, FEATURE_CAS),
+            list: announces(headers, FEATURE_LIST),
         },
         nonce: Nonce(nonce),
     })

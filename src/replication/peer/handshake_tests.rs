@@ -94,6 +94,7 @@ fn matching_nodes_accept_each_other() {
         members: 3,
         view: true,
         cas: true,
+        list: true,
     };
     assert_eq!(handshake(&node(1), &node(2)), Outcome::Linked(hello));
     // An empty secret on both sides works the same way.

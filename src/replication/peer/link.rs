@@ -160,6 +160,8 @@ struct Inner {
     slot: Option<Arc<LinkSlot>>,
     /// The peer of the current connection answers `SyncRequest::View`.
     peer_views: Cell<bool>,
+    /// The peer of the current connection answers `SyncRequest::Range`.
+    peer_lists: Cell<bool>,
     /// Whether the peer announced CAS at its last handshake (`None`: never connected).
     peer_cas: Cell<Option<bool>>,
 }
@@ -211,6 +213,7 @@ impl PeerLink {
             pings: Cell::new(0),
             slot: watched.map(|w| w.slot),
             peer_views: Cell::new(false),
+            peer_lists: Cell::new(false),
             peer_cas: Cell::new(None),
         });
         monoio::spawn(inner.clone().run().instrument(span));
@@ -253,7 +256,12 @@ impl PeerLink {
     /// A view question goes only to a peer that announced it answers them (an older node
     /// would close the link on it): otherwise `NotSent`.
     pub fn send_sync(&self, request: &SyncRequest) -> Call {
-        if *request == SyncRequest::View && !self.inner.peer_views.get() {
+        let unknown = match request {
+            SyncRequest::View => !self.inner.peer_views.get(),
+            SyncRequest::Range { .. } => !self.inner.peer_lists.get(),
+            _ => false,
+        };
+        if unknown {
             return Call::failed(CallError::NotSent);
         }
         self.send_encoded(|out, id| frame::encode_sync_request(out, id, request))
@@ -536,6 +544,7 @@ impl Inner {
             s.wall_offset_ms = None;
         });
         self.peer_views.set(hello.view);
+        self.peer_lists.set(hello.list);
         if self.peer_cas.replace(Some(hello.cas)) != Some(hello.cas) && !hello.cas {
             tracing::warn!(
                 peer = %self.config.addr,

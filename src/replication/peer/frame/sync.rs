@@ -3,11 +3,20 @@
 //! the parent: no I/O, decoding never panics.
 
 use super::*;
+use crate::limits::LIST_LIMIT_MAX;
 
 pub(super) const SYNC_DIGESTS: u8 = 1;
 pub(super) const SYNC_BUCKET_KEYS: u8 = 2;
 pub(super) const SYNC_STATUS: u8 = 3;
 pub(super) const SYNC_VIEW: u8 = 4;
+pub(super) const SYNC_RANGE: u8 = 5;
+
+/// Range flags.
+const RANGE_LOWER_INCLUSIVE: u8 = 0b01;
+const RANGE_HAS_UPPER: u8 = 0b10;
+/// Bytes of a range page's entry at the least: a key's and a value's lengths, a version, the
+/// value's flags.
+const RANGE_ENTRY_BYTES_MIN: usize = 4 + 16 + 1;
 
 /// Longest build version a view answer carries.
 pub const VIEW_VERSION_BYTES_MAX: usize = 64;
@@ -65,6 +74,21 @@ pub(super) fn put_reply(out: &mut Vec<u8>, reply: &ReplicaReply) {
             out.extend_from_slice(&records.to_le_bytes());
         }
         ReplicaReply::View(view) => put_view(out, view),
+        ReplicaReply::RangePage(page) => {
+            out.push(REPLY_RANGE_PAGE);
+            out.extend_from_slice(&len32(page.entries.len()).to_le_bytes());
+            for entry in &page.entries {
+                put_bytes(out, &entry.key);
+                put_version(out, entry.version);
+                let value = if entry.tombstone {
+                    None
+                } else {
+                    Some(entry.value.as_deref().unwrap_or_default())
+                };
+                put_value(out, value, entry.meta);
+            }
+            out.push(u8::from(page.complete));
+        }
         other => unreachable!("not a sync answer: {other:?}"),
     }
 }
@@ -139,6 +163,25 @@ pub fn encode_sync_request(out: &mut Vec<u8>, id: u64, request: &SyncRequest) {
             put_bytes(out, cursor);
             finish(out, start);
         }
+        SyncRequest::Range { range, limit } => {
+            let hint = 1 + 1 + 8 + range.lower.len() + range.upper.as_ref().map_or(0, Vec::len);
+            let start = begin(out, KIND_SYNC_REQUEST, id, hint);
+            out.push(SYNC_RANGE);
+            let mut flags = 0;
+            if range.lower_inclusive {
+                flags |= RANGE_LOWER_INCLUSIVE;
+            }
+            if range.upper.is_some() {
+                flags |= RANGE_HAS_UPPER;
+            }
+            out.push(flags);
+            put_bytes(out, &range.lower);
+            if let Some(upper) = &range.upper {
+                put_bytes(out, upper);
+            }
+            out.extend_from_slice(&limit.to_le_bytes());
+            finish(out, start);
+        }
         SyncRequest::Status | SyncRequest::View => {
             let start = begin(out, KIND_SYNC_REQUEST, id, 1);
             out.push(if *request == SyncRequest::View {
@@ -156,6 +199,27 @@ pub(super) fn decode_sync_request(r: &mut Cursor<'_>) -> Result<SyncRequest, Fra
         SYNC_DIGESTS => Ok(SyncRequest::Digests),
         SYNC_STATUS => Ok(SyncRequest::Status),
         SYNC_VIEW => Ok(SyncRequest::View),
+        SYNC_RANGE => {
+            let flags = r.u8("range flags")?;
+            if flags & !(RANGE_LOWER_INCLUSIVE | RANGE_HAS_UPPER) != 0 {
+                return Err(invalid("range flags", "unknown bit"));
+            }
+            let lower = r.bytes("lower key", KEY_BYTES_MAX)?.to_vec();
+            let upper = match flags & RANGE_HAS_UPPER {
+                0 => None,
+                _ => Some(r.bytes("upper key", KEY_BYTES_MAX)?.to_vec()),
+            };
+            let limit = u32::from_le_bytes(r.array("limit")?);
+            if limit == 0 || limit as usize > LIST_LIMIT_MAX {
+                return Err(invalid("range limit", "out of range"));
+            }
+            let range = KeyRange {
+                lower,
+                lower_inclusive: flags & RANGE_LOWER_INCLUSIVE != 0,
+                upper,
+            };
+            Ok(SyncRequest::Range { range, limit })
+        }
         SYNC_BUCKET_KEYS => {
             let n = r.count("buckets", BUCKETS as usize)?;
             let mut buckets: Vec<u32> = Vec::with_capacity(n);
@@ -241,4 +305,31 @@ pub(super) fn decode_view(r: &mut Cursor<'_>) -> Result<ReplicaReply, FrameError
 
 fn text(bytes: &[u8], what: &'static str) -> Result<String, FrameError> {
     String::from_utf8(bytes.to_vec()).map_err(|_| invalid(what, "not UTF-8"))
+}
+
+pub(super) fn decode_range_page(
+    r: &mut Cursor<'_>,
+    value_bytes_max: usize,
+) -> Result<ReplicaReply, FrameError> {
+    let most = LIST_LIMIT_MAX.min(r.rest.len() / RANGE_ENTRY_BYTES_MIN);
+    let n = r.count("range entries", most)?;
+    let mut entries = Vec::with_capacity(n);
+    for _ in 0..n {
+        let key = r.bytes("key", KEY_BYTES_MAX)?.to_vec();
+        let version = r.version()?;
+        let (value, meta) = r.value(value_bytes_max)?;
+        entries.push(RangeEntry {
+            key,
+            version,
+            tombstone: value.is_none(),
+            value,
+            meta,
+        });
+    }
+    let complete = match r.u8("range end")? {
+        0 => false,
+        1 => true,
+        _ => return Err(invalid("range end", "neither 0 nor 1")),
+    };
+    Ok(ReplicaReply::RangePage(RangePage { entries, complete }))
 }
