@@ -1,10 +1,13 @@
 //! Jepsen-style fault test on the real binary (DESIGN.md §9, layer 3): three nodes on loopback,
 //! concurrent clients on many keys, and nemeses in turn — kill -9 and restart, SIGSTOP longer
 //! than the deadline, a partition of one node through per-link proxies, a quiet period — with
-//! at most one node faulty at a time. Every operation is recorded and each key's history is
-//! checked for linearizability (todc-utils' WGL checker, time-boxed); acknowledged writes must
-//! survive (a final read of every key after healing is part of the checked history), a
-//! definitely failed write must never be read, and ≥ 90 % of operations must succeed.
+//! at most one node faulty at a time. The clients get, set, delete and compare-and-set (DESIGN
+//! §10: expecting absent, present, or a value, mostly the one they last saw), so CAS is checked
+//! as linearizable together with plain writes. Every operation is recorded and each key's
+//! history is checked for linearizability (todc-utils' WGL checker, time-boxed); acknowledged
+//! writes must survive (a final read of every key after healing is part of the checked
+//! history), a definitely failed write must never be observed, and ≥ 90 % of operations must
+//! succeed.
 //!
 //! `FAULT_SECS` sets the length of the fault schedule (default 60 s). `FAULT_PLANT=wipe` makes
 //! the kill nemesis also delete the killed node's store and switches recovery off
@@ -15,14 +18,14 @@
 //! The harness's own pieces (the link proxy, the answer classification, the checker on
 //! synthetic histories) are tested in `fault_harness.rs`.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::support::cluster::{Cluster, ClusterSpec};
 use crate::support::history::{
-    self, check_key, splitmix64, visible_failures, KvOp, Outcome, Rec, Verdict,
+    self, check_key, splitmix64, visible_failures, CasAnswer, Expect, KvOp, Outcome, Rec, Verdict,
 };
 use crate::support::kv::{interpret, KvClient, ReplyClass, REPLY_CLASSES};
 use crate::support::proxy::CutMode;
@@ -50,9 +53,19 @@ const COLD_OPS_PER_KEY: u64 = 100;
 /// Pause of a client after an operation that failed on every node it tried (bounds the
 /// request rate against a cluster that refuses everything).
 const FAILED_OP_BACKOFF_MS: u64 = 20;
-/// Operation mix, in percent: get, set, and del for the rest.
-const GET_PERCENT: u64 = 50;
-const SET_PERCENT: u64 = 35;
+/// Operation mix, in percent: get, set, del, and CAS for the rest.
+const GET_PERCENT: u64 = 45;
+const SET_PERCENT: u64 = 22;
+const DEL_PERCENT: u64 = 8;
+/// What a CAS expects, in percent of CAS: absent, present, a stale or never-written value,
+/// and for the rest the state the client last saw for the key (absent if it saw none).
+const CAS_ABSENT_PERCENT: u64 = 15;
+const CAS_PRESENT_PERCENT: u64 = 10;
+const CAS_STALE_PERCENT: u64 = 10;
+/// CAS that delete instead of writing a new value, in percent.
+const CAS_DELETE_PERCENT: u64 = 15;
+/// Keys a client remembers the last state it saw of (forgotten all at once beyond).
+const SEEN_KEYS_MAX: usize = 4_096;
 /// How long each nemesis holds its fault.
 const KILL_HOLD_MS: u64 = 4_000;
 const PAUSE_HOLD_MS: u64 = 2_500;
@@ -122,6 +135,8 @@ impl Phase {
 #[derive(Clone, Copy, Debug, Default)]
 struct PhaseStats {
     attempts: [u64; REPLY_CLASSES],
+    /// The CAS among `attempts`.
+    cas: [u64; REPLY_CLASSES],
     ops: u64,
     ops_ok: u64,
     ops_indeterminate: u64,
@@ -132,6 +147,9 @@ struct PhaseStats {
 impl PhaseStats {
     fn add(&mut self, o: &PhaseStats) {
         for (a, b) in self.attempts.iter_mut().zip(o.attempts) {
+            *a += b;
+        }
+        for (a, b) in self.cas.iter_mut().zip(o.cas) {
             *a += b;
         }
         self.ops += o.ops;
@@ -209,69 +227,53 @@ enum Kind {
     Get,
     Set,
     Del,
+    Cas,
+}
+
+/// What a client last saw of a key (`None`: absent), and what it saw before that.
+#[derive(Clone, Default)]
+struct Seen {
+    last: Option<String>,
+    before: Option<String>,
+}
+
+/// One client thread: its connections, its process id, and what it saw of each key.
+struct Client<'a> {
+    id: usize,
+    ctx: &'a Ctx,
+    rng: Rng,
+    kv: KvClient,
+    pid: u64,
+    seq: u64,
+    seen: HashMap<String, Seen>,
+    out: ClientOut,
 }
 
 fn client_loop(id: usize, ctx: &Ctx) -> ClientOut {
-    let mut out = ClientOut::default();
-    let mut rng = Rng(ctx.seed ^ (id as u64).wrapping_mul(0xA076_1D64_78BD_642F));
-    let mut kv = KvClient::new(
-        ctx.addrs.clone(),
-        Duration::from_millis(CLIENT_IO_TIMEOUT_MS),
-    );
-    let mut pid = ctx.new_pid();
-    let mut seq = 0u64;
+    let mut c = Client {
+        id,
+        ctx,
+        rng: Rng(ctx.seed ^ (id as u64).wrapping_mul(0xA076_1D64_78BD_642F)),
+        kv: KvClient::new(
+            ctx.addrs.clone(),
+            Duration::from_millis(CLIENT_IO_TIMEOUT_MS),
+        ),
+        pid: ctx.new_pid(),
+        seq: 0,
+        seen: HashMap::new(),
+        out: ClientOut::default(),
+    };
     while !ctx.stop.load(Ordering::Relaxed) {
-        let key = ctx.pick_key(&mut rng);
-        let kind = match rng.below(100) {
+        let key = ctx.pick_key(&mut c.rng);
+        let kind = match c.rng.below(100) {
             p if p < GET_PERCENT => Kind::Get,
             p if p < GET_PERCENT + SET_PERCENT => Kind::Set,
-            _ => Kind::Del,
+            p if p < GET_PERCENT + SET_PERCENT + DEL_PERCENT => Kind::Del,
+            _ => Kind::Cas,
         };
         let phase = Phase::from_u8(ctx.phase.load(Ordering::Relaxed));
-        let first = rng.below(ctx.addrs.len() as u64) as usize;
-        let mut done = Outcome::Failed;
-        for attempt in 0..ATTEMPTS_MAX.min(ctx.addrs.len()) {
-            let node = (first + attempt) % ctx.addrs.len();
-            let op = match kind {
-                Kind::Get => KvOp::Get(None),
-                Kind::Del => KvOp::Del,
-                Kind::Set => {
-                    seq += 1;
-                    KvOp::Set(format!("{id}-{seq}"))
-                }
-            };
-            let call_ns = ctx.now_ns();
-            let reply = match &op {
-                KvOp::Set(v) => kv.set(node, &key, v),
-                KvOp::Del => kv.del(node, &key),
-                KvOp::Get(_) => kv.get(node, &key),
-            };
-            let ret_ns = ctx.now_ns();
-            let (outcome, op, class, odd) = interpret(op, reply);
-            out.unexpected.extend(odd);
-            let st = &mut out.stats[phase as usize];
-            st.attempts[class as usize] += 1;
-            st.latency_max_ns = st.latency_max_ns.max(ret_ns - call_ns);
-            let write = !matches!(op, KvOp::Get(_));
-            out.recs.push(Rec {
-                pid,
-                key: key.clone(),
-                op,
-                outcome,
-                call_ns,
-                ret_ns,
-            });
-            done = outcome;
-            if outcome == Outcome::Indeterminate && write {
-                // This process may still have the op in flight: go on as another one.
-                pid = ctx.new_pid();
-                break;
-            }
-            if outcome == Outcome::Ok {
-                break;
-            }
-        }
-        let st = &mut out.stats[phase as usize];
+        let done = c.run_op(&key, kind, phase);
+        let st = &mut c.out.stats[phase as usize];
         st.ops += 1;
         match done {
             Outcome::Ok => st.ops_ok += 1,
@@ -282,7 +284,122 @@ fn client_loop(id: usize, ctx: &Ctx) -> ClientOut {
             }
         }
     }
-    out
+    c.out
+}
+
+impl Client<'_> {
+    /// One operation: tried on up to [`ATTEMPTS_MAX`] nodes, every attempt recorded.
+    fn run_op(&mut self, key: &str, kind: Kind, phase: Phase) -> Outcome {
+        let n = self.ctx.addrs.len();
+        let first = self.rng.below(n as u64) as usize;
+        let mut done = Outcome::Failed;
+        for attempt in 0..ATTEMPTS_MAX.min(n) {
+            let node = (first + attempt) % n;
+            let op = self.make_op(key, kind);
+            let call_ns = self.ctx.now_ns();
+            let reply = match &op {
+                KvOp::Set(v) => self.kv.set(node, key, v),
+                KvOp::Del => self.kv.del(node, key),
+                KvOp::Get(_) => self.kv.get(node, key),
+                KvOp::Cas { expect, new, .. } => self.kv.cas(node, key, expect, new.as_deref()),
+            };
+            let ret_ns = self.ctx.now_ns();
+            let (outcome, op, class, odd) = interpret(op, reply);
+            self.out.unexpected.extend(odd);
+            let st = &mut self.out.stats[phase as usize];
+            st.attempts[class as usize] += 1;
+            if kind == Kind::Cas {
+                st.cas[class as usize] += 1;
+            }
+            st.latency_max_ns = st.latency_max_ns.max(ret_ns - call_ns);
+            if outcome == Outcome::Ok {
+                self.saw(key, &op);
+            }
+            let write = op.is_write();
+            self.out.recs.push(Rec {
+                pid: self.pid,
+                key: key.to_string(),
+                op,
+                outcome,
+                call_ns,
+                ret_ns,
+            });
+            done = outcome;
+            if outcome == Outcome::Indeterminate && write {
+                // This process may still have the op in flight: go on as another one.
+                self.pid = self.ctx.new_pid();
+                break;
+            }
+            if outcome == Outcome::Ok {
+                break;
+            }
+        }
+        done
+    }
+
+    /// The op of one attempt: every write gets a value of its own, so a value names its write.
+    fn make_op(&mut self, key: &str, kind: Kind) -> KvOp {
+        let mut value = || {
+            self.seq += 1;
+            format!("{}-{}", self.id, self.seq)
+        };
+        match kind {
+            Kind::Get => KvOp::Get(None),
+            Kind::Del => KvOp::Del,
+            Kind::Set => KvOp::Set(value()),
+            Kind::Cas => {
+                let new = value();
+                let new = (self.rng.below(100) >= CAS_DELETE_PERCENT).then_some(new);
+                KvOp::Cas {
+                    expect: self.expectation(key),
+                    new,
+                    answer: CasAnswer::Open,
+                }
+            }
+        }
+    }
+
+    /// What a CAS expects: mostly the state this client last saw, so compares both hold and
+    /// fail (others wrote since).
+    fn expectation(&mut self, key: &str) -> Expect {
+        let seen = self.seen.get(key).cloned().unwrap_or_default();
+        match self.rng.below(100) {
+            p if p < CAS_ABSENT_PERCENT => Expect::Absent,
+            p if p < CAS_ABSENT_PERCENT + CAS_PRESENT_PERCENT => Expect::Present,
+            p if p < CAS_ABSENT_PERCENT + CAS_PRESENT_PERCENT + CAS_STALE_PERCENT => {
+                let never = format!("never-{}", self.rng.below(1_000));
+                Expect::Value(seen.before.unwrap_or(never))
+            }
+            _ => seen.last.map_or(Expect::Absent, Expect::Value),
+        }
+    }
+
+    /// Remembers the state an acknowledged op saw or made.
+    fn saw(&mut self, key: &str, op: &KvOp) {
+        let state = match op {
+            KvOp::Get(v) => v.clone(),
+            KvOp::Set(v) => Some(v.clone()),
+            KvOp::Del => None,
+            KvOp::Cas {
+                new,
+                answer: CasAnswer::Applied,
+                ..
+            } => new.clone(),
+            KvOp::Cas {
+                answer: CasAnswer::CompareFailed(found),
+                ..
+            } => found.clone(),
+            KvOp::Cas { .. } => return,
+        };
+        if self.seen.len() >= SEEN_KEYS_MAX && !self.seen.contains_key(key) {
+            self.seen.clear();
+        }
+        let seen = self.seen.entry(key.to_string()).or_default();
+        let last = std::mem::replace(&mut seen.last, state);
+        if last.is_some() {
+            seen.before = last;
+        }
+    }
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -513,6 +630,7 @@ fn linearizable_under_kill_pause_and_partition() {
         }
     }
     report_run(&events, &stats);
+    report_cas(&stats);
     problems.extend(verify(&recs, &finals, &stats));
     if !problems.is_empty() {
         let shown = problems.len().min(PROBLEMS_SHOWN_MAX);
@@ -541,7 +659,7 @@ fn report_run(events: &[Event], stats: &Stats) {
     }
     let mut total = PhaseStats::default();
     println!(
-        "{:<12} {:>7} {:>6} {:>6} {:>6} | {:>7} {:>6} {:>6} {:>6} {:>6} {:>6} {:>6} {:>5} {:>8}",
+        "{:<12} {:>7} {:>6} {:>6} {:>6} | {:>7} {:>6} {:>6} {:>6} {:>6} {:>6} {:>6} {:>6} {:>5} {:>8}",
         "phase",
         "ops",
         "ok",
@@ -550,6 +668,7 @@ fn report_run(events: &[Event], stats: &Stats) {
         "reqs",
         "ok",
         "nf",
+        "cmpF",
         "NotMst",
         "NM-ind",
         "503",
@@ -567,14 +686,17 @@ fn report_run(events: &[Event], stats: &Stats) {
     let reqs = total.attempts_total();
     println!(
         "operations {}: success {:.2} %, indeterminate {:.2} %, failed {:.2} %; requests {}: \
-         success (incl. NotFound) {:.2} %, NotMost {:.2} % (indeterminate {:.2} %), lost {:.2} %",
+         success (incl. NotFound, CompareFailed) {:.2} %, NotMost {:.2} % (indeterminate {:.2} %), \
+         lost {:.2} %",
         total.ops,
         pct(total.ops_ok, total.ops),
         pct(total.ops_indeterminate, total.ops),
         pct(total.ops_failed, total.ops),
         reqs,
         pct(
-            total.n(ReplyClass::Ok) + total.n(ReplyClass::NotFound),
+            total.n(ReplyClass::Ok)
+                + total.n(ReplyClass::NotFound)
+                + total.n(ReplyClass::CompareFailed),
             reqs
         ),
         pct(
@@ -586,10 +708,44 @@ fn report_run(events: &[Event], stats: &Stats) {
     );
 }
 
+/// How the CAS requests were answered, in every phase and under faults alone.
+fn report_cas(stats: &Stats) {
+    let faults = [Phase::Kill, Phase::Pause, Phase::Partition];
+    for (name, phases) in [
+        ("in all phases", &PHASES[..4]),
+        ("under faults", &faults[..]),
+    ] {
+        let mut c = [0u64; REPLY_CLASSES];
+        for p in phases {
+            for (a, b) in c.iter_mut().zip(stats[*p as usize].cas) {
+                *a += b;
+            }
+        }
+        let n: u64 = c.iter().sum();
+        let pct = |classes: &[ReplyClass]| {
+            let k: u64 = classes.iter().map(|&x| c[x as usize]).sum();
+            100.0 * k as f64 / n.max(1) as f64
+        };
+        use ReplyClass::*;
+        println!(
+            "CAS requests {name}: {n}: applied {:.2} %, compare failed {:.2} %, NotMost {:.2} %, \
+             indeterminate {:.2} % (NotMost-indeterminate {:.2} %, lost {:.2} %), refused \
+             (503, not sent) {:.2} %",
+            pct(&[Ok]),
+            pct(&[CompareFailed]),
+            pct(&[NotMost]),
+            pct(&[NotMostIndeterminate, Lost, Unexpected]),
+            pct(&[NotMostIndeterminate]),
+            pct(&[Lost]),
+            pct(&[Unavailable, NotSent]),
+        );
+    }
+}
+
 fn print_row(name: &str, s: &PhaseStats) {
     let a = |c: ReplyClass| s.n(c);
     println!(
-        "{:<12} {:>7} {:>6} {:>6} {:>6} | {:>7} {:>6} {:>6} {:>6} {:>6} {:>6} {:>6} {:>5} {:>8.1}",
+        "{:<12} {:>7} {:>6} {:>6} {:>6} | {:>7} {:>6} {:>6} {:>6} {:>6} {:>6} {:>6} {:>6} {:>5} {:>8.1}",
         name,
         s.ops,
         s.ops_ok,
@@ -598,6 +754,7 @@ fn print_row(name: &str, s: &PhaseStats) {
         s.attempts_total(),
         a(ReplyClass::Ok),
         a(ReplyClass::NotFound),
+        a(ReplyClass::CompareFailed),
         a(ReplyClass::NotMost),
         a(ReplyClass::NotMostIndeterminate),
         a(ReplyClass::Unavailable),

@@ -1,14 +1,17 @@
 //! The fault test's own pieces, tested: the linearizability checker on synthetic histories (a
-//! deliberately non-linearizable one must fail), the classification of answers, and the link
-//! proxy that makes partitions.
+//! deliberately non-linearizable one must fail), its register model of CAS and its pruning of
+//! indeterminate writes (the verdict with pruning must be the verdict without), the
+//! classification of answers, and the link proxy that makes partitions.
 
+use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use crate::support::history::{
-    check, check_key, make_stale_read, synthetic, visible_failures, KvOp, Outcome, Rec, Verdict,
+    check, check_key, check_key_unpruned, splitmix64, visible_failures, CasAnswer, Expect, KvOp,
+    Outcome, Rec, Verdict,
 };
 use crate::support::kv::{classify, Reply};
 use crate::support::proxy::{connect, echo_server, echoes, ended, CutMode, LinkProxy};
@@ -176,6 +179,548 @@ fn checker_reports_unknown_when_the_budget_runs_out() {
         "budget ignored: {:?}",
         start.elapsed()
     );
+}
+
+// ------------------------------------------------------------------------------------------------
+// Compare-and-set in the register model, and the pruning of indeterminate writes
+
+fn cas(expect: Expect, new: Option<&str>, answer: CasAnswer) -> KvOp {
+    KvOp::Cas {
+        expect,
+        new: new.map(String::from),
+        answer,
+    }
+}
+
+fn value(v: &str) -> Expect {
+    Expect::Value(v.into())
+}
+
+fn found(v: Option<&str>) -> CasAnswer {
+    CasAnswer::CompareFailed(v.map(String::from))
+}
+
+use CasAnswer::{Applied, Open};
+use Expect::{Absent, Present};
+
+#[test]
+fn checker_models_cas_as_a_register_of_values() {
+    let good = [
+        rec(0, cas(Absent, Some("a"), Applied), Acked, 0, 10),
+        rec(1, cas(Absent, Some("x"), found(Some("a"))), Acked, 20, 30),
+        rec(0, cas(value("a"), Some("b"), Applied), Acked, 40, 50),
+        rec(
+            1,
+            cas(value("a"), Some("y"), found(Some("b"))),
+            Acked,
+            60,
+            70,
+        ),
+        rec(2, cas(Present, None, Applied), Acked, 80, 90),
+        rec(1, cas(Present, Some("z"), found(None)), Acked, 100, 110),
+        rec(0, read(None), Acked, 120, 130),
+    ];
+    assert_eq!(verdict(&good), Verdict::Linearizable);
+    // Two concurrent creates: either may win, the other finds the winner.
+    let race = [
+        rec(0, cas(Absent, Some("a"), Applied), Acked, 0, 50),
+        rec(1, cas(Absent, Some("b"), found(Some("a"))), Acked, 10, 40),
+    ];
+    assert_eq!(verdict(&race), Verdict::Linearizable);
+}
+
+#[test]
+fn checker_rejects_the_classic_cas_violations() {
+    // Two creates-if-absent on one key both applied (concurrent, no delete between).
+    let both_created = [
+        rec(0, cas(Absent, Some("a"), Applied), Acked, 0, 50),
+        rec(1, cas(Absent, Some("b"), Applied), Acked, 10, 40),
+    ];
+    assert_eq!(verdict(&both_created), Verdict::NotLinearizable);
+    // A CAS applied against a value that an acknowledged write had replaced before it began.
+    let stale_compare = [
+        rec(0, set("a"), Acked, 0, 10),
+        rec(0, set("b"), Acked, 20, 30),
+        rec(1, cas(value("a"), Some("c"), Applied), Acked, 40, 50),
+    ];
+    assert_eq!(verdict(&stale_compare), Verdict::NotLinearizable);
+    // A failed compare reporting a value that was never current: never written, written only
+    // by a definitely failed set, or overwritten before the CAS began.
+    for bad in ["never", "failed", "old"] {
+        let h = [
+            rec(0, set("old"), Acked, 0, 10),
+            rec(2, set("failed"), Failed, 12, 18),
+            rec(0, set("new"), Acked, 20, 30),
+            rec(1, cas(Absent, Some("c"), found(Some(bad))), Acked, 40, 50),
+        ];
+        assert_eq!(verdict(&h), Verdict::NotLinearizable, "reported {bad}");
+    }
+    // A failed compare whose expectation holds in the state it reported, and one that
+    // reports absence while the key holds a value.
+    let holds = [
+        rec(0, set("a"), Acked, 0, 10),
+        rec(
+            1,
+            cas(value("a"), Some("c"), found(Some("a"))),
+            Acked,
+            20,
+            30,
+        ),
+    ];
+    assert_eq!(verdict(&holds), Verdict::NotLinearizable);
+    let not_absent = [
+        rec(0, set("a"), Acked, 0, 10),
+        rec(1, cas(value("x"), Some("c"), found(None)), Acked, 20, 30),
+    ];
+    assert_eq!(verdict(&not_absent), Verdict::NotLinearizable);
+    // "present" applied on a key nobody wrote.
+    let present = [rec(0, cas(Present, Some("a"), Applied), Acked, 0, 10)];
+    assert_eq!(verdict(&present), Verdict::NotLinearizable);
+}
+
+/// The verdict and the ops left after shaping.
+fn shaped(recs: &[Rec]) -> (Verdict, usize) {
+    let r = &check(recs, Duration::from_secs(10))[0];
+    (r.verdict, r.checked_ops)
+}
+
+#[test]
+fn indeterminate_cas_is_pruned_closed_or_left_open_by_what_observed_it() {
+    // Unseen: pruned (only the set and the read are checked).
+    let unseen = [
+        rec(0, set("a"), Acked, 0, 10),
+        rec(1, cas(value("a"), Some("b"), Open), Indeterminate, 20, 30),
+        rec(2, read(Some("a")), Acked, 40, 50),
+    ];
+    assert_eq!(shaped(&unseen), (Verdict::Linearizable, 2));
+    // Observed by a failed compare: it applied, so b cannot come back after c replaced it.
+    let mut seen = vec![
+        rec(0, set("a"), Acked, 0, 10),
+        rec(1, cas(value("a"), Some("b"), Open), Indeterminate, 20, 30),
+        rec(2, cas(Absent, Some("x"), found(Some("b"))), Acked, 40, 50),
+    ];
+    assert_eq!(shaped(&seen), (Verdict::Linearizable, 3));
+    seen.push(rec(2, set("c"), Acked, 60, 70));
+    seen.push(rec(3, read(Some("b")), Acked, 80, 90));
+    assert_eq!(verdict(&seen), Verdict::NotLinearizable);
+    // Two indeterminate creates, both seen: the second cannot apply after the first.
+    let both = [
+        rec(0, cas(Absent, Some("a"), Open), Indeterminate, 0, 10),
+        rec(1, cas(Absent, Some("b"), Open), Indeterminate, 0, 10),
+        rec(2, read(Some("a")), Acked, 20, 30),
+        rec(2, read(Some("b")), Acked, 40, 50),
+    ];
+    assert_eq!(verdict(&both), Verdict::NotLinearizable);
+    // An indeterminate set that only an indeterminate CAS expected stays open (3 ops), and
+    // that CAS, seen applied, needs it applied first.
+    let referenced = [
+        rec(0, set("a"), Indeterminate, 0, 10),
+        rec(1, cas(value("a"), Some("b"), Open), Indeterminate, 20, 30),
+        rec(2, read(Some("b")), Acked, 40, 50),
+    ];
+    assert_eq!(shaped(&referenced), (Verdict::Linearizable, 3));
+    // An indeterminate CAS to delete stays open, and explains a later NotFound.
+    let delete = [
+        rec(0, set("a"), Acked, 0, 10),
+        rec(1, cas(value("a"), None, Open), Indeterminate, 20, 30),
+        rec(2, read(Some("a")), Acked, 40, 50),
+        rec(2, read(None), Acked, 60, 70),
+    ];
+    assert_eq!(shaped(&delete), (Verdict::Linearizable, 4));
+}
+
+#[test]
+fn a_cas_expecting_present_keeps_the_writes_it_may_have_found() {
+    // The only write is indeterminate and nobody read its value; "present" applied, so it
+    // did apply: pruning it would be a false alarm.
+    let found_it = [
+        rec(0, set("a"), Indeterminate, 0, 10),
+        rec(1, cas(Present, None, Applied), Acked, 20, 30),
+    ];
+    assert_eq!(shaped(&found_it), (Verdict::Linearizable, 2));
+    // A write called after the CAS returned cannot have been found: pruned.
+    let later = [
+        rec(0, set("a"), Acked, 0, 10),
+        rec(1, cas(Present, Some("b"), Applied), Acked, 20, 30),
+        rec(2, set("c"), Indeterminate, 40, 50),
+        rec(3, read(Some("b")), Acked, 60, 70),
+    ];
+    assert_eq!(shaped(&later), (Verdict::Linearizable, 3));
+    // An indeterminate "present" may apply at any time: every write stays.
+    let open = [
+        rec(0, cas(Present, Some("b"), Open), Indeterminate, 0, 10),
+        rec(1, set("a"), Indeterminate, 20, 30),
+        rec(2, read(Some("b")), Acked, 40, 50),
+    ];
+    assert_eq!(shaped(&open), (Verdict::Linearizable, 3));
+}
+
+#[test]
+fn a_failed_write_seen_by_a_compare_or_a_cas_is_reported() {
+    let h = [
+        rec(0, set("a"), Failed, 0, 10),
+        rec(1, cas(Absent, Some("b"), Open), Failed, 0, 10),
+        rec(2, cas(Absent, Some("x"), found(Some("a"))), Acked, 20, 30),
+        rec(2, cas(value("b"), Some("y"), Applied), Acked, 40, 50),
+    ];
+    let seen: Vec<(String, String)> = visible_failures(&h)
+        .into_iter()
+        .map(|(_, v, pid, _)| (v, pid.to_string()))
+        .collect();
+    assert_eq!(
+        seen,
+        [("a".to_string(), "2".into()), ("b".to_string(), "2".into())]
+    );
+}
+
+#[test]
+fn checker_passes_random_histories_with_cas_and_catches_an_impossible_compare() {
+    for seed in 1..=5u64 {
+        let mut recs = synthetic_mix(seed, 20, 8, 4_000, &WITH_CAS);
+        for r in check(&recs, Duration::from_secs(20)) {
+            assert_eq!(
+                r.verdict,
+                Verdict::Linearizable,
+                "seed {seed} key {}",
+                r.key
+            );
+        }
+        let count = |f: &dyn Fn(&KvOp) -> bool| recs.iter().filter(|r| f(&r.op)).count();
+        let applied = count(&|op| {
+            matches!(
+                op,
+                KvOp::Cas {
+                    answer: Applied,
+                    ..
+                }
+            )
+        });
+        let failed = count(&|op| {
+            matches!(
+                op,
+                KvOp::Cas {
+                    answer: CasAnswer::CompareFailed(_),
+                    ..
+                }
+            )
+        });
+        assert!(
+            applied > 100 && failed > 100,
+            "{applied} applied, {failed} failed"
+        );
+        // The first failed compare now reports a value nobody wrote (an early violation: a
+        // late one makes the search explore everything before it).
+        let i = recs
+            .iter()
+            .position(|r| {
+                matches!(
+                    r.op,
+                    KvOp::Cas {
+                        answer: CasAnswer::CompareFailed(_),
+                        ..
+                    }
+                )
+            })
+            .expect("a failed compare");
+        if let KvOp::Cas { answer, .. } = &mut recs[i].op {
+            *answer = found(Some("never-written"));
+        }
+        let key = recs[i].key.clone();
+        let bad: Vec<Rec> = recs.iter().filter(|r| r.key == key).cloned().collect();
+        assert_eq!(
+            verdict_of(&bad),
+            Verdict::NotLinearizable,
+            "seed {seed} key {key}"
+        );
+    }
+}
+
+/// Small random histories, half of them corrupted (one observation replaced by another
+/// value): shaped or not, the checker must agree.
+#[test]
+fn pruning_never_changes_the_verdict() {
+    const MANY_OPEN: Mix = Mix {
+        get: 30,
+        set: 15,
+        del: 5,
+        cas: 25,
+        cas_indeterminate: 15,
+    };
+    let mut verdicts = [0usize; 2];
+    for seed in 0..3_000u64 {
+        let mut recs = synthetic_mix(seed, 1, 4, 14, &MANY_OPEN);
+        let mut rng = Rng(seed ^ 0x5EED);
+        if rng.below(2) == 0 {
+            corrupt_one_observation(&mut recs, &mut rng);
+        }
+        let refs: Vec<&Rec> = recs.iter().collect();
+        let budget = Duration::from_secs(10);
+        let shaped = check_key("k0", &refs, budget);
+        let unpruned = check_key_unpruned("k0", &refs, budget);
+        assert_eq!(
+            shaped.verdict,
+            unpruned.verdict,
+            "seed {seed}: shaped {} ops, unpruned {}\n{}",
+            shaped.checked_ops,
+            unpruned.checked_ops,
+            crate::support::history::describe(&refs)
+        );
+        verdicts[usize::from(shaped.verdict == Verdict::Linearizable)] += 1;
+    }
+    assert!(
+        verdicts[0] > 50 && verdicts[1] > 50,
+        "not linearizable / linearizable: {verdicts:?}"
+    );
+}
+
+/// Replaces what one acknowledged get or failed compare saw by another value of the history
+/// (or absence).
+fn corrupt_one_observation(recs: &mut [Rec], rng: &mut Rng) {
+    let mut values: Vec<Option<String>> = recs
+        .iter()
+        .filter_map(|r| r.op.written().map(String::from))
+        .map(Some)
+        .collect();
+    values.push(None);
+    let seen: Vec<usize> = (0..recs.len())
+        .filter(|&i| recs[i].outcome == Outcome::Ok)
+        .filter(|&i| {
+            matches!(
+                recs[i].op,
+                KvOp::Get(_)
+                    | KvOp::Cas {
+                        answer: CasAnswer::CompareFailed(_),
+                        ..
+                    }
+            )
+        })
+        .collect();
+    if seen.is_empty() {
+        return;
+    }
+    let i = seen[rng.below(seen.len() as u64) as usize];
+    let other = values[rng.below(values.len() as u64) as usize].clone();
+    match &mut recs[i].op {
+        KvOp::Get(v) => *v = other,
+        KvOp::Cas { answer, .. } => *answer = CasAnswer::CompareFailed(other),
+        _ => {}
+    }
+}
+
+// ------------------------------------------------------------------------------------------------
+// Synthetic histories, linearizable by construction, and ways to break them
+
+/// Shares of a synthetic history's ops, in percent; indeterminate sets take the rest.
+struct Mix {
+    get: u64,
+    set: u64,
+    del: u64,
+    /// CAS acknowledged (applied or compare failed).
+    cas: u64,
+    cas_indeterminate: u64,
+}
+
+/// Gets, sets and deletes only (as the fault test before CAS).
+const PLAIN: Mix = Mix {
+    get: 50,
+    set: 35,
+    del: 10,
+    cas: 0,
+    cas_indeterminate: 0,
+};
+
+/// CAS at about the fault test's share.
+const WITH_CAS: Mix = Mix {
+    get: 40,
+    set: 20,
+    del: 7,
+    cas: 25,
+    cas_indeterminate: 4,
+};
+
+struct Rng(u64);
+
+impl Rng {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 = splitmix64(self.0);
+        self.0 % n
+    }
+}
+
+impl Mix {
+    /// The op for a draw `p` below 100, writing `value` if it writes; `last` is the value last
+    /// written to its key (what a CAS most often expects).
+    fn op(&self, p: u64, rng: &mut Rng, value: String, last: Option<&String>) -> (KvOp, Outcome) {
+        let bounds = [
+            self.get,
+            self.set,
+            self.del,
+            self.cas,
+            self.cas_indeterminate,
+        ];
+        let kind = bounds
+            .iter()
+            .scan(0, |sum, b| {
+                *sum += b;
+                Some(*sum)
+            })
+            .position(|bound| p < bound);
+        let cas = |rng: &mut Rng| {
+            let expect = match rng.below(10) {
+                0..=2 => Expect::Absent,
+                3 => Expect::Present,
+                4 => Expect::Value("never-written".into()),
+                _ => last.map_or(Expect::Absent, |v| Expect::Value(v.clone())),
+            };
+            KvOp::Cas {
+                expect,
+                new: (rng.below(5) != 0).then_some(value.clone()),
+                answer: CasAnswer::Open,
+            }
+        };
+        match kind {
+            Some(0) => (KvOp::Get(None), Outcome::Ok),
+            Some(1) => (KvOp::Set(value), Outcome::Ok),
+            Some(2) => (KvOp::Del, Outcome::Ok),
+            Some(3) => (cas(rng), Outcome::Ok),
+            Some(4) => (cas(rng), Outcome::Indeterminate),
+            _ => (KvOp::Set(value), Outcome::Indeterminate),
+        }
+    }
+}
+
+/// A random history of registers (`keys` of them) with `clients` clients, linearizable by
+/// construction: each op takes effect at a random point inside its interval. Some writes are
+/// indeterminate (half of them never take effect); failed reads are left out as the workload
+/// does.
+fn synthetic(seed: u64, keys: usize, clients: usize, ops: usize) -> Vec<Rec> {
+    synthetic_mix(seed, keys, clients, ops, &PLAIN)
+}
+
+fn synthetic_mix(seed: u64, keys: usize, clients: usize, ops: usize, mix: &Mix) -> Vec<Rec> {
+    let mut rng = Rng(seed);
+    // Per client: busy until; pid.
+    let mut free_at = vec![0u64; clients];
+    let mut pids: Vec<u64> = (0..clients as u64).collect();
+    let mut next_pid = clients as u64;
+    // Ops planned as (effect time, index): effects are applied in time order afterwards.
+    let mut planned: Vec<(u64, usize)> = Vec::new();
+    let mut recs = Vec::new();
+    let mut last: BTreeMap<String, String> = BTreeMap::new();
+    for i in 0..ops {
+        let c = rng.below(clients as u64) as usize;
+        let call = free_at[c] + 1 + rng.below(50);
+        let ret = call + 1 + rng.below(200);
+        let effect = call + rng.below(ret - call);
+        free_at[c] = ret;
+        let key = format!("k{}", rng.below(keys as u64));
+        let p = rng.below(100);
+        let (op, outcome) = mix.op(p, &mut rng, format!("{c}-{i}"), last.get(&key));
+        if let Some(v) = op.written() {
+            last.insert(key.clone(), v.to_string());
+        }
+        let r = Rec {
+            pid: pids[c],
+            key,
+            op,
+            outcome,
+            call_ns: call,
+            ret_ns: ret,
+        };
+        if outcome == Outcome::Indeterminate {
+            pids[c] = next_pid;
+            next_pid += 1;
+            if rng.below(2) == 0 {
+                recs.push(r);
+                continue;
+            }
+        }
+        planned.push((effect, recs.len()));
+        recs.push(r);
+    }
+    planned.sort();
+    apply_effects(&mut recs, &planned);
+    recs
+}
+
+/// Runs the planned effects in order, filling in what each get read and each acknowledged
+/// CAS answered.
+fn apply_effects(recs: &mut [Rec], planned: &[(u64, usize)]) {
+    let mut state: BTreeMap<String, Option<String>> = BTreeMap::new();
+    for &(_, i) in planned {
+        let acked = recs[i].outcome == Outcome::Ok;
+        let cur = state.entry(recs[i].key.clone()).or_default();
+        match &mut recs[i].op {
+            KvOp::Set(v) => *cur = Some(v.clone()),
+            KvOp::Del => *cur = None,
+            KvOp::Get(r) => *r = cur.clone(),
+            KvOp::Cas {
+                expect,
+                new,
+                answer,
+            } => {
+                let holds = match expect {
+                    Expect::Absent => cur.is_none(),
+                    Expect::Present => cur.is_some(),
+                    Expect::Value(v) => cur.as_ref() == Some(v),
+                };
+                if acked {
+                    *answer = if holds {
+                        CasAnswer::Applied
+                    } else {
+                        CasAnswer::CompareFailed(cur.clone())
+                    };
+                }
+                if holds {
+                    cur.clone_from(new);
+                }
+            }
+        }
+    }
+}
+
+/// Makes one read stale: it returns the value of an acknowledged write that an acknowledged
+/// later write (of another value) overwrote before the read began. Picks the first such read,
+/// or the last one when `last` (a late violation makes the search explore everything before
+/// it). Returns its key.
+fn make_stale_read(recs: &mut [Rec], last: bool) -> Option<String> {
+    let acked_sets: Vec<&Rec> = recs
+        .iter()
+        .filter(|r| r.outcome == Outcome::Ok && matches!(r.op, KvOp::Set(_)))
+        .collect();
+    let mut pick = None;
+    let order: Vec<usize> = if last {
+        (0..recs.len()).rev().collect()
+    } else {
+        (0..recs.len()).collect()
+    };
+    'search: for ri in order {
+        let r = &recs[ri];
+        if r.outcome != Outcome::Ok || !matches!(r.op, KvOp::Get(Some(_))) {
+            continue;
+        }
+        for w1 in acked_sets.iter().filter(|w| w.key == r.key) {
+            let overwritten = acked_sets.iter().any(|w2| {
+                w2.key == r.key && w2.call_ns > w1.ret_ns && w2.ret_ns < r.call_ns && w2.op != w1.op
+            });
+            if overwritten && w1.op != KvOp::Set(read_value(r)) {
+                pick = Some((ri, w1.op.clone()));
+                break 'search;
+            }
+        }
+    }
+    let (ri, KvOp::Set(v)) = pick? else {
+        return None;
+    };
+    recs[ri].op = KvOp::Get(Some(v));
+    Some(recs[ri].key.clone())
+}
+
+fn read_value(r: &Rec) -> String {
+    match &r.op {
+        KvOp::Get(Some(v)) => v.clone(),
+        _ => String::new(),
+    }
 }
 
 // ------------------------------------------------------------------------------------------------
