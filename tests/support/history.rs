@@ -39,6 +39,13 @@ use todc_utils::{Action, History, Specification, WGLChecker};
 const BUDGET_CHECK_EVERY: u32 = 256;
 /// Ops of one key printed by [`describe`] (the rest are counted).
 pub const DESCRIBE_OPS_MAX: usize = 400;
+/// [`check_all`]: failing keys re-checked without their final read, to tell a lost write
+/// from the rest.
+pub const FAILED_KEYS_CLASSIFIED_MAX: usize = 10;
+/// [`check_all`]: failing keys listed one by one (the rest are counted).
+pub const FAILED_KEYS_LISTED_MAX: usize = 50;
+/// [`check_all`]: failing keys whose histories are printed.
+pub const FAILED_KEYS_SHOWN_MAX: usize = 3;
 
 /// One client request on one key. For a get, the value is the one read (`None`: NotFound).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -317,6 +324,73 @@ fn check_shaped(key: &str, recs: &[&Rec], budget: Duration, prune: bool) -> KeyR
         checked_ops,
         elapsed: start.elapsed(),
     }
+}
+
+/// Per-key linearizability of the whole history (final reads included); a key that fails
+/// only with its final read lost an acknowledged write or shows an impossible final state.
+/// Prints a line of totals; returns a problem per failing key (the first few with their
+/// histories), each key checked within `budget` and all within `total`.
+pub fn check_all(
+    all: &[Rec],
+    without_finals: &[Rec],
+    budget: Duration,
+    total: Duration,
+) -> Vec<String> {
+    let mut problems = Vec::new();
+    let start = Instant::now();
+    let results = check_within(all, budget, total);
+    let elapsed = start.elapsed();
+    let by_key = by_key(all);
+    let plain = self::by_key(without_finals);
+    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+    let (mut shown, mut classified, mut listed) = (0, 0, 0);
+    let slowest = results.iter().max_by_key(|r| r.elapsed);
+    for r in &results {
+        let name = match r.verdict {
+            Verdict::Linearizable => "linearizable",
+            Verdict::NotLinearizable => "NOT linearizable",
+            Verdict::Unknown => "unknown (time budget spent)",
+        };
+        *counts.entry(name).or_default() += 1;
+        if r.verdict == Verdict::Linearizable {
+            continue;
+        }
+        listed += 1;
+        if listed > FAILED_KEYS_LISTED_MAX {
+            continue;
+        }
+        let mut what = format!("key {}: {name} ({} ops checked)", r.key, r.checked_ops);
+        if r.verdict == Verdict::NotLinearizable && classified < FAILED_KEYS_CLASSIFIED_MAX {
+            classified += 1;
+            let ops = plain.get(r.key.as_str()).cloned().unwrap_or_default();
+            if check_key(&r.key, &ops, budget).verdict == Verdict::Linearizable {
+                what.push_str(": only the final read breaks it (acknowledged write lost?)");
+            }
+        }
+        if shown < FAILED_KEYS_SHOWN_MAX {
+            shown += 1;
+            let ops = by_key.get(r.key.as_str()).cloned().unwrap_or_default();
+            what.push_str(&format!("\n{}", describe(&ops)));
+        }
+        problems.push(what);
+    }
+    if listed > FAILED_KEYS_LISTED_MAX {
+        problems.push(format!(
+            "… and {} more keys not linearizable or unknown",
+            listed - FAILED_KEYS_LISTED_MAX
+        ));
+    }
+    let checked: usize = results.iter().map(|r| r.checked_ops).sum();
+    println!(
+        "checked {} keys ({} ops after pruning, {} recorded) in {:.2} s, slowest key {:?}: {:?}",
+        results.len(),
+        checked,
+        all.len(),
+        elapsed.as_secs_f64(),
+        slowest.map(|r| (&r.key, r.checked_ops, r.elapsed)),
+        counts
+    );
+    problems
 }
 
 /// Values of definitely failed writes that an acknowledged op observed (a get returned it, a
@@ -607,6 +681,20 @@ pub fn describe(recs: &[&Rec]) -> String {
         let _ = writeln!(out, "  … and {} more", sorted.len() - DESCRIBE_OPS_MAX);
     }
     out
+}
+
+/// A seeded generator of the tests' random choices (splitmix64).
+pub struct Rng(pub u64);
+
+impl Rng {
+    pub fn next(&mut self) -> u64 {
+        self.0 = splitmix64(self.0);
+        self.0
+    }
+    /// A number below `n` (not exactly uniform; close enough for test workloads).
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
 }
 
 /// A step of the splitmix64 generator (the tests need no cryptographic randomness).
