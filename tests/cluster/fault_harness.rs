@@ -14,6 +14,7 @@ use crate::support::history::{
 };
 use crate::support::kv::{classify, Reply};
 use crate::support::proxy::{connect, echo_server, echoes, ended, CutMode, LinkProxy};
+use crate::support::recorded::{check_counter, check_race, CounterOut};
 use crate::support::synthetic::{
     corrupt_one_observation, make_stale_read, synthetic, synthetic_mix, Mix, WITH_CAS,
 };
@@ -473,6 +474,63 @@ fn pruning_never_changes_the_verdict() {
         verdicts[0] > 50 && verdicts[1] > 50,
         "not linearizable / linearizable: {verdicts:?}"
     );
+}
+
+// ------------------------------------------------------------------------------------------------
+// The race's and the counter's own checks
+
+fn race_rec(pid: u64, key: &str, op: KvOp, outcome: Outcome) -> Rec {
+    Rec {
+        key: key.into(),
+        ..rec(pid, op, outcome, 0, 10)
+    }
+}
+
+#[test]
+fn race_and_counter_checks_pass_a_clean_run_and_fail_broken_ones() {
+    let create = |v: &str, answer| cas(Absent, Some(v), answer);
+    let attempts = [
+        race_rec(0, "race-0", create("a", Applied), Acked),
+        race_rec(1, "race-0", create("b", found(Some("a"))), Acked),
+        race_rec(2, "race-0", create("c", Open), Indeterminate),
+        race_rec(3, "race-1", create("d", Open), Indeterminate),
+        race_rec(4, "race-1", create("e", Open), Failed),
+    ];
+    let reads = |a: Option<&str>, b: Option<&str>| {
+        vec![
+            race_rec(5, "race-0", read(a), Acked),
+            race_rec(6, "race-1", read(b), Acked),
+        ]
+    };
+    let (summary, problems) = check_race(&attempts, &reads(Some("a"), Some("d")));
+    assert_eq!((summary.keys, summary.won, summary.undecided), (2, 1, 1));
+    assert!(problems.is_empty(), "{problems:?}");
+    assert!(check_race(&attempts, &reads(Some("a"), None)).1.is_empty());
+    // A loser read after healing, a definitely failed try read, absence after a win.
+    for (a, b) in [(Some("c"), None), (Some("a"), Some("e")), (None, None)] {
+        assert_eq!(
+            check_race(&attempts, &reads(a, b)).1.len(),
+            1,
+            "{a:?} {b:?}"
+        );
+    }
+    // Two creates applied; a failed compare that found what did not stay.
+    let mut two = attempts.to_vec();
+    two.push(race_rec(7, "race-0", create("f", Applied), Acked));
+    assert_eq!(check_race(&two, &reads(Some("a"), Some("d"))).1.len(), 1);
+    let mut moved = attempts.to_vec();
+    moved.push(race_rec(7, "race-1", create("g", found(Some("d"))), Acked));
+    assert!(check_race(&moved, &reads(Some("a"), Some("d")))
+        .1
+        .is_empty());
+    assert_eq!(check_race(&moved, &reads(Some("a"), None)).1.len(), 1);
+    let counts = CounterOut {
+        applied: 10,
+        indeterminate: 3,
+        ..CounterOut::default()
+    };
+    assert!((10..=13).all(|v| check_counter(v, &counts).is_ok()));
+    assert!(check_counter(9, &counts).is_err() && check_counter(14, &counts).is_err());
 }
 
 // ------------------------------------------------------------------------------------------------

@@ -29,6 +29,8 @@ use super::kv::{interpret, KvClient, Reply, ReplyClass, REPLY_CLASSES};
 /// Nodes a racer tries for one create, moving on only after an answer that proves the attempt
 /// had no effect (never after an indeterminate one).
 pub const RACE_ATTEMPTS_MAX: usize = 3;
+/// Race problems listed by [`verify_race_and_counter`] (the rest are counted).
+pub const RACE_PROBLEMS_LISTED_MAX: usize = 10;
 /// A final read is retried this many rounds (over all the nodes it may use), this far apart.
 pub const FINAL_READ_ROUNDS_MAX: usize = 20;
 pub const FINAL_READ_RETRY_MS: u64 = 250;
@@ -407,12 +409,16 @@ pub struct RaceSummary {
 
 /// Checks the races: at most one create applied per key, and every read of a race key among
 /// `reads` (after healing) returned the winner or, with no certain winner, absence or an
-/// indeterminate try's value. Returns the summary and the problems.
+/// indeterminate try's value. A race key is never deleted, so the first value it holds stays:
+/// a failed compare must report the value read after healing (not absence). Returns the
+/// summary and the problems.
 pub fn check_race(attempts: &[Rec], reads: &[Rec]) -> (RaceSummary, Vec<String>) {
     #[derive(Default)]
     struct Tries<'a> {
         applied: Vec<&'a str>,
         maybe: Vec<&'a str>,
+        /// What failed compares reported.
+        found: Vec<Option<&'a str>>,
     }
     let mut keys: BTreeMap<&str, Tries> = BTreeMap::new();
     for r in attempts.iter().filter(|r| Race::is_race_key(&r.key)) {
@@ -427,6 +433,13 @@ pub fn check_race(attempts: &[Rec], reads: &[Rec]) -> (RaceSummary, Vec<String>)
                 Outcome::Ok,
             ) => tries.applied.push(v),
             (KvOp::Cas { new: Some(v), .. }, Outcome::Indeterminate) => tries.maybe.push(v),
+            (
+                KvOp::Cas {
+                    answer: CasAnswer::CompareFailed(found),
+                    ..
+                },
+                Outcome::Ok,
+            ) => tries.found.push(found.as_deref()),
             _ => {}
         }
     }
@@ -456,10 +469,12 @@ pub fn check_race(attempts: &[Rec], reads: &[Rec]) -> (RaceSummary, Vec<String>)
             (None, None) => true,
             (None, Some(v)) => tries.is_some_and(|t| t.maybe.contains(&v.as_str())),
         };
-        if !fine {
+        let found = tries.map(|t| t.found.clone()).unwrap_or_default();
+        if !fine || found.iter().any(|f| f.is_none() || *f != read.as_deref()) {
             let maybe = tries.map(|t| t.maybe.clone()).unwrap_or_default();
             problems.push(format!(
-                "{}: read {read:?} after healing; winner {winner:?}, indeterminate tries {maybe:?}",
+                "{}: read {read:?} after healing; winner {winner:?}, indeterminate tries \
+                 {maybe:?}, failed compares found {found:?}",
                 r.key
             ));
         }
@@ -587,6 +602,8 @@ pub fn check_counter(value: u64, counts: &CounterOut) -> Result<(), String> {
 /// The racing creates' and the counter's checks ([`check_race`], [`check_counter`]), and a
 /// line of what each came to. `recs` holds the races' attempts, `finals` the reads after
 /// healing, `race_answers` the racers' answers by class, `count` the counter's final value.
+/// The counter's problem comes first, and at most [`RACE_PROBLEMS_LISTED_MAX`] of the races'
+/// (a broken protocol breaks many races, which would hide the rest).
 pub fn verify_race_and_counter(
     recs: &[Rec],
     finals: &[Rec],
@@ -594,7 +611,8 @@ pub fn verify_race_and_counter(
     counted: &CounterOut,
     count: Result<Option<u64>, String>,
 ) -> Vec<String> {
-    let (race, mut problems) = check_race(recs, finals);
+    let mut problems = verify_counter(counted, count);
+    let (race, race_problems) = check_race(recs, finals);
     let a = |c: ReplyClass| race_answers[c as usize];
     println!(
         "racing creates: {} keys, {} with a winner, {} with only indeterminate tries; answers: \
@@ -614,16 +632,23 @@ pub fn verify_race_and_counter(
             race.won, race.keys
         ));
     }
+    let n = race_problems.len();
+    problems.extend(race_problems.into_iter().take(RACE_PROBLEMS_LISTED_MAX));
+    if n > RACE_PROBLEMS_LISTED_MAX {
+        problems.push(format!(
+            "racing creates: … and {} more problems",
+            n - RACE_PROBLEMS_LISTED_MAX
+        ));
+    }
+    problems
+}
+
+/// The counter's check, and a line of what it came to.
+fn verify_counter(counted: &CounterOut, count: Result<Option<u64>, String>) -> Vec<String> {
     let value = match count {
         Ok(Some(v)) => v,
-        Ok(None) => {
-            problems.push("counter: the final read failed on every node".into());
-            return problems;
-        }
-        Err(e) => {
-            problems.push(e);
-            return problems;
-        }
+        Ok(None) => return vec!["counter: the final read failed on every node".into()],
+        Err(e) => return vec![e],
     };
     println!(
         "counter: {value} after {} increments applied ({} indeterminate, {} compare failed, {} \
@@ -634,7 +659,7 @@ pub fn verify_race_and_counter(
         counted.failed,
         counted.reads_failed
     );
-    problems.extend(check_counter(value, counted).err());
+    let mut problems: Vec<String> = check_counter(value, counted).err().into_iter().collect();
     if counted.applied == 0 {
         problems.push("counter: no increment applied".into());
     }
