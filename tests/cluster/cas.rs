@@ -11,189 +11,143 @@
 //!   apart: anti-entropy's copy is refused by the promise, and once the promise is old, a
 //!   consensus read settles the key.
 //!
-//! The shares of outcomes are printed (`cargo test --test cluster cas:: -- --nocapture`).
+//! The workloads and their checks are `support/recorded.rs`'s, which the fault test runs under
+//! its nemeses; here the cluster is healthy. The shares of outcomes are printed
+//! (`cargo test --test cluster cas:: -- --nocapture`).
 
-use std::sync::{Arc, Barrier};
+use std::collections::BTreeSet;
 use std::thread;
+use std::time::Duration;
+
+use crate::support::cluster::{Cluster, ClusterSpec};
+use crate::support::history::{self, Verdict};
+use crate::support::kv::ReplyClass;
+use crate::support::proxy::CutMode;
+use crate::support::recorded::{
+    check_counter, check_race, count_up, final_count, final_reads, CounterOut, Race, Run,
+};
+use crate::support::{k, kv, request, Resp, IO_TIMEOUT_MS};
 
 use serde_json::Value;
 
-use crate::support::cluster::{Cluster, ClusterSpec};
-use crate::support::proxy::CutMode;
-use crate::support::{k, kv, request, Client, Resp};
-
-const CAS: &str = "/mostdb/cas";
 /// Keys raced for in the creates test.
 const RACE_KEYS: usize = 40;
 /// Increments each node's client attempts in the counter test.
-const COUNTER_ATTEMPTS: usize = 60;
+const COUNTER_ATTEMPTS: u64 = 60;
 /// `MOSTDB_TIMEOUT_MS`: an unoptimised build on a shared machine.
 const NODE_TIMEOUT_MS: u64 = 3_000;
+/// Time budget of the final reads.
+const FINAL_READS_MS: u64 = 30_000;
 
-fn json(resp: &Resp) -> Value {
-    assert_eq!(resp.status, 200, "{}", resp.body_str());
-    serde_json::from_slice(&resp.body).unwrap_or_else(|e| panic!("{e}: {}", resp.body_str()))
-}
-
-fn start() -> Cluster {
+fn start() -> (Cluster, Run) {
     let cluster = Cluster::start(&ClusterSpec {
         op_timeout_ms: NODE_TIMEOUT_MS,
         ..ClusterSpec::default()
     });
     cluster.wait_links_up();
-    cluster
-}
-
-/// How a CAS ended, from its answer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Outcome {
-    Applied,
-    CompareFailed,
-    NotMost,
-    Indeterminate,
-}
-
-fn outcome(answer: &Value) -> Outcome {
-    match (answer["code"].as_u64(), answer["indeterminate"].as_bool()) {
-        (Some(200), _) => Outcome::Applied,
-        (Some(409), _) => Outcome::CompareFailed,
-        (Some(500), Some(true)) => Outcome::Indeterminate,
-        (Some(500), _) if answer["message"] == "NotMost" => Outcome::NotMost,
-        _ => panic!("not a CAS answer: {answer}"),
-    }
+    let run = Run::new(cluster.addrs(), Duration::from_millis(IO_TIMEOUT_MS));
+    (cluster, run)
 }
 
 #[test]
 fn racing_creates_from_every_node_apply_at_most_once_per_key() {
-    let cluster = start();
-    let nodes = cluster.size();
-    let barrier = Arc::new(Barrier::new(nodes));
-    let racers: Vec<_> = (0..nodes)
-        .map(|n| {
-            let addr = cluster.node(n).addr();
-            let barrier = barrier.clone();
-            thread::spawn(move || {
-                let mut c = Client::connect(addr);
-                (0..RACE_KEYS)
-                    .map(|key| {
-                        let body = format!(
-                            r#"{{"key":"race-{key}","expect":{{"absent":true}},"value":"node-{n}"}}"#
-                        );
-                        barrier.wait();
-                        outcome(&json(&c.post(CAS, &body)))
-                    })
-                    .collect::<Vec<_>>()
-            })
-        })
-        .collect();
-    let outcomes: Vec<Vec<Outcome>> = racers
-        .into_iter()
-        .map(|t| t.join().expect("racer"))
-        .collect();
-    let mut won = 0;
-    for key in 0..RACE_KEYS {
-        let per_node: Vec<Outcome> = outcomes.iter().map(|o| o[key]).collect();
-        let winners: Vec<usize> = (0..nodes)
-            .filter(|&n| per_node[n] == Outcome::Applied)
+    let (cluster, run) = start();
+    let race = Race::new(cluster.size(), Duration::ZERO, RACE_KEYS);
+    let (race, run) = (&race, &run);
+    let racers: Vec<_> = thread::scope(|s| {
+        let racers: Vec<_> = (0..cluster.size())
+            .map(|me| s.spawn(move || race.run(me, run)))
             .collect();
-        assert!(winners.len() <= 1, "race-{key}: {per_node:?}");
-        if let [winner] = winners[..] {
-            won += 1;
-            for reader in 0..nodes {
-                let got = json(
-                    &cluster
-                        .node(reader)
-                        .client()
-                        .post("/mostdb/get", &k(&format!("race-{key}"))),
-                );
-                assert_eq!(
-                    got["result"]["value"],
-                    format!("node-{winner}"),
-                    "race-{key} read through node {reader}: {got} after {per_node:?}\n{}",
-                    cluster.logs(30)
-                );
-            }
-        }
+        racers
+            .into_iter()
+            .map(|t| t.join().expect("racer"))
+            .collect()
+    });
+    let unexpected: Vec<&String> = racers.iter().flat_map(|o| &o.unexpected).collect();
+    assert!(unexpected.is_empty(), "{unexpected:?}");
+    let attempts: Vec<_> = racers.iter().flat_map(|o| o.recs.iter().cloned()).collect();
+    let keys: BTreeSet<String> = (0..RACE_KEYS).map(Race::key).collect();
+    let finals = final_reads(run, &keys, Duration::from_millis(FINAL_READS_MS));
+    assert!(finals.unreadable.is_empty(), "{:?}", finals.unreadable);
+    let (race, problems) = check_race(&attempts, &finals.recs);
+    assert!(problems.is_empty(), "{problems:#?}\n{}", cluster.logs(30));
+    let mut all = attempts;
+    all.extend(finals.recs);
+    for r in history::check(&all, Duration::from_secs(10)) {
+        assert_eq!(r.verdict, Verdict::Linearizable, "{}", r.key);
     }
-    let count = |o| outcomes.iter().flatten().filter(|x| **x == o).count();
+    let count = |c: ReplyClass| racers.iter().map(|o| o.classes[c as usize]).sum::<u64>();
     println!(
-        "racing creates: {won} of {RACE_KEYS} keys had a winner; outcomes: applied {}, \
-         compare failed {}, not most {}, indeterminate {}",
-        count(Outcome::Applied),
-        count(Outcome::CompareFailed),
-        count(Outcome::NotMost),
-        count(Outcome::Indeterminate)
+        "racing creates: {} of {} keys had a winner; answers: applied {}, compare failed {}, \
+         not most {}, indeterminate {}",
+        race.won,
+        race.keys,
+        count(ReplyClass::Ok),
+        count(ReplyClass::CompareFailed),
+        count(ReplyClass::NotMost),
+        count(ReplyClass::NotMostIndeterminate) + count(ReplyClass::Lost)
     );
+    assert_eq!(race.keys, RACE_KEYS);
     assert!(
-        won * 2 >= RACE_KEYS,
-        "a winner in {won} of {RACE_KEYS} races only"
+        race.won * 2 >= RACE_KEYS,
+        "a winner in {} of {RACE_KEYS} races only",
+        race.won
     );
-}
-
-/// One increment: read the counter with its version, CAS it one up against that version.
-fn increment(c: &mut Client) -> Outcome {
-    let path = "/mostdb/get?key=counter&with_version=true";
-    let got = json(&c.call(&request("GET", path, &[], b"")));
-    let (Some(value), Some(version)) = (
-        got["result"]["value"].as_str(),
-        got["result"]["version"].as_str(),
-    ) else {
-        return Outcome::NotMost; // the read failed (NotMost): nothing tried
-    };
-    let next: u64 = value.parse::<u64>().expect("a number") + 1;
-    let body =
-        format!(r#"{{"key":"counter","expect":{{"version":"{version}"}},"value":"{next}"}}"#);
-    outcome(&json(&c.post(CAS, &body)))
 }
 
 #[test]
 fn a_counter_incremented_by_cas_from_every_node_counts_every_success() {
-    let cluster = start();
+    let (cluster, run) = start();
     cluster
         .node(0)
         .client()
         .post("/mostdb/set", r#"{"key":"counter","value":"0"}"#);
-    let workers: Vec<_> = (0..cluster.size())
-        .map(|n| {
-            let addr = cluster.node(n).addr();
-            thread::spawn(move || {
-                let mut c = Client::connect(addr);
-                (0..COUNTER_ATTEMPTS)
-                    .map(|_| increment(&mut c))
-                    .collect::<Vec<_>>()
+    let run = &run;
+    let outs: Vec<CounterOut> = thread::scope(|s| {
+        let workers: Vec<_> = (0..cluster.size())
+            .map(|me| {
+                s.spawn(move || count_up(me, "counter", run, Duration::ZERO, COUNTER_ATTEMPTS))
             })
-        })
-        .collect();
-    let outcomes: Vec<Outcome> = workers
-        .into_iter()
-        .flat_map(|t| t.join().expect("worker"))
-        .collect();
-    let count = |o| outcomes.iter().filter(|x| **x == o).count() as u64;
-    let (applied, indeterminate) = (count(Outcome::Applied), count(Outcome::Indeterminate));
-    let got = json(&cluster.node(1).client().post("/mostdb/get", &k("counter")));
-    let value: u64 = got["result"]["value"]
-        .as_str()
-        .expect("a value")
-        .parse()
-        .expect("a number");
+            .collect();
+        workers
+            .into_iter()
+            .map(|t| t.join().expect("worker"))
+            .collect()
+    });
+    let mut total = CounterOut::default();
+    for o in &outs {
+        assert!(o.unexpected.is_empty(), "{:?}", o.unexpected);
+        total.add(o);
+    }
+    let budget = Duration::from_millis(FINAL_READS_MS);
+    let value = final_count(run, "counter", budget)
+        .expect("a number")
+        .expect("a node answered");
     println!(
-        "counter: {value} after {applied} successful CAS ({indeterminate} indeterminate, {} \
-         compare failed, {} not most) of {} attempts",
-        count(Outcome::CompareFailed),
-        count(Outcome::NotMost),
-        outcomes.len()
+        "counter: {value} after {} successful CAS ({} indeterminate, {} compare failed, {} not \
+         most, {} reads failed) of {} attempts",
+        total.applied,
+        total.indeterminate,
+        total.compare_failed,
+        total.failed,
+        total.reads_failed,
+        total.attempts()
     );
-    assert!(
-        (applied..=applied + indeterminate).contains(&value),
-        "counter {value}, {applied} applied, {indeterminate} indeterminate\n{}",
-        cluster.logs(30)
-    );
-    assert!(applied > 0, "no increment ever applied");
+    if let Err(e) = check_counter(value, &total) {
+        panic!("{e}\n{}", cluster.logs(30));
+    }
+    assert!(total.applied > 0, "no increment ever applied");
 }
 
 /// How long the replicas may take to agree again after the partition heals (the promise must
 /// first be twice the deadline old, then an anti-entropy pass settles it).
 const SETTLE_MS: u64 = 30_000;
+
+/// An answer's JSON (HTTP 200 expected).
+fn json(resp: &Resp) -> Value {
+    assert_eq!(resp.status, 200, "{}", resp.body_str());
+    serde_json::from_slice(&resp.body).unwrap_or_else(|e| panic!("{e}: {}", resp.body_str()))
+}
 
 /// `mostdb_anti_entropy_copies_refused_total` of `node`.
 fn copies_refused(cluster: &Cluster, node: usize) -> u64 {
@@ -240,10 +194,10 @@ fn a_promise_left_behind_does_not_keep_the_replicas_apart() {
     // Through node 0: a compare that fails on the majority, which keeps the ballot promised
     // above the lone write, with nothing accepted at it.
     let failed = json(&cluster.node(0).client().post(
-        CAS,
+        "/mostdb/cas",
         r#"{"key":"left","expect":{"value":"other"},"value":"x"}"#,
     ));
-    assert_eq!(outcome(&failed), Outcome::CompareFailed, "{failed}");
+    assert_eq!(failed["message"], "CompareFailed", "{failed}");
     cluster.heal_links();
     let locals = |cluster: &Cluster| -> Vec<String> {
         (0..cluster.size())

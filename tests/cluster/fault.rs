@@ -1,31 +1,43 @@
 //! Jepsen-style fault test on the real binary (DESIGN.md §9, layer 3): three nodes on loopback,
 //! concurrent clients on many keys, and nemeses in turn — kill -9 and restart, SIGSTOP longer
 //! than the deadline, a partition of one node through per-link proxies, a quiet period — with
-//! at most one node faulty at a time. Every operation is recorded and each key's history is
-//! checked for linearizability (todc-utils' WGL checker, time-boxed); acknowledged writes must
-//! survive (a final read of every key after healing is part of the checked history), a
-//! definitely failed write must never be read, and ≥ 90 % of operations must succeed.
+//! at most one node faulty at a time. The clients get, set, delete and compare-and-set (DESIGN
+//! §10: expecting absent, present, or a value, mostly the one they last saw), so CAS is checked
+//! as linearizable together with plain writes. Every operation is recorded and each key's
+//! history is checked for linearizability (todc-utils' WGL checker, time-boxed); acknowledged
+//! writes must survive (a final read of every key after healing is part of the checked
+//! history), a definitely failed write must never be observed, and ≥ 90 % of operations must
+//! succeed. Beside the clients, under the same nemeses, one client per node races
+//! create-if-absent on fresh keys and one per node increments a counter by read-then-CAS
+//! (`support/recorded.rs`): at most one create applies per key and every node reads the
+//! winner after healing; the counter ends between the increments that applied and those plus
+//! the indeterminate ones.
 //!
 //! `FAULT_SECS` sets the length of the fault schedule (default 60 s). `FAULT_PLANT=wipe` makes
 //! the kill nemesis also delete the killed node's store and switches recovery off
 //! (`MOSTDB_RECOVERY=off`), so the wiped node votes at once: the test must then fail (lost
 //! acknowledged writes), which shows it can. `FAULT_PLANT=wipe-recover` wipes with recovery on:
-//! the test must pass.
+//! the test must pass. Built with `--features planted-cas-no-writeback` or
+//! `planted-cas-ignore-promise` (the nodes run the binary built with the test), the test must
+//! fail too: non-linearizable CAS histories.
 //!
-//! The harness's own pieces (the link proxy, the answer classification, the checker on
-//! synthetic histories) are tested in `fault_harness.rs`.
+//! The harness's own pieces (the link proxy, the answer classification, the checker and its
+//! model of CAS on synthetic histories) are tested in `fault_harness.rs`.
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::net::SocketAddr;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::support::cluster::{Cluster, ClusterSpec};
 use crate::support::history::{
-    self, check_key, splitmix64, visible_failures, KvOp, Outcome, Rec, Verdict,
+    self, splitmix64, visible_failures, CasAnswer, Expect, KvOp, Outcome, Rec, Rng,
 };
 use crate::support::kv::{interpret, KvClient, ReplyClass, REPLY_CLASSES};
 use crate::support::proxy::CutMode;
+use crate::support::recorded::{
+    count_up, final_count, final_reads, print_cas_answers, print_stats, verify_race_and_counter,
+    CounterOut, PhaseStats, Race, RacerOut, Run,
+};
 
 /// Concurrent client threads.
 const CLIENTS: usize = 8;
@@ -50,36 +62,44 @@ const COLD_OPS_PER_KEY: u64 = 100;
 /// Pause of a client after an operation that failed on every node it tried (bounds the
 /// request rate against a cluster that refuses everything).
 const FAILED_OP_BACKOFF_MS: u64 = 20;
-/// Operation mix, in percent: get, set, and del for the rest.
-const GET_PERCENT: u64 = 50;
-const SET_PERCENT: u64 = 35;
+/// Operation mix, in percent: get, set, del, and CAS for the rest.
+const GET_PERCENT: u64 = 45;
+const SET_PERCENT: u64 = 22;
+const DEL_PERCENT: u64 = 8;
+/// What a CAS expects, in percent of CAS: absent, present, a stale or never-written value,
+/// and for the rest the state the client last saw for the key (absent if it saw none).
+const CAS_ABSENT_PERCENT: u64 = 15;
+const CAS_PRESENT_PERCENT: u64 = 10;
+const CAS_STALE_PERCENT: u64 = 10;
+/// CAS that delete instead of writing a new value, in percent.
+const CAS_DELETE_PERCENT: u64 = 15;
+/// Keys a client remembers the last state it saw of (forgotten all at once beyond).
+const SEEN_KEYS_MAX: usize = 4_096;
+/// Pause of each racer between two rounds of racing creates (one fresh key per round).
+const RACE_PAUSE_MS: u64 = 50;
+/// The key of the counter incremented by read-then-CAS from every node, and the pause of each
+/// of its clients between two increments.
+const COUNTER_KEY: &str = "counter";
+const COUNTER_PAUSE_MS: u64 = 10;
 /// How long each nemesis holds its fault.
 const KILL_HOLD_MS: u64 = 4_000;
 const PAUSE_HOLD_MS: u64 = 2_500;
 const PARTITION_HOLD_MS: u64 = 4_000;
 const QUIET_MS: u64 = 3_000;
-/// The final read of a key is retried this many rounds over all nodes, this far apart.
-const FINAL_READ_ROUNDS_MAX: usize = 20;
-const FINAL_READ_RETRY_MS: u64 = 250;
 /// Time budget of one key's linearizability check; beyond it the key is "unknown".
 const CHECK_BUDGET_PER_KEY_MS: u64 = 10_000;
 /// Time budget of all keys' checks together (keys left unchecked are "unknown").
 const CHECK_BUDGET_TOTAL_MS: u64 = 120_000;
-/// Time budget of all final reads together (keys left unread fail the test).
+/// Time budget of all final reads together (keys left unread fail the test), and again of the
+/// counter's.
 const FINAL_READS_TOTAL_MS: u64 = 60_000;
-/// Failing keys re-checked without their final read, to tell a lost write from the rest.
-const FAILED_KEYS_CLASSIFIED_MAX: usize = 10;
 /// Problems printed when the test fails (the rest are counted).
 const PROBLEMS_SHOWN_MAX: usize = 80;
-/// Failing keys listed one by one (the rest are counted).
-const FAILED_KEYS_LISTED_MAX: usize = 50;
 /// Share of operations that must succeed while at most one node is faulty.
 const SUCCESS_SHARE_MIN: f64 = 0.90;
 /// A pause must hold a node for longer than its peers' deadline.
 const _: () = assert!(PAUSE_HOLD_MS > 2 * NODE_TIMEOUT_MS);
 const _: () = assert!(CLIENT_IO_TIMEOUT_MS > 2 * NODE_TIMEOUT_MS);
-/// Failing keys whose histories are printed.
-const FAILED_KEYS_SHOWN_MAX: usize = 3;
 
 // ------------------------------------------------------------------------------------------------
 // Phases and statistics
@@ -117,55 +137,19 @@ impl Phase {
     }
 }
 
-/// Counts for one phase: attempts by class, and logical operations (an operation may take
-/// several attempts on different nodes) by outcome.
-#[derive(Clone, Copy, Debug, Default)]
-struct PhaseStats {
-    attempts: [u64; REPLY_CLASSES],
-    ops: u64,
-    ops_ok: u64,
-    ops_indeterminate: u64,
-    ops_failed: u64,
-    latency_max_ns: u64,
-}
-
-impl PhaseStats {
-    fn add(&mut self, o: &PhaseStats) {
-        for (a, b) in self.attempts.iter_mut().zip(o.attempts) {
-            *a += b;
-        }
-        self.ops += o.ops;
-        self.ops_ok += o.ops_ok;
-        self.ops_indeterminate += o.ops_indeterminate;
-        self.ops_failed += o.ops_failed;
-        self.latency_max_ns = self.latency_max_ns.max(o.latency_max_ns);
-    }
-    fn attempts_total(&self) -> u64 {
-        self.attempts.iter().sum()
-    }
-    fn n(&self, c: ReplyClass) -> u64 {
-        self.attempts[c as usize]
-    }
-}
-
 type Stats = [PhaseStats; PHASES.len()];
 
 /// What every client thread shares.
 struct Ctx {
-    addrs: Vec<SocketAddr>,
-    t0: Instant,
-    stop: AtomicBool,
+    /// Nodes, clock, process ids and the stop flag (shared with the CAS race and counter).
+    run: Run,
     phase: AtomicU8,
     hot_issued: AtomicU64,
     cold_issued: AtomicU64,
-    next_pid: AtomicU64,
     seed: u64,
 }
 
 impl Ctx {
-    fn now_ns(&self) -> u64 {
-        self.t0.elapsed().as_nanos() as u64
-    }
     /// A key from the hot or the cold window (see [`HOT_KEYS_ACTIVE`]).
     fn pick_key(&self, rng: &mut Rng) -> String {
         if rng.below(2) == 0 {
@@ -175,21 +159,6 @@ impl Ctx {
             let n = self.cold_issued.fetch_add(1, Ordering::Relaxed);
             format!("c{}", n / COLD_OPS_PER_KEY + rng.below(COLD_KEYS_ACTIVE))
         }
-    }
-    fn new_pid(&self) -> u64 {
-        self.next_pid.fetch_add(1, Ordering::Relaxed)
-    }
-}
-
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = splitmix64(self.0);
-        self.0
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
     }
 }
 
@@ -209,69 +178,50 @@ enum Kind {
     Get,
     Set,
     Del,
+    Cas,
+}
+
+/// What a client last saw of a key (`None`: absent), and what it saw before that.
+#[derive(Clone, Default)]
+struct Seen {
+    last: Option<String>,
+    before: Option<String>,
+}
+
+/// One client thread: its connections, its process id, and what it saw of each key.
+struct Client<'a> {
+    id: usize,
+    ctx: &'a Ctx,
+    rng: Rng,
+    kv: KvClient,
+    pid: u64,
+    seq: u64,
+    seen: HashMap<String, Seen>,
+    out: ClientOut,
 }
 
 fn client_loop(id: usize, ctx: &Ctx) -> ClientOut {
-    let mut out = ClientOut::default();
-    let mut rng = Rng(ctx.seed ^ (id as u64).wrapping_mul(0xA076_1D64_78BD_642F));
-    let mut kv = KvClient::new(
-        ctx.addrs.clone(),
-        Duration::from_millis(CLIENT_IO_TIMEOUT_MS),
-    );
-    let mut pid = ctx.new_pid();
-    let mut seq = 0u64;
-    while !ctx.stop.load(Ordering::Relaxed) {
-        let key = ctx.pick_key(&mut rng);
-        let kind = match rng.below(100) {
+    let mut c = Client {
+        id,
+        ctx,
+        rng: Rng(ctx.seed ^ (id as u64).wrapping_mul(0xA076_1D64_78BD_642F)),
+        kv: ctx.run.client(),
+        pid: ctx.run.new_pid(),
+        seq: 0,
+        seen: HashMap::new(),
+        out: ClientOut::default(),
+    };
+    while !ctx.run.stop.load(Ordering::Relaxed) {
+        let key = ctx.pick_key(&mut c.rng);
+        let kind = match c.rng.below(100) {
             p if p < GET_PERCENT => Kind::Get,
             p if p < GET_PERCENT + SET_PERCENT => Kind::Set,
-            _ => Kind::Del,
+            p if p < GET_PERCENT + SET_PERCENT + DEL_PERCENT => Kind::Del,
+            _ => Kind::Cas,
         };
         let phase = Phase::from_u8(ctx.phase.load(Ordering::Relaxed));
-        let first = rng.below(ctx.addrs.len() as u64) as usize;
-        let mut done = Outcome::Failed;
-        for attempt in 0..ATTEMPTS_MAX.min(ctx.addrs.len()) {
-            let node = (first + attempt) % ctx.addrs.len();
-            let op = match kind {
-                Kind::Get => KvOp::Get(None),
-                Kind::Del => KvOp::Del,
-                Kind::Set => {
-                    seq += 1;
-                    KvOp::Set(format!("{id}-{seq}"))
-                }
-            };
-            let call_ns = ctx.now_ns();
-            let reply = match &op {
-                KvOp::Set(v) => kv.set(node, &key, v),
-                KvOp::Del => kv.del(node, &key),
-                KvOp::Get(_) => kv.get(node, &key),
-            };
-            let ret_ns = ctx.now_ns();
-            let (outcome, op, class, odd) = interpret(op, reply);
-            out.unexpected.extend(odd);
-            let st = &mut out.stats[phase as usize];
-            st.attempts[class as usize] += 1;
-            st.latency_max_ns = st.latency_max_ns.max(ret_ns - call_ns);
-            let write = !matches!(op, KvOp::Get(_));
-            out.recs.push(Rec {
-                pid,
-                key: key.clone(),
-                op,
-                outcome,
-                call_ns,
-                ret_ns,
-            });
-            done = outcome;
-            if outcome == Outcome::Indeterminate && write {
-                // This process may still have the op in flight: go on as another one.
-                pid = ctx.new_pid();
-                break;
-            }
-            if outcome == Outcome::Ok {
-                break;
-            }
-        }
-        let st = &mut out.stats[phase as usize];
+        let done = c.run_op(&key, kind, phase);
+        let st = &mut c.out.stats[phase as usize];
         st.ops += 1;
         match done {
             Outcome::Ok => st.ops_ok += 1,
@@ -282,7 +232,122 @@ fn client_loop(id: usize, ctx: &Ctx) -> ClientOut {
             }
         }
     }
-    out
+    c.out
+}
+
+impl Client<'_> {
+    /// One operation: tried on up to [`ATTEMPTS_MAX`] nodes, every attempt recorded.
+    fn run_op(&mut self, key: &str, kind: Kind, phase: Phase) -> Outcome {
+        let n = self.ctx.run.addrs.len();
+        let first = self.rng.below(n as u64) as usize;
+        let mut done = Outcome::Failed;
+        for attempt in 0..ATTEMPTS_MAX.min(n) {
+            let node = (first + attempt) % n;
+            let op = self.make_op(key, kind);
+            let call_ns = self.ctx.run.now_ns();
+            let reply = match &op {
+                KvOp::Set(v) => self.kv.set(node, key, v),
+                KvOp::Del => self.kv.del(node, key),
+                KvOp::Get(_) => self.kv.get(node, key),
+                KvOp::Cas { expect, new, .. } => self.kv.cas(node, key, expect, new.as_deref()),
+            };
+            let ret_ns = self.ctx.run.now_ns();
+            let (outcome, op, class, odd) = interpret(op, reply);
+            self.out.unexpected.extend(odd);
+            let st = &mut self.out.stats[phase as usize];
+            st.attempts[class as usize] += 1;
+            if kind == Kind::Cas {
+                st.cas[class as usize] += 1;
+            }
+            st.latency_max_ns = st.latency_max_ns.max(ret_ns - call_ns);
+            if outcome == Outcome::Ok {
+                self.saw(key, &op);
+            }
+            let write = op.is_write();
+            self.out.recs.push(Rec {
+                pid: self.pid,
+                key: key.to_string(),
+                op,
+                outcome,
+                call_ns,
+                ret_ns,
+            });
+            done = outcome;
+            if outcome == Outcome::Indeterminate && write {
+                // This process may still have the op in flight: go on as another one.
+                self.pid = self.ctx.run.new_pid();
+                break;
+            }
+            if outcome == Outcome::Ok {
+                break;
+            }
+        }
+        done
+    }
+
+    /// The op of one attempt: every write gets a value of its own, so a value names its write.
+    fn make_op(&mut self, key: &str, kind: Kind) -> KvOp {
+        let mut value = || {
+            self.seq += 1;
+            format!("{}-{}", self.id, self.seq)
+        };
+        match kind {
+            Kind::Get => KvOp::Get(None),
+            Kind::Del => KvOp::Del,
+            Kind::Set => KvOp::Set(value()),
+            Kind::Cas => {
+                let new = value();
+                let new = (self.rng.below(100) >= CAS_DELETE_PERCENT).then_some(new);
+                KvOp::Cas {
+                    expect: self.expectation(key),
+                    new,
+                    answer: CasAnswer::Open,
+                }
+            }
+        }
+    }
+
+    /// What a CAS expects: mostly the state this client last saw, so compares both hold and
+    /// fail (others wrote since).
+    fn expectation(&mut self, key: &str) -> Expect {
+        let seen = self.seen.get(key).cloned().unwrap_or_default();
+        match self.rng.below(100) {
+            p if p < CAS_ABSENT_PERCENT => Expect::Absent,
+            p if p < CAS_ABSENT_PERCENT + CAS_PRESENT_PERCENT => Expect::Present,
+            p if p < CAS_ABSENT_PERCENT + CAS_PRESENT_PERCENT + CAS_STALE_PERCENT => {
+                let never = format!("never-{}", self.rng.below(1_000));
+                Expect::Value(seen.before.unwrap_or(never))
+            }
+            _ => seen.last.map_or(Expect::Absent, Expect::Value),
+        }
+    }
+
+    /// Remembers the state an acknowledged op saw or made.
+    fn saw(&mut self, key: &str, op: &KvOp) {
+        let state = match op {
+            KvOp::Get(v) => v.clone(),
+            KvOp::Set(v) => Some(v.clone()),
+            KvOp::Del => None,
+            KvOp::Cas {
+                new,
+                answer: CasAnswer::Applied,
+                ..
+            } => new.clone(),
+            KvOp::Cas {
+                answer: CasAnswer::CompareFailed(found),
+                ..
+            } => found.clone(),
+            KvOp::Cas { .. } => return,
+        };
+        if self.seen.len() >= SEEN_KEYS_MAX && !self.seen.contains_key(key) {
+            self.seen.clear();
+        }
+        let seen = self.seen.entry(key.to_string()).or_default();
+        let last = std::mem::replace(&mut seen.last, state);
+        if last.is_some() {
+            seen.before = last;
+        }
+    }
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -321,7 +386,7 @@ fn run_nemeses(cluster: &mut Cluster, ctx: &Ctx, secs: u64) -> Result<Vec<Event>
         let phase = schedule[step % schedule.len()];
         // Shifted by one every round, so each nemesis meets every node in turn.
         let node = (faults + faults / cluster.size()) % cluster.size();
-        let start_ms = ms(ctx.t0.elapsed());
+        let start_ms = ms(ctx.run.t0.elapsed());
         ctx.phase.store(phase as u8, Ordering::SeqCst);
         match phase {
             Phase::Quiet => {
@@ -362,68 +427,11 @@ fn run_nemeses(cluster: &mut Cluster, ctx: &Ctx, secs: u64) -> Result<Vec<Event>
             phase,
             node,
             start_ms,
-            end_ms: ms(ctx.t0.elapsed()),
+            end_ms: ms(ctx.run.t0.elapsed()),
         });
     }
     ctx.phase.store(Phase::Quiet as u8, Ordering::SeqCst);
     Ok(events)
-}
-
-/// Reads every key once more through a quorum, after healing, and records the reads.
-fn final_reads(ctx: &Ctx, keys: &BTreeSet<String>, stats: &mut Stats) -> (Vec<Rec>, Vec<String>) {
-    let mut kv = KvClient::new(
-        ctx.addrs.clone(),
-        Duration::from_millis(CLIENT_IO_TIMEOUT_MS),
-    );
-    let mut recs = Vec::new();
-    let mut unreadable = Vec::new();
-    let mut unexpected = Vec::new();
-    let n = ctx.addrs.len();
-    let deadline = Instant::now() + Duration::from_millis(FINAL_READS_TOTAL_MS);
-    for (i, key) in keys.iter().enumerate() {
-        let st = &mut stats[Phase::Final as usize];
-        st.ops += 1;
-        let mut read = None;
-        'rounds: for round in 0..FINAL_READ_ROUNDS_MAX {
-            if Instant::now() >= deadline {
-                break;
-            }
-            for a in 0..n {
-                let call_ns = ctx.now_ns();
-                let reply = kv.get((i + a) % n, key);
-                let ret_ns = ctx.now_ns();
-                let (outcome, op, class, odd) = interpret(KvOp::Get(None), reply);
-                unexpected.extend(odd);
-                st.attempts[class as usize] += 1;
-                if outcome == Outcome::Ok {
-                    read = Some((op, call_ns, ret_ns));
-                    break 'rounds;
-                }
-            }
-            if round + 1 < FINAL_READ_ROUNDS_MAX {
-                std::thread::sleep(Duration::from_millis(FINAL_READ_RETRY_MS));
-            }
-        }
-        match read {
-            Some((op, call_ns, ret_ns)) => {
-                st.ops_ok += 1;
-                recs.push(Rec {
-                    pid: ctx.new_pid(),
-                    key: key.clone(),
-                    op,
-                    outcome: Outcome::Ok,
-                    call_ns,
-                    ret_ns,
-                });
-            }
-            None => {
-                st.ops_failed += 1;
-                unreadable.push(key.clone());
-            }
-        }
-    }
-    unreadable.extend(unexpected);
-    (recs, unreadable)
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -455,57 +463,22 @@ fn linearizable_under_kill_pause_and_partition() {
         cluster.dir().display()
     );
     let ctx = Ctx {
-        addrs: cluster.addrs(),
-        t0: Instant::now(),
-        stop: AtomicBool::new(false),
+        run: Run::new(cluster.addrs(), Duration::from_millis(CLIENT_IO_TIMEOUT_MS)),
         phase: AtomicU8::new(Phase::Quiet as u8),
         hot_issued: AtomicU64::new(0),
         cold_issued: AtomicU64::new(0),
-        next_pid: AtomicU64::new(0),
         seed,
     };
-    let (nemesis, outs) = std::thread::scope(|s| {
-        let handles: Vec<_> = (0..CLIENTS)
-            .map(|id| {
-                let ctx = &ctx;
-                s.spawn(move || client_loop(id, ctx))
-            })
-            .collect();
-        let result = {
-            let _stop = StopOnDrop(&ctx.stop);
-            run_nemeses(&mut cluster, &ctx, secs).and_then(|ev| cluster.heal_all().map(|()| ev))
-        };
-        let outs: Vec<ClientOut> = handles
-            .into_iter()
-            .map(|h| h.join().unwrap_or_default())
-            .collect();
-        (result, outs)
-    });
+    let (nemesis, outs) = run_workload(&mut cluster, &ctx, secs);
     let events = match nemesis {
         Ok(ev) => ev,
         Err(e) => panic!("nemesis failed: {e}"),
     };
-    let mut recs = Vec::new();
-    let mut stats: Stats = Default::default();
-    let mut problems = Vec::new();
-    for o in outs {
-        recs.extend(o.recs);
-        for (a, b) in stats.iter_mut().zip(o.stats.iter()) {
-            a.add(b);
-        }
-        problems.extend(
-            o.unexpected
-                .into_iter()
-                .map(|u| format!("unexpected answer: {u}")),
-        );
-    }
-    let keys: BTreeSet<String> = recs.iter().map(|r| r.key.clone()).collect();
-    let (finals, unreadable) = final_reads(&ctx, &keys, &mut stats);
-    problems.extend(
-        unreadable
-            .into_iter()
-            .map(|k| format!("final read failed: {k}")),
-    );
+    let mut g = gather(outs);
+    let finals = final_phase(&ctx, &mut g);
+    let budget = Duration::from_millis(FINAL_READS_TOTAL_MS);
+    let count = final_count(&ctx.run, COUNTER_KEY, budget);
+    let (recs, stats, mut problems) = (g.recs, g.stats, g.problems);
     let statuses = cluster.stop_all();
     for (i, st) in statuses.iter().enumerate() {
         if !st.is_some_and(|s| s.success()) {
@@ -513,6 +486,13 @@ fn linearizable_under_kill_pause_and_partition() {
         }
     }
     report_run(&events, &stats);
+    problems.extend(verify_race_and_counter(
+        &recs,
+        &finals,
+        &g.race_answers,
+        &g.counted,
+        count,
+    ));
     problems.extend(verify(&recs, &finals, &stats));
     if !problems.is_empty() {
         let shown = problems.len().min(PROBLEMS_SHOWN_MAX);
@@ -522,6 +502,113 @@ fn linearizable_under_kill_pause_and_partition() {
             problems[..shown].join("\n")
         );
     }
+}
+
+/// The final reads of every key of the history, after healing, counted as the final phase;
+/// what failed goes to the problems.
+fn final_phase(ctx: &Ctx, g: &mut Gathered) -> Vec<Rec> {
+    let keys: BTreeSet<String> = g.recs.iter().map(|r| r.key.clone()).collect();
+    let budget = Duration::from_millis(FINAL_READS_TOTAL_MS);
+    let finals = final_reads(&ctx.run, &keys, budget);
+    let st = &mut g.stats[Phase::Final as usize];
+    (st.ops_ok, st.ops_failed) = (finals.recs.len() as u64, finals.unreadable.len() as u64);
+    st.ops = st.ops_ok + st.ops_failed;
+    st.attempts = finals.classes;
+    let unexpected = finals.unexpected.iter();
+    g.problems
+        .extend(unexpected.map(|u| format!("unexpected answer: {u}")));
+    let unread = finals.unreadable.iter();
+    g.problems
+        .extend(unread.map(|k| format!("final read failed: {k}")));
+    finals.recs
+}
+
+/// What the workload's threads hand back.
+struct Outs {
+    clients: Vec<ClientOut>,
+    racers: Vec<RacerOut>,
+    counters: Vec<CounterOut>,
+}
+
+/// The threads' outputs together: the recorded history (clients' and racers'), the clients'
+/// statistics, the answers that made no sense, the racers' answers, the counter's counts.
+struct Gathered {
+    recs: Vec<Rec>,
+    stats: Stats,
+    problems: Vec<String>,
+    race_answers: [u64; REPLY_CLASSES],
+    counted: CounterOut,
+}
+
+fn gather(outs: Outs) -> Gathered {
+    let mut g = Gathered {
+        recs: Vec::new(),
+        stats: Default::default(),
+        problems: Vec::new(),
+        race_answers: [0; REPLY_CLASSES],
+        counted: CounterOut::default(),
+    };
+    for o in outs.clients {
+        g.recs.extend(o.recs);
+        for (a, b) in g.stats.iter_mut().zip(o.stats.iter()) {
+            a.add(b);
+        }
+        g.problems.extend(o.unexpected);
+    }
+    for o in outs.racers {
+        g.recs.extend(o.recs);
+        g.race_answers = std::array::from_fn(|i| g.race_answers[i] + o.classes[i]);
+        g.problems.extend(o.unexpected);
+    }
+    for o in outs.counters {
+        g.counted.add(&o);
+        g.problems.extend(o.unexpected);
+    }
+    g.problems = g
+        .problems
+        .iter()
+        .map(|u| format!("unexpected answer: {u}"))
+        .collect();
+    g
+}
+
+/// The clients, the racers and the counter's clients, under the nemeses for `secs`; the
+/// cluster is healed before they are stopped.
+fn run_workload(cluster: &mut Cluster, ctx: &Ctx, secs: u64) -> (Result<Vec<Event>, String>, Outs) {
+    let nodes = cluster.size();
+    let race = Race::new(nodes, Duration::from_millis(RACE_PAUSE_MS), usize::MAX);
+    let pause = Duration::from_millis(COUNTER_PAUSE_MS);
+    std::thread::scope(|s| {
+        let clients: Vec<_> = (0..CLIENTS)
+            .map(|id| s.spawn(move || client_loop(id, ctx)))
+            .collect();
+        let race = &race;
+        let racers: Vec<_> = (0..nodes)
+            .map(|me| s.spawn(move || race.run(me, &ctx.run)))
+            .collect();
+        let counters: Vec<_> = (0..nodes)
+            .map(|me| s.spawn(move || count_up(me, COUNTER_KEY, &ctx.run, pause, u64::MAX)))
+            .collect();
+        let result = {
+            let _stop = StopOnDrop(&ctx.run.stop);
+            run_nemeses(cluster, ctx, secs).and_then(|ev| cluster.heal_all().map(|()| ev))
+        };
+        let outs = Outs {
+            clients: clients
+                .into_iter()
+                .map(|h| h.join().unwrap_or_default())
+                .collect(),
+            racers: racers
+                .into_iter()
+                .map(|h| h.join().unwrap_or_default())
+                .collect(),
+            counters: counters
+                .into_iter()
+                .map(|h| h.join().unwrap_or_default())
+                .collect(),
+        };
+        (result, outs)
+    })
 }
 
 fn report_run(events: &[Event], stats: &Stats) {
@@ -539,72 +626,20 @@ fn report_run(events: &[Event], stats: &Stats) {
             e.phase.name()
         );
     }
-    let mut total = PhaseStats::default();
-    println!(
-        "{:<12} {:>7} {:>6} {:>6} {:>6} | {:>7} {:>6} {:>6} {:>6} {:>6} {:>6} {:>6} {:>5} {:>8}",
-        "phase",
-        "ops",
-        "ok",
-        "indet",
-        "failed",
-        "reqs",
-        "ok",
-        "nf",
-        "NotMst",
-        "NM-ind",
-        "503",
-        "unsent",
-        "lost",
-        "max ms"
-    );
-    for p in PHASES {
-        let s = &stats[p as usize];
-        total.add(s);
-        print_row(p.name(), s);
-    }
-    print_row("total", &total);
-    let pct = |a: u64, b: u64| 100.0 * a as f64 / b.max(1) as f64;
-    let reqs = total.attempts_total();
-    println!(
-        "operations {}: success {:.2} %, indeterminate {:.2} %, failed {:.2} %; requests {}: \
-         success (incl. NotFound) {:.2} %, NotMost {:.2} % (indeterminate {:.2} %), lost {:.2} %",
-        total.ops,
-        pct(total.ops_ok, total.ops),
-        pct(total.ops_indeterminate, total.ops),
-        pct(total.ops_failed, total.ops),
-        reqs,
-        pct(
-            total.n(ReplyClass::Ok) + total.n(ReplyClass::NotFound),
-            reqs
-        ),
-        pct(
-            total.n(ReplyClass::NotMost) + total.n(ReplyClass::NotMostIndeterminate),
-            reqs
-        ),
-        pct(total.n(ReplyClass::NotMostIndeterminate), reqs),
-        pct(total.n(ReplyClass::Lost), reqs),
-    );
-}
-
-fn print_row(name: &str, s: &PhaseStats) {
-    let a = |c: ReplyClass| s.n(c);
-    println!(
-        "{:<12} {:>7} {:>6} {:>6} {:>6} | {:>7} {:>6} {:>6} {:>6} {:>6} {:>6} {:>6} {:>5} {:>8.1}",
-        name,
-        s.ops,
-        s.ops_ok,
-        s.ops_indeterminate,
-        s.ops_failed,
-        s.attempts_total(),
-        a(ReplyClass::Ok),
-        a(ReplyClass::NotFound),
-        a(ReplyClass::NotMost),
-        a(ReplyClass::NotMostIndeterminate),
-        a(ReplyClass::Unavailable),
-        a(ReplyClass::NotSent),
-        a(ReplyClass::Lost),
-        s.latency_max_ns as f64 / 1e6
-    );
+    let rows: Vec<(&str, &PhaseStats)> = PHASES
+        .iter()
+        .map(|p| (p.name(), &stats[*p as usize]))
+        .collect();
+    print_stats(&rows);
+    let faults = [Phase::Kill, Phase::Pause, Phase::Partition];
+    let cas = |phases: &[Phase]| {
+        phases
+            .iter()
+            .map(|p| &stats[*p as usize])
+            .collect::<Vec<_>>()
+    };
+    print_cas_answers("in all phases", &cas(&PHASES[..Phase::Final as usize]));
+    print_cas_answers("under faults", &cas(&faults));
 }
 
 /// Every assertion on a finished run; returns what failed.
@@ -628,11 +663,16 @@ fn verify(recs: &[Rec], finals: &[Rec], stats: &Stats) -> Vec<String> {
     all.extend(finals.iter().cloned());
     for (key, value, pid, call) in visible_failures(&all) {
         problems.push(format!(
-            "key {key}: value {value} of a definitely failed write was read (pid {pid} at {:.3} ms)",
+            "key {key}: value {value} of a definitely failed write was observed (pid {pid} at {:.3} ms)",
             call as f64 / 1e6
         ));
     }
-    problems.extend(check_histories(&all, recs));
+    problems.extend(history::check_all(
+        &all,
+        recs,
+        Duration::from_millis(CHECK_BUDGET_PER_KEY_MS),
+        Duration::from_millis(CHECK_BUDGET_TOTAL_MS),
+    ));
     problems
 }
 
@@ -654,67 +694,5 @@ fn nemeses_took_effect(stats: &Stats) -> Vec<String> {
     if stats[Phase::Quiet as usize].ops_ok == 0 {
         problems.push("no operation succeeded in the quiet periods".to_string());
     }
-    problems
-}
-
-/// Per-key linearizability of the whole history (final reads included); a key that fails
-/// only with its final read lost an acknowledged write or shows an impossible final state.
-fn check_histories(all: &[Rec], without_finals: &[Rec]) -> Vec<String> {
-    let mut problems = Vec::new();
-    let budget = Duration::from_millis(CHECK_BUDGET_PER_KEY_MS);
-    let start = Instant::now();
-    let total = Duration::from_millis(CHECK_BUDGET_TOTAL_MS);
-    let results = history::check_within(all, budget, total);
-    let elapsed = start.elapsed();
-    let by_key = history::by_key(all);
-    let plain = history::by_key(without_finals);
-    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
-    let (mut shown, mut classified, mut listed) = (0, 0, 0);
-    let slowest = results.iter().max_by_key(|r| r.elapsed);
-    for r in &results {
-        let name = match r.verdict {
-            Verdict::Linearizable => "linearizable",
-            Verdict::NotLinearizable => "NOT linearizable",
-            Verdict::Unknown => "unknown (time budget spent)",
-        };
-        *counts.entry(name).or_default() += 1;
-        if r.verdict == Verdict::Linearizable {
-            continue;
-        }
-        listed += 1;
-        if listed > FAILED_KEYS_LISTED_MAX {
-            continue;
-        }
-        let mut what = format!("key {}: {name} ({} ops checked)", r.key, r.checked_ops);
-        if r.verdict == Verdict::NotLinearizable && classified < FAILED_KEYS_CLASSIFIED_MAX {
-            classified += 1;
-            let ops = plain.get(r.key.as_str()).cloned().unwrap_or_default();
-            if check_key(&r.key, &ops, budget).verdict == Verdict::Linearizable {
-                what.push_str(": only the final read breaks it (acknowledged write lost?)");
-            }
-        }
-        if shown < FAILED_KEYS_SHOWN_MAX {
-            shown += 1;
-            let ops = by_key.get(r.key.as_str()).cloned().unwrap_or_default();
-            what.push_str(&format!("\n{}", history::describe(&ops)));
-        }
-        problems.push(what);
-    }
-    if listed > FAILED_KEYS_LISTED_MAX {
-        problems.push(format!(
-            "… and {} more keys not linearizable or unknown",
-            listed - FAILED_KEYS_LISTED_MAX
-        ));
-    }
-    let checked: usize = results.iter().map(|r| r.checked_ops).sum();
-    println!(
-        "checked {} keys ({} ops after pruning, {} recorded) in {:.2} s, slowest key {:?}: {:?}",
-        results.len(),
-        checked,
-        all.len(),
-        elapsed.as_secs_f64(),
-        slowest.map(|r| (&r.key, r.checked_ops, r.elapsed)),
-        counts
-    );
     problems
 }

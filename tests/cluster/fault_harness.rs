@@ -1,6 +1,7 @@
 //! The fault test's own pieces, tested: the linearizability checker on synthetic histories (a
-//! deliberately non-linearizable one must fail), the classification of answers, and the link
-//! proxy that makes partitions.
+//! deliberately non-linearizable one must fail), its register model of CAS and its pruning of
+//! indeterminate writes (the verdict with pruning must be the verdict without), the
+//! classification of answers, and the link proxy that makes partitions.
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -8,10 +9,15 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use crate::support::history::{
-    check, check_key, make_stale_read, synthetic, visible_failures, KvOp, Outcome, Rec, Verdict,
+    check, check_key, check_key_unpruned, describe, visible_failures, CasAnswer, Expect, KvOp,
+    Outcome, Rec, Rng, Verdict,
 };
 use crate::support::kv::{classify, Reply};
 use crate::support::proxy::{connect, echo_server, echoes, ended, CutMode, LinkProxy};
+use crate::support::recorded::{check_counter, check_race, CounterOut};
+use crate::support::synthetic::{
+    corrupt_one_observation, make_stale_read, synthetic, synthetic_mix, Mix, WITH_CAS,
+};
 
 // ------------------------------------------------------------------------------------------------
 // The checker on synthetic histories
@@ -176,6 +182,355 @@ fn checker_reports_unknown_when_the_budget_runs_out() {
         "budget ignored: {:?}",
         start.elapsed()
     );
+}
+
+// ------------------------------------------------------------------------------------------------
+// Compare-and-set in the register model, and the pruning of indeterminate writes
+
+fn cas(expect: Expect, new: Option<&str>, answer: CasAnswer) -> KvOp {
+    KvOp::Cas {
+        expect,
+        new: new.map(String::from),
+        answer,
+    }
+}
+
+fn value(v: &str) -> Expect {
+    Expect::Value(v.into())
+}
+
+fn found(v: Option<&str>) -> CasAnswer {
+    CasAnswer::CompareFailed(v.map(String::from))
+}
+
+use CasAnswer::{Applied, Open};
+use Expect::{Absent, Present};
+
+#[test]
+fn checker_models_cas_as_a_register_of_values() {
+    let good = [
+        rec(0, cas(Absent, Some("a"), Applied), Acked, 0, 10),
+        rec(1, cas(Absent, Some("x"), found(Some("a"))), Acked, 20, 30),
+        rec(0, cas(value("a"), Some("b"), Applied), Acked, 40, 50),
+        rec(
+            1,
+            cas(value("a"), Some("y"), found(Some("b"))),
+            Acked,
+            60,
+            70,
+        ),
+        rec(2, cas(Present, None, Applied), Acked, 80, 90),
+        rec(1, cas(Present, Some("z"), found(None)), Acked, 100, 110),
+        rec(0, read(None), Acked, 120, 130),
+    ];
+    assert_eq!(verdict(&good), Verdict::Linearizable);
+    // Two concurrent creates: either may win, the other finds the winner.
+    let race = [
+        rec(0, cas(Absent, Some("a"), Applied), Acked, 0, 50),
+        rec(1, cas(Absent, Some("b"), found(Some("a"))), Acked, 10, 40),
+    ];
+    assert_eq!(verdict(&race), Verdict::Linearizable);
+}
+
+#[test]
+fn checker_rejects_the_classic_cas_violations() {
+    // Two creates-if-absent on one key both applied (concurrent, no delete between).
+    let both_created = [
+        rec(0, cas(Absent, Some("a"), Applied), Acked, 0, 50),
+        rec(1, cas(Absent, Some("b"), Applied), Acked, 10, 40),
+    ];
+    assert_eq!(verdict(&both_created), Verdict::NotLinearizable);
+    // A CAS applied against a value that an acknowledged write had replaced before it began.
+    let stale_compare = [
+        rec(0, set("a"), Acked, 0, 10),
+        rec(0, set("b"), Acked, 20, 30),
+        rec(1, cas(value("a"), Some("c"), Applied), Acked, 40, 50),
+    ];
+    assert_eq!(verdict(&stale_compare), Verdict::NotLinearizable);
+    // A failed compare reporting a value that was never current: never written, written only
+    // by a definitely failed set, or overwritten before the CAS began.
+    for bad in ["never", "failed", "old"] {
+        let h = [
+            rec(0, set("old"), Acked, 0, 10),
+            rec(2, set("failed"), Failed, 12, 18),
+            rec(0, set("new"), Acked, 20, 30),
+            rec(1, cas(Absent, Some("c"), found(Some(bad))), Acked, 40, 50),
+        ];
+        assert_eq!(verdict(&h), Verdict::NotLinearizable, "reported {bad}");
+    }
+    // A failed compare whose expectation holds in the state it reported, and one that
+    // reports absence while the key holds a value.
+    let holds = [
+        rec(0, set("a"), Acked, 0, 10),
+        rec(
+            1,
+            cas(value("a"), Some("c"), found(Some("a"))),
+            Acked,
+            20,
+            30,
+        ),
+    ];
+    assert_eq!(verdict(&holds), Verdict::NotLinearizable);
+    let not_absent = [
+        rec(0, set("a"), Acked, 0, 10),
+        rec(1, cas(value("x"), Some("c"), found(None)), Acked, 20, 30),
+    ];
+    assert_eq!(verdict(&not_absent), Verdict::NotLinearizable);
+    // "present" applied on a key nobody wrote.
+    let present = [rec(0, cas(Present, Some("a"), Applied), Acked, 0, 10)];
+    assert_eq!(verdict(&present), Verdict::NotLinearizable);
+}
+
+/// The verdict and the ops left after shaping.
+fn shaped(recs: &[Rec]) -> (Verdict, usize) {
+    let r = &check(recs, Duration::from_secs(10))[0];
+    (r.verdict, r.checked_ops)
+}
+
+#[test]
+fn indeterminate_cas_is_pruned_closed_or_left_open_by_what_observed_it() {
+    // Unseen: pruned (only the set and the read are checked).
+    let unseen = [
+        rec(0, set("a"), Acked, 0, 10),
+        rec(1, cas(value("a"), Some("b"), Open), Indeterminate, 20, 30),
+        rec(2, read(Some("a")), Acked, 40, 50),
+    ];
+    assert_eq!(shaped(&unseen), (Verdict::Linearizable, 2));
+    // Observed by a failed compare: it applied, so b cannot come back after c replaced it.
+    let mut seen = vec![
+        rec(0, set("a"), Acked, 0, 10),
+        rec(1, cas(value("a"), Some("b"), Open), Indeterminate, 20, 30),
+        rec(2, cas(Absent, Some("x"), found(Some("b"))), Acked, 40, 50),
+    ];
+    assert_eq!(shaped(&seen), (Verdict::Linearizable, 3));
+    seen.push(rec(2, set("c"), Acked, 60, 70));
+    seen.push(rec(3, read(Some("b")), Acked, 80, 90));
+    assert_eq!(verdict(&seen), Verdict::NotLinearizable);
+    // Two indeterminate creates, both seen: the second cannot apply after the first.
+    let both = [
+        rec(0, cas(Absent, Some("a"), Open), Indeterminate, 0, 10),
+        rec(1, cas(Absent, Some("b"), Open), Indeterminate, 0, 10),
+        rec(2, read(Some("a")), Acked, 20, 30),
+        rec(2, read(Some("b")), Acked, 40, 50),
+    ];
+    assert_eq!(verdict(&both), Verdict::NotLinearizable);
+    // An indeterminate set that only an indeterminate CAS expected stays open (3 ops), and
+    // that CAS, seen applied, needs it applied first.
+    let referenced = [
+        rec(0, set("a"), Indeterminate, 0, 10),
+        rec(1, cas(value("a"), Some("b"), Open), Indeterminate, 20, 30),
+        rec(2, read(Some("b")), Acked, 40, 50),
+    ];
+    assert_eq!(shaped(&referenced), (Verdict::Linearizable, 3));
+    // An indeterminate CAS to delete stays open, and explains a later NotFound.
+    let delete = [
+        rec(0, set("a"), Acked, 0, 10),
+        rec(1, cas(value("a"), None, Open), Indeterminate, 20, 30),
+        rec(2, read(Some("a")), Acked, 40, 50),
+        rec(2, read(None), Acked, 60, 70),
+    ];
+    assert_eq!(shaped(&delete), (Verdict::Linearizable, 4));
+}
+
+#[test]
+fn a_cas_expecting_present_keeps_the_writes_it_may_have_found() {
+    // The only write is indeterminate and nobody read its value; "present" applied, so it
+    // did apply: pruning it would be a false alarm.
+    let found_it = [
+        rec(0, set("a"), Indeterminate, 0, 10),
+        rec(1, cas(Present, None, Applied), Acked, 20, 30),
+    ];
+    assert_eq!(shaped(&found_it), (Verdict::Linearizable, 2));
+    // A write called after the CAS returned cannot have been found: pruned.
+    let later = [
+        rec(0, set("a"), Acked, 0, 10),
+        rec(1, cas(Present, Some("b"), Applied), Acked, 20, 30),
+        rec(2, set("c"), Indeterminate, 40, 50),
+        rec(3, read(Some("b")), Acked, 60, 70),
+    ];
+    assert_eq!(shaped(&later), (Verdict::Linearizable, 3));
+    // An indeterminate "present" may apply at any time: every write stays.
+    let open = [
+        rec(0, cas(Present, Some("b"), Open), Indeterminate, 0, 10),
+        rec(1, set("a"), Indeterminate, 20, 30),
+        rec(2, read(Some("b")), Acked, 40, 50),
+    ];
+    assert_eq!(shaped(&open), (Verdict::Linearizable, 3));
+}
+
+#[test]
+fn a_failed_write_seen_by_a_compare_or_a_cas_is_reported() {
+    let h = [
+        rec(0, set("a"), Failed, 0, 10),
+        rec(1, cas(Absent, Some("b"), Open), Failed, 0, 10),
+        rec(2, cas(Absent, Some("x"), found(Some("a"))), Acked, 20, 30),
+        rec(2, cas(value("b"), Some("y"), Applied), Acked, 40, 50),
+    ];
+    let seen: Vec<(String, String)> = visible_failures(&h)
+        .into_iter()
+        .map(|(_, v, pid, _)| (v, pid.to_string()))
+        .collect();
+    assert_eq!(
+        seen,
+        [("a".to_string(), "2".into()), ("b".to_string(), "2".into())]
+    );
+}
+
+#[test]
+fn checker_passes_random_histories_with_cas_and_catches_an_impossible_compare() {
+    for seed in 1..=5u64 {
+        let mut recs = synthetic_mix(seed, 20, 8, 4_000, &WITH_CAS);
+        for r in check(&recs, Duration::from_secs(20)) {
+            assert_eq!(
+                r.verdict,
+                Verdict::Linearizable,
+                "seed {seed} key {}",
+                r.key
+            );
+        }
+        let count = |f: &dyn Fn(&KvOp) -> bool| recs.iter().filter(|r| f(&r.op)).count();
+        let applied = count(&|op| {
+            matches!(
+                op,
+                KvOp::Cas {
+                    answer: Applied,
+                    ..
+                }
+            )
+        });
+        let failed = count(&|op| {
+            matches!(
+                op,
+                KvOp::Cas {
+                    answer: CasAnswer::CompareFailed(_),
+                    ..
+                }
+            )
+        });
+        assert!(
+            applied > 100 && failed > 100,
+            "{applied} applied, {failed} failed"
+        );
+        // The first failed compare now reports a value nobody wrote (an early violation: a
+        // late one makes the search explore everything before it).
+        let i = recs
+            .iter()
+            .position(|r| {
+                matches!(
+                    r.op,
+                    KvOp::Cas {
+                        answer: CasAnswer::CompareFailed(_),
+                        ..
+                    }
+                )
+            })
+            .expect("a failed compare");
+        if let KvOp::Cas { answer, .. } = &mut recs[i].op {
+            *answer = found(Some("never-written"));
+        }
+        let key = recs[i].key.clone();
+        let bad: Vec<Rec> = recs.iter().filter(|r| r.key == key).cloned().collect();
+        assert_eq!(
+            verdict_of(&bad),
+            Verdict::NotLinearizable,
+            "seed {seed} key {key}"
+        );
+    }
+}
+
+/// Small random histories, half of them corrupted (one observation replaced by another
+/// value): shaped or not, the checker must agree.
+#[test]
+fn pruning_never_changes_the_verdict() {
+    const MANY_OPEN: Mix = Mix {
+        get: 30,
+        set: 15,
+        del: 5,
+        cas: 25,
+        cas_indeterminate: 15,
+    };
+    let mut verdicts = [0usize; 2];
+    for seed in 0..3_000u64 {
+        let mut recs = synthetic_mix(seed, 1, 4, 14, &MANY_OPEN);
+        let mut rng = Rng(seed ^ 0x5EED);
+        if rng.below(2) == 0 {
+            corrupt_one_observation(&mut recs, &mut rng);
+        }
+        let refs: Vec<&Rec> = recs.iter().collect();
+        let budget = Duration::from_secs(10);
+        let shaped = check_key("k0", &refs, budget);
+        let unpruned = check_key_unpruned("k0", &refs, budget);
+        assert_eq!(
+            shaped.verdict,
+            unpruned.verdict,
+            "seed {seed}: shaped {} ops, unpruned {}\n{}",
+            shaped.checked_ops,
+            unpruned.checked_ops,
+            describe(&refs)
+        );
+        verdicts[usize::from(shaped.verdict == Verdict::Linearizable)] += 1;
+    }
+    assert!(
+        verdicts[0] > 50 && verdicts[1] > 50,
+        "not linearizable / linearizable: {verdicts:?}"
+    );
+}
+
+// ------------------------------------------------------------------------------------------------
+// The race's and the counter's own checks
+
+fn race_rec(pid: u64, key: &str, op: KvOp, outcome: Outcome) -> Rec {
+    Rec {
+        key: key.into(),
+        ..rec(pid, op, outcome, 0, 10)
+    }
+}
+
+#[test]
+fn race_and_counter_checks_pass_a_clean_run_and_fail_broken_ones() {
+    let create = |v: &str, answer| cas(Absent, Some(v), answer);
+    let attempts = [
+        race_rec(0, "race-0", create("a", Applied), Acked),
+        race_rec(1, "race-0", create("b", found(Some("a"))), Acked),
+        race_rec(2, "race-0", create("c", Open), Indeterminate),
+        race_rec(3, "race-1", create("d", Open), Indeterminate),
+        race_rec(4, "race-1", create("e", Open), Failed),
+    ];
+    let reads = |a: Option<&str>, b: Option<&str>| {
+        vec![
+            race_rec(5, "race-0", read(a), Acked),
+            race_rec(6, "race-1", read(b), Acked),
+        ]
+    };
+    let (summary, problems) = check_race(&attempts, &reads(Some("a"), Some("d")));
+    assert_eq!((summary.keys, summary.won, summary.undecided), (2, 1, 1));
+    assert!(problems.is_empty(), "{problems:?}");
+    assert!(check_race(&attempts, &reads(Some("a"), None)).1.is_empty());
+    // A loser read after healing, a definitely failed try read, absence after a win.
+    for (a, b) in [(Some("c"), None), (Some("a"), Some("e")), (None, None)] {
+        assert_eq!(
+            check_race(&attempts, &reads(a, b)).1.len(),
+            1,
+            "{a:?} {b:?}"
+        );
+    }
+    // Two creates applied; a failed compare that found what did not stay.
+    let mut two = attempts.to_vec();
+    two.push(race_rec(7, "race-0", create("f", Applied), Acked));
+    assert_eq!(check_race(&two, &reads(Some("a"), Some("d"))).1.len(), 1);
+    let mut moved = attempts.to_vec();
+    moved.push(race_rec(7, "race-1", create("g", found(Some("d"))), Acked));
+    assert!(check_race(&moved, &reads(Some("a"), Some("d")))
+        .1
+        .is_empty());
+    assert_eq!(check_race(&moved, &reads(Some("a"), None)).1.len(), 1);
+    let counts = CounterOut {
+        applied: 10,
+        indeterminate: 3,
+        ..CounterOut::default()
+    };
+    assert!((10..=13).all(|v| check_counter(v, &counts).is_ok()));
+    assert!(check_counter(9, &counts).is_err() && check_counter(14, &counts).is_err());
 }
 
 // ------------------------------------------------------------------------------------------------

@@ -1,19 +1,35 @@
 //! Recorded client histories and their check: one register per key, checked for
 //! linearizability with todc-utils' Wing–Gong–Lowe checker under a time budget per key, plus
-//! the checks that need no search (a definitely failed write is never read).
+//! the checks that need no search (a definitely failed write is never observed).
+//!
+//! The register (DESIGN §10 for the CAS): set and del write; a get must find the state it
+//! returned; a CAS that applied must find its expectation true and sets its new state; a CAS
+//! whose compare failed must find exactly the state it reported, with the expectation false,
+//! and changes nothing (an observation, like a read); an indeterminate CAS applies where its
+//! expectation holds and is a no-op elsewhere.
 //!
 //! How a history is shaped for the checker (STACK.md §5.3): values are interned per key (the
 //! checker clones and hashes its state at every step); definite failures and failed reads are
-//! left out (nothing was applied, nothing was observed); an indeterminate write whose value no
-//! read returned is pruned (it can always be placed last, so dropping it cannot change the
-//! verdict); an indeterminate write that was read is closed at the earliest return of a read
-//! that saw it (it must take effect before that read does); any other indeterminate op stays
-//! open until after the last event. Process ids are renumbered densely per key.
+//! left out (nothing was applied, nothing was observed); process ids are renumbered densely
+//! per key. Every written value is unique, so a value names its one write, and what the
+//! history says of an indeterminate write (a set, or a CAS with a new value) decides its
+//! shape ([`Fate`]):
+//!
+//! * **proven**: an acknowledged op needed its value as the state — a get returned it, a
+//!   failed compare reported it, or an applied CAS expected it. The write applied before the
+//!   earliest such op's return, so it is closed there (as applied);
+//! * **referenced**: only an indeterminate CAS expected its value, or a CAS expecting
+//!   "present" (applied or indeterminate) may have found it: it stays open to the end;
+//! * **unseen**: anything else. It is pruned: it can always be placed last, and dropping it
+//!   cannot change the verdict (see [`fate`] for the argument).
+//!
+//! Indeterminate deletes (del, or a CAS to delete) stay open to the end: their state, absence,
+//! names no write.
 //!
 //! Must not import the `mostdb` library.
 
 use std::cell::Cell;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
@@ -23,6 +39,13 @@ use todc_utils::{Action, History, Specification, WGLChecker};
 const BUDGET_CHECK_EVERY: u32 = 256;
 /// Ops of one key printed by [`describe`] (the rest are counted).
 pub const DESCRIBE_OPS_MAX: usize = 400;
+/// [`check_all`]: failing keys re-checked without their final read, to tell a lost write
+/// from the rest.
+pub const FAILED_KEYS_CLASSIFIED_MAX: usize = 10;
+/// [`check_all`]: failing keys listed one by one (the rest are counted).
+pub const FAILED_KEYS_LISTED_MAX: usize = 50;
+/// [`check_all`]: failing keys whose histories are printed.
+pub const FAILED_KEYS_SHOWN_MAX: usize = 3;
 
 /// One client request on one key. For a get, the value is the one read (`None`: NotFound).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -30,6 +53,64 @@ pub enum KvOp {
     Set(String),
     Del,
     Get(Option<String>),
+    /// `POST /mostdb/cas`: to `new` (`None`: delete) if `expect` holds; `answer` is filled in
+    /// from a definite answer (as a get's value is).
+    Cas {
+        expect: Expect,
+        new: Option<String>,
+        answer: CasAnswer,
+    },
+}
+
+/// What a CAS expects of the key's state. (`{"version":…}` is left out of the checked
+/// workload: the register holds values, not versions.)
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Expect {
+    Absent,
+    Present,
+    Value(String),
+}
+
+/// What a CAS answered definitely.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CasAnswer {
+    /// No definite answer: not sent yet, failed, or indeterminate.
+    Open,
+    Applied,
+    /// `CompareFailed` with the state a majority holds (`None`: absent).
+    CompareFailed(Option<String>),
+}
+
+impl KvOp {
+    /// The value this op writes, if any (each is unique in a workload).
+    pub fn written(&self) -> Option<&str> {
+        match self {
+            KvOp::Set(v) | KvOp::Cas { new: Some(v), .. } => Some(v),
+            _ => None,
+        }
+    }
+
+    /// The value this op, acknowledged, found as the key's state: a get's value, the value a
+    /// failed compare reported, the value an applied CAS expected.
+    pub fn observed(&self) -> Option<&str> {
+        match self {
+            KvOp::Get(Some(v))
+            | KvOp::Cas {
+                answer: CasAnswer::CompareFailed(Some(v)),
+                ..
+            }
+            | KvOp::Cas {
+                expect: Expect::Value(v),
+                answer: CasAnswer::Applied,
+                ..
+            } => Some(v),
+            _ => None,
+        }
+    }
+
+    pub fn is_write(&self) -> bool {
+        !matches!(self, KvOp::Get(_))
+    }
 }
 
 /// How a request ended, as the client saw it.
@@ -75,12 +156,45 @@ pub struct KeyResult {
     pub elapsed: Duration,
 }
 
-/// The register the checker linearizes against, on interned values.
+/// The register the checker linearizes against, on interned values (`None`: absent).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 enum RegOp {
     Write(u32),
     Delete,
     Read(Option<u32>),
+    /// A CAS that applied: valid only where `expect` holds.
+    CasApplied {
+        expect: RegExpect,
+        new: Option<u32>,
+    },
+    /// A failed compare: valid only in state `found`, where `expect` must not hold.
+    CasFailed {
+        expect: RegExpect,
+        found: Option<u32>,
+    },
+    /// An indeterminate CAS, open: applies where `expect` holds, a no-op elsewhere (placed
+    /// last, it stands for "never applied").
+    CasMaybe {
+        expect: RegExpect,
+        new: Option<u32>,
+    },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum RegExpect {
+    Absent,
+    Present,
+    Value(u32),
+}
+
+impl RegExpect {
+    fn holds(self, state: Option<u32>) -> bool {
+        match self {
+            RegExpect::Absent => state.is_none(),
+            RegExpect::Present => state.is_some(),
+            RegExpect::Value(v) => state == Some(v),
+        }
+    }
 }
 
 struct Register;
@@ -121,10 +235,14 @@ impl Specification for Register {
         if over_budget() {
             return (false, *state);
         }
-        match op {
-            RegOp::Write(v) => (true, Some(*v)),
+        match *op {
+            RegOp::Write(v) => (true, Some(v)),
             RegOp::Delete => (true, None),
-            RegOp::Read(r) => (r == state, *state),
+            RegOp::Read(r) => (r == *state, *state),
+            RegOp::CasApplied { expect, new } => (expect.holds(*state), new),
+            RegOp::CasFailed { expect, found } => (found == *state && !expect.holds(found), *state),
+            RegOp::CasMaybe { expect, new } if expect.holds(*state) => (true, new),
+            RegOp::CasMaybe { .. } => (true, *state),
         }
     }
 }
@@ -169,8 +287,18 @@ pub fn by_key(recs: &[Rec]) -> BTreeMap<&str, Vec<&Rec>> {
 
 /// Checks one key's history (every record must be for `key`) within `budget`.
 pub fn check_key(key: &str, recs: &[&Rec], budget: Duration) -> KeyResult {
+    check_shaped(key, recs, budget, true)
+}
+
+/// Like [`check_key`] with no indeterminate write pruned or closed: every one stays open to
+/// the end. Slow on long histories; it is what the shaping must agree with.
+pub fn check_key_unpruned(key: &str, recs: &[&Rec], budget: Duration) -> KeyResult {
+    check_shaped(key, recs, budget, false)
+}
+
+fn check_shaped(key: &str, recs: &[&Rec], budget: Duration, prune: bool) -> KeyResult {
     let start = Instant::now();
-    let actions = shape(recs);
+    let actions = shape(recs, prune);
     let checked_ops = actions.len() / 2;
     let verdict = if actions.is_empty() {
         Verdict::Linearizable
@@ -198,26 +326,217 @@ pub fn check_key(key: &str, recs: &[&Rec], budget: Duration) -> KeyResult {
     }
 }
 
-/// Values of definitely failed writes that some successful get returned, as
-/// `(key, value, pid of the reader, call time of the read)`.
+/// Per-key linearizability of the whole history (final reads included); a key that fails
+/// only with its final read lost an acknowledged write or shows an impossible final state.
+/// Prints a line of totals; returns a problem per failing key (the first few with their
+/// histories), each key checked within `budget` and all within `total`.
+pub fn check_all(
+    all: &[Rec],
+    without_finals: &[Rec],
+    budget: Duration,
+    total: Duration,
+) -> Vec<String> {
+    let mut problems = Vec::new();
+    let start = Instant::now();
+    let results = check_within(all, budget, total);
+    let elapsed = start.elapsed();
+    let by_key = by_key(all);
+    let plain = self::by_key(without_finals);
+    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+    let (mut shown, mut classified, mut listed) = (0, 0, 0);
+    let slowest = results.iter().max_by_key(|r| r.elapsed);
+    for r in &results {
+        let name = match r.verdict {
+            Verdict::Linearizable => "linearizable",
+            Verdict::NotLinearizable => "NOT linearizable",
+            Verdict::Unknown => "unknown (time budget spent)",
+        };
+        *counts.entry(name).or_default() += 1;
+        if r.verdict == Verdict::Linearizable {
+            continue;
+        }
+        listed += 1;
+        if listed > FAILED_KEYS_LISTED_MAX {
+            continue;
+        }
+        let mut what = format!("key {}: {name} ({} ops checked)", r.key, r.checked_ops);
+        if r.verdict == Verdict::NotLinearizable && classified < FAILED_KEYS_CLASSIFIED_MAX {
+            classified += 1;
+            let ops = plain.get(r.key.as_str()).cloned().unwrap_or_default();
+            if check_key(&r.key, &ops, budget).verdict == Verdict::Linearizable {
+                what.push_str(": only the final read breaks it (acknowledged write lost?)");
+            }
+        }
+        if shown < FAILED_KEYS_SHOWN_MAX {
+            shown += 1;
+            let ops = by_key.get(r.key.as_str()).cloned().unwrap_or_default();
+            what.push_str(&format!("\n{}", describe(&ops)));
+        }
+        problems.push(what);
+    }
+    if listed > FAILED_KEYS_LISTED_MAX {
+        problems.push(format!(
+            "… and {} more keys not linearizable or unknown",
+            listed - FAILED_KEYS_LISTED_MAX
+        ));
+    }
+    let checked: usize = results.iter().map(|r| r.checked_ops).sum();
+    println!(
+        "checked {} keys ({} ops after pruning, {} recorded) in {:.2} s, slowest key {:?}: {:?}",
+        results.len(),
+        checked,
+        all.len(),
+        elapsed.as_secs_f64(),
+        slowest.map(|r| (&r.key, r.checked_ops, r.elapsed)),
+        counts
+    );
+    problems
+}
+
+/// Values of definitely failed writes that an acknowledged op observed (a get returned it, a
+/// failed compare reported it, an applied CAS expected it), as `(key, value, pid of the
+/// observer, call time of the observer)`.
 pub fn visible_failures(recs: &[Rec]) -> Vec<(String, String, u64, u64)> {
-    let failed: HashMap<(&str, &str), ()> = recs
+    let failed: HashSet<(&str, &str)> = recs
         .iter()
-        .filter_map(|r| match (&r.op, r.outcome) {
-            (KvOp::Set(v), Outcome::Failed) => Some(((r.key.as_str(), v.as_str()), ())),
-            _ => None,
-        })
+        .filter(|r| r.outcome == Outcome::Failed)
+        .filter_map(|r| Some((r.key.as_str(), r.op.written()?)))
         .collect();
     recs.iter()
-        .filter_map(|r| match (&r.op, r.outcome) {
-            (KvOp::Get(Some(v)), Outcome::Ok)
-                if failed.contains_key(&(r.key.as_str(), v.as_str())) =>
-            {
-                Some((r.key.clone(), v.clone(), r.pid, r.call_ns))
-            }
-            _ => None,
+        .filter(|r| outcome(r) == Outcome::Ok)
+        .filter_map(|r| {
+            let v = r.op.observed()?;
+            failed
+                .contains(&(r.key.as_str(), v))
+                .then(|| (r.key.clone(), v.to_string(), r.pid, r.call_ns))
         })
         .collect()
+}
+
+/// A record's outcome as the checker reads it: a CAS "acknowledged" without a definite answer
+/// (which the client never records) counts as indeterminate, the reading that assumes less.
+fn outcome(r: &Rec) -> Outcome {
+    match (&r.op, r.outcome) {
+        (
+            KvOp::Cas {
+                answer: CasAnswer::Open,
+                ..
+            },
+            Outcome::Ok,
+        ) => Outcome::Indeterminate,
+        (_, o) => o,
+    }
+}
+
+/// What the rest of a key's history says of one indeterminate write of a value (module doc).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Fate {
+    /// Observed by an acknowledged op that returned at this time: applied before then.
+    Proven(u64),
+    /// Maybe found by an op that proves nothing: open to the end.
+    Referenced,
+    /// Nothing can have found it: pruned.
+    Unseen,
+}
+
+/// The facts of one key's history that decide each indeterminate write's [`Fate`].
+#[derive(Default)]
+struct Observers<'a> {
+    /// Earliest return of an acknowledged op that observed each value.
+    first_observed: HashMap<&'a str, u64>,
+    /// Values that an indeterminate CAS expected.
+    expected_maybe: HashSet<&'a str>,
+    /// Latest time at which a CAS expecting "present" may have applied: an applied one's
+    /// return, `u64::MAX` for an indeterminate one.
+    present_until: Option<u64>,
+}
+
+impl<'a> Observers<'a> {
+    fn of(recs: &[&'a Rec]) -> Observers<'a> {
+        let mut o = Observers::default();
+        for r in recs {
+            let at = match outcome(r) {
+                Outcome::Failed => continue,
+                Outcome::Ok => r.ret_ns,
+                Outcome::Indeterminate => u64::MAX,
+            };
+            if let Some(v) = r.op.observed().filter(|_| at != u64::MAX) {
+                let t = o.first_observed.entry(v).or_insert(at);
+                *t = (*t).min(at);
+            }
+            match &r.op {
+                KvOp::Cas {
+                    expect: Expect::Value(v),
+                    ..
+                } if at == u64::MAX => {
+                    o.expected_maybe.insert(v);
+                }
+                KvOp::Cas {
+                    expect: Expect::Present,
+                    answer: CasAnswer::Applied | CasAnswer::Open,
+                    ..
+                } => o.present_until = o.present_until.max(Some(at)),
+                _ => {}
+            }
+        }
+        o
+    }
+
+    /// The fate of an indeterminate write of `value` called at `call_ns`. Why it is sound:
+    ///
+    /// *Proven*, closed at `t` as applied: an acknowledged op `o` that observed `value` is
+    /// valid only in state `value`, which only this write makes (values are unique). So in
+    /// every linearization the write applied, before `o`'s point, hence before `o` returned
+    /// at `t`: ending its interval there, as applied, removes no linearization. If `o`
+    /// returned before the write was called there is none; the write is closed just after
+    /// its call and the checker reports the violation.
+    ///
+    /// *Unseen*, pruned: the history with the write is linearizable iff it is without it.
+    /// (⇐) An indeterminate write can be placed last. (⇒) Take a linearization in which the
+    /// write applied (if it did not, drop it). Dropping it changes the state only for the ops
+    /// between it and the next op that changes the state, which now find the state before it
+    /// instead of `value`. An op valid in state `value` is a get of it, a failed compare
+    /// reporting it, a CAS expecting it or "present" that applied there, a blind write
+    /// (valid in any state; it ends the stretch), or a CAS that is a no-op there. None of the
+    /// first kinds exists: a get or a failed compare reporting `value` or an applied CAS
+    /// expecting it would make the write proven, an indeterminate CAS expecting it would make
+    /// it referenced, and so would a CAS expecting "present" that may apply after the write's
+    /// call. A no-op CAS is indeterminate (an acknowledged CAS either applied or reported the
+    /// state): an open one moves to the end, where it changes nothing, and a closed one was
+    /// proven applied. What remains is a linearization without the write. Pruning several
+    /// writes at once is pruning them one by one: dropping ops only removes observations.
+    fn fate(&self, value: &str, call_ns: u64) -> Fate {
+        if let Some(&t) = self.first_observed.get(value) {
+            return Fate::Proven(t);
+        }
+        let present = self.present_until.is_some_and(|t| t >= call_ns);
+        if present || self.expected_maybe.contains(value) {
+            Fate::Referenced
+        } else {
+            Fate::Unseen
+        }
+    }
+}
+
+/// Each distinct value of one key as a small number.
+#[derive(Default)]
+struct Interner(HashMap<String, u32>);
+
+impl Interner {
+    fn id(&mut self, v: &str) -> u32 {
+        let next = self.0.len() as u32;
+        *self.0.entry(v.to_string()).or_insert(next)
+    }
+    fn state(&mut self, v: Option<&str>) -> Option<u32> {
+        v.map(|v| self.id(v))
+    }
+    fn expect(&mut self, e: &Expect) -> RegExpect {
+        match e {
+            Expect::Absent => RegExpect::Absent,
+            Expect::Present => RegExpect::Present,
+            Expect::Value(v) => RegExpect::Value(self.id(v)),
+        }
+    }
 }
 
 /// One op prepared for the checker: dense process id, times, the op at call and at response.
@@ -230,37 +549,16 @@ struct Shaped {
 }
 
 /// Turns one key's records into the checker's actions, in time order (see the module doc).
-fn shape(recs: &[&Rec]) -> Vec<(usize, Action<RegOp>)> {
-    let mut ids: HashMap<String, u32> = HashMap::new();
-    let mut intern = |v: &str| -> u32 {
-        let next = ids.len() as u32;
-        *ids.entry(v.to_string()).or_insert(next)
-    };
-    // Earliest return of a successful read of each value.
-    let mut first_read: HashMap<&str, u64> = HashMap::new();
-    for r in recs {
-        if let (KvOp::Get(Some(v)), Outcome::Ok) = (&r.op, r.outcome) {
-            let t = first_read.entry(v.as_str()).or_insert(r.ret_ns);
-            *t = (*t).min(r.ret_ns);
-        }
-    }
+/// Without `prune`, every indeterminate write stays open to the end (the unshaped history,
+/// to test the shaping against).
+fn shape(recs: &[&Rec], prune: bool) -> Vec<(usize, Action<RegOp>)> {
+    let observers = Observers::of(recs);
+    let mut values = Interner::default();
     let mut pids: HashMap<u64, usize> = HashMap::new();
     let mut ops = Vec::new();
     for r in recs {
-        let (op, ret) = match (&r.op, r.outcome) {
-            (_, Outcome::Failed) | (KvOp::Get(_), Outcome::Indeterminate) => continue,
-            (KvOp::Set(v), Outcome::Ok) => (RegOp::Write(intern(v)), Some(r.ret_ns)),
-            (KvOp::Set(v), Outcome::Indeterminate) => match first_read.get(v.as_str()) {
-                None => continue,
-                // Never at or before its own call: a read that returned before the write was
-                // called is a violation the checker must still see, not an inverted op.
-                Some(t) => (RegOp::Write(intern(v)), Some((*t).max(r.call_ns + 1))),
-            },
-            (KvOp::Del, Outcome::Ok) => (RegOp::Delete, Some(r.ret_ns)),
-            (KvOp::Del, Outcome::Indeterminate) => (RegOp::Delete, None),
-            (KvOp::Get(v), Outcome::Ok) => {
-                (RegOp::Read(v.as_deref().map(&mut intern)), Some(r.ret_ns))
-            }
+        let Some((op, ret)) = shape_one(r, &observers, &mut values, prune) else {
+            continue;
         };
         let next = pids.len();
         let pid = *pids.entry(r.pid).or_insert(next);
@@ -272,6 +570,72 @@ fn shape(recs: &[&Rec]) -> Vec<(usize, Action<RegOp>)> {
         });
     }
     to_actions(ops)
+}
+
+/// One record as the checker's op and its return (`None`: open), or `None` if left out.
+fn shape_one(
+    r: &Rec,
+    observers: &Observers,
+    values: &mut Interner,
+    prune: bool,
+) -> Option<(RegOp, Option<u64>)> {
+    let fate = match outcome(r) {
+        Outcome::Failed => return None,
+        Outcome::Ok => return Some((acknowledged(&r.op, values), Some(r.ret_ns))),
+        // A read has no effect: whatever happened to it, it observed nothing.
+        Outcome::Indeterminate if !r.op.is_write() => return None,
+        Outcome::Indeterminate if !prune => Fate::Referenced,
+        Outcome::Indeterminate => match r.op.written() {
+            Some(v) => observers.fate(v, r.call_ns),
+            None => Fate::Referenced,
+        },
+    };
+    let (maybe, applied) = match &r.op {
+        KvOp::Set(v) => (RegOp::Write(values.id(v)), RegOp::Write(values.id(v))),
+        KvOp::Del => (RegOp::Delete, RegOp::Delete),
+        KvOp::Cas { expect, new, .. } => {
+            let (expect, new) = (values.expect(expect), values.state(new.as_deref()));
+            (
+                RegOp::CasMaybe { expect, new },
+                RegOp::CasApplied { expect, new },
+            )
+        }
+        KvOp::Get(_) => unreachable!("reads are left out above"),
+    };
+    match fate {
+        Fate::Unseen => None,
+        Fate::Referenced => Some((maybe, None)),
+        // Never at or before its own call: an observation that returned before the write was
+        // called is a violation the checker must still see, not an inverted op.
+        Fate::Proven(t) => Some((applied, Some(t.max(r.call_ns + 1)))),
+    }
+}
+
+/// The checker's op for an acknowledged record.
+fn acknowledged(op: &KvOp, values: &mut Interner) -> RegOp {
+    match op {
+        KvOp::Set(v) => RegOp::Write(values.id(v)),
+        KvOp::Del => RegOp::Delete,
+        KvOp::Get(v) => RegOp::Read(values.state(v.as_deref())),
+        KvOp::Cas {
+            expect,
+            new,
+            answer,
+        } => {
+            let expect = values.expect(expect);
+            match answer {
+                CasAnswer::CompareFailed(found) => RegOp::CasFailed {
+                    expect,
+                    found: values.state(found.as_deref()),
+                },
+                // `Open` never gets here ([`outcome`]).
+                CasAnswer::Applied | CasAnswer::Open => RegOp::CasApplied {
+                    expect,
+                    new: values.state(new.as_deref()),
+                },
+            }
+        }
+    }
 }
 
 /// Calls and responses in time order. At equal times calls go first, so ops that touch are
@@ -319,113 +683,17 @@ pub fn describe(recs: &[&Rec]) -> String {
     out
 }
 
-// ------------------------------------------------------------------------------------------------
-// Synthetic histories, to show the checker passes what it must and fails what it must
+/// A seeded generator of the tests' random choices (splitmix64).
+pub struct Rng(pub u64);
 
-/// A random history of one register with `clients` clients, linearizable by construction:
-/// each op takes effect at a random point inside its interval. Some writes are
-/// indeterminate (applied or not); failed reads are left out as the workload does.
-pub fn synthetic(seed: u64, keys: usize, clients: usize, ops: usize) -> Vec<Rec> {
-    let mut rng = seed;
-    let mut below = |n: u64| {
-        rng = splitmix64(rng);
-        rng % n
-    };
-    // Per client: busy until; pid.
-    let mut free_at = vec![0u64; clients];
-    let mut pids: Vec<u64> = (0..clients as u64).collect();
-    let mut next_pid = clients as u64;
-    // Ops planned as (effect time, index): effects are applied in time order afterwards.
-    let mut planned: Vec<(u64, usize)> = Vec::new();
-    let mut recs = Vec::new();
-    for i in 0..ops {
-        let c = below(clients as u64) as usize;
-        let call = free_at[c] + 1 + below(50);
-        let ret = call + 1 + below(200);
-        let effect = call + below(ret - call);
-        free_at[c] = ret;
-        let key = format!("k{}", below(keys as u64));
-        let (op, outcome) = match below(100) {
-            0..=49 => (KvOp::Get(None), Outcome::Ok),
-            50..=84 => (KvOp::Set(format!("{c}-{i}")), Outcome::Ok),
-            85..=94 => (KvOp::Del, Outcome::Ok),
-            _ => (KvOp::Set(format!("{c}-{i}")), Outcome::Indeterminate),
-        };
-        let r = Rec {
-            pid: pids[c],
-            key,
-            op,
-            outcome,
-            call_ns: call,
-            ret_ns: ret,
-        };
-        if outcome == Outcome::Indeterminate {
-            pids[c] = next_pid;
-            next_pid += 1;
-            // Half of the indeterminate writes never take effect.
-            if below(2) == 0 {
-                recs.push(r);
-                continue;
-            }
-        }
-        planned.push((effect, recs.len()));
-        recs.push(r);
+impl Rng {
+    pub fn next(&mut self) -> u64 {
+        self.0 = splitmix64(self.0);
+        self.0
     }
-    planned.sort();
-    let mut state: BTreeMap<String, Option<String>> = BTreeMap::new();
-    for (_, i) in planned {
-        let key = recs[i].key.clone();
-        let cur = state.entry(key).or_default();
-        match &mut recs[i].op {
-            KvOp::Set(v) => *cur = Some(v.clone()),
-            KvOp::Del => *cur = None,
-            KvOp::Get(r) => *r = cur.clone(),
-        }
-    }
-    recs
-}
-
-/// Makes one read stale: it returns the value of an acknowledged write that an acknowledged
-/// later write (of another value) overwrote before the read began. Picks the first such read,
-/// or the last one when `last` (a late violation makes the search explore everything before
-/// it). Returns its key.
-pub fn make_stale_read(recs: &mut [Rec], last: bool) -> Option<String> {
-    let acked_sets: Vec<&Rec> = recs
-        .iter()
-        .filter(|r| r.outcome == Outcome::Ok && matches!(r.op, KvOp::Set(_)))
-        .collect();
-    let mut pick = None;
-    let order: Vec<usize> = if last {
-        (0..recs.len()).rev().collect()
-    } else {
-        (0..recs.len()).collect()
-    };
-    'search: for ri in order {
-        let r = &recs[ri];
-        if r.outcome != Outcome::Ok || !matches!(r.op, KvOp::Get(Some(_))) {
-            continue;
-        }
-        for w1 in acked_sets.iter().filter(|w| w.key == r.key) {
-            let overwritten = acked_sets.iter().any(|w2| {
-                w2.key == r.key && w2.call_ns > w1.ret_ns && w2.ret_ns < r.call_ns && w2.op != w1.op
-            });
-            if overwritten && w1.op != KvOp::Set(read_value(r)) {
-                pick = Some((ri, w1.op.clone()));
-                break 'search;
-            }
-        }
-    }
-    let (ri, KvOp::Set(v)) = pick? else {
-        return None;
-    };
-    recs[ri].op = KvOp::Get(Some(v));
-    Some(recs[ri].key.clone())
-}
-
-fn read_value(r: &Rec) -> String {
-    match &r.op {
-        KvOp::Get(Some(v)) => v.clone(),
-        _ => String::new(),
+    /// A number below `n` (not exactly uniform; close enough for test workloads).
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
     }
 }
 

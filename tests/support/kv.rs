@@ -8,7 +8,7 @@ use std::io::Write;
 use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
-use super::history::{KvOp, Outcome};
+use super::history::{CasAnswer, Expect, KvOp, Outcome};
 use super::{post, Client, ReadError};
 
 /// How long the client waits to connect to a node.
@@ -21,6 +21,10 @@ pub enum Reply {
     Ok,
     /// A get's result (`None`: NotFound).
     Value(Option<String>),
+    /// A get's result with its version (`"with_version":true`).
+    Versioned { value: String, version: String },
+    /// A CAS's `CompareFailed`, with the state a majority holds (`None`: absent).
+    CompareFailed(Option<String>),
     /// `NotMost`; `indeterminate`: the write may or may not take effect.
     NotMost { indeterminate: bool },
     /// 503 (not ready, busy): nothing applied.
@@ -66,7 +70,54 @@ impl KvClient {
         self.call(node, "/mostdb/get", &body)
     }
 
+    /// A get that asks for the version too: [`Reply::Versioned`] when found.
+    pub fn get_versioned(&mut self, node: usize, key: &str) -> Reply {
+        let body = serde_json::json!({ "key": key, "with_version": true }).to_string();
+        self.call_as(node, "/mostdb/get", &body, classify_versioned)
+    }
+
+    /// `POST /mostdb/cas` to `new` (`None`: delete) if `expect` holds.
+    pub fn cas(&mut self, node: usize, key: &str, expect: &Expect, new: Option<&str>) -> Reply {
+        let expect = match expect {
+            Expect::Absent => serde_json::json!({ "absent": true }),
+            Expect::Present => serde_json::json!({ "present": true }),
+            Expect::Value(v) => serde_json::json!({ "value": v }),
+        };
+        self.cas_json(node, key, expect, new)
+    }
+
+    /// A CAS that expects the key present at `version` (as a versioned get reported it).
+    pub fn cas_at_version(&mut self, node: usize, key: &str, version: &str, new: &str) -> Reply {
+        let expect = serde_json::json!({ "version": version });
+        self.cas_json(node, key, expect, Some(new))
+    }
+
+    fn cas_json(
+        &mut self,
+        node: usize,
+        key: &str,
+        expect: serde_json::Value,
+        new: Option<&str>,
+    ) -> Reply {
+        let body = match new {
+            Some(v) => serde_json::json!({ "key": key, "expect": expect, "value": v }),
+            None => serde_json::json!({ "key": key, "expect": expect, "delete": true }),
+        };
+        self.call_as(node, "/mostdb/cas", &body.to_string(), classify_cas)
+    }
+
     fn call(&mut self, node: usize, path: &str, body: &str) -> Reply {
+        self.call_as(node, path, body, classify)
+    }
+
+    /// One request; the answer is sorted by `classify` (each route's success says other things).
+    fn call_as(
+        &mut self,
+        node: usize,
+        path: &str,
+        body: &str,
+        classify: fn(u16, &[u8]) -> Reply,
+    ) -> Reply {
         let mut client = match self.conns[node].take().filter(is_open) {
             Some(c) => c,
             None => match self.connect(node) {
@@ -146,11 +197,51 @@ pub fn classify(status: u16, body: &[u8]) -> Reply {
     }
 }
 
+/// Sorts a CAS's answer: applied (`Reply::Ok`), `CompareFailed` with the state it found, or
+/// any answer a write can have.
+pub fn classify_cas(status: u16, body: &[u8]) -> Reply {
+    let Ok(v) = serde_json::from_slice::<serde_json::Value>(body) else {
+        return classify(status, body);
+    };
+    let compare_failed = v.get("message").and_then(|m| m.as_str()) == Some("CompareFailed");
+    match v.get("success").and_then(|s| s.as_bool()) {
+        _ if status != 200 => classify(status, body),
+        Some(true) => Reply::Ok,
+        Some(false) if compare_failed => match v["result"].get("value") {
+            None => Reply::CompareFailed(None),
+            Some(serde_json::Value::String(s)) => Reply::CompareFailed(Some(s.clone())),
+            Some(_) => Reply::Unexpected(format!("value not a string: {v}")),
+        },
+        _ => classify(status, body),
+    }
+}
+
+/// Sorts a get's answer with its version: [`Reply::Versioned`] (a value left out of the
+/// answer is empty), or any answer a get can have.
+pub fn classify_versioned(status: u16, body: &[u8]) -> Reply {
+    let result = serde_json::from_slice::<serde_json::Value>(body)
+        .ok()
+        .filter(|v| status == 200 && v.get("success").and_then(|s| s.as_bool()) == Some(true))
+        .and_then(|v| v.get("result").cloned());
+    let Some(result) = result else {
+        return classify(status, body);
+    };
+    let value = result.get("value").map_or(Some(""), |v| v.as_str());
+    match (value, result.get("version").and_then(|v| v.as_str())) {
+        (Some(value), Some(version)) => Reply::Versioned {
+            value: value.to_string(),
+            version: version.to_string(),
+        },
+        _ => Reply::Unexpected(format!("not a versioned get: {result}")),
+    }
+}
+
 /// What one request came to, for the run's statistics.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ReplyClass {
     Ok,
     NotFound,
+    CompareFailed,
     NotMost,
     NotMostIndeterminate,
     Unavailable,
@@ -160,12 +251,39 @@ pub enum ReplyClass {
 }
 
 /// How many [`ReplyClass`] values there are (for counters indexed by class).
-pub const REPLY_CLASSES: usize = 8;
+pub const REPLY_CLASSES: usize = 9;
 
 /// What a reply to `op` means for the history: its outcome, the op as recorded (a get with the
 /// value it read), its class, and a note when the answer made no sense for the op.
 pub fn interpret(op: KvOp, reply: Reply) -> (Outcome, KvOp, ReplyClass, Option<String>) {
     let is_get = matches!(op, KvOp::Get(_));
+    match (op, reply) {
+        (KvOp::Cas { expect, new, .. }, Reply::Ok) => {
+            let op = KvOp::Cas {
+                expect,
+                new,
+                answer: CasAnswer::Applied,
+            };
+            (Outcome::Ok, op, ReplyClass::Ok, None)
+        }
+        (KvOp::Cas { expect, new, .. }, Reply::CompareFailed(found)) => {
+            let op = KvOp::Cas {
+                expect,
+                new,
+                answer: CasAnswer::CompareFailed(found),
+            };
+            (Outcome::Ok, op, ReplyClass::CompareFailed, None)
+        }
+        (op, reply) => interpret_plain(op, reply, is_get),
+    }
+}
+
+/// [`interpret`] for the answers that mean the same for every route.
+fn interpret_plain(
+    op: KvOp,
+    reply: Reply,
+    is_get: bool,
+) -> (Outcome, KvOp, ReplyClass, Option<String>) {
     match reply {
         Reply::Value(v) if is_get => {
             let class = if v.is_none() {

@@ -4,7 +4,9 @@
 //! expected to exit by itself. One node is [`Node`] (`node.rs`), single or a cluster member;
 //! a cluster with its link proxies is `cluster.rs`; where nodes listen, `addr.rs`; the raw
 //! HTTP client that compares responses byte for byte, `client.rs`; the key-value client that
-//! sorts answers by what they tell, `kv.rs`.
+//! sorts answers by what they tell, `kv.rs`; recorded histories and their linearizability
+//! check, `history.rs`, and synthetic ones to test the check, `synthetic.rs`; a recorded run
+//! with its statistics and final reads, racing creates and a CAS counter, `recorded.rs`.
 //!
 //! Must not import the `mostdb` library: the tests see the server only through its process,
 //! its port and its store directory, as an operator would.
@@ -21,6 +23,8 @@ pub mod history;
 pub mod kv;
 mod node;
 pub mod proxy;
+pub mod recorded;
+pub mod synthetic;
 pub mod tls;
 pub mod workload;
 
