@@ -208,6 +208,9 @@ impl Default for Settings {
     }
 }
 
+/// The first words that make the binary the command-line client (`cli`).
+pub const CLIENT_COMMANDS: [&str; 2] = ["kv", "cluster"];
+
 /// What the command line asks for.
 #[derive(Debug)]
 pub enum Command {
@@ -220,6 +223,9 @@ pub enum Command {
     /// `mostdb probe [--url URL] [--ready]`: ask a node (by default this one, from the same
     /// settings) whether it is alive, or ready; exit 0 when it is.
     Probe(Box<Settings>, Probe),
+    /// `mostdb kv …` or `mostdb cluster`: the command-line client (`cli`), with the settings
+    /// the environment gives (API key, context path, TLS) and its arguments.
+    Client(Box<Settings>, Vec<String>),
 }
 
 /// What `mostdb probe` asks.
@@ -319,6 +325,15 @@ pub fn parse(
     env: impl IntoIterator<Item = (String, String)>,
 ) -> Result<Command, ConfigError> {
     let mut args = args.into_iter().peekable();
+    if args
+        .peek()
+        .is_some_and(|first| CLIENT_COMMANDS.contains(&first.as_str()))
+    {
+        let mut inputs = Inputs::empty(default_threads());
+        read_env(env, &mut inputs);
+        apply_api_key_vaule(&mut inputs, false)?;
+        return Ok(Command::Client(Box::new(build(&inputs)?), args.collect()));
+    }
     if args.next_if(|first| first == "probe").is_some() {
         let probe = read_probe_args(args)?;
         let mut inputs = Inputs::empty(default_threads());
@@ -752,7 +767,9 @@ fn usage(default_threads: usize) -> String {
     let mut text = format!(
         "{} - a leaderless, replicated key-value database\n\n\
          Usage: mostdb [--FLAG VALUE | --FLAG=VALUE]...\n       \
-         mostdb --help | --version\n\n\
+         mostdb --help | --version\n       \
+         mostdb probe [--url URL] [--ready]\n       \
+         mostdb kv get|set|del|cas|list ... | mostdb cluster   (the client; mostdb kv --help)\n\n\
          Every setting is read from its environment variable; a flag wins over it.\n\n",
         version()
     );

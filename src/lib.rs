@@ -11,6 +11,7 @@
 //! | `api`         | routes, handlers, the JSON of the original API, the one `ApiError`    | `storage` (goes through `replication`), `server` |
 //! | `replication` | the coordinator (quorum logic), the hybrid logical clock, replica ops | `http`, `api`, `server`    |
 //! | `storage`     | records and versions, shards over fjall, the data directory, disk space | `http`, `api`, `replication`, `runtime`, `cluster`, `tls`, `server` |
+//! | `cli`         | the command-line client (`mostdb kv …`, `mostdb cluster`) over `http::probe` | `api`, `replication`, `storage`, `server` |
 //! | `audit`       | the audit log: JSON lines of writes and admin actions, off the event loop | `http`, `api`, `replication`, `storage`, `runtime`, `server` |
 //! | `cluster`     | members, which one is this node, the quorum size (passive)             | `http`, `api`, `replication`, `storage`, `runtime`, `tls`, `server` |
 //! | `runtime`     | one monoio runtime per core, cross-core hops, shutdown, memory trim    | `api`, `http`, `replication`, `storage`, `server` |
@@ -49,6 +50,7 @@
 
 pub mod api;
 pub mod audit;
+pub mod cli;
 pub mod cluster;
 pub mod config;
 pub mod http;

@@ -40,6 +40,10 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Ok(Command::Probe(settings, probe)) => run_probe(&settings, &probe),
+        Ok(Command::Client(settings, args)) => {
+            let url = std::env::var("MOSTDB_URL").ok().filter(|u| !u.is_empty());
+            ExitCode::from(mostdb::cli::run(args, &settings, url) as u8)
+        }
         Err(err) => {
             eprintln!("mostdb: {err}");
             ExitCode::from(config::EXIT_STATUS_USAGE as u8)
@@ -179,12 +183,7 @@ fn run_probe(settings: &Settings, probe: &config::Probe) -> ExitCode {
         false => Vec::new(),
     };
     let path = if probe.ready { "/readyz" } else { "/healthz" };
-    let request = mostdb::http::probe::ProbeRequest {
-        url: &url,
-        path,
-        headers,
-        tls,
-    };
+    let request = mostdb::http::probe::ProbeRequest::get(&url, path, headers, tls);
     match mostdb::http::probe::probe(&request) {
         Ok((200, body)) => {
             println!("{body}");

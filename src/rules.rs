@@ -28,6 +28,7 @@ const LONG_FILES: &[(&str, &str)] = &[(
 const TOP_LEVEL: &[&str] = &[
     "api",
     "audit",
+    "cli",
     "cluster",
     "config",
     "http",

@@ -1,5 +1,6 @@
-//! `mostdb probe`: one `GET /healthz` (or `/readyz`) to a node, for container health checks
-//! and scripts on images without a shell or curl. Blocking, bounded in time and bytes; over TLS
+//! A small blocking HTTP/1.1 client, for `mostdb probe` (one `GET /healthz` or `/readyz`, for
+//! container health checks and scripts on images without a shell or curl) and the command-line
+//! client (`mostdb kv …`). One request per connection, bounded in time and bytes; over TLS
 //! when the node speaks it (its certificate checked against `MOSTDB_TLS_CA`).
 //!
 //! Must not import `api`, `replication`, `storage` or `server`.
@@ -13,18 +14,41 @@ use crate::tls::TlsDialer;
 /// Connect, write and read timeout of a probe.
 pub const PROBE_TIMEOUT_MS: u64 = 2_000;
 /// The most of an answer a probe reads.
-const PROBE_ANSWER_BYTES_MAX: u64 = 16 * 1024;
+pub const PROBE_ANSWER_BYTES_MAX: u64 = 16 * 1024;
 
-/// What a probe asks of whom.
+/// One request, and to whom.
 pub struct ProbeRequest<'a> {
     /// `http://host:port[/]`.
     pub url: &'a str,
-    /// `/healthz` or `/readyz`.
+    pub method: &'a str,
+    /// The path and query, e.g. `/healthz`.
     pub path: &'a str,
     /// Extra header lines, each `Name: value` (the API key when it is on).
     pub headers: Vec<String>,
+    /// Sent with a `Content-Length` when not empty.
+    pub body: &'a [u8],
     /// Over TLS with this dialer (`None`: plain HTTP).
     pub tls: Option<TlsDialer>,
+    /// Connect, write and read timeout.
+    pub timeout: Duration,
+    /// The most of an answer read (the rest is cut).
+    pub answer_bytes_max: u64,
+}
+
+impl<'a> ProbeRequest<'a> {
+    /// A health probe: `GET path`, with the probe's bounds.
+    pub fn get(url: &'a str, path: &'a str, headers: Vec<String>, tls: Option<TlsDialer>) -> Self {
+        ProbeRequest {
+            url,
+            method: "GET",
+            path,
+            headers,
+            body: b"",
+            tls,
+            timeout: Duration::from_millis(PROBE_TIMEOUT_MS),
+            answer_bytes_max: PROBE_ANSWER_BYTES_MAX,
+        }
+    }
 }
 
 /// The answer's status and its body (as text), or why there is none.
@@ -34,14 +58,13 @@ pub fn probe(request: &ProbeRequest<'_>) -> std::io::Result<(u16, String)> {
         .strip_prefix("http://")
         .ok_or_else(|| std::io::Error::other("the URL must be http://host:port"))?
         .trim_end_matches('/');
-    let timeout = Duration::from_millis(PROBE_TIMEOUT_MS);
     let addr = authority
         .to_socket_addrs()?
         .next()
         .ok_or_else(|| std::io::Error::other("the host has no address"))?;
-    let tcp = TcpStream::connect_timeout(&addr, timeout)?;
-    tcp.set_read_timeout(Some(timeout))?;
-    tcp.set_write_timeout(Some(timeout))?;
+    let tcp = TcpStream::connect_timeout(&addr, request.timeout)?;
+    tcp.set_read_timeout(Some(request.timeout))?;
+    tcp.set_write_timeout(Some(request.timeout))?;
     match &request.tls {
         None => exchange(tcp, authority, request),
         Some(tls) => exchange(tls.blocking(tcp, authority)?, authority, request),
@@ -54,18 +77,28 @@ fn exchange(
     request: &ProbeRequest<'_>,
 ) -> std::io::Result<(u16, String)> {
     let mut head = format!(
-        "GET {} HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\n",
-        request.path
+        "{} {} HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\n",
+        request.method, request.path
     );
     for line in &request.headers {
         head.push_str(line);
         head.push_str("\r\n");
     }
+    if !request.body.is_empty() {
+        head.push_str(&format!(
+            "Content-Type: application/json\r\nContent-Length: {}\r\n",
+            request.body.len()
+        ));
+    }
     head.push_str("\r\n");
     stream.write_all(head.as_bytes())?;
+    stream.write_all(request.body)?;
     stream.flush()?;
     let mut answer = Vec::new();
-    match stream.take(PROBE_ANSWER_BYTES_MAX).read_to_end(&mut answer) {
+    match stream
+        .take(request.answer_bytes_max)
+        .read_to_end(&mut answer)
+    {
         Ok(_) => {}
         Err(err) if err.kind() == std::io::ErrorKind::UnexpectedEof && !answer.is_empty() => {}
         Err(err) => return Err(err),
