@@ -34,12 +34,7 @@ pub struct MergedPage {
 
 /// Merges `pages` (one per replica that answered) into at most `limit` entries.
 pub fn merge(pages: &[RangePage], limit: usize) -> MergedPage {
-    // The page rule: entries up to the smallest last key of a page that stopped early.
-    let cut: Option<&[u8]> = pages
-        .iter()
-        .filter(|p| !p.complete)
-        .filter_map(|p| p.entries.last().map(|e| e.key.as_slice()))
-        .min();
+    let cut = page_cut(pages);
     let mut keys: BTreeMap<&[u8], (&RangeEntry, usize, bool)> = BTreeMap::new();
     for page in pages {
         for entry in &page.entries {
@@ -63,7 +58,7 @@ pub fn merge(pages: &[RangePage], limit: usize) -> MergedPage {
         }
         merged.entries.push(Merged {
             entry: entry.clone(),
-            agreed: same && holders == pages.len(),
+            agreed: agreed(same, holders, pages.len()),
         });
         merged.resume_after = Some(key.to_vec());
     }
@@ -75,6 +70,41 @@ pub fn merge(pages: &[RangePage], limit: usize) -> MergedPage {
         None => merged.resume_after = None,
     }
     merged
+}
+
+/// The page rule: entries up to the smallest last key of a page that stopped early.
+#[cfg(not(feature = "planted-list-cut-largest"))]
+fn page_cut(pages: &[RangePage]) -> Option<&[u8]> {
+    pages
+        .iter()
+        .filter(|p| !p.complete)
+        .filter_map(|p| p.entries.last().map(|e| e.key.as_slice()))
+        .min()
+}
+
+/// The planted bug: the page ends at the largest last key, so keys beyond a page that stopped
+/// early, which only that replica's next page would show, are skipped.
+#[cfg(feature = "planted-list-cut-largest")]
+fn page_cut(pages: &[RangePage]) -> Option<&[u8]> {
+    let incomplete = pages.iter().any(|p| !p.complete);
+    let last = pages
+        .iter()
+        .filter_map(|p| p.entries.last().map(|e| e.key.as_slice()))
+        .max();
+    last.filter(|_| incomplete)
+}
+
+/// Whether a key reads as the pages show it: every page holds it, at one version.
+#[cfg(not(feature = "planted-list-no-settle"))]
+fn agreed(same: bool, holders: usize, pages: usize) -> bool {
+    same && holders == pages
+}
+
+/// The planted bug: the highest version is taken as it is, never settled by a read (so a
+/// version only a minority holds, never acknowledged, can be listed, and no repair happens).
+#[cfg(feature = "planted-list-no-settle")]
+fn agreed(_same: bool, _holders: usize, _pages: usize) -> bool {
+    true
 }
 
 #[cfg(test)]
@@ -106,6 +136,7 @@ mod tests {
             .collect()
     }
 
+    #[cfg(not(feature = "planted-list-no-settle"))]
     #[test]
     fn equal_pages_agree_and_differences_take_the_highest_version() {
         let a = page(vec![e("a", 1, Some("x")), e("b", 5, Some("new"))], true);
@@ -116,6 +147,7 @@ mod tests {
         assert_eq!(m.resume_after, None, "every page reached the end");
     }
 
+    #[cfg(not(feature = "planted-list-no-settle"))]
     #[test]
     fn a_key_one_replica_lacks_is_not_agreed() {
         let a = page(vec![e("a", 1, Some("x")), e("c", 2, Some("y"))], true);
@@ -126,6 +158,7 @@ mod tests {
         );
     }
 
+    #[cfg(not(feature = "planted-list-no-settle"))]
     #[test]
     fn a_replica_holding_only_a_tombstone_wins_over_an_older_value() {
         let a = page(vec![e("k", 4, Some("v"))], true);
@@ -135,6 +168,7 @@ mod tests {
         assert!(m.entries[0].entry.tombstone);
     }
 
+    #[cfg(not(feature = "planted-list-cut-largest"))]
     #[test]
     fn the_page_ends_at_the_smallest_last_key_of_a_page_cut_early() {
         // Replica a stopped after "c": what it holds beyond is unknown, so "d" and "e" from
