@@ -200,6 +200,16 @@ pub const LIST_PAGE_BYTES_MAX: usize = 256 * 1024;
 /// Listings this node serves at once (for its own clients and for peers); beyond it a
 /// client gets Busy and a peer "unavailable".
 pub const LIST_SCANS_MAX: usize = 8;
+/// Watches (`GET {ctx}/watch`) waiting at once on one node; beyond, Busy.
+pub const WATCHERS_MAX: usize = 1_024;
+/// How long a watch waits at most (`wait_ms`), and by default.
+pub const WATCH_WAIT_MS_MAX: u64 = 300_000;
+pub const WATCH_WAIT_MS_DEFAULT: u64 = 30_000;
+/// Between two quorum reads a watch waits for its key's next store on this node, or this
+/// long at most (a change a majority made without this node shows at the next read).
+pub const WATCH_RECHECK_MS: u64 = 2_000;
+/// A shard prunes watch registrations whose waiters left once it holds this many keys.
+pub const WATCH_KEYS_PRUNE_AT: usize = 4_096;
 /// Operations one `POST {ctx}/batch` carries at most (DESIGN §11).
 pub const BATCH_OPS_MAX: usize = 128;
 const _: () = assert!(LIST_LIMIT_DEFAULT <= LIST_LIMIT_MAX && LIST_SCANS_MAX > 0);

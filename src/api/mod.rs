@@ -15,6 +15,7 @@ pub mod error;
 pub mod json;
 mod list;
 pub mod query;
+mod watch;
 
 pub use error::ApiError;
 
@@ -99,6 +100,7 @@ enum Route {
     Cas,
     Batch,
     List,
+    Watch,
     Healthz,
     Readyz,
     Cluster,
@@ -119,6 +121,7 @@ impl Route {
             Some(Route::Cas) => metrics::Route::Cas,
             Some(Route::Batch) => metrics::Route::Batch,
             Some(Route::List) => metrics::Route::List,
+            Some(Route::Watch) => metrics::Route::Watch,
             Some(Route::Healthz) => metrics::Route::Healthz,
             Some(Route::Readyz) => metrics::Route::Readyz,
             Some(Route::Cluster) => metrics::Route::Cluster,
@@ -247,6 +250,7 @@ impl Api {
             (Method::Post, Route::Cas) => self.cas(req.body, conn).await,
             (Method::Post, Route::Batch) => self.batch(req.body, conn).await,
             (Method::Get, Route::List) => self.list(req.query).await,
+            (Method::Get, Route::Watch) => self.watch(req.query).await,
             (Method::Post, Route::Get) | (Method::Get, Route::Get1) => {
                 self.get(req.body, false).await
             }
@@ -299,6 +303,7 @@ impl Api {
             "/cas" => (Route::Cas, ALLOW_POST),
             "/batch" => (Route::Batch, ALLOW_POST),
             "/list" => (Route::List, ALLOW_GET),
+            "/watch" => (Route::Watch, ALLOW_GET),
             "/get1" => (Route::Get1, ALLOW_GET),
             "/api/get" => (Route::LocalGet, ALLOW_POST),
             "/api/set" | "/api/del" => (Route::LocalWrite, ALLOW_POST),

@@ -45,6 +45,8 @@ pub enum Route {
     Batch,
     /// A listing.
     List,
+    /// A watch (long poll).
+    Watch,
     Healthz,
     Readyz,
     Cluster,
@@ -56,7 +58,7 @@ pub enum Route {
 }
 
 impl Route {
-    pub const ALL: [Route; 15] = [
+    pub const ALL: [Route; 16] = [
         Route::Set,
         Route::Get,
         Route::Del,
@@ -66,6 +68,7 @@ impl Route {
         Route::Cas,
         Route::Batch,
         Route::List,
+        Route::Watch,
         Route::Healthz,
         Route::Readyz,
         Route::Cluster,
@@ -86,6 +89,7 @@ impl Route {
             Route::Cas => "cas",
             Route::Batch => "batch",
             Route::List => "list",
+            Route::Watch => "watch",
             Route::Healthz => "healthz",
             Route::AdminConfig => "admin_config",
             Route::Readyz => "readyz",

@@ -149,22 +149,33 @@ impl CoreReplica {
         }
     }
 
-    async fn read(&self, shard: u32, key: Vec<u8>) -> Result<Option<Found>, OpError> {
+    /// A quorum read: the version a majority holds (a tombstone's, or the zero version for an
+    /// absent key, when there is no value) and the value.
+    async fn read(&self, shard: u32, key: Vec<u8>) -> Result<(Version, Option<Found>), OpError> {
         match self.driver.read(self.shard(shard), &self.hlc, key).await {
             ReadDone::Found {
                 version,
                 value,
                 expires,
-            } => Ok(Some(Found {
+            } => Ok((
                 version,
-                value,
-                expires,
-            })),
-            ReadDone::NotFound { .. } => Ok(None),
+                Some(Found {
+                    version,
+                    value,
+                    expires,
+                }),
+            )),
+            ReadDone::NotFound { version } => Ok((version, None)),
             ReadDone::NotMost => Err(OpError::NotMost {
                 indeterminate: false,
             }),
         }
+    }
+
+    /// Waits until this core's replica stores a new version of `key`, or `wait` passes.
+    async fn wait_change(&self, shard: u32, key: &[u8], wait: std::time::Duration) {
+        let changed = self.shard(shard).changed(key);
+        let _ = monoio::time::timeout(wait, changed).await;
     }
 
     async fn cas(
@@ -380,12 +391,32 @@ impl Replication {
 
     /// The value a majority holds exactly (DESIGN §3, read), and its version.
     pub async fn get(&self, key: Vec<u8>) -> Result<Option<Found>, OpError> {
+        Ok(self.get_versioned(key).await?.1)
+    }
+
+    /// get of `key`, with the version a majority holds also when it holds no value (a
+    /// tombstone's; [`Version::ZERO`]: never written).
+    pub async fn get_versioned(&self, key: Vec<u8>) -> Result<(Version, Option<Found>), OpError> {
         self.check_voting()?;
         self.on_owner(
             self.store.shard_for_key(&key),
             move |local, shard| async move { local.read(shard, key).await },
         )
         .await
+    }
+
+    /// Waits until this node's replica of `key` stores a new version, or `wait` passes (what
+    /// a watch waits for between its quorum reads, on the key's owner core).
+    pub async fn wait_change(&self, key: Vec<u8>, wait: std::time::Duration) {
+        let _ = self
+            .on_owner(
+                self.store.shard_for_key(&key),
+                move |local, shard| async move {
+                    local.wait_change(shard, &key, wait).await;
+                    Ok(())
+                },
+            )
+            .await;
     }
 
     /// Settles `key` if `promise`, which refused an anti-entropy copy, is old enough (see

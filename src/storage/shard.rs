@@ -18,6 +18,9 @@ use crate::config::SyncMode;
 use crate::limits;
 use crate::metrics::{FsyncHistogram, HistogramSample, FSYNC_BUCKETS};
 use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+
+use futures_channel::oneshot;
 use std::future::Future;
 use std::pin::Pin;
 use std::rc::Rc;
@@ -54,6 +57,8 @@ pub struct Shard {
     writes: Cell<u64>,
     stalled_writes: Cell<u64>,
     busy_writes: Cell<u64>,
+    /// Who waits for the next store of a key (watches, DESIGN §11).
+    watchers: RefCell<HashMap<Vec<u8>, Vec<oneshot::Sender<()>>>>,
 }
 
 /// Group-commit bookkeeping. Every insert takes the next ticket; an fsync that starts after
@@ -85,6 +90,7 @@ impl Shard {
             writes: Cell::new(0),
             stalled_writes: Cell::new(0),
             busy_writes: Cell::new(0),
+            watchers: RefCell::default(),
         }
     }
 
@@ -152,6 +158,7 @@ impl Shard {
                 promise: Version::ZERO,
             };
             self.insert(key, &record)?;
+            self.wake(key);
         }
         // Same and Newer reveal the held version, which may itself still be unsynced.
         let ticket = self.state.written.get();
@@ -222,6 +229,32 @@ impl Shard {
             path: mark.path().display().to_string(),
             source,
         })
+    }
+
+    /// A future that ends when a new version of `key` is stored here (or the shard goes).
+    /// Registrations whose waiter gave up are dropped as new ones come.
+    pub fn changed(&self, key: &[u8]) -> oneshot::Receiver<()> {
+        let (tx, rx) = oneshot::channel();
+        let mut watchers = self.watchers.borrow_mut();
+        if watchers.len() >= limits::WATCH_KEYS_PRUNE_AT {
+            watchers.retain(|_, waiting| {
+                waiting.retain(|w| !w.is_canceled());
+                !waiting.is_empty()
+            });
+        }
+        let waiting = watchers.entry(key.to_vec()).or_default();
+        waiting.retain(|w| !w.is_canceled());
+        waiting.push(tx);
+        rx
+    }
+
+    /// Wakes whoever waits for `key`.
+    fn wake(&self, key: &[u8]) {
+        if let Some(waiting) = self.watchers.borrow_mut().remove(key) {
+            for w in waiting {
+                let _ = w.send(());
+            }
+        }
     }
 
     /// The promise every key counts as holding at least: the recovery floor (DESIGN §10).

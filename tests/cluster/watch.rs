@@ -1,0 +1,81 @@
+//! A watch under a partition on the real binary (DESIGN §11): a write that reaches only the
+//! watching node's own replica (the others are paused) wakes the watch, but no majority read
+//! shows it, so the watch does not report it: at its deadline it answers NotMost. Once the
+//! others answer again, a write that completes is reported.
+
+use std::thread;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::support::cluster::{Cluster, ClusterSpec};
+use crate::support::{kv, request, Client};
+
+fn env(k: &str, v: &str) -> (String, String) {
+    (k.to_string(), v.to_string())
+}
+
+fn watch(c: &mut Client, query: &str) -> Value {
+    let resp = c.call(&request("GET", &format!("/mostdb/watch?{query}"), &[], b""));
+    assert_eq!(resp.status, 200, "{}", resp.body_str());
+    serde_json::from_slice(&resp.body).expect("json")
+}
+
+#[test]
+fn a_watch_reports_no_change_that_a_majority_does_not_hold() {
+    let mut cluster = Cluster::start(&ClusterSpec {
+        op_timeout_ms: 1_000,
+        env: vec![
+            env("MOSTDB_HINTS", "off"),
+            env("MOSTDB_ANTI_ENTROPY", "off"),
+        ],
+        ..ClusterSpec::default()
+    });
+    cluster.wait_links_up();
+    let mut c0 = cluster.node(0).client();
+    c0.post("/mostdb/set", &kv("w", "v1"));
+    let start = watch(&mut c0, "key=w&wait_ms=1");
+    assert_eq!(start["result"]["changed"], false, "{start}");
+    let v1 = start["result"]["version"]
+        .as_str()
+        .expect("version")
+        .to_string();
+
+    cluster.pause(1);
+    cluster.pause(2);
+    let addr = cluster.node(0).addr();
+    let watcher = thread::spawn(move || {
+        let mut c = Client::connect(addr);
+        watch(&mut c, &format!("key=w&version={v1}&wait_ms=3000"))
+    });
+    thread::sleep(Duration::from_millis(200));
+    // Stored by node 0 alone (the others are paused): it wakes the watch.
+    let lone = c0.post("/mostdb/set", &kv("w", "lone"));
+    assert!(lone.body_str().contains("NotMost"), "{}", lone.body_str());
+    let answer = watcher.join().expect("watcher");
+    assert_eq!(
+        answer,
+        serde_json::json!({"code":500,"message":"NotMost","success":false}),
+        "a watch reported what no majority holds"
+    );
+
+    // The others back: a write that completes is reported.
+    cluster.resume(1);
+    cluster.resume(2);
+    cluster.wait_links_up();
+    let addr = cluster.node(1).addr();
+    let watcher = thread::spawn(move || {
+        let mut c = Client::connect(addr);
+        let now = watch(&mut c, "key=w&wait_ms=1");
+        let since = now["result"]["version"]
+            .as_str()
+            .expect("version")
+            .to_string();
+        watch(&mut c, &format!("key=w&version={since}&wait_ms=10000"))
+    });
+    thread::sleep(Duration::from_millis(500));
+    c0.post("/mostdb/set", &kv("w", "v2"));
+    let answer = watcher.join().expect("watcher");
+    assert_eq!(answer["result"]["value"], "v2", "{answer}");
+    cluster.stop_all();
+}
