@@ -7,6 +7,7 @@
 //! mostdb kv del KEY
 //! mostdb kv cas KEY (--absent | --present | --expect V | --expect-version V) (VALUE | --delete) [--ttl-ms N]
 //! mostdb kv list [PREFIX] [--limit N] [--keys-only] [--local]
+//! mostdb kv watch KEY [--version V] [--wait-ms N]
 //! mostdb cluster
 //! ```
 //!
@@ -78,6 +79,11 @@ enum Cmd {
         keys_only: bool,
         local: bool,
     },
+    Watch {
+        key: String,
+        version: Option<String>,
+        wait_ms: Option<u64>,
+    },
     Cluster,
 }
 
@@ -113,13 +119,15 @@ pub fn run(args: Vec<String>, settings: &Settings, env_url: Option<String>) -> E
 
 const USAGE: &str = "usage: mostdb kv get KEY | kv set KEY VALUE [--ttl-ms N] | kv del KEY | \
      kv cas KEY (--absent|--present|--expect V|--expect-version V) (VALUE|--delete) [--ttl-ms N] | \
-     kv list [PREFIX] [--limit N] [--keys-only] [--local] | cluster; each with [--url URL] [--json]";
+     kv list [PREFIX] [--limit N] [--keys-only] [--local] | kv watch KEY [--version V] \
+     [--wait-ms N] | cluster; each with [--url URL] [--json]";
 
 fn parse(args: Vec<String>) -> Result<Cli, String> {
     let mut words = Vec::new();
     let (mut url, mut json, mut ttl_ms, mut limit) = (None, false, None, None);
     let (mut keys_only, mut local, mut delete) = (false, false, false);
     let mut expect = None;
+    let (mut version, mut wait_ms) = (None, None);
     let mut args = args.into_iter();
     while let Some(arg) = args.next() {
         let mut value = |name: &str| args.next().ok_or(format!("{name} needs a value"));
@@ -129,6 +137,8 @@ fn parse(args: Vec<String>) -> Result<Cli, String> {
             "--ttl-ms" => ttl_ms = Some(number(&value("--ttl-ms")?)?),
             "--limit" => limit = Some(number(&value("--limit")?)? as u32),
             "--keys-only" => keys_only = true,
+            "--version" => version = Some(value("--version")?),
+            "--wait-ms" => wait_ms = Some(number(&value("--wait-ms")?)?),
             "--local" => local = true,
             "--delete" => delete = true,
             "--absent" => expect = Some(json!({"absent": true})),
@@ -164,6 +174,11 @@ fn parse(args: Vec<String>) -> Result<Cli, String> {
             limit,
             keys_only,
             local,
+        },
+        (["kv", "watch", key], None) => Cmd::Watch {
+            key: key.to_string(),
+            version,
+            wait_ms,
         },
         (["cluster"], None) => Cmd::Cluster,
         _ => return Err(USAGE.to_string()),
@@ -276,6 +291,33 @@ impl Client {
                 keys_only,
                 local,
             } => return self.list(cli, prefix, *limit, *keys_only, *local),
+            Cmd::Watch {
+                key,
+                version,
+                wait_ms,
+            } => {
+                let mut query = format!("key={}", percent_encode(key));
+                if let Some(version) = version {
+                    query.push_str(&format!("&version={}", percent_encode(version)));
+                }
+                if let Some(ms) = wait_ms {
+                    query.push_str(&format!("&wait_ms={ms}"));
+                }
+                (
+                    self.call("GET", &format!("{ctx}/watch?{query}"), None)?,
+                    |a| match a["result"]["changed"].as_bool() {
+                        Some(true) => println!(
+                            "{}\t{}",
+                            a["result"]["version"].as_str().unwrap_or_default(),
+                            a["result"]["value"].as_str().unwrap_or_default()
+                        ),
+                        _ => println!(
+                            "{}\tunchanged",
+                            a["result"]["version"].as_str().unwrap_or_default()
+                        ),
+                    },
+                )
+            }
             Cmd::Cluster => (self.call("GET", "/cluster", None)?, |a| {
                 print_cluster(&a["result"])
             }),

@@ -82,6 +82,19 @@ fn every_subcommand_answers_with_its_output_and_exit_status() {
     assert_eq!(status(&run(&["kv", "del", "user/5"])), 0);
     assert_eq!(stdout(&run(&["kv", "list", "user/"])).lines().count(), 4);
 
+    // A watch: unchanged at its deadline, then the change it waits for.
+    let quiet = run(&["kv", "watch", "user/1", "--wait-ms", "200"]);
+    assert_eq!(status(&quiet), 0, "{quiet:?}");
+    let (version, word) = stdout(&quiet)
+        .trim()
+        .split_once('\t')
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .expect("version and word");
+    assert_eq!(word, "unchanged");
+    assert_eq!(status(&run(&["kv", "set", "user/1", "next"])), 0);
+    let changed = run(&["kv", "watch", "user/1", "--version", &version]);
+    assert!(stdout(&changed).trim().ends_with("\tnext"), "{changed:?}");
+
     // --json prints the node's answer; a TTL goes through.
     let json = run(&["kv", "set", "t", "v", "--ttl-ms", "60000", "--json"]);
     assert_eq!(stdout(&json).trim(), OK);
