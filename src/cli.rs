@@ -9,6 +9,8 @@
 //! mostdb kv list [PREFIX] [--limit N] [--keys-only] [--local]
 //! mostdb kv watch KEY [--version V] [--wait-ms N]
 //! mostdb cluster
+//! mostdb backup FILE
+//! mostdb restore FILE
 //! ```
 //!
 //! Every command takes `--url URL` (default `MOSTDB_URL`, else `http://127.0.0.1:5379`) and
@@ -18,6 +20,7 @@
 //!
 //! Must not import `api`, `replication`, `storage` or `server`.
 
+use std::io::Write as _;
 use std::time::Duration;
 
 use serde_json::{json, Value};
@@ -32,6 +35,8 @@ pub const DEFAULT_URL: &str = "http://127.0.0.1:5379";
 const CLIENT_TIMEOUT_MS: u64 = 30_000;
 /// The most of one answer the client reads.
 const CLIENT_ANSWER_BYTES_MAX: u64 = 256 * 1024 * 1024;
+/// Bytes of export lines one restore request carries (about: whole lines).
+const RESTORE_BATCH_BYTES: usize = 256 * 1024;
 /// Pages `kv list` follows at most (a listing that never ends is a bug, not a wait).
 const LIST_PAGES_MAX: usize = 1_000_000;
 
@@ -85,6 +90,8 @@ enum Cmd {
         wait_ms: Option<u64>,
     },
     Cluster,
+    Backup(String),
+    Restore(String),
 }
 
 /// Runs the client; what to print is printed, the exit status returned.
@@ -120,7 +127,7 @@ pub fn run(args: Vec<String>, settings: &Settings, env_url: Option<String>) -> E
 const USAGE: &str = "usage: mostdb kv get KEY | kv set KEY VALUE [--ttl-ms N] | kv del KEY | \
      kv cas KEY (--absent|--present|--expect V|--expect-version V) (VALUE|--delete) [--ttl-ms N] | \
      kv list [PREFIX] [--limit N] [--keys-only] [--local] | kv watch KEY [--version V] \
-     [--wait-ms N] | cluster; each with [--url URL] [--json]";
+     [--wait-ms N] | cluster | backup FILE | restore FILE; each with [--url URL] [--json]";
 
 fn parse(args: Vec<String>) -> Result<Cli, String> {
     let mut words = Vec::new();
@@ -181,6 +188,8 @@ fn parse(args: Vec<String>) -> Result<Cli, String> {
             wait_ms,
         },
         (["cluster"], None) => Cmd::Cluster,
+        (["backup", file], None) => Cmd::Backup(file.to_string()),
+        (["restore", file], None) => Cmd::Restore(file.to_string()),
         _ => return Err(USAGE.to_string()),
     };
     Ok(Cli { url, json, command })
@@ -213,13 +222,16 @@ impl Client {
             Some(rest) => format!("http://{rest}"),
             None => url,
         };
-        let headers = match settings.api_key_enable {
+        let mut headers = match settings.api_key_enable {
             true => vec![format!(
                 "{}: {}",
                 settings.api_key_name, settings.api_key_value
             )],
             false => Vec::new(),
         };
+        if !settings.admin_token.is_empty() {
+            headers.push(format!("Authorization: Bearer {}", settings.admin_token));
+        }
         Ok(Client {
             url,
             context: settings.context_path.clone(),
@@ -231,19 +243,107 @@ impl Client {
     /// One request; the answer's JSON.
     fn call(&self, method: &str, path: &str, body: Option<Value>) -> Result<Value, String> {
         let body = body.map(|b| b.to_string()).unwrap_or_default();
+        let (status, text) = self.call_raw(method, path, body.as_bytes())?;
+        serde_json::from_str(&text)
+            .map_err(|_| format!("{}{path} answered {status}: {text}", self.url))
+    }
+
+    /// One request; the answer's status and text.
+    fn call_raw(&self, method: &str, path: &str, body: &[u8]) -> Result<(u16, String), String> {
         let request = ProbeRequest {
             url: &self.url,
             method,
             path,
             headers: self.headers.clone(),
-            body: body.as_bytes(),
+            body,
             tls: self.tls.clone(),
             timeout: Duration::from_millis(CLIENT_TIMEOUT_MS),
             answer_bytes_max: CLIENT_ANSWER_BYTES_MAX,
         };
-        let (status, text) = probe::probe(&request).map_err(|e| format!("{}: {e}", self.url))?;
-        serde_json::from_str(&text)
-            .map_err(|_| format!("{}{path} answered {status}: {text}", self.url))
+        probe::probe(&request).map_err(|e| format!("{}: {e}", self.url))
+    }
+
+    /// `mostdb backup FILE`: every page of `/admin/export` into `file` (record lines only).
+    fn backup(&self, file: &str) -> Result<Exit, String> {
+        let mut out = std::io::BufWriter::new(
+            std::fs::File::create(file).map_err(|e| format!("{file}: {e}"))?,
+        );
+        let (mut cursor, mut records) = (None::<String>, 0u64);
+        let progress = stderr_is_terminal();
+        loop {
+            let mut path = "/admin/export?limit=1000".to_string();
+            if let Some(cursor) = &cursor {
+                path.push_str(&format!("&cursor={cursor}"));
+            }
+            let (status, text) = self.call_raw("GET", &path, b"")?;
+            if status != 200 {
+                return Err(format!("{path} answered {status}: {text}"));
+            }
+            let mut next = None;
+            for line in text.lines() {
+                let parsed: Value = serde_json::from_str(line)
+                    .map_err(|_| format!("{path} answered a line that is not JSON: {line}"))?;
+                if parsed.get("key").is_some() {
+                    writeln!(out, "{line}").map_err(|e| format!("{file}: {e}"))?;
+                    records += 1;
+                } else if let Some(failure) = parsed.get("message") {
+                    eprintln!("mostdb: the export failed: {failure}");
+                    return Ok(exit_of(&parsed));
+                } else if parsed["more"] == true {
+                    next = parsed["cursor"].as_str().map(str::to_string);
+                }
+            }
+            if progress {
+                eprint!("\r{records} records");
+            }
+            match next {
+                Some(n) => cursor = Some(n),
+                None => break,
+            }
+        }
+        out.flush().map_err(|e| format!("{file}: {e}"))?;
+        if progress {
+            eprintln!();
+        }
+        eprintln!("{records} records written to {file}");
+        Ok(Exit::Ok)
+    }
+
+    /// `mostdb restore FILE`: the lines of `file` to `/admin/import`, in batches.
+    fn restore(&self, file: &str) -> Result<Exit, String> {
+        let text = std::fs::read(file).map_err(|e| format!("{file}: {e}"))?;
+        let (mut imported, mut kept, mut failed) = (0u64, 0u64, 0u64);
+        let progress = stderr_is_terminal();
+        let mut batch: Vec<u8> = Vec::new();
+        let mut lines = text.split(|&b| b == b'\n').peekable();
+        while lines.peek().is_some() {
+            batch.clear();
+            while let Some(line) = lines.next_if(|_| batch.len() < RESTORE_BATCH_BYTES) {
+                batch.extend_from_slice(line);
+                batch.push(b'\n');
+            }
+            let (status, reply) = self.call_raw("POST", "/admin/import", &batch)?;
+            let parsed: Value = serde_json::from_str(&reply)
+                .map_err(|_| format!("/admin/import answered {status}: {reply}"))?;
+            imported += parsed["result"]["imported"].as_u64().unwrap_or(0);
+            kept += parsed["result"]["kept"].as_u64().unwrap_or(0);
+            failed += parsed["result"]["failed"].as_u64().unwrap_or(0);
+            if parsed["code"] != 200 && parsed["result"]["failed"].is_null() {
+                report(&parsed);
+                return Ok(Exit::Failed);
+            }
+            if progress {
+                eprint!("\r{imported} records");
+            }
+        }
+        if progress {
+            eprintln!();
+        }
+        eprintln!(
+            "{imported} records restored from {file}, {kept} kept (newer there, or expired), \
+             {failed} failed"
+        );
+        Ok(if failed == 0 { Exit::Ok } else { Exit::NotMost })
     }
 
     fn run(&self, cli: &Cli) -> Result<Exit, String> {
@@ -272,19 +372,14 @@ impl Client {
                 expect,
                 change,
                 ttl_ms,
-            } => {
-                let mut body = json!({"key": key, "expect": expect});
-                match change {
-                    Some(value) => body["value"] = json!(value),
-                    None => body["delete"] = json!(true),
-                }
-                if let Some(ttl) = ttl_ms {
-                    body["ttl_ms"] = json!(ttl);
-                }
-                (self.call("POST", &format!("{ctx}/cas"), Some(body))?, |a| {
-                    println!("{}", a["result"]["version"].as_str().unwrap_or_default())
-                })
-            }
+            } => (
+                self.call(
+                    "POST",
+                    &format!("{ctx}/cas"),
+                    Some(cas_body(key, expect, change.as_deref(), *ttl_ms)),
+                )?,
+                |a| println!("{}", a["result"]["version"].as_str().unwrap_or_default()),
+            ),
             Cmd::List {
                 prefix,
                 limit,
@@ -295,29 +390,9 @@ impl Client {
                 key,
                 version,
                 wait_ms,
-            } => {
-                let mut query = format!("key={}", percent_encode(key));
-                if let Some(version) = version {
-                    query.push_str(&format!("&version={}", percent_encode(version)));
-                }
-                if let Some(ms) = wait_ms {
-                    query.push_str(&format!("&wait_ms={ms}"));
-                }
-                (
-                    self.call("GET", &format!("{ctx}/watch?{query}"), None)?,
-                    |a| match a["result"]["changed"].as_bool() {
-                        Some(true) => println!(
-                            "{}\t{}",
-                            a["result"]["version"].as_str().unwrap_or_default(),
-                            a["result"]["value"].as_str().unwrap_or_default()
-                        ),
-                        _ => println!(
-                            "{}\tunchanged",
-                            a["result"]["version"].as_str().unwrap_or_default()
-                        ),
-                    },
-                )
-            }
+            } => (self.watch(key, version.as_deref(), *wait_ms)?, show_watch),
+            Cmd::Backup(file) => return self.backup(file),
+            Cmd::Restore(file) => return self.restore(file),
             Cmd::Cluster => (self.call("GET", "/cluster", None)?, |a| {
                 print_cluster(&a["result"])
             }),
@@ -331,6 +406,23 @@ impl Client {
             report(&answer);
         }
         Ok(exit)
+    }
+
+    /// One watch: its answer.
+    fn watch(
+        &self,
+        key: &str,
+        version: Option<&str>,
+        wait_ms: Option<u64>,
+    ) -> Result<Value, String> {
+        let mut query = format!("key={}", percent_encode(key));
+        if let Some(version) = version {
+            query.push_str(&format!("&version={}", percent_encode(version)));
+        }
+        if let Some(ms) = wait_ms {
+            query.push_str(&format!("&wait_ms={ms}"));
+        }
+        self.call("GET", &format!("{}/watch?{query}", self.context), None)
     }
 
     /// Every page of a listing, printed as it comes: `key<TAB>value` (or the key alone).
@@ -385,6 +477,37 @@ impl Client {
         }
         Err("the listing did not end".to_string())
     }
+}
+
+/// A CAS request's body.
+fn cas_body(key: &str, expect: &Value, change: Option<&str>, ttl_ms: Option<u64>) -> Value {
+    let mut body = json!({"key": key, "expect": expect});
+    match change {
+        Some(value) => body["value"] = json!(value),
+        None => body["delete"] = json!(true),
+    }
+    if let Some(ttl) = ttl_ms {
+        body["ttl_ms"] = json!(ttl);
+    }
+    body
+}
+
+/// A watch's answer: `version<TAB>value`, or `version<TAB>unchanged`.
+fn show_watch(answer: &Value) {
+    let result = &answer["result"];
+    let version = result["version"].as_str().unwrap_or_default();
+    match result["changed"].as_bool() {
+        Some(true) => println!(
+            "{version}\t{}",
+            result["value"].as_str().unwrap_or_default()
+        ),
+        _ => println!("{version}\tunchanged"),
+    }
+}
+
+/// Whether stderr is a terminal (progress lines only there).
+fn stderr_is_terminal() -> bool {
+    std::io::IsTerminal::is_terminal(&std::io::stderr())
 }
 
 /// The exit status an answer's envelope means.

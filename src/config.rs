@@ -209,7 +209,7 @@ impl Default for Settings {
 }
 
 /// The first words that make the binary the command-line client (`cli`).
-pub const CLIENT_COMMANDS: [&str; 2] = ["kv", "cluster"];
+pub const CLIENT_COMMANDS: [&str; 4] = ["kv", "cluster", "backup", "restore"];
 
 /// What the command line asks for.
 #[derive(Debug)]

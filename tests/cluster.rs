@@ -5,7 +5,8 @@
 //! skewed clocks do to a cluster (`hardening`), heartbeat monitoring: readiness without a
 //! majority and the reachability matrix (`monitoring`), value limits that differ from node to
 //! node or change at runtime (`limits`), compare-and-set raced from every node (`cas`), majority
-//! listings through a node that missed writes (`list`), a watch under a partition (`watch`). Clusters share the machine by its cores (see
+//! listings through a node that missed writes (`list`), a watch under a partition (`watch`), backup and
+//! restore under writes (`backup`). Clusters share the machine by its cores (see
 //! `support/cluster.rs`, `LoadSlot`). Single-node tests are in `tests/node.rs`; measurements
 //! in `benches/convergence.rs`.
 //!
@@ -13,6 +14,8 @@
 
 mod support;
 
+#[path = "cluster/backup.rs"]
+mod backup;
 #[path = "cluster/cas.rs"]
 mod cas;
 #[path = "cluster/convergence.rs"]

@@ -82,7 +82,7 @@ impl Api {
 }
 
 /// Who may use the admin routes: the bearer token when one is set, else loopback only.
-fn admin_access(live: &Live, req: &Request<'_>, from: IpAddr) -> Result<(), Response> {
+pub(super) fn admin_access(live: &Live, req: &Request<'_>, from: IpAddr) -> Result<(), Response> {
     let token = live.current().admin_token.clone();
     if token.is_empty() {
         return match from.is_loopback() {

@@ -30,7 +30,7 @@ use crate::http::Response;
 use crate::limits::{KEY_BYTES_MAX, LIST_LIMIT_DEFAULT, LIST_LIMIT_MAX};
 use crate::replication::listing::{self, KeyRange, Merged, RangeEntry, RangePage};
 use crate::replication::protocol::{ReplicaReply, SyncRequest};
-use crate::replication::{Found, OpError};
+use crate::replication::{Found, OpError, Version};
 use crate::runtime::{join_all, Local};
 
 /// Quorum reads one listing runs at once to settle the entries its pages disagree on.
@@ -38,17 +38,19 @@ const SETTLE_READS_IN_FLIGHT: usize = 32;
 
 /// A parsed listing request.
 #[derive(Debug, PartialEq, Eq)]
-struct ListRequest {
-    range: KeyRange,
-    limit: usize,
-    keys_only: bool,
-    local: bool,
+pub(super) struct ListRequest {
+    pub range: KeyRange,
+    pub limit: usize,
+    pub keys_only: bool,
+    pub local: bool,
 }
 
-/// One item of the answer.
-struct Item {
-    key: Vec<u8>,
-    value: Vec<u8>,
+/// One item of a listing: a live value, its version and its expiry (an HLC), if any.
+pub(super) struct Item {
+    pub key: Vec<u8>,
+    pub value: Vec<u8>,
+    pub version: Version,
+    pub expires: Option<u64>,
 }
 
 impl Api {
@@ -84,13 +86,15 @@ impl Api {
             .map(|e| Item {
                 key: e.key,
                 value: e.value.unwrap_or_default(),
+                version: e.version,
+                expires: e.meta.expires,
             })
             .collect();
         Ok((items, resume_after))
     }
 
     /// Q replicas' pages, merged; disagreements settled by quorum reads.
-    async fn list_majority(
+    pub(super) async fn list_majority(
         &self,
         request: &ListRequest,
     ) -> Result<(Vec<Item>, Option<Vec<u8>>), ApiError> {
@@ -105,9 +109,17 @@ impl Api {
                 RangeEntry {
                     tombstone: true, ..
                 } if agreed => {}
-                RangeEntry { key, value, .. } if agreed && !expired => items.push(Some(Item {
+                RangeEntry {
+                    key,
+                    value,
+                    version,
+                    meta,
+                    ..
+                } if agreed && !expired => items.push(Some(Item {
                     key,
                     value: value.unwrap_or_default(),
+                    version,
+                    expires: meta.expires,
                 })),
                 RangeEntry { key, .. } => {
                     unsettled.push((items.len(), key));
@@ -125,6 +137,8 @@ impl Api {
                 items[*at] = read.map_err(op_error)?.map(|found| Item {
                     key: key.clone(),
                     value: found.value,
+                    version: found.version,
+                    expires: found.expires,
                 });
             }
         }
@@ -192,7 +206,7 @@ impl Api {
 }
 
 /// The listing a query asks for.
-fn parse(query: &str) -> Result<ListRequest, ApiError> {
+pub(super) fn parse(query: &str) -> Result<ListRequest, ApiError> {
     let key = |name: &str| -> Result<Option<Vec<u8>>, ApiError> {
         match query::param(query, name) {
             Some(k) if k.len() > KEY_BYTES_MAX => Err(bad_param("a key is at most 8192 bytes")),
@@ -311,6 +325,8 @@ mod tests {
         let items = [Item {
             key: b"a1".to_vec(),
             value: b"v".to_vec(),
+            version: Version::ZERO,
+            expires: None,
         }];
         let done = String::from_utf8(encode(&request, &items, None)).expect("utf-8");
         assert_eq!(

@@ -7,6 +7,7 @@
 
 pub mod admin;
 mod audit;
+mod backup;
 mod batch;
 pub mod cas;
 pub mod cluster;
@@ -101,6 +102,8 @@ enum Route {
     Batch,
     List,
     Watch,
+    Export,
+    Import,
     Healthz,
     Readyz,
     Cluster,
@@ -122,6 +125,7 @@ impl Route {
             Some(Route::Batch) => metrics::Route::Batch,
             Some(Route::List) => metrics::Route::List,
             Some(Route::Watch) => metrics::Route::Watch,
+            Some(Route::Export | Route::Import) => metrics::Route::Backup,
             Some(Route::Healthz) => metrics::Route::Healthz,
             Some(Route::Readyz) => metrics::Route::Readyz,
             Some(Route::Cluster) => metrics::Route::Cluster,
@@ -264,6 +268,8 @@ impl Api {
             }
             (Method::Get | Method::Head, Route::Readyz) => self.readiness(),
             (_, Route::AdminConfig) => Ok(self.admin_config(req, conn.from).await),
+            (_, Route::Export) => Ok(self.export(req, conn).await),
+            (_, Route::Import) => Ok(self.import(req, conn).await),
             (Method::Get | Method::Head, Route::Cluster) => self.cluster_view(req.query).await,
             (Method::Get | Method::Head, Route::Metrics) => self.metrics_text().await,
             _ => Ok(method_not_allowed(allow)),
@@ -292,6 +298,8 @@ impl Api {
             "/readyz" => return Some((Route::Readyz, ALLOW_PROBE)),
             "/cluster" => return Some((Route::Cluster, ALLOW_PROBE)),
             admin::ADMIN_CONFIG_PATH => return Some((Route::AdminConfig, admin::ALLOW_ADMIN)),
+            backup::EXPORT_PATH => return Some((Route::Export, ALLOW_GET)),
+            backup::IMPORT_PATH => return Some((Route::Import, ALLOW_POST)),
             "/metrics" => return Some((Route::Metrics, ALLOW_PROBE)),
             _ => {}
         }

@@ -47,6 +47,8 @@ pub enum Route {
     List,
     /// A watch (long poll).
     Watch,
+    /// `/admin/export` and `/admin/import`.
+    Backup,
     Healthz,
     Readyz,
     Cluster,
@@ -58,7 +60,7 @@ pub enum Route {
 }
 
 impl Route {
-    pub const ALL: [Route; 16] = [
+    pub const ALL: [Route; 17] = [
         Route::Set,
         Route::Get,
         Route::Del,
@@ -69,6 +71,7 @@ impl Route {
         Route::Batch,
         Route::List,
         Route::Watch,
+        Route::Backup,
         Route::Healthz,
         Route::Readyz,
         Route::Cluster,
@@ -90,6 +93,7 @@ impl Route {
             Route::Batch => "batch",
             Route::List => "list",
             Route::Watch => "watch",
+            Route::Backup => "backup",
             Route::Healthz => "healthz",
             Route::AdminConfig => "admin_config",
             Route::Readyz => "readyz",

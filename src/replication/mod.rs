@@ -405,6 +405,40 @@ impl Replication {
         .await
     }
 
+    /// Restores a record of an export (DESIGN §11): sets `key` to `value` with a CAS whose
+    /// compare holds only while the key's version (a tombstone's too) is below the record's
+    /// `version`, so a key written or deleted since the export is left alone and a repeated
+    /// import changes nothing. The value gets a fresh version (a recovered node's promise floor
+    /// refuses versions older than its recovery); an expiry (an HLC) keeps its time left, and
+    /// an expired record is skipped. `Ok(true)`: stored; `Ok(false)`: left alone.
+    pub async fn import(
+        &self,
+        key: Vec<u8>,
+        version: Version,
+        value: Vec<u8>,
+        expires: Option<u64>,
+    ) -> Result<bool, OpError> {
+        let ttl_ms = match expires {
+            None => None,
+            Some(at) if at <= self.clock_now() => return Ok(false),
+            Some(at) => Some(clock::ms_left(at, self.clock_now()).max(1)),
+        };
+        let change = Change {
+            value: Some(value),
+            ttl_ms,
+        };
+        match self.cas(key, Expect::OlderThan(version), change).await? {
+            CasDone::Ok { .. } => Ok(true),
+            CasDone::CompareFailed { .. } => Ok(false),
+            CasDone::NotMost { .. } => Err(OpError::NotMost {
+                indeterminate: false,
+            }),
+            CasDone::Indeterminate { .. } => Err(OpError::NotMost {
+                indeterminate: true,
+            }),
+        }
+    }
+
     /// Waits until this node's replica of `key` stores a new version, or `wait` passes (what
     /// a watch waits for between its quorum reads, on the key's owner core).
     pub async fn wait_change(&self, key: Vec<u8>, wait: std::time::Duration) {

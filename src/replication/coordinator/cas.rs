@@ -43,6 +43,9 @@ pub enum Expect {
     /// promises agree: every replica that answers ends up above any promise it held, so
     /// anti-entropy can copy the key again (what settles a promise left behind, DESIGN §10).
     Settle,
+    /// The key's version (a tombstone's too; the zero version when never written) is below
+    /// this one: what restores a record of an export without undoing anything newer.
+    OlderThan(Version),
 }
 
 /// The change a CAS applies when its compare holds.
@@ -524,6 +527,7 @@ pub fn compare_holds(expect: &Expect, current: &Current) -> bool {
         Expect::Present => current.value.is_some(),
         Expect::Value(v) => current.value.as_ref() == Some(v),
         Expect::Version(v) => current.value.is_some() && current.version == *v,
+        Expect::OlderThan(v) => current.version < *v,
         Expect::Never | Expect::Settle => false,
     }
 }
