@@ -24,7 +24,7 @@ use std::sync::Barrier;
 use std::time::{Duration, Instant};
 
 use super::history::{CasAnswer, Expect, KvOp, Outcome, Rec};
-use super::kv::{interpret, KvClient, Reply, ReplyClass, REPLY_CLASSES};
+use super::kv::{interpret, KvClient, Padding, Reply, ReplyClass, REPLY_CLASSES};
 
 /// Nodes a racer tries for one create, moving on only after an answer that proves the attempt
 /// had no effect (never after an indeterminate one).
@@ -36,13 +36,15 @@ pub const FINAL_READ_ROUNDS_MAX: usize = 20;
 pub const FINAL_READ_RETRY_MS: u64 = 250;
 
 /// A recorded run on a cluster: its nodes, how long a client waits for an answer, the flag
-/// that stops the clients, the clock of the history, and its process ids.
+/// that stops the clients, the clock of the history, its process ids, and how its clients pad
+/// values.
 pub struct Run {
     pub addrs: Vec<SocketAddr>,
     pub io_timeout: Duration,
     pub stop: AtomicBool,
     pub t0: Instant,
     pub next_pid: AtomicU64,
+    pub padding: Option<Padding>,
 }
 
 impl Run {
@@ -53,7 +55,13 @@ impl Run {
             stop: AtomicBool::new(false),
             t0: Instant::now(),
             next_pid: AtomicU64::new(0),
+            padding: None,
         }
+    }
+    /// The same run, its clients padding values as `padding` says.
+    pub fn padded(mut self, padding: Padding) -> Run {
+        self.padding = Some(padding);
+        self
     }
     pub fn now_ns(&self) -> u64 {
         self.t0.elapsed().as_nanos() as u64
@@ -65,7 +73,7 @@ impl Run {
         self.stop.load(Ordering::Relaxed)
     }
     pub fn client(&self) -> KvClient {
-        KvClient::new(self.addrs.clone(), self.io_timeout)
+        KvClient::new(self.addrs.clone(), self.io_timeout).padded(self.padding.clone())
     }
 }
 
