@@ -182,16 +182,29 @@ struct Ctx {
 impl Ctx {
     /// A key from the listed, hot or cold window (see [`HOT_KEYS_ACTIVE`]).
     fn pick_key(&self, rng: &mut Rng) -> String {
-        let (class, issued, ops_per_key, active) = match rng.below(100) {
+        match rng.below(100) {
             p if p < LISTED_PERCENT => {
                 let n = self.listed_issued.fetch_add(1, Ordering::Relaxed);
-                return listed_key(n / LISTED_OPS_PER_KEY + rng.below(LISTED_KEYS_ACTIVE));
+                listed_key(n / LISTED_OPS_PER_KEY + rng.below(LISTED_KEYS_ACTIVE))
             }
-            p if p % 2 == 0 => ('h', &self.hot_issued, HOT_OPS_PER_KEY, HOT_KEYS_ACTIVE),
-            _ => ('c', &self.cold_issued, COLD_OPS_PER_KEY, COLD_KEYS_ACTIVE),
-        };
-        let n = issued.fetch_add(1, Ordering::Relaxed) / ops_per_key + rng.below(active);
-        format!("{class}{n}")
+            p if p % 2 == 0 => {
+                let n = self.hot_issued.fetch_add(1, Ordering::Relaxed);
+                hot_key(n / HOT_OPS_PER_KEY + rng.below(HOT_KEYS_ACTIVE))
+            }
+            _ => {
+                let n = self.cold_issued.fetch_add(1, Ordering::Relaxed);
+                format!("c{}", n / COLD_OPS_PER_KEY + rng.below(COLD_KEYS_ACTIVE))
+            }
+        }
+    }
+
+    /// The hot window now, and a key on either side.
+    fn hot_range(&self) -> (String, String) {
+        let w = self.hot_issued.load(Ordering::Relaxed) / HOT_OPS_PER_KEY;
+        (
+            hot_key(w.saturating_sub(1)),
+            hot_key(w + HOT_KEYS_ACTIVE + 1),
+        )
     }
 
     /// The range a lister's pass lists now: from the next keys of the listed window to
@@ -211,6 +224,11 @@ impl Ctx {
         let recent = ms(self.run.t0.elapsed()) < (back >> 8) + LIST_FOCUS_MS;
         (back != 0 && recent).then(|| (back, (back & 0xFF) as usize - 1))
     }
+}
+
+/// The hot key `n` (its number padded, so that the window is a range of keys).
+fn hot_key(n: u64) -> String {
+    format!("h{n:06}")
 }
 
 /// The listed key `n` (module doc: named downwards).
@@ -651,9 +669,13 @@ fn run_workload(cluster: &mut Cluster, ctx: &Ctx, secs: u64) -> (Result<Vec<Even
     let nodes = cluster.size();
     let race = Race::new(nodes, Duration::from_millis(RACE_PAUSE_MS), usize::MAX);
     let pause = Duration::from_millis(COUNTER_PAUSE_MS);
-    let (range, focus) = (|| ctx.listed_range(), || ctx.list_focus());
+    let (listed, hot, focus) = (
+        || ctx.listed_range(),
+        || ctx.hot_range(),
+        || ctx.list_focus(),
+    );
     let plan = ListPlan {
-        range: &range,
+        ranges: &[&listed, &hot],
         focus: &focus,
         limits: LIST_LIMIT_MIN..=LIST_LIMIT_MAX,
         pause: Duration::from_millis(LIST_PASS_PAUSE_MS),

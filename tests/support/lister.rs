@@ -37,8 +37,9 @@ pub const LIST_PROBLEMS_LISTED_MAX: usize = 10;
 
 /// What a lister lists and when; the closures read the run's state.
 pub struct ListPlan<'a> {
-    /// The range of a new pass: from the first key (included) to the second (excluded).
-    pub range: &'a (dyn Fn() -> (String, String) + Sync),
+    /// The ranges of the passes, in turn, each as it is when a pass starts: from the first
+    /// key (included) to the second (excluded). After a fault, the first is listed first.
+    pub ranges: &'a [&'a (dyn Fn() -> (String, String) + Sync)],
     /// A node just back from a fault, while that is recent: (an id of the event, the node).
     /// A new event ends the pass under way; the next ones go through that node.
     pub focus: &'a (dyn Fn() -> Option<(u64, usize)> + Sync),
@@ -83,11 +84,18 @@ pub fn list_loop(me: usize, run: &Run, plan: &ListPlan) -> ListerOut {
     let mut rng = Rng(plan.seed ^ (me as u64 + 1).wrapping_mul(0x9FB2_1C65_1E98_DF25));
     let mut out = ListerOut::default();
     let pid = run.new_pid();
+    let (mut turn, mut last_event) = (0, None);
     while !run.stopped() {
         let focus = (plan.focus)();
+        if focus.is_some() && focus.map(|f| f.0) != last_event {
+            (turn, last_event) = (0, focus.map(|f| f.0));
+        }
+        let range = (plan.ranges[turn % plan.ranges.len()])();
+        turn += 1;
         let limit = *plan.limits.start() + rng.below(plan.limits.clone().count() as u64) as usize;
         let first = rng.below(run.addrs.len() as u64) as usize;
-        let (pass, failed) = one_pass(run, plan, &mut kv, &mut out, (pid, limit, first, focus));
+        let how = (pid, limit, first, focus);
+        let (pass, failed) = one_pass(run, plan, range, &mut kv, &mut out, how);
         let interrupted = !pass.whole && !failed;
         out.passes.push(pass);
         if failed {
@@ -99,16 +107,16 @@ pub fn list_loop(me: usize, run: &Run, plan: &ListPlan) -> ListerOut {
     out
 }
 
-/// One pass with page limit `limit`, each page through the focus node or else through a node
+/// One pass over `start..end` with page limit `limit`, each page through the focus node or else through a node
 /// in turn from `first`; `true` with it if a page got no answer from any node.
 fn one_pass(
     run: &Run,
     plan: &ListPlan,
+    (start, end): (String, String),
     kv: &mut KvClient,
     out: &mut ListerOut,
     (pid, limit, first, focus): (u64, usize, usize, Option<(u64, usize)>),
 ) -> (Pass, bool) {
-    let (start, end) = (plan.range)();
     let mut pass = Pass {
         pid,
         start,
