@@ -43,7 +43,7 @@ use crate::support::lister::{list_loop, list_reads, print_listers, ListPlan, Lis
 use crate::support::proxy::CutMode;
 use crate::support::recorded::{
     count_up, final_count, final_reads, print_cas_answers, print_stats, verify_race_and_counter,
-    CounterOut, PhaseStats, Race, RacerOut, Run,
+    CounterOut, PhaseStats, Race, RacerOut, Run, Window,
 };
 
 /// Concurrent client threads.
@@ -57,25 +57,23 @@ const CLIENT_IO_TIMEOUT_MS: u64 = 3_000;
 /// Nodes a client tries for one operation, moving on only after an answer that proves the
 /// attempt had no effect (never after an indeterminate write).
 const ATTEMPTS_MAX: usize = 3;
-/// Keys come from two sliding windows (STACK.md §5.3: many keys, so each key's history stays
-/// small enough for the checker). Half the operations go to a few hot keys, where clients
-/// collide; the rest to many cold keys that each live long enough to see several faults.
-/// A window of `ACTIVE` keys moves on by one key every `OPS_PER_KEY` of its operations, so
-/// each key gets about `OPS_PER_KEY` operations.
+/// Keys come from sliding windows ([`Window`]: `ACTIVE` keys at a time, `OPS_PER_KEY`
+/// operations each). About half the operations go to a few hot keys, where clients collide;
+/// the rest to many cold keys that each live long enough to see several faults, but for
+/// `LISTED_PERCENT` to the listed keys: named downwards (`l{999999 - n}`), with big values.
+/// The listers list the hot window (and a key on either side) and the listed one with the
+/// keys it reaches next and older keys behind it.
 const HOT_KEYS_ACTIVE: u64 = 10;
 const HOT_OPS_PER_KEY: u64 = 150;
 const COLD_KEYS_ACTIVE: u64 = 1_000;
 const COLD_OPS_PER_KEY: u64 = 100;
-/// The listed keys: a third window, `LISTED_PERCENT` of the operations, key n named
-/// `l{LISTED_KEY_TOP - n}` (downwards). A pass lists the window, the keys it reaches next and
-/// older ones behind it. `BIG_PERCENT` of their values are `BIG_VALUE_BYTES` on the wire: two
-/// never fit a replica's page (`LIST_PAGE_BYTES_MAX` in src/limits.rs, 256 KiB).
 const LISTED_PERCENT: u64 = 8;
 const LISTED_KEYS_ACTIVE: u64 = 8;
 const LISTED_OPS_PER_KEY: u64 = 40;
-const LISTED_KEY_TOP: u64 = 999_999;
 const LISTED_AHEAD: u64 = 4;
 const LISTED_BEHIND: u64 = 24;
+/// `BIG_PERCENT` of the listed keys' values are `BIG_VALUE_BYTES` on the wire: two never fit
+/// a replica's page (`LIST_PAGE_BYTES_MAX` in src/limits.rs, 256 KiB).
 const BIG_PERCENT: u64 = 40;
 const BIG_VALUE_BYTES: usize = 140_000;
 const _: () = assert!(2 * BIG_VALUE_BYTES > 256 * 1024);
@@ -171,9 +169,9 @@ struct Ctx {
     /// Nodes, clock, process ids and the stop flag (shared with the CAS race and counter).
     run: Run,
     phase: AtomicU8,
-    hot_issued: AtomicU64,
-    cold_issued: AtomicU64,
-    listed_issued: AtomicU64,
+    hot: Window,
+    cold: Window,
+    listed: Window,
     /// The last node back from a fault: `ms << 8 | node + 1` (`ms` on the run's clock; 0: none).
     returned: AtomicU64,
     seed: u64,
@@ -183,39 +181,10 @@ impl Ctx {
     /// A key from the listed, hot or cold window (see [`HOT_KEYS_ACTIVE`]).
     fn pick_key(&self, rng: &mut Rng) -> String {
         match rng.below(100) {
-            p if p < LISTED_PERCENT => {
-                let n = self.listed_issued.fetch_add(1, Ordering::Relaxed);
-                listed_key(n / LISTED_OPS_PER_KEY + rng.below(LISTED_KEYS_ACTIVE))
-            }
-            p if p % 2 == 0 => {
-                let n = self.hot_issued.fetch_add(1, Ordering::Relaxed);
-                hot_key(n / HOT_OPS_PER_KEY + rng.below(HOT_KEYS_ACTIVE))
-            }
-            _ => {
-                let n = self.cold_issued.fetch_add(1, Ordering::Relaxed);
-                format!("c{}", n / COLD_OPS_PER_KEY + rng.below(COLD_KEYS_ACTIVE))
-            }
+            p if p < LISTED_PERCENT => self.listed.pick(rng),
+            p if p % 2 == 0 => self.hot.pick(rng),
+            _ => self.cold.pick(rng),
         }
-    }
-
-    /// The hot window now, and a key on either side.
-    fn hot_range(&self) -> (String, String) {
-        let w = self.hot_issued.load(Ordering::Relaxed) / HOT_OPS_PER_KEY;
-        (
-            hot_key(w.saturating_sub(1)),
-            hot_key(w + HOT_KEYS_ACTIVE + 1),
-        )
-    }
-
-    /// The range a lister's pass lists now: from the next keys of the listed window to
-    /// [`LISTED_BEHIND`] keys behind it (just after that key's name).
-    fn listed_range(&self) -> (String, String) {
-        let w = self.listed_issued.load(Ordering::Relaxed) / LISTED_OPS_PER_KEY;
-        let start = listed_key(w + LISTED_KEYS_ACTIVE + LISTED_AHEAD);
-        (
-            start,
-            format!("{}~", listed_key(w.saturating_sub(LISTED_BEHIND))),
-        )
     }
 
     /// The node back from a fault within the last [`LIST_FOCUS_MS`], with its event's id.
@@ -226,14 +195,15 @@ impl Ctx {
     }
 }
 
-/// The hot key `n` (its number padded, so that the window is a range of keys).
+/// Key names of the windows, of one length each (a window is then a range of keys).
 fn hot_key(n: u64) -> String {
     format!("h{n:06}")
 }
-
-/// The listed key `n` (module doc: named downwards).
+fn cold_key(n: u64) -> String {
+    format!("c{n}")
+}
 fn listed_key(n: u64) -> String {
-    format!("l{:06}", LISTED_KEY_TOP.saturating_sub(n))
+    format!("l{:06}", 999_999u64.saturating_sub(n))
 }
 
 fn ms(d: Duration) -> u64 {
@@ -550,9 +520,9 @@ fn linearizable_under_kill_pause_and_partition() {
     let ctx = Ctx {
         run: Run::new(cluster.addrs(), io_timeout).padded(padding),
         phase: AtomicU8::new(Phase::Quiet as u8),
-        hot_issued: AtomicU64::new(0),
-        cold_issued: AtomicU64::new(0),
-        listed_issued: AtomicU64::new(0),
+        hot: Window::new(HOT_KEYS_ACTIVE, HOT_OPS_PER_KEY, hot_key),
+        cold: Window::new(COLD_KEYS_ACTIVE, COLD_OPS_PER_KEY, cold_key),
+        listed: Window::new(LISTED_KEYS_ACTIVE, LISTED_OPS_PER_KEY, listed_key),
         returned: AtomicU64::new(0),
         seed,
     };
@@ -670,8 +640,8 @@ fn run_workload(cluster: &mut Cluster, ctx: &Ctx, secs: u64) -> (Result<Vec<Even
     let race = Race::new(nodes, Duration::from_millis(RACE_PAUSE_MS), usize::MAX);
     let pause = Duration::from_millis(COUNTER_PAUSE_MS);
     let (listed, hot, focus) = (
-        || ctx.listed_range(),
-        || ctx.hot_range(),
+        || ctx.listed.range(LISTED_BEHIND, LISTED_AHEAD),
+        || ctx.hot.range(1, 1),
         || ctx.list_focus(),
     );
     let plan = ListPlan {

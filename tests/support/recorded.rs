@@ -23,7 +23,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Barrier;
 use std::time::{Duration, Instant};
 
-use super::history::{CasAnswer, Expect, KvOp, Outcome, Rec};
+use super::history::{CasAnswer, Expect, KvOp, Outcome, Rec, Rng};
 use super::kv::{interpret, KvClient, Padding, Reply, ReplyClass, REPLY_CLASSES};
 
 /// Nodes a racer tries for one create, moving on only after an answer that proves the attempt
@@ -74,6 +74,46 @@ impl Run {
     }
     pub fn client(&self) -> KvClient {
         KvClient::new(self.addrs.clone(), self.io_timeout).padded(self.padding.clone())
+    }
+}
+
+/// A sliding window of keys (STACK.md §5.3: many keys, so each key's history stays small
+/// enough for the checker): `active` keys at a time, moving on by one key every `ops_per_key`
+/// of its operations, so each key gets about `ops_per_key` operations. Key n is `name(n)`.
+pub struct Window {
+    pub active: u64,
+    pub ops_per_key: u64,
+    pub name: fn(u64) -> String,
+    issued: AtomicU64,
+}
+
+impl Window {
+    pub fn new(active: u64, ops_per_key: u64, name: fn(u64) -> String) -> Window {
+        let issued = AtomicU64::new(0);
+        Window {
+            active,
+            ops_per_key,
+            name,
+            issued,
+        }
+    }
+
+    /// The key of the next operation.
+    pub fn pick(&self, rng: &mut Rng) -> String {
+        let n = self.issued.fetch_add(1, Ordering::Relaxed);
+        (self.name)(n / self.ops_per_key + rng.below(self.active))
+    }
+
+    /// The key range, in key order, that holds the window now with `behind` keys before it
+    /// and `ahead` after it (in the window's order): from the first name to just after the
+    /// last. Names must be of one length for the range to hold no other of the window's keys.
+    pub fn range(&self, behind: u64, ahead: u64) -> (String, String) {
+        let w = self.issued.load(Ordering::Relaxed) / self.ops_per_key;
+        let (a, b) = (
+            (self.name)(w.saturating_sub(behind)),
+            (self.name)(w + self.active + ahead),
+        );
+        (a.clone().min(b.clone()), format!("{}~", a.max(b)))
     }
 }
 
