@@ -67,9 +67,9 @@ const HOT_KEYS_ACTIVE: u64 = 10;
 const HOT_OPS_PER_KEY: u64 = 150;
 const COLD_KEYS_ACTIVE: u64 = 1_000;
 const COLD_OPS_PER_KEY: u64 = 100;
-const LISTED_PERCENT: u64 = 8;
+const LISTED_PERCENT: u64 = 4;
 const LISTED_KEYS_ACTIVE: u64 = 8;
-const LISTED_OPS_PER_KEY: u64 = 40;
+const LISTED_OPS_PER_KEY: u64 = 20;
 const LISTED_AHEAD: u64 = 4;
 const LISTED_BEHIND: u64 = 24;
 /// `BIG_PERCENT` of the listed keys' values are `BIG_VALUE_BYTES` on the wire: two never fit
@@ -82,7 +82,7 @@ const _: () = assert!(2 * BIG_VALUE_BYTES > 256 * 1024);
 const LISTERS: usize = 2;
 const LIST_LIMIT_MIN: usize = 2;
 const LIST_LIMIT_MAX: usize = 5;
-const LIST_PASS_PAUSE_MS: u64 = 100;
+const LIST_PASS_PAUSE_MS: u64 = 250;
 const LIST_FOCUS_MS: u64 = 1_500;
 /// Pause of a client after an operation that failed on every node it tried (bounds the
 /// request rate against a cluster that refuses everything).

@@ -83,13 +83,14 @@ impl Padding {
         if !key.starts_with(self.prefix) {
             return value;
         }
-        let name = value
-            .split_once('~')
-            .map_or(value.as_str(), |(name, _)| name);
-        if self.wire(key, name) == value {
-            return name.to_string();
+        let (name, pad) = value.split_once('~').unwrap_or((value.as_str(), ""));
+        let padded =
+            value.len() == self.bytes.max(name.len() + 1) && pad.bytes().all(|b| b == b'x');
+        match (self.is_big(name), value.contains('~')) {
+            (false, false) => value,
+            (true, true) if padded => name.to_string(),
+            _ => format!("corrupt:{}", value.chars().take(64).collect::<String>()),
         }
-        format!("corrupt:{}", value.chars().take(64).collect::<String>())
     }
 }
 

@@ -107,8 +107,9 @@ pub fn list_loop(me: usize, run: &Run, plan: &ListPlan) -> ListerOut {
     out
 }
 
-/// One pass over `start..end` with page limit `limit`, each page through the focus node or else through a node
-/// in turn from `first`; `true` with it if a page got no answer from any node.
+/// One pass over `start..end` with page limit `limit`, each page through the focus node or
+/// else through a node in turn from `first`; `true` with it if a page got no answer from any
+/// node.
 fn one_pass(
     run: &Run,
     plan: &ListPlan,
@@ -144,6 +145,8 @@ fn one_pass(
             let ret_ns = run.now_ns();
             out.classes[class(&reply) as usize] += 1;
             match reply {
+                Reply::NotMost { .. } | Reply::Unavailable(_) | Reply::NotSent(_) => {}
+                Reply::Lost(_) => {}
                 Reply::Page { items, cursor } => {
                     page = Some((
                         PageSeen {
@@ -155,8 +158,7 @@ fn one_pass(
                     ));
                     break;
                 }
-                Reply::Unexpected(e) => out.unexpected.push(format!("list {query}: {e}")),
-                _ => {}
+                other => out.unexpected.push(format!("list {query}: {other:?}")),
             }
         }
         let Some((seen, next)) = page else {
@@ -167,9 +169,16 @@ fn one_pass(
             Some(c) => cursor = Some(c),
             None => {
                 pass.whole = true;
-                break;
+                return (pass, false);
             }
         }
+    }
+    if pass.pages.len() >= LIST_PAGES_PER_PASS_MAX {
+        let what = format!("{}..{}", pass.start, pass.end);
+        out.unexpected.push(format!(
+            "list {what}: no end after {} pages",
+            pass.pages.len()
+        ));
     }
     (pass, false)
 }
