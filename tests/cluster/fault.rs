@@ -11,15 +11,21 @@
 //! create-if-absent on fresh keys and one per node increments a counter by read-then-CAS
 //! (`support/recorded.rs`): at most one create applies per key and every node reads the
 //! winner after healing; the counter ends between the increments that applied and those plus
-//! the indeterminate ones.
+//! the indeterminate ones. Two listers list a window of the clients' keys page by page
+//! (`support/lister.rs`); each page's items and the keys it skipped are reads in the history.
+//! Those keys are named downwards, so keys created while a node was away sort before keys it
+//! holds, and some of their values are big: a replica's page is then cut by its byte budget
+//! before its limit, where a wrong page cut skips keys (a cut by the limit cannot show it: the
+//! merged page is then full before any cut). After each fault the listers list through the
+//! node that came back.
 //!
 //! `FAULT_SECS` sets the length of the fault schedule (default 60 s). `FAULT_PLANT=wipe` makes
 //! the kill nemesis also delete the killed node's store and switches recovery off
 //! (`MOSTDB_RECOVERY=off`), so the wiped node votes at once: the test must then fail (lost
 //! acknowledged writes), which shows it can. `FAULT_PLANT=wipe-recover` wipes with recovery on:
-//! the test must pass. Built with `--features planted-cas-no-writeback` or
-//! `planted-cas-ignore-promise` (the nodes run the binary built with the test), the test must
-//! fail too: non-linearizable CAS histories.
+//! the test must pass. Built with `--features planted-cas-no-writeback`,
+//! `planted-cas-ignore-promise` or `planted-list-cut-largest` (the nodes run the binary built
+//! with the test), the test must fail too: non-linearizable histories.
 //!
 //! The harness's own pieces (the link proxy, the answer classification, the checker and its
 //! model of CAS on synthetic histories) are tested in `fault_harness.rs`.
@@ -32,11 +38,12 @@ use crate::support::cluster::{Cluster, ClusterSpec};
 use crate::support::history::{
     self, splitmix64, visible_failures, CasAnswer, Expect, KvOp, Outcome, Rec, Rng,
 };
-use crate::support::kv::{interpret, KvClient, ReplyClass, REPLY_CLASSES};
+use crate::support::kv::{interpret, KvClient, Padding, ReplyClass, REPLY_CLASSES};
+use crate::support::lister::{list_loop, list_reads, print_listers, ListPlan, ListerOut};
 use crate::support::proxy::CutMode;
 use crate::support::recorded::{
     count_up, final_count, final_reads, print_cas_answers, print_stats, verify_race_and_counter,
-    CounterOut, PhaseStats, Race, RacerOut, Run,
+    CounterOut, PhaseStats, Race, RacerOut, Run, Window,
 };
 
 /// Concurrent client threads.
@@ -50,15 +57,33 @@ const CLIENT_IO_TIMEOUT_MS: u64 = 3_000;
 /// Nodes a client tries for one operation, moving on only after an answer that proves the
 /// attempt had no effect (never after an indeterminate write).
 const ATTEMPTS_MAX: usize = 3;
-/// Keys come from two sliding windows (STACK.md §5.3: many keys, so each key's history stays
-/// small enough for the checker). Half the operations go to a few hot keys, where clients
-/// collide; the rest to many cold keys that each live long enough to see several faults.
-/// A window of `ACTIVE` keys moves on by one key every `OPS_PER_KEY` of its operations, so
-/// each key gets about `OPS_PER_KEY` operations.
+/// Keys come from sliding windows ([`Window`]: `ACTIVE` keys at a time, `OPS_PER_KEY`
+/// operations each). About half the operations go to a few hot keys, where clients collide;
+/// the rest to many cold keys that each live long enough to see several faults, but for
+/// `LISTED_PERCENT` to the listed keys: named downwards (`l{999999 - n}`), with big values.
+/// The listers list the hot window (and a key on either side) and the listed one with the
+/// keys it reaches next and older keys behind it.
 const HOT_KEYS_ACTIVE: u64 = 10;
 const HOT_OPS_PER_KEY: u64 = 150;
 const COLD_KEYS_ACTIVE: u64 = 1_000;
 const COLD_OPS_PER_KEY: u64 = 100;
+const LISTED_PERCENT: u64 = 4;
+const LISTED_KEYS_ACTIVE: u64 = 8;
+const LISTED_OPS_PER_KEY: u64 = 20;
+const LISTED_AHEAD: u64 = 4;
+const LISTED_BEHIND: u64 = 24;
+/// `BIG_PERCENT` of the listed keys' values are `BIG_VALUE_BYTES` on the wire: two never fit
+/// a replica's page (`LIST_PAGE_BYTES_MAX` in src/limits.rs, 256 KiB).
+const BIG_PERCENT: u64 = 40;
+const BIG_VALUE_BYTES: usize = 140_000;
+const _: () = assert!(2 * BIG_VALUE_BYTES > 256 * 1024);
+/// Listers, their page limits (one drawn per pass), their pause between passes, and how long
+/// after a fault ends they list through the node that came back.
+const LISTERS: usize = 2;
+const LIST_LIMIT_MIN: usize = 2;
+const LIST_LIMIT_MAX: usize = 5;
+const LIST_PASS_PAUSE_MS: u64 = 250;
+const LIST_FOCUS_MS: u64 = 1_500;
 /// Pause of a client after an operation that failed on every node it tried (bounds the
 /// request rate against a cluster that refuses everything).
 const FAILED_OP_BACKOFF_MS: u64 = 20;
@@ -144,22 +169,45 @@ struct Ctx {
     /// Nodes, clock, process ids and the stop flag (shared with the CAS race and counter).
     run: Run,
     phase: AtomicU8,
-    hot_issued: AtomicU64,
-    cold_issued: AtomicU64,
+    hot: Window,
+    cold: Window,
+    listed: Window,
+    /// The last node back from a fault: `ms << 8 | node + 1` (`ms` on the run's clock; 0: none).
+    returned: AtomicU64,
     seed: u64,
 }
 
 impl Ctx {
-    /// A key from the hot or the cold window (see [`HOT_KEYS_ACTIVE`]).
+    /// A key from the listed, hot or cold window (see [`HOT_KEYS_ACTIVE`]).
     fn pick_key(&self, rng: &mut Rng) -> String {
-        if rng.below(2) == 0 {
-            let n = self.hot_issued.fetch_add(1, Ordering::Relaxed);
-            format!("h{}", n / HOT_OPS_PER_KEY + rng.below(HOT_KEYS_ACTIVE))
-        } else {
-            let n = self.cold_issued.fetch_add(1, Ordering::Relaxed);
-            format!("c{}", n / COLD_OPS_PER_KEY + rng.below(COLD_KEYS_ACTIVE))
+        match rng.below(100) {
+            p if p < LISTED_PERCENT => self.listed.pick(rng),
+            p if p % 2 == 0 => self.hot.pick(rng),
+            _ => self.cold.pick(rng),
         }
     }
+
+    /// The node back from a fault within the last [`LIST_FOCUS_MS`], with its event's id.
+    fn list_focus(&self) -> Option<(u64, usize)> {
+        let back = self.returned.load(Ordering::Relaxed);
+        let recent = ms(self.run.t0.elapsed()) < (back >> 8) + LIST_FOCUS_MS;
+        (back != 0 && recent).then(|| (back, (back & 0xFF) as usize - 1))
+    }
+}
+
+/// Key names of the windows, of one length each (a window is then a range of keys).
+fn hot_key(n: u64) -> String {
+    format!("h{n:06}")
+}
+fn cold_key(n: u64) -> String {
+    format!("c{n}")
+}
+fn listed_key(n: u64) -> String {
+    format!("l{:06}", 999_999u64.saturating_sub(n))
+}
+
+fn ms(d: Duration) -> u64 {
+    d.as_millis() as u64
 }
 
 /// What a client thread hands back.
@@ -378,7 +426,6 @@ fn run_nemeses(cluster: &mut Cluster, ctx: &Ctx, secs: u64) -> Result<Vec<Event>
     let schedule = [Phase::Quiet, Phase::Kill, Phase::Pause, Phase::Partition];
     let mut events = Vec::new();
     let mut faults = 0usize;
-    let ms = |d: Duration| d.as_millis() as u64;
     for step in 0.. {
         if Instant::now() >= end {
             break;
@@ -417,6 +464,8 @@ fn run_nemeses(cluster: &mut Cluster, ctx: &Ctx, secs: u64) -> Result<Vec<Event>
         }
         if phase != Phase::Quiet {
             faults += 1;
+            let back = ms(ctx.run.t0.elapsed()) << 8 | (node as u64 + 1);
+            ctx.returned.store(back, Ordering::SeqCst);
         }
         let node = if phase == Phase::Quiet {
             usize::MAX
@@ -462,11 +511,19 @@ fn linearizable_under_kill_pause_and_partition() {
         cluster.addrs(),
         cluster.dir().display()
     );
+    let padding = Padding {
+        prefix: "l",
+        percent: BIG_PERCENT,
+        bytes: BIG_VALUE_BYTES,
+    };
+    let io_timeout = Duration::from_millis(CLIENT_IO_TIMEOUT_MS);
     let ctx = Ctx {
-        run: Run::new(cluster.addrs(), Duration::from_millis(CLIENT_IO_TIMEOUT_MS)),
+        run: Run::new(cluster.addrs(), io_timeout).padded(padding),
         phase: AtomicU8::new(Phase::Quiet as u8),
-        hot_issued: AtomicU64::new(0),
-        cold_issued: AtomicU64::new(0),
+        hot: Window::new(HOT_KEYS_ACTIVE, HOT_OPS_PER_KEY, hot_key),
+        cold: Window::new(COLD_KEYS_ACTIVE, COLD_OPS_PER_KEY, cold_key),
+        listed: Window::new(LISTED_KEYS_ACTIVE, LISTED_OPS_PER_KEY, listed_key),
+        returned: AtomicU64::new(0),
         seed,
     };
     let (nemesis, outs) = run_workload(&mut cluster, &ctx, secs);
@@ -474,7 +531,9 @@ fn linearizable_under_kill_pause_and_partition() {
         Ok(ev) => ev,
         Err(e) => panic!("nemesis failed: {e}"),
     };
-    let mut g = gather(outs);
+    let mut g = gather(outs.clients, outs.racers, outs.counters);
+    let (list, list_problems) = list_reads(&outs.listers, &mut g.recs);
+    g.problems.extend(list_problems);
     let finals = final_phase(&ctx, &mut g);
     let budget = Duration::from_millis(FINAL_READS_TOTAL_MS);
     let count = final_count(&ctx.run, COUNTER_KEY, budget);
@@ -486,6 +545,7 @@ fn linearizable_under_kill_pause_and_partition() {
         }
     }
     report_run(&events, &stats);
+    print_listers(&outs.listers, &list);
     problems.extend(verify_race_and_counter(
         &recs,
         &finals,
@@ -528,6 +588,7 @@ struct Outs {
     clients: Vec<ClientOut>,
     racers: Vec<RacerOut>,
     counters: Vec<CounterOut>,
+    listers: Vec<ListerOut>,
 }
 
 /// The threads' outputs together: the recorded history (clients' and racers'), the clients'
@@ -540,7 +601,7 @@ struct Gathered {
     counted: CounterOut,
 }
 
-fn gather(outs: Outs) -> Gathered {
+fn gather(clients: Vec<ClientOut>, racers: Vec<RacerOut>, counters: Vec<CounterOut>) -> Gathered {
     let mut g = Gathered {
         recs: Vec::new(),
         stats: Default::default(),
@@ -548,19 +609,19 @@ fn gather(outs: Outs) -> Gathered {
         race_answers: [0; REPLY_CLASSES],
         counted: CounterOut::default(),
     };
-    for o in outs.clients {
+    for o in clients {
         g.recs.extend(o.recs);
         for (a, b) in g.stats.iter_mut().zip(o.stats.iter()) {
             a.add(b);
         }
         g.problems.extend(o.unexpected);
     }
-    for o in outs.racers {
+    for o in racers {
         g.recs.extend(o.recs);
         g.race_answers = std::array::from_fn(|i| g.race_answers[i] + o.classes[i]);
         g.problems.extend(o.unexpected);
     }
-    for o in outs.counters {
+    for o in counters {
         g.counted.add(&o);
         g.problems.extend(o.unexpected);
     }
@@ -572,12 +633,24 @@ fn gather(outs: Outs) -> Gathered {
     g
 }
 
-/// The clients, the racers and the counter's clients, under the nemeses for `secs`; the
-/// cluster is healed before they are stopped.
+/// The clients, the racers, the counter's clients and the listers, under the nemeses for
+/// `secs`; the cluster is healed before they are stopped.
 fn run_workload(cluster: &mut Cluster, ctx: &Ctx, secs: u64) -> (Result<Vec<Event>, String>, Outs) {
     let nodes = cluster.size();
     let race = Race::new(nodes, Duration::from_millis(RACE_PAUSE_MS), usize::MAX);
     let pause = Duration::from_millis(COUNTER_PAUSE_MS);
+    let (listed, hot, focus) = (
+        || ctx.listed.range(LISTED_BEHIND, LISTED_AHEAD),
+        || ctx.hot.range(1, 1),
+        || ctx.list_focus(),
+    );
+    let plan = ListPlan {
+        ranges: &[&listed, &hot],
+        focus: &focus,
+        limits: LIST_LIMIT_MIN..=LIST_LIMIT_MAX,
+        pause: Duration::from_millis(LIST_PASS_PAUSE_MS),
+        seed: ctx.seed,
+    };
     std::thread::scope(|s| {
         let clients: Vec<_> = (0..CLIENTS)
             .map(|id| s.spawn(move || client_loop(id, ctx)))
@@ -588,6 +661,10 @@ fn run_workload(cluster: &mut Cluster, ctx: &Ctx, secs: u64) -> (Result<Vec<Even
             .collect();
         let counters: Vec<_> = (0..nodes)
             .map(|me| s.spawn(move || count_up(me, COUNTER_KEY, &ctx.run, pause, u64::MAX)))
+            .collect();
+        let plan = &plan;
+        let listers: Vec<_> = (0..LISTERS)
+            .map(|me| s.spawn(move || list_loop(me, &ctx.run, plan)))
             .collect();
         let result = {
             let _stop = StopOnDrop(&ctx.run.stop);
@@ -603,6 +680,10 @@ fn run_workload(cluster: &mut Cluster, ctx: &Ctx, secs: u64) -> (Result<Vec<Even
                 .map(|h| h.join().unwrap_or_default())
                 .collect(),
             counters: counters
+                .into_iter()
+                .map(|h| h.join().unwrap_or_default())
+                .collect(),
+            listers: listers
                 .into_iter()
                 .map(|h| h.join().unwrap_or_default())
                 .collect(),

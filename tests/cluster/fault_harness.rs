@@ -1,8 +1,10 @@
 //! The fault test's own pieces, tested: the linearizability checker on synthetic histories (a
 //! deliberately non-linearizable one must fail), its register model of CAS and its pruning of
-//! indeterminate writes (the verdict with pruning must be the verdict without), the
-//! classification of answers, and the link proxy that makes partitions.
+//! indeterminate writes (the verdict with pruning must be the verdict without), listings read
+//! as gets (a key a listing skipped must fail the check), the classification of answers, the
+//! padding of big values, and the link proxy that makes partitions.
 
+use std::collections::BTreeSet;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::atomic::Ordering;
@@ -12,7 +14,8 @@ use crate::support::history::{
     check, check_key, check_key_unpruned, describe, visible_failures, CasAnswer, Expect, KvOp,
     Outcome, Rec, Rng, Verdict,
 };
-use crate::support::kv::{classify, Reply};
+use crate::support::kv::{classify, classify_list, Padding, Reply};
+use crate::support::lister::{pass_reads, PageSeen, Pass};
 use crate::support::proxy::{connect, echo_server, echoes, ended, CutMode, LinkProxy};
 use crate::support::recorded::{check_counter, check_race, CounterOut};
 use crate::support::synthetic::{
@@ -534,7 +537,91 @@ fn race_and_counter_checks_pass_a_clean_run_and_fail_broken_ones() {
 }
 
 // ------------------------------------------------------------------------------------------------
-// The harness: answers and proxies
+// Listings as reads
+
+fn page(call_ns: u64, ret_ns: u64, items: &[(&str, &str)]) -> PageSeen {
+    let items = items.iter().map(|(k, v)| (k.to_string(), v.to_string()));
+    PageSeen {
+        call_ns,
+        ret_ns,
+        items: items.collect(),
+    }
+}
+
+/// What a pass over `k0..k9` with `pages` reads of the keys `j`, `k1`…`k5`, `z`.
+fn pass_of(pages: Vec<PageSeen>, whole: bool) -> (Vec<Rec>, Vec<String>) {
+    let (start, end, pid) = ("k0".to_string(), "k9".to_string(), 99);
+    let keys = ["j", "k1", "k2", "k3", "k4", "k5", "z"].map(String::from);
+    let pass = Pass {
+        pid,
+        start,
+        end,
+        pages,
+        whole,
+    };
+    pass_reads(&pass, &BTreeSet::from(keys))
+}
+
+#[test]
+fn pages_read_their_items_and_the_keys_between_as_absent() {
+    let pages = || vec![page(10, 20, &[("k1", "a")]), page(30, 40, &[("k3", "b")])];
+    let shown = |pages, whole| {
+        let (recs, problems) = pass_of(pages, whole);
+        assert!(problems.is_empty(), "{problems:?}");
+        let read = |r: &Rec| match &r.op {
+            KvOp::Get(v) => (r.key.clone(), v.clone(), r.call_ns, r.ret_ns),
+            other => panic!("{other:?}"),
+        };
+        recs.iter().map(read).collect::<Vec<_>>()
+    };
+    let r = |k: &str, v: Option<&str>, call, ret| (k.to_string(), v.map(String::from), call, ret);
+    // k2 lies in page 0 or 1 (the cursor between them is opaque), k4 and k5 in page 1 or 2.
+    let mut whole = pages();
+    whole.push(page(50, 60, &[]));
+    let want = [
+        r("k1", Some("a"), 10, 20),
+        r("k2", None, 10, 40),
+        r("k3", Some("b"), 30, 40),
+        r("k4", None, 30, 60),
+        r("k5", None, 30, 60),
+    ];
+    assert_eq!(shown(whole, true), want);
+    // A pass cut short claims nothing after its last item.
+    assert_eq!(shown(pages(), false), want[..3]);
+    // Nothing listed at all: every key of the range was absent during the pass.
+    assert_eq!(
+        shown(vec![page(10, 20, &[]), page(30, 40, &[])], true).len(),
+        5
+    );
+    // Items out of order or outside the range make no sense.
+    let odd = page(10, 20, &[("k3", "a"), ("k2", "b"), ("z", "c")]);
+    assert_eq!(pass_of(vec![odd], true).1.len(), 2);
+}
+
+#[test]
+fn a_key_a_listing_skipped_after_its_write_completed_fails_the_check() {
+    let k2 = |items: &[(&str, &str)], write: (u64, u64)| {
+        let (mut recs, _) = pass_of(vec![page(20, 30, items)], true);
+        recs.retain(|r| r.key == "k2");
+        assert_eq!(recs.len(), 1);
+        let set = rec(1, set("v"), Acked, write.0, write.1);
+        recs.push(Rec {
+            key: "k2".into(),
+            ..set
+        });
+        verdict(&recs)
+    };
+    let skipped = [("k1", "a"), ("k3", "b")];
+    assert_eq!(k2(&skipped, (0, 10)), Verdict::NotLinearizable);
+    // Written during the page, the key may or may not show.
+    assert_eq!(k2(&skipped, (15, 25)), Verdict::Linearizable);
+    // Listed with a value, the page is a read of it (w was never written).
+    assert_eq!(k2(&[("k2", "w")], (0, 10)), Verdict::NotLinearizable);
+    assert_eq!(k2(&[("k2", "v")], (0, 10)), Verdict::Linearizable);
+}
+
+// ------------------------------------------------------------------------------------------------
+// The harness: answers, padding and proxies
 
 #[test]
 fn answers_are_classified_by_what_they_tell() {
@@ -570,6 +657,67 @@ fn answers_are_classified_by_what_they_tell() {
         c(r#"{"code":500,"message":"参数有误","success":false}"#),
         Reply::Unexpected(_)
     ));
+}
+
+#[test]
+fn listing_answers_are_pages_or_what_a_read_can_answer() {
+    let l = |b: &str| classify_list(200, b.as_bytes());
+    let items = r#""items":[{"key":"a","value":"1"},{"key":"b","value":""}]"#;
+    assert_eq!(
+        l(&format!(
+            r#"{{"code":200,"success":true,"result":{{{items},"more":true,"cursor":"Yg"}}}}"#
+        )),
+        Reply::Page {
+            items: vec![("a".into(), "1".into()), ("b".into(), String::new())],
+            cursor: Some("Yg".into())
+        }
+    );
+    assert_eq!(
+        l(r#"{"code":200,"success":true,"result":{"items":[],"more":false}}"#),
+        Reply::Page {
+            items: Vec::new(),
+            cursor: None
+        }
+    );
+    for odd in [
+        r#"{"code":200,"success":true,"result":{"items":[],"more":true}}"#,
+        r#"{"code":200,"success":true,"result":{"items":[{"key":"a"}],"more":false}}"#,
+        r#"{"code":200,"success":true}"#,
+    ] {
+        assert!(matches!(l(odd), Reply::Unexpected(_)), "{odd}");
+    }
+    // Anything else is read as a get's answer is.
+    assert!(matches!(classify_list(503, b"{}"), Reply::Unavailable(_)));
+}
+
+#[test]
+fn padded_values_go_out_big_and_come_back_as_they_were_written() {
+    let p = Padding {
+        prefix: "l",
+        percent: 40,
+        bytes: 1_000,
+    };
+    let values: Vec<String> = (0..200).map(|i| format!("3-{i}")).collect();
+    let big = values
+        .iter()
+        .filter(|v| p.wire("l7", v).len() == 1_000)
+        .count();
+    assert!((40..120).contains(&big), "{big} of 200 big");
+    for v in &values {
+        assert_eq!(p.unwire("l7", p.wire("l7", v)), *v);
+        assert_eq!(p.wire("h7", v), *v, "other keys are not padded");
+    }
+    let v = values
+        .iter()
+        .find(|v| p.wire("l7", v).len() == 1_000)
+        .unwrap();
+    let mut cut = p.wire("l7", v);
+    cut.pop();
+    assert!(p.unwire("l7", cut).starts_with("corrupt:"), "cut short");
+    assert!(
+        p.unwire("l7", v.clone()).starts_with("corrupt:"),
+        "padding lost"
+    );
 }
 
 #[test]

@@ -1,6 +1,8 @@
 //! The key-value client of the cluster tests: one keep-alive connection per node, reopened
 //! after errors, and every answer (or its absence) sorted into what it tells about the
-//! operation's fate, for the fault test's history and the workloads.
+//! operation's fate, for the fault test's history and the workloads. Optionally it pads the
+//! values of some keys on the wire ([`Padding`]) so that they are big, and the history still
+//! names each by its short value.
 //!
 //! Must not import the `mostdb` library.
 
@@ -8,8 +10,8 @@ use std::io::Write;
 use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
-use super::history::{CasAnswer, Expect, KvOp, Outcome};
-use super::{post, Client, ReadError};
+use super::history::{splitmix64, CasAnswer, Expect, KvOp, Outcome};
+use super::{post, request, Client, ReadError};
 
 /// How long the client waits to connect to a node.
 pub const CLIENT_CONNECT_TIMEOUT_MS: u64 = 500;
@@ -35,6 +37,61 @@ pub enum Reply {
     Lost(String),
     /// Any other answer.
     Unexpected(String),
+    /// A listing's page: its items (key, value) in order, and the cursor of the next page if
+    /// there is more.
+    Page {
+        items: Vec<(String, String)>,
+        cursor: Option<String>,
+    },
+}
+
+/// Values of the keys under `prefix` go over the wire padded, `percent` of them (chosen by the
+/// value, so every request and answer agrees) to `bytes` bytes: `{value}~xxx…`. The client
+/// strips the padding from what it reads; a value of such a key that comes back with other
+/// padding is read as `corrupt:{value}`, a value nobody wrote.
+#[derive(Clone, Debug)]
+pub struct Padding {
+    pub prefix: &'static str,
+    pub percent: u64,
+    pub bytes: usize,
+}
+
+impl Padding {
+    /// Whether `value` of a key under the prefix goes out padded.
+    fn is_big(&self, value: &str) -> bool {
+        let h = value.bytes().fold(0xCBF2_9CE4_8422_2325u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x100_0000_01B3)
+        });
+        splitmix64(h) % 100 < self.percent
+    }
+
+    /// `value` as it goes out for `key`.
+    pub fn wire(&self, key: &str, value: &str) -> String {
+        if !key.starts_with(self.prefix) || !self.is_big(value) {
+            return value.to_string();
+        }
+        let pad = self.bytes.saturating_sub(value.len() + 1);
+        let mut out = String::with_capacity(value.len() + 1 + pad);
+        out.push_str(value);
+        out.push('~');
+        out.extend(std::iter::repeat_n('x', pad));
+        out
+    }
+
+    /// The value `wire` made `value` from (see the type's doc).
+    pub fn unwire(&self, key: &str, value: String) -> String {
+        if !key.starts_with(self.prefix) {
+            return value;
+        }
+        let (name, pad) = value.split_once('~').unwrap_or((value.as_str(), ""));
+        let padded =
+            value.len() == self.bytes.max(name.len() + 1) && pad.bytes().all(|b| b == b'x');
+        match (self.is_big(name), value.contains('~')) {
+            (false, false) => value,
+            (true, true) if padded => name.to_string(),
+            _ => format!("corrupt:{}", value.chars().take(64).collect::<String>()),
+        }
+    }
 }
 
 /// A client of every node, with one keep-alive connection per node, reopened after errors.
@@ -42,6 +99,7 @@ pub struct KvClient {
     addrs: Vec<SocketAddr>,
     conns: Vec<Option<Client>>,
     io_timeout: Duration,
+    padding: Option<Padding>,
 }
 
 impl KvClient {
@@ -52,10 +110,51 @@ impl KvClient {
             addrs,
             conns,
             io_timeout,
+            padding: None,
+        }
+    }
+
+    /// The same client, padding values as `padding` says.
+    pub fn padded(mut self, padding: Option<Padding>) -> KvClient {
+        self.padding = padding;
+        self
+    }
+
+    fn wire(&self, key: &str, value: &str) -> String {
+        match &self.padding {
+            Some(p) => p.wire(key, value),
+            None => value.to_string(),
+        }
+    }
+
+    fn unwire(&self, key: &str, value: String) -> String {
+        match &self.padding {
+            Some(p) => p.unwire(key, value),
+            None => value,
+        }
+    }
+
+    /// `reply` with the values it carries unpadded.
+    fn unpad(&self, key: &str, reply: Reply) -> Reply {
+        match reply {
+            Reply::Value(Some(v)) => Reply::Value(Some(self.unwire(key, v))),
+            Reply::CompareFailed(Some(v)) => Reply::CompareFailed(Some(self.unwire(key, v))),
+            Reply::Page { items, cursor } => Reply::Page {
+                items: items
+                    .into_iter()
+                    .map(|(k, v)| {
+                        let v = self.unwire(&k, v);
+                        (k, v)
+                    })
+                    .collect(),
+                cursor,
+            },
+            other => other,
         }
     }
 
     pub fn set(&mut self, node: usize, key: &str, value: &str) -> Reply {
+        let value = self.wire(key, value);
         let body = serde_json::json!({ "key": key, "value": value }).to_string();
         self.call(node, "/mostdb/set", &body)
     }
@@ -67,7 +166,16 @@ impl KvClient {
 
     pub fn get(&mut self, node: usize, key: &str) -> Reply {
         let body = serde_json::json!({ "key": key }).to_string();
-        self.call(node, "/mostdb/get", &body)
+        let reply = self.call(node, "/mostdb/get", &body);
+        self.unpad(key, reply)
+    }
+
+    /// `GET /mostdb/list?{query}` (`query` already percent-encoded): [`Reply::Page`], or any
+    /// answer a read can have.
+    pub fn list(&mut self, node: usize, query: &str) -> Reply {
+        let req = request("GET", &format!("/mostdb/list?{query}"), &[], b"");
+        let reply = self.send(node, &req, classify_list);
+        self.unpad("", reply)
     }
 
     /// A get that asks for the version too: [`Reply::Versioned`] when found.
@@ -81,9 +189,11 @@ impl KvClient {
         let expect = match expect {
             Expect::Absent => serde_json::json!({ "absent": true }),
             Expect::Present => serde_json::json!({ "present": true }),
-            Expect::Value(v) => serde_json::json!({ "value": v }),
+            Expect::Value(v) => serde_json::json!({ "value": self.wire(key, v) }),
         };
-        self.cas_json(node, key, expect, new)
+        let new = new.map(|v| self.wire(key, v));
+        let reply = self.cas_json(node, key, expect, new.as_deref());
+        self.unpad(key, reply)
     }
 
     /// A CAS that expects the key present at `version` (as a versioned get reported it).
@@ -110,7 +220,7 @@ impl KvClient {
         self.call_as(node, path, body, classify)
     }
 
-    /// One request; the answer is sorted by `classify` (each route's success says other things).
+    /// One POST; the answer is sorted by `classify` (each route's success says other things).
     fn call_as(
         &mut self,
         node: usize,
@@ -118,6 +228,11 @@ impl KvClient {
         body: &str,
         classify: fn(u16, &[u8]) -> Reply,
     ) -> Reply {
+        self.send(node, &post(path, body.as_bytes()), classify)
+    }
+
+    /// One request (`req`: its bytes), its answer sorted by `classify`.
+    fn send(&mut self, node: usize, req: &[u8], classify: fn(u16, &[u8]) -> Reply) -> Reply {
         let mut client = match self.conns[node].take().filter(is_open) {
             Some(c) => c,
             None => match self.connect(node) {
@@ -125,7 +240,7 @@ impl KvClient {
                 Err(e) => return Reply::NotSent(e),
             },
         };
-        if let Err(e) = client.stream.write_all(&post(path, body.as_bytes())) {
+        if let Err(e) = client.stream.write_all(req) {
             return Reply::Lost(format!("write: {e}"));
         }
         let resp = match client.try_read_response() {
@@ -233,6 +348,25 @@ pub fn classify_versioned(status: u16, body: &[u8]) -> Reply {
             version: version.to_string(),
         },
         _ => Reply::Unexpected(format!("not a versioned get: {result}")),
+    }
+}
+
+/// Sorts a listing's answer: [`Reply::Page`], or any answer a read can have.
+pub fn classify_list(status: u16, body: &[u8]) -> Reply {
+    let v = serde_json::from_slice::<serde_json::Value>(body).ok();
+    let Some(v) = v.filter(|v| status == 200 && v["success"] == true) else {
+        return classify(status, body);
+    };
+    let result = &v["result"];
+    let item =
+        |i: &serde_json::Value| Some((i["key"].as_str()?.into(), i["value"].as_str()?.into()));
+    let items: Option<Vec<(String, String)>> = result["items"]
+        .as_array()
+        .and_then(|items| items.iter().map(item).collect());
+    let cursor = result["cursor"].as_str().map(String::from);
+    match (items, result["more"].as_bool()) {
+        (Some(items), Some(more)) if more == cursor.is_some() => Reply::Page { items, cursor },
+        _ => Reply::Unexpected(format!("not a page: {v}")),
     }
 }
 

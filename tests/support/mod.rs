@@ -6,7 +6,8 @@
 //! HTTP client that compares responses byte for byte, `client.rs`; the key-value client that
 //! sorts answers by what they tell, `kv.rs`; recorded histories and their linearizability
 //! check, `history.rs`, and synthetic ones to test the check, `synthetic.rs`; a recorded run
-//! with its statistics and final reads, racing creates and a CAS counter, `recorded.rs`.
+//! with its statistics and final reads, racing creates and a CAS counter, `recorded.rs`;
+//! listers beside its clients, whose pages are checked as reads, `lister.rs`.
 //!
 //! Must not import the `mostdb` library: the tests see the server only through its process,
 //! its port and its store directory, as an operator would.
@@ -21,6 +22,7 @@ mod client;
 pub mod cluster;
 pub mod history;
 pub mod kv;
+pub mod lister;
 mod node;
 pub mod proxy;
 pub mod recorded;

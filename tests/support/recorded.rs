@@ -23,8 +23,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Barrier;
 use std::time::{Duration, Instant};
 
-use super::history::{CasAnswer, Expect, KvOp, Outcome, Rec};
-use super::kv::{interpret, KvClient, Reply, ReplyClass, REPLY_CLASSES};
+use super::history::{CasAnswer, Expect, KvOp, Outcome, Rec, Rng};
+use super::kv::{interpret, KvClient, Padding, Reply, ReplyClass, REPLY_CLASSES};
 
 /// Nodes a racer tries for one create, moving on only after an answer that proves the attempt
 /// had no effect (never after an indeterminate one).
@@ -36,13 +36,15 @@ pub const FINAL_READ_ROUNDS_MAX: usize = 20;
 pub const FINAL_READ_RETRY_MS: u64 = 250;
 
 /// A recorded run on a cluster: its nodes, how long a client waits for an answer, the flag
-/// that stops the clients, the clock of the history, and its process ids.
+/// that stops the clients, the clock of the history, its process ids, and how its clients pad
+/// values.
 pub struct Run {
     pub addrs: Vec<SocketAddr>,
     pub io_timeout: Duration,
     pub stop: AtomicBool,
     pub t0: Instant,
     pub next_pid: AtomicU64,
+    pub padding: Option<Padding>,
 }
 
 impl Run {
@@ -53,7 +55,13 @@ impl Run {
             stop: AtomicBool::new(false),
             t0: Instant::now(),
             next_pid: AtomicU64::new(0),
+            padding: None,
         }
+    }
+    /// The same run, its clients padding values as `padding` says.
+    pub fn padded(mut self, padding: Padding) -> Run {
+        self.padding = Some(padding);
+        self
     }
     pub fn now_ns(&self) -> u64 {
         self.t0.elapsed().as_nanos() as u64
@@ -65,7 +73,47 @@ impl Run {
         self.stop.load(Ordering::Relaxed)
     }
     pub fn client(&self) -> KvClient {
-        KvClient::new(self.addrs.clone(), self.io_timeout)
+        KvClient::new(self.addrs.clone(), self.io_timeout).padded(self.padding.clone())
+    }
+}
+
+/// A sliding window of keys (STACK.md §5.3: many keys, so each key's history stays small
+/// enough for the checker): `active` keys at a time, moving on by one key every `ops_per_key`
+/// of its operations, so each key gets about `ops_per_key` operations. Key n is `name(n)`.
+pub struct Window {
+    pub active: u64,
+    pub ops_per_key: u64,
+    pub name: fn(u64) -> String,
+    issued: AtomicU64,
+}
+
+impl Window {
+    pub fn new(active: u64, ops_per_key: u64, name: fn(u64) -> String) -> Window {
+        let issued = AtomicU64::new(0);
+        Window {
+            active,
+            ops_per_key,
+            name,
+            issued,
+        }
+    }
+
+    /// The key of the next operation.
+    pub fn pick(&self, rng: &mut Rng) -> String {
+        let n = self.issued.fetch_add(1, Ordering::Relaxed);
+        (self.name)(n / self.ops_per_key + rng.below(self.active))
+    }
+
+    /// The key range, in key order, that holds the window now with `behind` keys before it
+    /// and `ahead` after it (in the window's order): from the first name to just after the
+    /// last. Names must be of one length for the range to hold no other of the window's keys.
+    pub fn range(&self, behind: u64, ahead: u64) -> (String, String) {
+        let w = self.issued.load(Ordering::Relaxed) / self.ops_per_key;
+        let (a, b) = (
+            (self.name)(w.saturating_sub(behind)),
+            (self.name)(w + self.active + ahead),
+        );
+        (a.clone().min(b.clone()), format!("{}~", a.max(b)))
     }
 }
 
