@@ -39,7 +39,9 @@ use crate::support::history::{
     self, splitmix64, visible_failures, CasAnswer, Expect, KvOp, Outcome, Rec, Rng,
 };
 use crate::support::kv::{interpret, KvClient, Padding, ReplyClass, REPLY_CLASSES};
-use crate::support::lister::{list_loop, list_reads, print_listers, ListPlan, ListerOut};
+use crate::support::lister::{
+    final_passes, list_loop, list_reads, print_listers, ListPlan, ListerOut,
+};
 use crate::support::proxy::CutMode;
 use crate::support::recorded::{
     count_up, final_count, final_reads, print_cas_answers, print_stats, verify_race_and_counter,
@@ -61,17 +63,18 @@ const ATTEMPTS_MAX: usize = 3;
 /// operations each). About half the operations go to a few hot keys, where clients collide;
 /// the rest to many cold keys that each live long enough to see several faults, but for
 /// `LISTED_PERCENT` to the listed keys: named downwards (`l{999999 - n}`), with big values.
-/// The listers list the hot window (and a key on either side) and the listed one with the
-/// keys it reaches next and older keys behind it.
+/// The listers list each of the hot and the listed window with the keys it reaches next and
+/// older keys behind it.
 const HOT_KEYS_ACTIVE: u64 = 10;
 const HOT_OPS_PER_KEY: u64 = 150;
 const COLD_KEYS_ACTIVE: u64 = 1_000;
 const COLD_OPS_PER_KEY: u64 = 100;
 const LISTED_PERCENT: u64 = 4;
-const LISTED_KEYS_ACTIVE: u64 = 8;
+const LISTED_KEYS_ACTIVE: u64 = 4;
 const LISTED_OPS_PER_KEY: u64 = 20;
 const LISTED_AHEAD: u64 = 4;
 const LISTED_BEHIND: u64 = 24;
+const HOT_BEHIND: u64 = 10;
 /// `BIG_PERCENT` of the listed keys' values are `BIG_VALUE_BYTES` on the wire: two never fit
 /// a replica's page (`LIST_PAGE_BYTES_MAX` in src/limits.rs, 256 KiB).
 const BIG_PERCENT: u64 = 40;
@@ -193,6 +196,12 @@ impl Ctx {
         let recent = ms(self.run.t0.elapsed()) < (back >> 8) + LIST_FOCUS_MS;
         (back != 0 && recent).then(|| (back, (back & 0xFF) as usize - 1))
     }
+}
+
+/// What the listers list now: the listed window (first after a fault) and the hot one.
+fn list_ranges(ctx: &Ctx) -> [(String, String); 2] {
+    let listed = ctx.listed.range(LISTED_BEHIND, LISTED_AHEAD);
+    [listed, ctx.hot.range(HOT_BEHIND, 1)]
 }
 
 /// Key names of the windows, of one length each (a window is then a range of keys).
@@ -532,7 +541,9 @@ fn linearizable_under_kill_pause_and_partition() {
         Err(e) => panic!("nemesis failed: {e}"),
     };
     let mut g = gather(outs.clients, outs.racers, outs.counters);
-    let (list, list_problems) = list_reads(&outs.listers, &mut g.recs);
+    let (mut listers, ranges) = (outs.listers, list_ranges(&ctx));
+    listers.push(final_passes(&ctx.run, &ranges, LIST_LIMIT_MAX));
+    let (list, list_problems) = list_reads(&listers, &mut g.recs);
     g.problems.extend(list_problems);
     let finals = final_phase(&ctx, &mut g);
     let budget = Duration::from_millis(FINAL_READS_TOTAL_MS);
@@ -545,7 +556,7 @@ fn linearizable_under_kill_pause_and_partition() {
         }
     }
     report_run(&events, &stats);
-    print_listers(&outs.listers, &list);
+    print_listers(&listers, &list);
     problems.extend(verify_race_and_counter(
         &recs,
         &finals,
@@ -640,8 +651,8 @@ fn run_workload(cluster: &mut Cluster, ctx: &Ctx, secs: u64) -> (Result<Vec<Even
     let race = Race::new(nodes, Duration::from_millis(RACE_PAUSE_MS), usize::MAX);
     let pause = Duration::from_millis(COUNTER_PAUSE_MS);
     let (listed, hot, focus) = (
-        || ctx.listed.range(LISTED_BEHIND, LISTED_AHEAD),
-        || ctx.hot.range(1, 1),
+        || list_ranges(ctx)[0].clone(),
+        || list_ranges(ctx)[1].clone(),
         || ctx.list_focus(),
     );
     let plan = ListPlan {

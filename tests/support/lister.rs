@@ -93,9 +93,14 @@ pub fn list_loop(me: usize, run: &Run, plan: &ListPlan) -> ListerOut {
         let range = (plan.ranges[turn % plan.ranges.len()])();
         turn += 1;
         let limit = *plan.limits.start() + rng.below(plan.limits.clone().count() as u64) as usize;
-        let first = rng.below(run.addrs.len() as u64) as usize;
-        let how = (pid, limit, first, focus);
-        let (pass, failed) = one_pass(run, plan, range, &mut kv, &mut out, how);
+        let how = How {
+            pid,
+            limit,
+            first: rng.below(run.addrs.len() as u64) as usize,
+            focus,
+            interrupt: Some(plan.focus),
+        };
+        let (pass, failed) = one_pass(run, &how, range, &mut kv, &mut out);
         let interrupted = !pass.whole && !failed;
         out.passes.push(pass);
         if failed {
@@ -107,19 +112,50 @@ pub fn list_loop(me: usize, run: &Run, plan: &ListPlan) -> ListerOut {
     out
 }
 
-/// One pass over `start..end` with page limit `limit`, each page through the focus node or
-/// else through a node in turn from `first`; `true` with it if a page got no answer from any
+/// The final listing, after the run and before the final reads: a pass over each of `ranges`
+/// through each node, `limit` items a page. A value only one replica holds (an indeterminate
+/// write's, among the last ones) shows here if the listing takes it as it is, and the final
+/// reads may then read the older value a majority holds.
+pub fn final_passes(run: &Run, ranges: &[(String, String)], limit: usize) -> ListerOut {
+    let (mut kv, mut out, pid) = (run.client(), ListerOut::default(), run.new_pid());
+    for node in 0..run.addrs.len() {
+        for range in ranges {
+            let how = How {
+                pid,
+                limit,
+                first: node,
+                focus: Some((0, node)),
+                interrupt: None,
+            };
+            let (pass, _) = one_pass(run, &how, range.clone(), &mut kv, &mut out);
+            out.passes.push(pass);
+        }
+    }
+    out
+}
+
+/// How one pass goes: its process id and page limit, and the node of its first page (the
+/// next go through the next nodes) or the focus node (every page, with its event's id).
+struct How<'a> {
+    pid: u64,
+    limit: usize,
+    first: usize,
+    focus: Option<(u64, usize)>,
+    /// While the run goes on, the focus now: a new event or the run's end ends the pass.
+    interrupt: Option<&'a (dyn Fn() -> Option<(u64, usize)> + Sync)>,
+}
+
+/// One pass over `start..end` as `how` says; `true` with it if a page got no answer from any
 /// node.
 fn one_pass(
     run: &Run,
-    plan: &ListPlan,
+    how: &How,
     (start, end): (String, String),
     kv: &mut KvClient,
     out: &mut ListerOut,
-    (pid, limit, first, focus): (u64, usize, usize, Option<(u64, usize)>),
 ) -> (Pass, bool) {
     let mut pass = Pass {
-        pid,
+        pid: how.pid,
         start,
         end,
         pages: Vec::new(),
@@ -127,16 +163,19 @@ fn one_pass(
     };
     let n = run.addrs.len();
     let mut cursor: Option<String> = None;
-    while pass.pages.len() < LIST_PAGES_PER_PASS_MAX && !run.stopped() {
-        let now = (plan.focus)();
-        if now.is_some() && now.map(|f| f.0) != focus.map(|f| f.0) {
-            return (pass, false);
+    while pass.pages.len() < LIST_PAGES_PER_PASS_MAX {
+        if let Some(focus) = how.interrupt {
+            let now = focus();
+            if run.stopped() || now.is_some() && now.map(|f| f.0) != how.focus.map(|f| f.0) {
+                return (pass, false);
+            }
         }
+        let limit = how.limit;
         let mut query = format!("start={}&end={}&limit={limit}", pass.start, pass.end);
         if let Some(c) = &cursor {
             query.push_str(&format!("&cursor={c}"));
         }
-        let node0 = focus.map_or(first + pass.pages.len(), |f| f.1);
+        let node0 = how.focus.map_or(how.first + pass.pages.len(), |f| f.1);
         let mut page = None;
         for attempt in 0..LIST_ATTEMPTS_MAX.min(n) {
             let node = (node0 + attempt) % n;
