@@ -31,7 +31,7 @@
 //! model of CAS on synthetic histories) are tested in `fault_harness.rs`.
 
 use std::collections::{BTreeSet, HashMap};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::support::cluster::{Cluster, ClusterSpec};
@@ -193,7 +193,7 @@ impl Ctx {
     /// The node back from a fault within the last [`LIST_FOCUS_MS`], with its event's id.
     fn list_focus(&self) -> Option<(u64, usize)> {
         let back = self.returned.load(Ordering::Relaxed);
-        let recent = ms(self.run.t0.elapsed()) < (back >> 8) + LIST_FOCUS_MS;
+        let recent = self.run.now_ms() < (back >> 8) + LIST_FOCUS_MS;
         (back != 0 && recent).then(|| (back, (back & 0xFF) as usize - 1))
     }
 }
@@ -213,10 +213,6 @@ fn cold_key(n: u64) -> String {
 }
 fn listed_key(n: u64) -> String {
     format!("l{:06}", 999_999u64.saturating_sub(n))
-}
-
-fn ms(d: Duration) -> u64 {
-    d.as_millis() as u64
 }
 
 /// What a client thread hands back.
@@ -333,6 +329,7 @@ impl Client<'_> {
             if outcome == Outcome::Indeterminate && write {
                 // This process may still have the op in flight: go on as another one.
                 self.pid = self.ctx.run.new_pid();
+                self.ctx.run.suspect(key);
                 break;
             }
             if outcome == Outcome::Ok {
@@ -418,15 +415,6 @@ struct Event {
     end_ms: u64,
 }
 
-/// Sets the stop flag however the nemesis ends, so the client threads always finish.
-struct StopOnDrop<'a>(&'a AtomicBool);
-
-impl Drop for StopOnDrop<'_> {
-    fn drop(&mut self) {
-        self.0.store(true, Ordering::SeqCst);
-    }
-}
-
 /// Quiet, kill -9, pause, partition, in turn, for `secs`; the faulty node rotates. Runs on the
 /// thread that owns the cluster (restarted nodes die with the thread that spawned them).
 fn run_nemeses(cluster: &mut Cluster, ctx: &Ctx, secs: u64) -> Result<Vec<Event>, String> {
@@ -442,7 +430,7 @@ fn run_nemeses(cluster: &mut Cluster, ctx: &Ctx, secs: u64) -> Result<Vec<Event>
         let phase = schedule[step % schedule.len()];
         // Shifted by one every round, so each nemesis meets every node in turn.
         let node = (faults + faults / cluster.size()) % cluster.size();
-        let start_ms = ms(ctx.run.t0.elapsed());
+        let start_ms = ctx.run.now_ms();
         ctx.phase.store(phase as u8, Ordering::SeqCst);
         match phase {
             Phase::Quiet => {
@@ -473,7 +461,7 @@ fn run_nemeses(cluster: &mut Cluster, ctx: &Ctx, secs: u64) -> Result<Vec<Event>
         }
         if phase != Phase::Quiet {
             faults += 1;
-            let back = ms(ctx.run.t0.elapsed()) << 8 | (node as u64 + 1);
+            let back = ctx.run.now_ms() << 8 | (node as u64 + 1);
             ctx.returned.store(back, Ordering::SeqCst);
         }
         let node = if phase == Phase::Quiet {
@@ -485,7 +473,7 @@ fn run_nemeses(cluster: &mut Cluster, ctx: &Ctx, secs: u64) -> Result<Vec<Event>
             phase,
             node,
             start_ms,
-            end_ms: ms(ctx.run.t0.elapsed()),
+            end_ms: ctx.run.now_ms(),
         });
     }
     ctx.phase.store(Phase::Quiet as u8, Ordering::SeqCst);
@@ -678,7 +666,8 @@ fn run_workload(cluster: &mut Cluster, ctx: &Ctx, secs: u64) -> (Result<Vec<Even
             .map(|me| s.spawn(move || list_loop(me, &ctx.run, plan)))
             .collect();
         let result = {
-            let _stop = StopOnDrop(&ctx.run.stop);
+            // However the nemesis ends, the client threads finish.
+            let _stop = ctx.run.stop_on_drop();
             run_nemeses(cluster, ctx, secs).and_then(|ev| cluster.heal_all().map(|()| ev))
         };
         let outs = Outs {
