@@ -31,7 +31,7 @@
 //! model of CAS on synthetic histories) are tested in `fault_harness.rs`.
 
 use std::collections::{BTreeSet, HashMap};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::support::cluster::{Cluster, ClusterSpec};
@@ -39,7 +39,9 @@ use crate::support::history::{
     self, splitmix64, visible_failures, CasAnswer, Expect, KvOp, Outcome, Rec, Rng,
 };
 use crate::support::kv::{interpret, KvClient, Padding, ReplyClass, REPLY_CLASSES};
-use crate::support::lister::{list_loop, list_reads, print_listers, ListPlan, ListerOut};
+use crate::support::lister::{
+    final_passes, list_loop, list_reads, print_listers, ListPlan, ListerOut,
+};
 use crate::support::proxy::CutMode;
 use crate::support::recorded::{
     count_up, final_count, final_reads, print_cas_answers, print_stats, verify_race_and_counter,
@@ -61,17 +63,18 @@ const ATTEMPTS_MAX: usize = 3;
 /// operations each). About half the operations go to a few hot keys, where clients collide;
 /// the rest to many cold keys that each live long enough to see several faults, but for
 /// `LISTED_PERCENT` to the listed keys: named downwards (`l{999999 - n}`), with big values.
-/// The listers list the hot window (and a key on either side) and the listed one with the
-/// keys it reaches next and older keys behind it.
+/// The listers list each of the hot and the listed window with the keys it reaches next and
+/// older keys behind it.
 const HOT_KEYS_ACTIVE: u64 = 10;
 const HOT_OPS_PER_KEY: u64 = 150;
 const COLD_KEYS_ACTIVE: u64 = 1_000;
 const COLD_OPS_PER_KEY: u64 = 100;
 const LISTED_PERCENT: u64 = 4;
-const LISTED_KEYS_ACTIVE: u64 = 8;
+const LISTED_KEYS_ACTIVE: u64 = 4;
 const LISTED_OPS_PER_KEY: u64 = 20;
 const LISTED_AHEAD: u64 = 4;
 const LISTED_BEHIND: u64 = 24;
+const HOT_BEHIND: u64 = 10;
 /// `BIG_PERCENT` of the listed keys' values are `BIG_VALUE_BYTES` on the wire: two never fit
 /// a replica's page (`LIST_PAGE_BYTES_MAX` in src/limits.rs, 256 KiB).
 const BIG_PERCENT: u64 = 40;
@@ -190,9 +193,15 @@ impl Ctx {
     /// The node back from a fault within the last [`LIST_FOCUS_MS`], with its event's id.
     fn list_focus(&self) -> Option<(u64, usize)> {
         let back = self.returned.load(Ordering::Relaxed);
-        let recent = ms(self.run.t0.elapsed()) < (back >> 8) + LIST_FOCUS_MS;
+        let recent = self.run.now_ms() < (back >> 8) + LIST_FOCUS_MS;
         (back != 0 && recent).then(|| (back, (back & 0xFF) as usize - 1))
     }
+}
+
+/// What the listers list now: the listed window (first after a fault) and the hot one.
+fn list_ranges(ctx: &Ctx) -> [(String, String); 2] {
+    let listed = ctx.listed.range(LISTED_BEHIND, LISTED_AHEAD);
+    [listed, ctx.hot.range(HOT_BEHIND, 1)]
 }
 
 /// Key names of the windows, of one length each (a window is then a range of keys).
@@ -204,10 +213,6 @@ fn cold_key(n: u64) -> String {
 }
 fn listed_key(n: u64) -> String {
     format!("l{:06}", 999_999u64.saturating_sub(n))
-}
-
-fn ms(d: Duration) -> u64 {
-    d.as_millis() as u64
 }
 
 /// What a client thread hands back.
@@ -324,6 +329,7 @@ impl Client<'_> {
             if outcome == Outcome::Indeterminate && write {
                 // This process may still have the op in flight: go on as another one.
                 self.pid = self.ctx.run.new_pid();
+                self.ctx.run.suspect(key);
                 break;
             }
             if outcome == Outcome::Ok {
@@ -409,15 +415,6 @@ struct Event {
     end_ms: u64,
 }
 
-/// Sets the stop flag however the nemesis ends, so the client threads always finish.
-struct StopOnDrop<'a>(&'a AtomicBool);
-
-impl Drop for StopOnDrop<'_> {
-    fn drop(&mut self) {
-        self.0.store(true, Ordering::SeqCst);
-    }
-}
-
 /// Quiet, kill -9, pause, partition, in turn, for `secs`; the faulty node rotates. Runs on the
 /// thread that owns the cluster (restarted nodes die with the thread that spawned them).
 fn run_nemeses(cluster: &mut Cluster, ctx: &Ctx, secs: u64) -> Result<Vec<Event>, String> {
@@ -433,7 +430,7 @@ fn run_nemeses(cluster: &mut Cluster, ctx: &Ctx, secs: u64) -> Result<Vec<Event>
         let phase = schedule[step % schedule.len()];
         // Shifted by one every round, so each nemesis meets every node in turn.
         let node = (faults + faults / cluster.size()) % cluster.size();
-        let start_ms = ms(ctx.run.t0.elapsed());
+        let start_ms = ctx.run.now_ms();
         ctx.phase.store(phase as u8, Ordering::SeqCst);
         match phase {
             Phase::Quiet => {
@@ -464,7 +461,7 @@ fn run_nemeses(cluster: &mut Cluster, ctx: &Ctx, secs: u64) -> Result<Vec<Event>
         }
         if phase != Phase::Quiet {
             faults += 1;
-            let back = ms(ctx.run.t0.elapsed()) << 8 | (node as u64 + 1);
+            let back = ctx.run.now_ms() << 8 | (node as u64 + 1);
             ctx.returned.store(back, Ordering::SeqCst);
         }
         let node = if phase == Phase::Quiet {
@@ -476,7 +473,7 @@ fn run_nemeses(cluster: &mut Cluster, ctx: &Ctx, secs: u64) -> Result<Vec<Event>
             phase,
             node,
             start_ms,
-            end_ms: ms(ctx.run.t0.elapsed()),
+            end_ms: ctx.run.now_ms(),
         });
     }
     ctx.phase.store(Phase::Quiet as u8, Ordering::SeqCst);
@@ -532,7 +529,9 @@ fn linearizable_under_kill_pause_and_partition() {
         Err(e) => panic!("nemesis failed: {e}"),
     };
     let mut g = gather(outs.clients, outs.racers, outs.counters);
-    let (list, list_problems) = list_reads(&outs.listers, &mut g.recs);
+    let (mut listers, ranges) = (outs.listers, list_ranges(&ctx));
+    listers.push(final_passes(&ctx.run, &ranges, LIST_LIMIT_MAX));
+    let (list, list_problems) = list_reads(&listers, &mut g.recs);
     g.problems.extend(list_problems);
     let finals = final_phase(&ctx, &mut g);
     let budget = Duration::from_millis(FINAL_READS_TOTAL_MS);
@@ -545,7 +544,7 @@ fn linearizable_under_kill_pause_and_partition() {
         }
     }
     report_run(&events, &stats);
-    print_listers(&outs.listers, &list);
+    print_listers(&listers, &list);
     problems.extend(verify_race_and_counter(
         &recs,
         &finals,
@@ -640,8 +639,8 @@ fn run_workload(cluster: &mut Cluster, ctx: &Ctx, secs: u64) -> (Result<Vec<Even
     let race = Race::new(nodes, Duration::from_millis(RACE_PAUSE_MS), usize::MAX);
     let pause = Duration::from_millis(COUNTER_PAUSE_MS);
     let (listed, hot, focus) = (
-        || ctx.listed.range(LISTED_BEHIND, LISTED_AHEAD),
-        || ctx.hot.range(1, 1),
+        || list_ranges(ctx)[0].clone(),
+        || list_ranges(ctx)[1].clone(),
         || ctx.list_focus(),
     );
     let plan = ListPlan {
@@ -667,7 +666,8 @@ fn run_workload(cluster: &mut Cluster, ctx: &Ctx, secs: u64) -> (Result<Vec<Even
             .map(|me| s.spawn(move || list_loop(me, &ctx.run, plan)))
             .collect();
         let result = {
-            let _stop = StopOnDrop(&ctx.run.stop);
+            // However the nemesis ends, the client threads finish.
+            let _stop = ctx.run.stop_on_drop();
             run_nemeses(cluster, ctx, secs).and_then(|ev| cluster.heal_all().map(|()| ev))
         };
         let outs = Outs {

@@ -32,6 +32,8 @@ pub const LIST_ATTEMPTS_MAX: usize = 3;
 pub const LIST_FAILED_BACKOFF_MS: u64 = 50;
 /// Pages one pass follows at most (a listing that never ends is a problem, not a hang).
 pub const LIST_PAGES_PER_PASS_MAX: usize = 1_000;
+/// Keys left uncertain by indeterminate writes a lister lists before each pass, at most.
+pub const LIST_SUSPECTS_PER_TURN: usize = 4;
 /// Problems [`list_reads`] reports one by one (the rest are counted).
 pub const LIST_PROBLEMS_LISTED_MAX: usize = 10;
 
@@ -42,7 +44,7 @@ pub struct ListPlan<'a> {
     pub ranges: &'a [&'a (dyn Fn() -> (String, String) + Sync)],
     /// A node just back from a fault, while that is recent: (an id of the event, the node).
     /// A new event ends the pass under way; the next ones go through that node.
-    pub focus: &'a (dyn Fn() -> Option<(u64, usize)> + Sync),
+    pub focus: Focus<'a>,
     /// Page limits, one drawn per pass.
     pub limits: RangeInclusive<usize>,
     /// Pause between passes.
@@ -78,14 +80,30 @@ pub struct ListerOut {
     pub unexpected: Vec<String>,
 }
 
-/// Lister `me`: passes until the run stops.
+/// Lister `me`: passes until the run stops. Before each, it lists every key an indeterminate
+/// write left uncertain ([`Run::suspect`]), a few at a time, through each node in turn: a
+/// value only some replicas hold must not show through one node and not through the next.
 pub fn list_loop(me: usize, run: &Run, plan: &ListPlan) -> ListerOut {
     let mut kv = run.client();
     let mut rng = Rng(plan.seed ^ (me as u64 + 1).wrapping_mul(0x9FB2_1C65_1E98_DF25));
     let mut out = ListerOut::default();
-    let pid = run.new_pid();
+    let (pid, n) = (run.new_pid(), run.addrs.len());
     let (mut turn, mut last_event) = (0, None);
     while !run.stopped() {
+        for key in (0..LIST_SUSPECTS_PER_TURN).map_while(|_| run.take_suspect()) {
+            let first = rng.below(n as u64) as usize;
+            for node in (first..first + n).map(|i| i % n) {
+                let how = How::through(pid, 1, node);
+                let (pass, _) = one_pass(
+                    run,
+                    &how,
+                    (key.clone(), format!("{key}!")),
+                    &mut kv,
+                    &mut out,
+                );
+                out.passes.push(pass);
+            }
+        }
         let focus = (plan.focus)();
         if focus.is_some() && focus.map(|f| f.0) != last_event {
             (turn, last_event) = (0, focus.map(|f| f.0));
@@ -93,9 +111,14 @@ pub fn list_loop(me: usize, run: &Run, plan: &ListPlan) -> ListerOut {
         let range = (plan.ranges[turn % plan.ranges.len()])();
         turn += 1;
         let limit = *plan.limits.start() + rng.below(plan.limits.clone().count() as u64) as usize;
-        let first = rng.below(run.addrs.len() as u64) as usize;
-        let how = (pid, limit, first, focus);
-        let (pass, failed) = one_pass(run, plan, range, &mut kv, &mut out, how);
+        let how = How {
+            pid,
+            limit,
+            first: rng.below(n as u64) as usize,
+            through: focus.map(|f| f.1),
+            interrupt: Some((focus.map(|f| f.0), plan.focus)),
+        };
+        let (pass, failed) = one_pass(run, &how, range, &mut kv, &mut out);
         let interrupted = !pass.whole && !failed;
         out.passes.push(pass);
         if failed {
@@ -107,19 +130,62 @@ pub fn list_loop(me: usize, run: &Run, plan: &ListPlan) -> ListerOut {
     out
 }
 
-/// One pass over `start..end` with page limit `limit`, each page through the focus node or
-/// else through a node in turn from `first`; `true` with it if a page got no answer from any
+/// The final listing, after the run and before the final reads: a pass over each of `ranges`
+/// through each node, `limit` items a page. A value only one replica holds (an indeterminate
+/// write's, among the last ones) shows here if the listing takes it as it is, and the final
+/// reads may then read the older value a majority holds.
+pub fn final_passes(run: &Run, ranges: &[(String, String)], limit: usize) -> ListerOut {
+    let (mut kv, mut out, pid) = (run.client(), ListerOut::default(), run.new_pid());
+    for node in 0..run.addrs.len() {
+        for range in ranges {
+            let how = How::through(pid, limit, node);
+            let (pass, _) = one_pass(run, &how, range.clone(), &mut kv, &mut out);
+            out.passes.push(pass);
+        }
+    }
+    out
+}
+
+/// The focus now: (an id of the event, the node).
+type Focus<'a> = &'a (dyn Fn() -> Option<(u64, usize)> + Sync);
+
+/// How one pass goes: its process id and page limit, and the node every page goes through
+/// first, or else the node of its first page (the next go through the next nodes).
+struct How<'a> {
+    pid: u64,
+    limit: usize,
+    first: usize,
+    through: Option<usize>,
+    /// While the run goes on: the focus event the pass started under, and the focus now (a
+    /// new event, or the run's end, ends the pass).
+    interrupt: Option<(Option<u64>, Focus<'a>)>,
+}
+
+impl How<'_> {
+    /// A pass through `node`, to its end whether or not the run goes on.
+    fn through(pid: u64, limit: usize, node: usize) -> How<'static> {
+        let (first, through, interrupt) = (node, Some(node), None);
+        How {
+            pid,
+            limit,
+            first,
+            through,
+            interrupt,
+        }
+    }
+}
+
+/// One pass over `start..end` as `how` says; `true` with it if a page got no answer from any
 /// node.
 fn one_pass(
     run: &Run,
-    plan: &ListPlan,
+    how: &How,
     (start, end): (String, String),
     kv: &mut KvClient,
     out: &mut ListerOut,
-    (pid, limit, first, focus): (u64, usize, usize, Option<(u64, usize)>),
 ) -> (Pass, bool) {
     let mut pass = Pass {
-        pid,
+        pid: how.pid,
         start,
         end,
         pages: Vec::new(),
@@ -127,16 +193,19 @@ fn one_pass(
     };
     let n = run.addrs.len();
     let mut cursor: Option<String> = None;
-    while pass.pages.len() < LIST_PAGES_PER_PASS_MAX && !run.stopped() {
-        let now = (plan.focus)();
-        if now.is_some() && now.map(|f| f.0) != focus.map(|f| f.0) {
-            return (pass, false);
+    while pass.pages.len() < LIST_PAGES_PER_PASS_MAX {
+        if let Some((event, focus)) = how.interrupt {
+            let now = focus().map(|f| f.0);
+            if run.stopped() || now.is_some() && now != event {
+                return (pass, false);
+            }
         }
+        let limit = how.limit;
         let mut query = format!("start={}&end={}&limit={limit}", pass.start, pass.end);
         if let Some(c) = &cursor {
             query.push_str(&format!("&cursor={c}"));
         }
-        let node0 = focus.map_or(first + pass.pages.len(), |f| f.1);
+        let node0 = how.through.unwrap_or(how.first + pass.pages.len());
         let mut page = None;
         for attempt in 0..LIST_ATTEMPTS_MAX.min(n) {
             let node = (node0 + attempt) % n;

@@ -17,10 +17,10 @@
 //!
 //! Must not import the `mostdb` library.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Barrier;
+use std::sync::{Barrier, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use super::history::{CasAnswer, Expect, KvOp, Outcome, Rec, Rng};
@@ -36,8 +36,8 @@ pub const FINAL_READ_ROUNDS_MAX: usize = 20;
 pub const FINAL_READ_RETRY_MS: u64 = 250;
 
 /// A recorded run on a cluster: its nodes, how long a client waits for an answer, the flag
-/// that stops the clients, the clock of the history, its process ids, and how its clients pad
-/// values.
+/// that stops the clients, the clock of the history, its process ids, how its clients pad
+/// values, and the keys whose state an indeterminate write left uncertain.
 pub struct Run {
     pub addrs: Vec<SocketAddr>,
     pub io_timeout: Duration,
@@ -45,6 +45,7 @@ pub struct Run {
     pub t0: Instant,
     pub next_pid: AtomicU64,
     pub padding: Option<Padding>,
+    suspects: Mutex<VecDeque<String>>,
 }
 
 impl Run {
@@ -56,6 +57,7 @@ impl Run {
             t0: Instant::now(),
             next_pid: AtomicU64::new(0),
             padding: None,
+            suspects: Mutex::new(VecDeque::new()),
         }
     }
     /// The same run, its clients padding values as `padding` says.
@@ -65,6 +67,33 @@ impl Run {
     }
     pub fn now_ns(&self) -> u64 {
         self.t0.elapsed().as_nanos() as u64
+    }
+    pub fn now_ms(&self) -> u64 {
+        self.t0.elapsed().as_millis() as u64
+    }
+    /// A guard that stops the run when dropped, however the scope ends.
+    pub fn stop_on_drop(&self) -> impl Drop + '_ {
+        struct StopOnDrop<'a>(&'a AtomicBool);
+        impl Drop for StopOnDrop<'_> {
+            fn drop(&mut self) {
+                self.0.store(true, Ordering::SeqCst);
+            }
+        }
+        StopOnDrop(&self.stop)
+    }
+    /// Notes `key`: an indeterminate write may have left a value there that only some
+    /// replicas hold (at most [`SUSPECTS_MAX`] keys wait).
+    pub fn suspect(&self, key: &str) {
+        let mut keys = self.suspects.lock().unwrap_or_else(PoisonError::into_inner);
+        if keys.len() >= SUSPECTS_MAX {
+            keys.pop_front();
+        }
+        keys.push_back(key.to_string());
+    }
+    /// The oldest key [`Run::suspect`] noted and nobody took yet.
+    pub fn take_suspect(&self) -> Option<String> {
+        let mut keys = self.suspects.lock().unwrap_or_else(PoisonError::into_inner);
+        keys.pop_front()
     }
     pub fn new_pid(&self) -> u64 {
         self.next_pid.fetch_add(1, Ordering::Relaxed)
@@ -76,6 +105,9 @@ impl Run {
         KvClient::new(self.addrs.clone(), self.io_timeout).padded(self.padding.clone())
     }
 }
+
+/// Keys [`Run::suspect`] holds at most (the oldest go first).
+pub const SUSPECTS_MAX: usize = 64;
 
 /// A sliding window of keys (STACK.md §5.3: many keys, so each key's history stays small
 /// enough for the checker): `active` keys at a time, moving on by one key every `ops_per_key`
