@@ -2,11 +2,12 @@
 //! (each in key order, tombstones included) become one page of entries, each marked agreed
 //! (every page holds it at the same version) or not (a read of the key must settle it).
 //!
-//! The page rule: a replica whose page stopped early (its limit or byte budget) covered the
-//! range only up to its last key; beyond the smallest such key another replica's entries
-//! cannot be compared with it (it may hold a newer version, or a tombstone, there), so the
-//! merged page ends there. A larger cut could return a value that replica had deleted, or
-//! skip a key only it held.
+//! The page rule: a replica whose page stopped early covered the range only up to its last
+//! key; beyond the smallest such key another replica's entries cannot be compared with it (it
+//! may hold a newer version, or a tombstone, there), so the merged page ends there. A larger
+//! cut could skip a key only that replica held (its next page would have shown it). The rule
+//! matters only for a page cut by its byte budget: one cut by the limit holds `limit` keys at
+//! or before its last, so the merged page is full before any cut applies.
 //!
 //! Must not import `http` or `api`.
 
