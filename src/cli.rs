@@ -8,6 +8,7 @@
 //! mostdb kv cas KEY (--absent | --present | --expect V | --expect-version V) (VALUE | --delete) [--ttl-ms N]
 //! mostdb kv list [PREFIX] [--limit N] [--keys-only] [--local]
 //! mostdb kv watch KEY [--version V] [--wait-ms N]
+//! mostdb kv watch --prefix P [--cursor C] [--wait-ms N] [--once]
 //! mostdb cluster
 //! mostdb backup FILE
 //! mostdb restore FILE
@@ -89,6 +90,13 @@ enum Cmd {
         version: Option<String>,
         wait_ms: Option<u64>,
     },
+    /// Follows the changes under a prefix (one answer with `once`).
+    WatchPrefix {
+        prefix: String,
+        cursor: Option<String>,
+        wait_ms: Option<u64>,
+        once: bool,
+    },
     Cluster,
     Backup(String),
     Restore(String),
@@ -127,7 +135,7 @@ pub fn run(args: Vec<String>, settings: &Settings, env_url: Option<String>) -> E
 const USAGE: &str = "usage: mostdb kv get KEY | kv set KEY VALUE [--ttl-ms N] | kv del KEY | \
      kv cas KEY (--absent|--present|--expect V|--expect-version V) (VALUE|--delete) [--ttl-ms N] | \
      kv list [PREFIX] [--limit N] [--keys-only] [--local] | kv watch KEY [--version V] \
-     [--wait-ms N] | cluster | backup FILE | restore FILE; each with [--url URL] [--json]";
+     [--wait-ms N] | kv watch --prefix P [--cursor C] [--wait-ms N] [--once] | cluster | backup FILE | restore FILE; each with [--url URL] [--json]";
 
 fn parse(args: Vec<String>) -> Result<Cli, String> {
     let mut words = Vec::new();
@@ -135,6 +143,7 @@ fn parse(args: Vec<String>) -> Result<Cli, String> {
     let (mut keys_only, mut local, mut delete) = (false, false, false);
     let mut expect = None;
     let (mut version, mut wait_ms) = (None, None);
+    let (mut prefix, mut cursor, mut once) = (None, None, false);
     let mut args = args.into_iter();
     while let Some(arg) = args.next() {
         let mut value = |name: &str| args.next().ok_or(format!("{name} needs a value"));
@@ -147,6 +156,9 @@ fn parse(args: Vec<String>) -> Result<Cli, String> {
             "--version" => version = Some(value("--version")?),
             "--wait-ms" => wait_ms = Some(number(&value("--wait-ms")?)?),
             "--local" => local = true,
+            "--prefix" => prefix = Some(value("--prefix")?),
+            "--cursor" => cursor = Some(value("--cursor")?),
+            "--once" => once = true,
             "--delete" => delete = true,
             "--absent" => expect = Some(json!({"absent": true})),
             "--present" => expect = Some(json!({"present": true})),
@@ -181,6 +193,12 @@ fn parse(args: Vec<String>) -> Result<Cli, String> {
             limit,
             keys_only,
             local,
+        },
+        (["kv", "watch"], None) if prefix.is_some() => Cmd::WatchPrefix {
+            prefix: prefix.unwrap_or_default(),
+            cursor,
+            wait_ms,
+            once,
         },
         (["kv", "watch", key], None) => Cmd::Watch {
             key: key.to_string(),
@@ -391,6 +409,12 @@ impl Client {
                 version,
                 wait_ms,
             } => (self.watch(key, version.as_deref(), *wait_ms)?, show_watch),
+            Cmd::WatchPrefix {
+                prefix,
+                cursor,
+                wait_ms,
+                once,
+            } => return self.watch_prefix(cli, prefix, cursor.clone(), *wait_ms, *once),
             Cmd::Backup(file) => return self.backup(file),
             Cmd::Restore(file) => return self.restore(file),
             Cmd::Cluster => (self.call("GET", "/cluster", None)?, |a| {
@@ -423,6 +447,63 @@ impl Client {
             query.push_str(&format!("&wait_ms={ms}"));
         }
         self.call("GET", &format!("{}/watch?{query}", self.context), None)
+    }
+
+    /// The changes under `prefix`, printed as they come: `version<TAB>key<TAB>value` or
+    /// `version<TAB>key<TAB>deleted`; a cursor the node cannot vouch for says `resync` on stderr
+    /// (list again) and goes on from the fresh one. With `once`, one answer, then the cursor
+    /// to go on from on stderr.
+    fn watch_prefix(
+        &self,
+        cli: &Cli,
+        prefix: &str,
+        mut cursor: Option<String>,
+        wait_ms: Option<u64>,
+        once: bool,
+    ) -> Result<Exit, String> {
+        loop {
+            let mut query = format!("prefix={}", percent_encode(prefix));
+            if let Some(cursor) = &cursor {
+                query.push_str(&format!("&cursor={}", percent_encode(cursor)));
+            }
+            if let Some(ms) = wait_ms {
+                query.push_str(&format!("&wait_ms={ms}"));
+            }
+            let answer = self.call("GET", &format!("{}/watch?{query}", self.context), None)?;
+            let exit = exit_of(&answer);
+            if cli.json {
+                println!("{answer}");
+            } else if exit != Exit::Ok {
+                report(&answer);
+            }
+            if exit != Exit::Ok {
+                return Ok(exit);
+            }
+            let result = &answer["result"];
+            if !cli.json {
+                if result["resync"] == true {
+                    eprintln!(
+                        "resync: the node cannot vouch for the cursor; list the prefix again"
+                    );
+                }
+                for change in result["changes"].as_array().into_iter().flatten() {
+                    let text = |f: &str| change[f].as_str().unwrap_or_default().to_string();
+                    let value = match change["deleted"] == true {
+                        true => "deleted".to_string(),
+                        false => text("value"),
+                    };
+                    println!("{}\t{}\t{value}", text("version"), text("key"));
+                }
+                let _ = std::io::stdout().flush();
+            }
+            cursor = result["cursor"].as_str().map(str::to_string);
+            if once {
+                if !cli.json {
+                    eprintln!("cursor {}", cursor.unwrap_or_default());
+                }
+                return Ok(Exit::Ok);
+            }
+        }
     }
 
     /// Every page of a listing, printed as it comes: `key<TAB>value` (or the key alone).

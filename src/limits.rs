@@ -208,6 +208,14 @@ pub const WATCH_WAIT_MS_DEFAULT: u64 = 30_000;
 /// Between two quorum reads a watch waits for its key's next store on this node, or this
 /// long at most (a change a majority made without this node shows at the next read).
 pub const WATCH_RECHECK_MS: u64 = 2_000;
+/// The change feed of prefix watches (DESIGN §11): the entries it keeps, the key bytes they
+/// hold at most, and how long it goes on recording after the last prefix watch left or a
+/// cursor was issued (a client between two polls, or listing before it watches).
+pub const CHANGE_FEED_ENTRIES_MAX: usize = 65_536;
+pub const CHANGE_FEED_BYTES_MAX: usize = 8 * 1024 * 1024;
+pub const CHANGE_FEED_LINGER_MS: u64 = 60_000;
+/// Changes one prefix watch answer carries at most.
+pub const PREFIX_WATCH_CHANGES_MAX: usize = 100;
 /// A shard prunes watch registrations whose waiters left once it holds this many keys.
 pub const WATCH_KEYS_PRUNE_AT: usize = 4_096;
 /// Operations one `POST {ctx}/batch` carries at most (DESIGN §11).

@@ -2,9 +2,11 @@
 //!
 //! Query (percent-encoded): `prefix=P`, or `start=A` and/or `end=B` (from A included to B
 //! excluded); `limit` (1 to 1,000, default 100); `cursor` (the `cursor` of the previous page);
-//! `keys_only=true`; `consistency=majority` (default) or `local`. Answer: `{"code":200,
-//! "success":true,"result":{"items":[{"key":K,"value":V},…],"more":M[,"cursor":C]}}`, with
-//! `"consistency":"local"` for a local listing.
+//! `keys_only=true`; `consistency=majority` (default) or `local`; `watch=true`. Answer:
+//! `{"code":200,"success":true,"result":{"items":[{"key":K,"value":V},…],"more":M
+//! [,"cursor":C][,"watch":W]}}`, with `"consistency":"local"` for a local listing. `W` (asked
+//! for with `watch=true`, on the first page) is a prefix-watch cursor taken before the listing
+//! began: a watch from it reports every change this node stores after that (`api::watch`).
 //!
 //! Majority: this node asks every member for a page of the range (tombstones included) and
 //! merges the first Q that answer (`replication::listing`); an entry every page holds at the
@@ -43,6 +45,8 @@ pub(super) struct ListRequest {
     pub limit: usize,
     pub keys_only: bool,
     pub local: bool,
+    /// `watch=true`: the answer carries a prefix-watch cursor issued before the listing began.
+    pub watch: bool,
 }
 
 /// One item of a listing: a live value, its version and its expiry (an HLC), if any.
@@ -57,12 +61,14 @@ impl Api {
     /// `GET {ctx}/list`.
     pub(super) async fn list(&self, query: Option<&str>) -> Result<Response, ApiError> {
         let request = parse(query.unwrap_or(""))?;
+        let watch = request.watch.then(|| self.replication.feed().cursor());
         let (items, resume_after) = if request.local {
             self.list_local(&request).await?
         } else {
             self.list_majority(&request).await?
         };
-        Ok(Response::json(200, encode(&request, &items, resume_after)))
+        let body = encode(&request, &items, resume_after, watch.as_deref());
+        Ok(Response::json(200, body))
     }
 
     /// This node's own copy of the range: live values only, nothing confirmed.
@@ -243,7 +249,7 @@ pub(super) fn parse(query: &str) -> Result<ListRequest, ApiError> {
     let flag = |name: &str| match query::param(query, name).as_deref() {
         None | Some("false") => Ok(false),
         Some("true") => Ok(true),
-        Some(_) => Err(bad_param("keys_only must be true or false")),
+        Some(_) => Err(bad_param("keys_only and watch are true or false")),
     };
     let local = match query::param(query, "consistency").as_deref() {
         None | Some("majority") => false,
@@ -255,10 +261,16 @@ pub(super) fn parse(query: &str) -> Result<ListRequest, ApiError> {
         limit,
         keys_only: flag("keys_only")?,
         local,
+        watch: flag("watch")?,
     })
 }
 
-fn encode(request: &ListRequest, items: &[Item], resume_after: Option<Vec<u8>>) -> Vec<u8> {
+fn encode(
+    request: &ListRequest,
+    items: &[Item],
+    resume_after: Option<Vec<u8>>,
+    watch: Option<&str>,
+) -> Vec<u8> {
     let bytes: usize = items.iter().map(|i| i.key.len() + i.value.len() + 24).sum();
     let mut out = Vec::with_capacity(96 + bytes);
     out.extend_from_slice(br#"{"code":200,"success":true,"result":{"items":["#);
@@ -285,6 +297,11 @@ fn encode(request: &ListRequest, items: &[Item], resume_after: Option<Vec<u8>>) 
     }
     if request.local {
         out.extend_from_slice(br#","consistency":"local""#);
+    }
+    if let Some(cursor) = watch {
+        out.extend_from_slice(br#","watch":""#);
+        out.extend_from_slice(cursor.as_bytes());
+        out.push(b'"');
     }
     out.extend_from_slice(b"}}");
     out
@@ -328,12 +345,16 @@ mod tests {
             version: Version::ZERO,
             expires: None,
         }];
-        let done = String::from_utf8(encode(&request, &items, None)).expect("utf-8");
+        let done = String::from_utf8(encode(&request, &items, None, None)).expect("utf-8");
         assert_eq!(
             done,
             r#"{"code":200,"success":true,"result":{"items":[{"key":"a1","value":"v"}],"more":false}}"#
         );
-        let more = String::from_utf8(encode(&request, &items, Some(b"a1".to_vec()))).unwrap();
-        assert!(more.ends_with(r#""more":true,"cursor":"YTE"}}"#), "{more}");
+        let more =
+            String::from_utf8(encode(&request, &items, Some(b"a1".to_vec()), Some("7.1"))).unwrap();
+        assert!(
+            more.ends_with(r#""more":true,"cursor":"YTE","watch":"7.1"}}"#),
+            "{more}"
+        );
     }
 }

@@ -464,6 +464,11 @@ impl Replication {
         .await
     }
 
+    /// The node's change feed (what its replica stored, while prefix watches ask).
+    pub fn feed(&self) -> &crate::storage::feed::ChangeFeed {
+        self.store.feed()
+    }
+
     /// This node's own copy, without any quorum (the original's `/api/get`), and its version.
     pub async fn local_get(&self, key: Vec<u8>) -> Result<Option<Found>, OpError> {
         self.on_owner(

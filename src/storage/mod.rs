@@ -12,6 +12,7 @@
 //! Must not import `http`, `api`, `replication` or `runtime`.
 
 pub mod cas_mark;
+pub mod feed;
 pub mod floor;
 pub mod hintlog;
 pub mod layout;

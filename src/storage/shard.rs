@@ -159,6 +159,7 @@ impl Shard {
             };
             self.insert(key, &record)?;
             self.wake(key);
+            self.db.feed().record(key, version);
         }
         // Same and Newer reveal the held version, which may itself still be unsynced.
         let ticket = self.state.written.get();

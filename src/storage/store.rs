@@ -14,6 +14,7 @@
 //! Must not import `http`, `api`, `replication` or `runtime`.
 
 use super::cas_mark::CasMark;
+use super::feed::ChangeFeed;
 use super::floor::PromiseFloor;
 use super::layout::{
     self, BOOT_ID_FILE, CLEAN_SHUTDOWN_FILE, LOCK_FILE, META_FILE, SHARD_KEYSPACE,
@@ -70,6 +71,7 @@ pub struct ShardDb {
     space: Arc<DiskSpace>,
     floor: Arc<PromiseFloor>,
     cas_mark: Arc<CasMark>,
+    feed: Arc<ChangeFeed>,
 }
 
 impl ShardDb {
@@ -100,6 +102,10 @@ impl ShardDb {
     pub fn cas_mark(&self) -> &Arc<CasMark> {
         &self.cas_mark
     }
+    /// The node's change feed (prefix watches), shared by every shard.
+    pub fn feed(&self) -> &ChangeFeed {
+        &self.feed
+    }
 }
 
 pub struct Store {
@@ -110,6 +116,7 @@ pub struct Store {
     space: Arc<DiskSpace>,
     floor: Arc<PromiseFloor>,
     cas_mark: Arc<CasMark>,
+    feed: Arc<ChangeFeed>,
     /// Measures the free space while the store is open.
     _space_watch: SpaceWatch,
     /// Holds the `flock` on `<root>/LOCK`; closing the descriptor releases it.
@@ -150,8 +157,9 @@ impl Store {
             .map_err(io_err("measure free space of", &root))?;
         let floor = Arc::new(PromiseFloor::load(&root)?);
         let cas_mark = Arc::new(CasMark::load(&root));
+        let feed = Arc::new(ChangeFeed::new());
         let shards = (0..meta.shards)
-            .map(|index| open_shard(&root, index, created, (&space, &floor, &cas_mark)))
+            .map(|index| open_shard(&root, index, created, (&space, &floor, &cas_mark, &feed)))
             .collect::<Result<Vec<_>, _>>()?;
         let handles = shards
             .iter()
@@ -183,6 +191,7 @@ impl Store {
             space,
             floor,
             cas_mark,
+            feed,
             _space_watch: space_watch,
             _lock: lock,
         })
@@ -208,6 +217,11 @@ impl Store {
     /// Whether the store holds records only a mostdb speaking CAS can read.
     pub fn cas_mark(&self) -> &Arc<CasMark> {
         &self.cas_mark
+    }
+
+    /// The node's change feed: what its replica stored, while prefix watches ask.
+    pub fn feed(&self) -> &Arc<ChangeFeed> {
+        &self.feed
     }
 
     /// Raises the promise floor to `hlc`, durably (DESIGN §10: a recovery ends with it).
@@ -473,7 +487,12 @@ fn open_shard(
     root: &Path,
     index: u32,
     created: bool,
-    (space, floor, cas_mark): (&Arc<DiskSpace>, &Arc<PromiseFloor>, &Arc<CasMark>),
+    (space, floor, cas_mark, feed): (
+        &Arc<DiskSpace>,
+        &Arc<PromiseFloor>,
+        &Arc<CasMark>,
+        &Arc<ChangeFeed>,
+    ),
 ) -> Result<ShardDb, StorageError> {
     let path = layout::shard_dir(root, index);
     if !created && !path.is_dir() {
@@ -498,6 +517,7 @@ fn open_shard(
         space: space.clone(),
         floor: floor.clone(),
         cas_mark: cas_mark.clone(),
+        feed: feed.clone(),
     })
 }
 

@@ -1,7 +1,7 @@
 //! A watch under a partition on the real binary (DESIGN §11): a write that reaches only the
 //! watching node's own replica (the others are paused) wakes the watch, but no majority read
 //! shows it, so the watch does not report it: at its deadline it answers NotMost. Once the
-//! others answer again, a write that completes is reported.
+//! others answer again, a write that completes is reported. The same for a prefix watch.
 
 use std::thread;
 use std::time::Duration;
@@ -77,5 +77,63 @@ fn a_watch_reports_no_change_that_a_majority_does_not_hold() {
     c0.post("/mostdb/set", &kv("w", "v2"));
     let answer = watcher.join().expect("watcher");
     assert_eq!(answer["result"]["value"], "v2", "{answer}");
+    cluster.stop_all();
+}
+
+#[test]
+fn a_prefix_watch_reports_no_change_that_a_majority_does_not_hold() {
+    let mut cluster = Cluster::start(&ClusterSpec {
+        op_timeout_ms: 1_000,
+        env: vec![
+            env("MOSTDB_HINTS", "off"),
+            env("MOSTDB_ANTI_ENTROPY", "off"),
+        ],
+        ..ClusterSpec::default()
+    });
+    cluster.wait_links_up();
+    let mut c0 = cluster.node(0).client();
+    c0.post("/mostdb/set", &kv("p/w", "v1"));
+    let start = watch(&mut c0, "prefix=p/&wait_ms=1");
+    let cursor = start["result"]["cursor"]
+        .as_str()
+        .expect("cursor")
+        .to_string();
+
+    cluster.pause(1);
+    cluster.pause(2);
+    let addr = cluster.node(0).addr();
+    let from = cursor.clone();
+    let watcher = thread::spawn(move || {
+        let mut c = Client::connect(addr);
+        watch(&mut c, &format!("prefix=p/&cursor={from}&wait_ms=3000"))
+    });
+    thread::sleep(Duration::from_millis(200));
+    // Stored by node 0 alone: it is in node 0's feed, but no quorum read shows it.
+    let lone = c0.post("/mostdb/set", &kv("p/w", "lone"));
+    assert!(lone.body_str().contains("NotMost"), "{}", lone.body_str());
+    let answer = watcher.join().expect("watcher");
+    assert_eq!(
+        answer["result"]["changes"],
+        serde_json::json!([]),
+        "a prefix watch reported what no majority holds: {answer}"
+    );
+    assert_eq!(
+        answer["result"]["cursor"], cursor,
+        "the unconfirmed change holds the cursor"
+    );
+
+    // The others back: a write that completes is reported, through another node's feed.
+    cluster.resume(1);
+    cluster.resume(2);
+    cluster.wait_links_up();
+    let addr = cluster.node(1).addr();
+    let watcher = thread::spawn(move || {
+        let mut c = Client::connect(addr);
+        watch(&mut c, "prefix=p/&wait_ms=10000")
+    });
+    thread::sleep(Duration::from_millis(500));
+    c0.post("/mostdb/set", &kv("p/w", "v2"));
+    let answer = watcher.join().expect("watcher");
+    assert_eq!(answer["result"]["changes"][0]["value"], "v2", "{answer}");
     cluster.stop_all();
 }

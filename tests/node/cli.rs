@@ -95,6 +95,32 @@ fn every_subcommand_answers_with_its_output_and_exit_status() {
     let changed = run(&["kv", "watch", "user/1", "--version", &version]);
     assert!(stdout(&changed).trim().ends_with("\tnext"), "{changed:?}");
 
+    // A prefix watch from a cursor: one answer with --once, the cursor on stderr.
+    let first = run(&[
+        "kv",
+        "watch",
+        "--prefix",
+        "user/",
+        "--once",
+        "--wait-ms",
+        "1",
+    ]);
+    assert_eq!(status(&first), 0, "{first:?}");
+    let stderr = String::from_utf8_lossy(&first.stderr).to_string();
+    let cursor = stderr
+        .trim()
+        .strip_prefix("cursor ")
+        .expect("the cursor on stderr");
+    assert_eq!(status(&run(&["kv", "set", "user/9", "nine"])), 0);
+    assert_eq!(status(&run(&["kv", "del", "user/2"])), 0);
+    let followed = run(&[
+        "kv", "watch", "--prefix", "user/", "--cursor", cursor, "--once",
+    ]);
+    let lines: Vec<String> = stdout(&followed).lines().map(str::to_string).collect();
+    assert_eq!(lines.len(), 2, "{followed:?}");
+    assert!(lines[0].ends_with("\tuser/9\tnine"), "{lines:?}");
+    assert!(lines[1].ends_with("\tuser/2\tdeleted"), "{lines:?}");
+
     // --json prints the node's answer; a TTL goes through.
     let json = run(&["kv", "set", "t", "v", "--ttl-ms", "60000", "--json"]);
     assert_eq!(stdout(&json).trim(), OK);
