@@ -174,19 +174,12 @@ fn parse(args: Vec<String>) -> Result<Cli, String> {
         (["kv", "get", key], None) => Cmd::Get(key.to_string()),
         (["kv", "set", key, value], None) => Cmd::Set(key.to_string(), value.to_string(), ttl_ms),
         (["kv", "del", key], None) => Cmd::Del(key.to_string()),
-        (["kv", "cas", key, rest @ ..], Some(expect)) => {
-            let change = match (rest, delete) {
-                ([value], false) => Some(value.to_string()),
-                ([], true) => None,
-                _ => return Err(format!("kv cas takes a VALUE or --delete; {USAGE}")),
-            };
-            Cmd::Cas {
-                key: key.to_string(),
-                expect,
-                change,
-                ttl_ms,
-            }
-        }
+        (["kv", "cas", key, rest @ ..], Some(expect)) => Cmd::Cas {
+            key: key.to_string(),
+            expect,
+            change: cas_change(rest, delete)?,
+            ttl_ms,
+        },
         (["kv", "cas", ..], None) => return Err(format!("kv cas needs an expectation; {USAGE}")),
         (["kv", "list", rest @ ..], None) if rest.len() <= 1 => Cmd::List {
             prefix: rest.first().unwrap_or(&"").to_string(),
@@ -211,6 +204,15 @@ fn parse(args: Vec<String>) -> Result<Cli, String> {
         _ => return Err(USAGE.to_string()),
     };
     Ok(Cli { url, json, command })
+}
+
+/// What `kv cas` sets: its VALUE, or nothing with `--delete`.
+fn cas_change(rest: &[&str], delete: bool) -> Result<Option<String>, String> {
+    match (rest, delete) {
+        ([value], false) => Ok(Some(value.to_string())),
+        ([], true) => Ok(None),
+        _ => Err(format!("kv cas takes a VALUE or --delete; {USAGE}")),
+    }
 }
 
 fn number(text: &str) -> Result<u64, String> {

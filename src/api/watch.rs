@@ -40,9 +40,8 @@ use crate::api::json::Field;
 use crate::http::Response;
 use crate::limits::PREFIX_WATCH_CHANGES_MAX;
 use crate::limits::{WATCHERS_MAX, WATCH_RECHECK_MS, WATCH_WAIT_MS_DEFAULT, WATCH_WAIT_MS_MAX};
-use crate::replication::{Found, OpError, Version};
+use crate::replication::{FeedChange as Change, Found, OpError, Since, Version};
 use crate::runtime::{join_all, Local};
-use crate::storage::feed::{Change, Since};
 
 /// Watches waiting on this node (every core's).
 static WATCHING: AtomicUsize = AtomicUsize::new(0);

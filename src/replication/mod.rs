@@ -27,6 +27,8 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 use crate::runtime::{CoreGone, Hub};
+/// The change feed prefix watches read (the API reaches storage only through here).
+pub use crate::storage::feed::{Change as FeedChange, ChangeFeed, Since};
 /// The version of a write, as the API reports it (the API reaches storage only through here).
 pub use crate::storage::Version;
 use crate::storage::{Shard, ShardStats, StorageError, Store};
@@ -465,7 +467,7 @@ impl Replication {
     }
 
     /// The node's change feed (what its replica stored, while prefix watches ask).
-    pub fn feed(&self) -> &crate::storage::feed::ChangeFeed {
+    pub fn feed(&self) -> &ChangeFeed {
         self.store.feed()
     }
 
