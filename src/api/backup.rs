@@ -1,12 +1,17 @@
 //! Backup and restore (DESIGN §11), admin routes (the bearer token `MOSTDB_ADMIN_TOKEN`, else
 //! loopback only, as `/admin/config`):
 //!
-//! * `GET /admin/export[?cursor=C][&limit=N]`: one page of a majority listing of every key, as
-//!   JSON lines (`application/x-ndjson`): `{"key":K,"value":V,"version":"…"[,"expires":E]}` per
-//!   live key (`E`: the expiry, an HLC), then `{"more":true,"cursor":"…"}` or `{"more":false}`.
-//!   A client pages with the cursor (`mostdb backup FILE` does). Each record is what a get of
-//!   its key could have returned during its page's call; every write completed before the
-//!   export began is in it; it is not a snapshot.
+//! * `GET /admin/export`: a majority listing of every key, streamed as JSON lines
+//!   (`application/x-ndjson`, chunked): `{"key":K,"value":V,"version":"…"[,"expires":E]}` per
+//!   live key (`E`: the expiry, an HLC), listed a page of 1,000 at a time and each page sent
+//!   before the next is listed (a slow reader slows the listing), ending with
+//!   `{"more":false,"records":N}`. A page that fails (no majority) ends the stream with its
+//!   error envelope as the last line and the chunked body cut short: a client sees the export
+//!   incomplete. With `cursor=C` and/or `limit=N`, one page only, ending with
+//!   `{"more":true,"cursor":"…"}` or `{"more":false}` (`mostdb backup FILE` pages this way, so
+//!   it can go on after a failed page). Each record is what a get of its key could have
+//!   returned while its page was listed; every write completed before the export began is in
+//!   it; it is not a snapshot.
 //! * `POST /admin/import`: the record lines of an export (other lines, such as the pages'
 //!   last lines, are skipped), each set with a CAS that holds only while the key's version
 //!   (a delete's too) is below the record's: a key written or deleted since is `kept` as it
@@ -25,12 +30,15 @@ use super::admin::{admin_access, envelope_error};
 use super::cas::{parse_version, version_string};
 use super::error::ApiError;
 use super::json::write_go_string;
-use super::list::{parse as parse_list, Item};
-use super::{json, Api, Connection};
-use crate::http::{Body, Method, Request, Response};
-use crate::limits::{JSON_DEPTH_MAX, KEY_BYTES_MAX};
+use super::list::{parse as parse_list, Item, ListRequest};
+use super::{json, query, Api, Connection};
+use crate::http::{Body, BodySource, Method, Piece, Request, Response};
+use crate::limits::{JSON_DEPTH_MAX, KEY_BYTES_MAX, LIST_LIMIT_MAX};
 use crate::replication::{OpError, Version};
 use crate::runtime::{join_all, Local};
+use std::future::Future;
+use std::pin::Pin;
+use std::rc::Rc;
 
 pub const EXPORT_PATH: &str = "/admin/export";
 pub const IMPORT_PATH: &str = "/admin/import";
@@ -55,10 +63,22 @@ impl Api {
         if !matches!(req.method, Method::Get | Method::Head) {
             return super::method_not_allowed(super::ALLOW_GET);
         }
-        let request = match parse_list(req.query.unwrap_or("")) {
+        let query = req.query.unwrap_or("");
+        let paged =
+            query::param(query, "cursor").is_some() || query::param(query, "limit").is_some();
+        let mut request = match parse_list(query) {
             Ok(request) => request,
             Err(err) => return err.to_response(),
         };
+        if !paged {
+            request.limit = LIST_LIMIT_MAX;
+            let export = Export {
+                api: conn.api.clone(),
+                request,
+                records: 0,
+            };
+            return Response::streamed(CONTENT_TYPE_NDJSON, export);
+        }
         match self.list_majority(&request).await {
             Ok((items, resume_after)) => Response {
                 status: 200,
@@ -129,22 +149,50 @@ impl Api {
     }
 }
 
+/// A whole export, streamed: one majority listing page after another, each page's records
+/// sent before the next is listed.
+struct Export {
+    api: Rc<Api>,
+    request: ListRequest,
+    records: u64,
+}
+
+impl BodySource for Export {
+    fn next<'a>(&'a mut self, out: &'a mut Vec<u8>) -> Pin<Box<dyn Future<Output = Piece> + 'a>> {
+        Box::pin(async move {
+            match self.api.list_majority(&self.request).await {
+                Ok((items, resume_after)) => {
+                    encode_records(out, &items);
+                    self.records += items.len() as u64;
+                    match resume_after {
+                        Some(key) => {
+                            self.request.range = self.request.range.after(&key);
+                            Piece::More
+                        }
+                        None => {
+                            let records = self.records;
+                            out.extend_from_slice(
+                                format!("{{\"more\":false,\"records\":{records}}}\n").as_bytes(),
+                            );
+                            Piece::Done
+                        }
+                    }
+                }
+                Err(err) => {
+                    // The envelope of the failure as the last line, then the body is cut.
+                    out.extend_from_slice(err.to_response().body.as_bytes());
+                    out.push(b'\n');
+                    Piece::Failed
+                }
+            }
+        })
+    }
+}
+
 fn encode_export(items: &[Item], resume_after: Option<Vec<u8>>) -> Vec<u8> {
     let bytes: usize = items.iter().map(|i| i.key.len() + i.value.len() + 96).sum();
     let mut out = Vec::with_capacity(64 + bytes);
-    for item in items {
-        out.extend_from_slice(br#"{"key":"#);
-        write_go_string(&mut out, &item.key);
-        out.extend_from_slice(br#","value":"#);
-        write_go_string(&mut out, &item.value);
-        out.extend_from_slice(br#","version":""#);
-        out.extend_from_slice(version_string(item.version).as_bytes());
-        out.push(b'"');
-        if let Some(expires) = item.expires {
-            out.extend_from_slice(format!(r#","expires":{expires}"#).as_bytes());
-        }
-        out.extend_from_slice(b"}\n");
-    }
+    encode_records(&mut out, items);
     match resume_after {
         Some(key) => {
             out.extend_from_slice(br#"{"more":true,"cursor":""#);
@@ -154,6 +202,23 @@ fn encode_export(items: &[Item], resume_after: Option<Vec<u8>>) -> Vec<u8> {
         None => out.extend_from_slice(b"{\"more\":false}\n"),
     }
     out
+}
+
+/// One line per record: `{"key":K,"value":V,"version":"…"[,"expires":E]}`.
+fn encode_records(out: &mut Vec<u8>, items: &[Item]) {
+    for item in items {
+        out.extend_from_slice(br#"{"key":"#);
+        write_go_string(out, &item.key);
+        out.extend_from_slice(br#","value":"#);
+        write_go_string(out, &item.value);
+        out.extend_from_slice(br#","version":""#);
+        out.extend_from_slice(version_string(item.version).as_bytes());
+        out.push(b'"');
+        if let Some(expires) = item.expires {
+            out.extend_from_slice(format!(r#","expires":{expires}"#).as_bytes());
+        }
+        out.extend_from_slice(b"}\n");
+    }
 }
 
 /// The records of an import body, every line checked first.

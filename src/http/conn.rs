@@ -20,8 +20,8 @@ use monoio::time::{sleep_until, timeout, timeout_at, Instant};
 use super::admission::ConnSlot;
 use super::chunked::{ChunkStatus, ChunkedDecoder};
 use super::parse::{header_slots, parse_request, BodyKind, ParseError, Parsed, RequestHead};
-use super::response::{encode_response, DateCache};
-use super::{reason, Handler, Method, Request, Response, Upgrade};
+use super::response::{encode_head_and_body, encode_response, DateCache};
+use super::{reason, Body, BodySource, Handler, Method, Piece, Request, Response, Upgrade};
 use crate::limits::{
     BODY_OVERHEAD_BYTES, CHUNK_LINE_BYTES_MAX, CHUNK_TRAILER_BYTES_MAX, CONN_DRAIN_BYTES_MAX,
     CONN_DRAIN_TIMEOUT_MS, CONN_READ_BUFFER_BYTES, CONN_READ_BUFFER_KEEP_BYTES,
@@ -218,12 +218,18 @@ enum Step {
 }
 
 /// What the connection does after an answer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum After {
     KeepOpen,
     Close,
     /// The answer was a `101`: nothing more is read as HTTP.
     Upgrade,
+    /// The head is encoded; the body comes from the source (chunked or not), then the
+    /// connection stays open or closes.
+    Stream {
+        source: Box<dyn BodySource>,
+        chunked: bool,
+        close: bool,
+    },
 }
 
 enum Read {
@@ -339,6 +345,16 @@ impl<'l> Conn<'l> {
                         After::KeepOpen => {}
                         After::Close => break Batch::Close,
                         After::Upgrade => break Batch::Upgrade,
+                        After::Stream {
+                            source,
+                            chunked,
+                            close,
+                        } => {
+                            let complete = self.send_stream(source, chunked, shutdown).await?;
+                            if close || !complete {
+                                break Batch::Close;
+                            }
+                        }
                     }
                     unflushed += 1;
                     if unflushed >= PIPELINE_REQUESTS_MAX
@@ -609,6 +625,44 @@ impl<'l> Conn<'l> {
         }
     }
 
+    /// Sends a streamed body, each piece as it comes (flushed before the next is asked for);
+    /// whether it ended complete. A source that fails, or a shutdown, ends it short: a chunked
+    /// body without its last chunk, which a client sees as cut.
+    async fn send_stream(
+        &mut self,
+        mut source: Box<dyn BodySource>,
+        chunked: bool,
+        shutdown: &Latch,
+    ) -> io::Result<bool> {
+        self.flush().await?;
+        let mut piece = Vec::new();
+        loop {
+            piece.clear();
+            let step = source.next(&mut piece).await;
+            if chunked && !piece.is_empty() {
+                self.out
+                    .extend_from_slice(format!("{:x}\r\n", piece.len()).as_bytes());
+                self.out.extend_from_slice(&piece);
+                self.out.extend_from_slice(b"\r\n");
+            } else if !chunked {
+                self.out.extend_from_slice(&piece);
+            }
+            let complete = match step {
+                Piece::More if !shutdown.is_set() => {
+                    self.flush().await?;
+                    continue;
+                }
+                Piece::More | Piece::Failed => false,
+                Piece::Done => true,
+            };
+            if complete && chunked {
+                self.out.extend_from_slice(b"0\r\n\r\n");
+            }
+            self.flush().await?;
+            return Ok(complete);
+        }
+    }
+
     async fn flush_then(&mut self, end: End) -> End {
         match self.flush().await {
             Ok(()) => end,
@@ -690,7 +744,22 @@ async fn respond<H: Handler>(
     }
     let close = !head.keep_alive || (last && shutdown.is_set());
     tracing::trace!(status = resp.status, close, "answered");
-    encode_response(out, &resp, date, close, head.method == Method::Head);
+    let head_only = head.method == Method::Head;
+    if let Body::Stream(streamed) = &resp.body {
+        // HTTP/1.0 has no chunked encoding: the body ends with the connection.
+        let chunked = head.minor_version == 1;
+        let close = close || !chunked;
+        encode_head_and_body(out, &resp, date, close, head_only, chunked);
+        if let (false, Some(source)) = (head_only, streamed.take()) {
+            return After::Stream {
+                source,
+                chunked,
+                close,
+            };
+        }
+        return if close { After::Close } else { After::KeepOpen };
+    }
+    encode_response(out, &resp, date, close, head_only);
     if close {
         After::Close
     } else {

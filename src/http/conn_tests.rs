@@ -7,7 +7,7 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use super::*;
-use crate::http::Body;
+use crate::http::{Body, BodySource, Piece};
 
 const BODY_MAX: usize = 64 * 1024;
 const CLIENT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -27,6 +27,16 @@ impl Handler for Echo {
             }
             if req.path == "/slow" {
                 monoio::time::sleep(Duration::from_millis(30)).await;
+            }
+            if let Some(fails) = match req.path {
+                "/stream" => Some(false),
+                "/stream-fails" => Some(true),
+                _ => None,
+            } {
+                return Response::streamed(
+                    crate::http::CONTENT_TYPE_TEXT,
+                    Pieces { sent: 0, fails },
+                );
             }
             if req.path == "/upgrade" {
                 return Response::switching(crate::http::Upgrade {
@@ -51,6 +61,33 @@ impl Handler for Echo {
                 upgrade: None,
             }
         }
+    }
+}
+
+/// A streamed body of three pieces, `piece 0\n` to `piece 2\n` (the last one empty when it
+/// fails: two pieces, then failure).
+struct Pieces {
+    sent: u32,
+    fails: bool,
+}
+
+impl BodySource for Pieces {
+    fn next<'a>(
+        &'a mut self,
+        out: &'a mut Vec<u8>,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Piece> + 'a>> {
+        Box::pin(async move {
+            monoio::time::sleep(Duration::from_millis(5)).await;
+            if self.fails && self.sent == 2 {
+                return Piece::Failed;
+            }
+            out.extend_from_slice(format!("piece {}\n", self.sent).as_bytes());
+            self.sent += 1;
+            match self.sent {
+                3 => Piece::Done,
+                _ => Piece::More,
+            }
+        })
     }
 }
 
@@ -426,6 +463,48 @@ fn http10_is_answered_then_closed() {
     assert_eq!(r.status_line, "HTTP/1.1 200 OK");
     assert_eq!(r.header("Connection"), Some("close"));
     assert_eq!(r.body_text(), "Get /old - ");
+    c.expect_eof();
+}
+
+#[test]
+fn a_streamed_body_is_chunked_and_the_connection_goes_on() {
+    let mut c = Client::connect(default_server());
+    let mut batch = b"GET /stream HTTP/1.1\r\n\r\n".to_vec();
+    batch.extend_from_slice(b"GET /after HTTP/1.1\r\n\r\n");
+    c.send(&batch);
+    let head = c.head();
+    let names: Vec<&str> = head.headers.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(
+        names,
+        ["Server", "Date", "Content-Type", "Transfer-Encoding"]
+    );
+    assert_eq!(head.header("Transfer-Encoding"), Some("chunked"));
+    expect_raw(
+        &mut c,
+        b"8\r\npiece 0\n\r\n8\r\npiece 1\n\r\n8\r\npiece 2\n\r\n0\r\n\r\n",
+    );
+    assert_eq!(c.response().body_text(), "Get /after - ");
+    // HEAD: the head only, and the connection goes on.
+    c.send(b"HEAD /stream HTTP/1.1\r\n\r\nGET /next HTTP/1.1\r\n\r\n");
+    assert_eq!(c.head().header("Transfer-Encoding"), Some("chunked"));
+    assert_eq!(c.response().body_text(), "Get /next - ");
+}
+
+#[test]
+fn a_failed_stream_is_cut_short_and_an_http10_one_ends_with_the_connection() {
+    let mut c = Client::connect(default_server());
+    c.send(b"GET /stream-fails HTTP/1.1\r\n\r\nGET /never HTTP/1.1\r\n\r\n");
+    c.head();
+    expect_raw(&mut c, b"8\r\npiece 0\n\r\n8\r\npiece 1\n\r\n");
+    c.expect_eof();
+
+    let mut c = Client::connect(default_server());
+    c.send(b"GET /stream HTTP/1.0\r\n\r\n");
+    let head = c.head();
+    assert_eq!(head.header("Transfer-Encoding"), None);
+    assert_eq!(head.header("Content-Length"), None);
+    assert_eq!(head.header("Connection"), Some("close"));
+    expect_raw(&mut c, b"piece 0\npiece 1\npiece 2\n");
     c.expect_eof();
 }
 

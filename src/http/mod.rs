@@ -32,7 +32,10 @@ pub use parse::{
 };
 pub use response::{encode_response, format_http_date, DateCache, HTTP_DATE_LEN};
 
+use std::cell::RefCell;
 use std::future::Future;
+use std::pin::Pin;
+use std::rc::Rc;
 
 /// The request methods mostdb routes on; anything else is `Other` (405 on known paths).
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -84,21 +87,73 @@ impl<'a> Request<'a> {
     }
 }
 
-/// The body of a response: a fixed text or bytes built for this answer.
+/// The body of a response: a fixed text or bytes built for this answer, or a stream.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Body {
     Static(&'static [u8]),
     Owned(Vec<u8>),
+    /// Sent as it is made, with `Transfer-Encoding: chunked` (to an HTTP/1.0 client: as it
+    /// comes, then the connection closes).
+    Stream(Streamed),
 }
 
 impl Body {
+    /// The bytes of a fixed body (none for a stream).
     pub fn as_bytes(&self) -> &[u8] {
         match self {
             Body::Static(b) => b,
             Body::Owned(v) => v,
+            Body::Stream(_) => b"",
         }
     }
 }
+
+/// What a [`BodySource`] did when asked for more.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Piece {
+    /// It appended a piece (perhaps empty); ask again.
+    More,
+    /// It appended the last piece: the body is complete.
+    Done,
+    /// It cannot go on: what it appended is sent, and the connection closes without ending
+    /// the body, so the client sees it cut short.
+    Failed,
+}
+
+/// A body made while it is sent: the connection asks for the next piece once the previous one
+/// is written (so a slow client slows the source down, and at most one piece is buffered).
+/// Runs on the connection's core.
+pub trait BodySource {
+    fn next<'a>(&'a mut self, out: &'a mut Vec<u8>) -> Pin<Box<dyn Future<Output = Piece> + 'a>>;
+}
+
+/// A response's streamed body; the connection takes the source out once.
+#[derive(Clone)]
+pub struct Streamed(Rc<RefCell<Option<Box<dyn BodySource>>>>);
+
+impl Streamed {
+    pub fn new(source: impl BodySource + 'static) -> Streamed {
+        Streamed(Rc::new(RefCell::new(Some(Box::new(source)))))
+    }
+
+    fn take(&self) -> Option<Box<dyn BodySource>> {
+        self.0.borrow_mut().take()
+    }
+}
+
+impl std::fmt::Debug for Streamed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Streamed")
+    }
+}
+
+impl PartialEq for Streamed {
+    fn eq(&self, other: &Self) -> bool {
+        Rc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl Eq for Streamed {}
 
 /// A response before encoding. The connection adds `Server`, `Date`, `Content-Length` and,
 /// when it will close, `Connection: close`.
@@ -182,6 +237,18 @@ impl Response {
     pub fn with_headers(mut self, lines: &'static str) -> Response {
         self.headers = lines;
         self
+    }
+
+    /// A `200` whose body `source` makes while it is sent.
+    pub fn streamed(content_type: &'static str, source: impl BodySource + 'static) -> Response {
+        Response {
+            status: 200,
+            content_type: Some(content_type),
+            allow: None,
+            headers: "",
+            body: Body::Stream(Streamed::new(source)),
+            upgrade: None,
+        }
     }
 
     /// A `101 Switching Protocols` answer: the connection switches to `upgrade.protocol`.

@@ -4,7 +4,7 @@
 use std::cell::Cell;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use super::{reason, Response};
+use super::{reason, Body, Response};
 
 /// Length of an RFC 1123 date such as `Tue, 24 Nov 2026 19:38:16 GMT`.
 pub const HTTP_DATE_LEN: usize = 29;
@@ -17,13 +17,28 @@ const HEAD_RESERVE_BYTES: usize = 160;
 /// `HTTP/1.1 {status} {reason}\r\nServer: mostdb\r\nDate: {date}\r\n[Content-Type: {ct}\r\n]`
 /// `Content-Length: {n}\r\n[Allow: {allow}\r\n][Connection: close\r\n]{headers}\r\n{body}`.
 /// The status line says HTTP/1.1 even to a 1.0 client, as the original does. `head_only`
-/// (a HEAD request) keeps the Content-Length of the body but leaves the body out.
+/// (a HEAD request) keeps the Content-Length of the body but leaves the body out. A streamed
+/// body gets `Transfer-Encoding: chunked` instead of a length.
 pub fn encode_response(
     out: &mut Vec<u8>,
     resp: &Response,
     date: &[u8],
     close: bool,
     head_only: bool,
+) {
+    encode_head_and_body(out, resp, date, close, head_only, true);
+}
+
+/// [`encode_response`], saying for a streamed body whether it is sent chunked (a 1.1 client)
+/// or not (a 1.0 client: no length, the connection closes after it). A streamed body itself
+/// is not encoded here: the connection sends it.
+pub fn encode_head_and_body(
+    out: &mut Vec<u8>,
+    resp: &Response,
+    date: &[u8],
+    close: bool,
+    head_only: bool,
+    chunked: bool,
 ) {
     let body = resp.body.as_bytes();
     let reason = reason(resp.status);
@@ -42,8 +57,15 @@ pub fn encode_response(
         out.extend_from_slice(b"\r\nContent-Type: ");
         out.extend_from_slice(ct.as_bytes());
     }
-    out.extend_from_slice(b"\r\nContent-Length: ");
-    push_decimal(out, body.len() as u64);
+    match (&resp.body, chunked) {
+        (Body::Stream(_), true) => out.extend_from_slice(b"\r\nTransfer-Encoding: chunked"),
+        // An HTTP/1.0 client: the body ends when the connection does.
+        (Body::Stream(_), false) => {}
+        _ => {
+            out.extend_from_slice(b"\r\nContent-Length: ");
+            push_decimal(out, body.len() as u64);
+        }
+    }
     if let Some(allow) = resp.allow {
         out.extend_from_slice(b"\r\nAllow: ");
         out.extend_from_slice(allow.as_bytes());
