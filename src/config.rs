@@ -117,6 +117,8 @@ pub struct Settings {
     pub port: u16,
     /// `MOSTDB_PORT_FILE`: where the node writes the port it listens on once it does.
     pub port_file: Option<PathBuf>,
+    /// `MOSTDB_RESP_PORT`: the port of the Redis protocol; `None`: off.
+    pub resp_port: Option<u16>,
     /// `MOSTDB_SERVER_URL`: this node's own URL as given (validated `http://host:port[/]`).
     pub server_url: Option<String>,
     /// `MOSTDB_CLUSTER_URLS`: every item as given (trimmed), each validated
@@ -589,6 +591,7 @@ fn build(inputs: &Inputs) -> Result<Settings, ConfigError> {
         host: setting(inputs, Key::Host, values::host)?,
         port: setting(inputs, Key::Port, values::port)?,
         port_file: setting(inputs, Key::PortFile, values::file_path)?,
+        resp_port: setting(inputs, Key::RespPort, values::optional_port)?,
         server_url: setting(inputs, Key::ServerUrl, values::server_url)?,
         cluster_urls: cluster_urls(inputs)?,
         context_path: setting(inputs, Key::ContextPath, values::context_path)?,

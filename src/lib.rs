@@ -8,7 +8,8 @@
 //! |---------------|-----------------------------------------------------------------------|----------------------------|
 //! | `server`      | the composition root: starts the cores and wires every layer together  | (only the binaries import it) |
 //! | `http`        | HTTP/1.1 parsing, the listener and admission, connections, responses  | `api`, `replication`, `storage`, `server` |
-//! | `api`         | routes, handlers, the JSON of the original API, the one `ApiError`    | `storage` (goes through `replication`), `server` |
+//! | `resp`        | the Redis protocol: framing, replies, connections, the RESP listener   | `api`, `replication`, `storage`, `server` |
+//! | `api`         | routes, handlers, the JSON of the original API, the one `ApiError`, the Redis commands | `storage` (goes through `replication`), `server` |
 //! | `replication` | the coordinator (quorum logic), the hybrid logical clock, replica ops | `http`, `api`, `server`    |
 //! | `storage`     | records and versions, shards over fjall, the data directory, disk space | `http`, `api`, `replication`, `runtime`, `cluster`, `tls`, `server` |
 //! | `cli`         | the command-line client (`mostdb kv …`, `mostdb cluster`) over `http::probe` | `api`, `replication`, `storage`, `server` |
@@ -57,6 +58,7 @@ pub mod http;
 pub mod limits;
 pub mod metrics;
 pub mod replication;
+pub mod resp;
 pub mod runtime;
 pub mod server;
 pub mod storage;

@@ -218,6 +218,26 @@ pub const CHANGE_FEED_LINGER_MS: u64 = 60_000;
 pub const PREFIX_WATCH_CHANGES_MAX: usize = 100;
 /// A shard prunes watch registrations whose waiters left once it holds this many keys.
 pub const WATCH_KEYS_PRUNE_AT: usize = 4_096;
+/// Arguments one RESP command carries at most (the name included): `MSET` of 511 pairs,
+/// `DEL` of 1,023 keys.
+pub const RESP_ARGS_MAX: usize = 1_024;
+/// An inline command (`PING\r\n`, as telnet sends) is one line of at most this many bytes.
+pub const RESP_INLINE_BYTES_MAX: usize = 64 * 1024;
+/// What one buffered RESP command may take beyond its largest bulk string (the key, the
+/// other arguments, the framing).
+pub const RESP_OVERHEAD_BYTES: usize = 1024 * 1024;
+/// A RESP connection with nothing to do is closed after this long (client libraries
+/// reconnect; Redis itself never closes one by default).
+pub const RESP_IDLE_TIMEOUT_MS: u64 = 600_000;
+/// `SCAN` cursors a node remembers (the oldest is forgotten beyond; a forgotten cursor
+/// starts over, which SCAN's guarantees allow), and for how long.
+pub const RESP_SCAN_CURSORS_MAX: usize = 4_096;
+pub const RESP_SCAN_CURSOR_TTL_MS: u64 = 600_000;
+/// `KEYS` answers at most this many keys; beyond, an error that points to SCAN.
+pub const RESP_KEYS_MAX: usize = 10_000;
+/// How often a read-modify-write command (`INCR`, `SET … GET`, `EXPIRE`, …) retries its
+/// compare-and-set when another writer got in between, before it answers NOTMOST contended.
+pub const RESP_CAS_ATTEMPTS_MAX: usize = 16;
 /// Operations one `POST {ctx}/batch` carries at most (DESIGN §11).
 pub const BATCH_OPS_MAX: usize = 128;
 const _: () = assert!(LIST_LIMIT_DEFAULT <= LIST_LIMIT_MAX && LIST_SCANS_MAX > 0);

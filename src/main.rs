@@ -69,6 +69,9 @@ fn run(mut settings: Settings, warnings: Vec<String>) -> ExitCode {
     };
     // From here on the node knows the port it got (its own member entry, `GET /cluster`).
     settings.port = addr.port();
+    if !resp_port_free(&settings) {
+        return ExitCode::FAILURE;
+    }
 
     let Some(store) = open_store(&settings) else {
         return ExitCode::FAILURE;
@@ -404,6 +407,20 @@ fn claim_port(settings: &Settings) -> Option<(SocketAddr, Option<socket2::Socket
             |err| tracing::error!(%addr, %err, "cannot listen: is another server using this port?"),
         )
         .ok()
+}
+
+/// Whether the Redis port, if on, is free (logged when not).
+fn resp_port_free(settings: &Settings) -> bool {
+    let Some(port) = settings.resp_port else {
+        return true;
+    };
+    let addr = SocketAddr::new(settings.host, port);
+    probe_port_patiently(addr)
+        .map_err(|err| {
+            tracing::error!(%addr, %err,
+                "cannot listen for Redis clients: is another server using this port?")
+        })
+        .is_ok()
 }
 
 /// A free port on `addr`'s host, bound (not listening) by the socket returned.

@@ -39,6 +39,7 @@ const TOP_LEVEL: &[&str] = &[
     "server",
     "storage",
     "tls",
+    "resp",
 ];
 
 /// One source file: its path (from the crate root), module path, and production lines

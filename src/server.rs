@@ -30,6 +30,7 @@ mod probes;
 use monoio::net::{ListenerOpts, TcpListener};
 
 use crate::api::cluster::{ClusterView, MemberView};
+use crate::api::redis::{RedisCommands, ScanCursors};
 use crate::api::{self, Api, ApiConfig};
 use crate::audit::{AuditLog, AuditRecord};
 use crate::cluster::health::Health;
@@ -51,6 +52,7 @@ use crate::replication::peer::{
 use crate::replication::recovery::{self, Recovery};
 use crate::replication::transport::Link;
 use crate::replication::{CoreReplica, Replication};
+use crate::resp::RespListener;
 use crate::runtime::memory::MemoryTrim;
 use crate::runtime::{threads, Hub, Inbox, Latch, Running, Startup};
 use crate::storage::Store;
@@ -195,6 +197,8 @@ struct Shared {
     timeout_max_ms: u64,
     /// The node-wide view of every member: every core's links write it, the monitor folds it.
     health: Arc<Health>,
+    /// Where unfinished Redis `SCAN`s stopped, for every core.
+    scan_cursors: Arc<ScanCursors>,
 }
 
 impl Shared {
@@ -252,6 +256,7 @@ impl Shared {
             conn_limits: ConnLimits::new(settings.body_bytes_max()),
             timeout_max_ms: settings.timeout_ms,
             health: Arc::new(health),
+            scan_cursors: Arc::default(),
         })
     }
 
@@ -570,9 +575,33 @@ async fn core_main(
     // 4.
     shared.spawn_tasks(core, hints, &links, &replication, &shutdown);
     // 5.
+    let resp = match shared.settings.resp_port {
+        None => None,
+        Some(resp_port) => {
+            let addr = SocketAddr::new(shared.settings.host, resp_port);
+            match bind(core, addr) {
+                Ok(tcp) => Some((tcp, resp_port)),
+                Err(err) => return up.report(Err(err)),
+            }
+        }
+    };
+    let resp = resp.map(|(tcp, resp_port)| {
+        let commands = RedisCommands::new(port.api.clone(), shared.scan_cursors.clone(), resp_port);
+        let listener = RespListener::new(
+            tcp,
+            core,
+            shared.connections.clone(),
+            shared.tls.clone(),
+            Rc::new(commands),
+        );
+        monoio::spawn(listener.run(shutdown.clone()))
+    });
     let listener = Listener::new(tcp, port, shared.listener_config(core));
     up.report(Ok(()));
     listener.run(&shutdown).await;
+    if let Some(resp) = resp {
+        resp.await;
+    }
     for link in links.iter().flatten() {
         link.stop();
     }

@@ -16,6 +16,7 @@ pub mod error;
 pub mod json;
 mod list;
 pub mod query;
+pub mod redis;
 mod watch;
 
 pub use error::ApiError;

@@ -12,6 +12,7 @@ pub(super) enum Key {
     Host,
     Port,
     PortFile,
+    RespPort,
     ServerUrl,
     ClusterUrls,
     ContextPath,
@@ -44,7 +45,7 @@ pub(super) enum Key {
     AuditMaxBytes,
 }
 
-pub(super) const KEY_COUNT: usize = 34;
+pub(super) const KEY_COUNT: usize = 35;
 
 /// Whether a setting can change while the node runs (`PUT /admin/config`, SIGHUP).
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -85,6 +86,8 @@ pub(super) const SETTINGS: [Spec; KEY_COUNT] = [
            default: Some("5379"), about: "port for clients and peers, 1-65535; 0: any free port" },
     Spec { key: Key::PortFile, reload: Restart, env: "MOSTDB_PORT_FILE", flags: &["--port-file"], metavar: "PATH",
            default: Some(""), about: "once listening, write the port to this file (for port 0)" },
+    Spec { key: Key::RespPort, reload: Restart, env: "MOSTDB_RESP_PORT", flags: &["--resp-port"], metavar: "N",
+           default: Some(""), about: "port for Redis clients (RESP), 1-65535; empty: off" },
     Spec { key: Key::ServerUrl, reload: Restart, env: "MOSTDB_SERVER_URL", flags: &["--server-url"], metavar: "URL",
            default: Some(""), about: "this node's own URL, http://host:port (optional)" },
     Spec { key: Key::ClusterUrls, reload: Restart, env: "MOSTDB_CLUSTER_URLS", flags: &["--cluster-urls"], metavar: "LIST",
@@ -204,6 +207,7 @@ pub(super) fn render(settings: &Settings, key: Key) -> String {
         Key::Host => s.host.to_string(),
         Key::Port => s.port.to_string(),
         Key::PortFile => path(&s.port_file),
+        Key::RespPort => s.resp_port.map(|p| p.to_string()).unwrap_or_default(),
         Key::ServerUrl => s.server_url.clone().unwrap_or_default(),
         Key::ClusterUrls => s.cluster_urls.join(","),
         Key::ContextPath if s.context_path.is_empty() => "/".to_string(),

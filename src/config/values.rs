@@ -35,6 +35,16 @@ pub(super) fn port(text: &str) -> Result<u16, String> {
     port.ok_or_else(|| "a port number 1-65535, or 0 for any free port".to_string())
 }
 
+/// The Redis port: empty for none.
+pub(super) fn optional_port(text: &str) -> Result<Option<u16>, String> {
+    if text.is_empty() {
+        return Ok(None);
+    }
+    parse_port(text)
+        .map(Some)
+        .ok_or_else(|| "a port number 1-65535, or empty for none".to_string())
+}
+
 fn parse_port(text: &str) -> Option<u16> {
     if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
         return None;

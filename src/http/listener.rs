@@ -206,25 +206,30 @@ async fn serve<S: Service>(conns: Rc<Conns<S>>, accepted: Accepted, shutdown: La
 /// The connections of one listener that have not ended, and the one task waiting for none to
 /// be left (the drain). Core-local.
 #[derive(Default)]
-struct OpenCount {
+pub struct OpenCount {
     count: Cell<usize>,
     drain: Cell<Option<Waker>>,
 }
 
 /// One open connection's place in its listener's count, given back on drop.
-struct Open {
+pub struct Open {
     of: Rc<OpenCount>,
 }
 
 impl OpenCount {
-    fn open(self: &Rc<Self>) -> Open {
+    /// Connections open now.
+    pub fn count(&self) -> usize {
+        self.count.get()
+    }
+
+    pub fn open(self: &Rc<Self>) -> Open {
         self.count.set(self.count.get() + 1);
         Open { of: self.clone() }
     }
 
     /// Completes once no connection is open; woken by the last one to end. One waiter at a
     /// time (a second one replaces the first's waker).
-    fn none_left(&self) -> impl Future<Output = ()> + '_ {
+    pub fn none_left(&self) -> impl Future<Output = ()> + '_ {
         std::future::poll_fn(|cx| {
             if self.count.get() == 0 {
                 return Poll::Ready(());
@@ -250,12 +255,12 @@ impl Drop for Open {
 /// The warning for refused connections: at most one per kind and core per
 /// `CONNECTION_REFUSAL_LOG_INTERVAL_MS` (a flood would otherwise flood the log too).
 #[derive(Default)]
-struct RefusalLog {
+pub struct RefusalLog {
     last: [Cell<Option<Instant>>; 2],
 }
 
 impl RefusalLog {
-    fn log(&self, refused: Refused, source: SocketAddr, admission: &Admission) {
+    pub fn log(&self, refused: Refused, source: SocketAddr, admission: &Admission) {
         let last = &self.last[refused as usize];
         let interval = Duration::from_millis(CONNECTION_REFUSAL_LOG_INTERVAL_MS);
         if last.get().is_some_and(|at| at.elapsed() < interval) {

@@ -26,7 +26,7 @@ pub use conn::{
     serve_connection, serve_connection_with_timeouts, serve_pooled_connection, ConnLimits,
     ConnTimeouts, Upgraded,
 };
-pub use listener::{Listener, ListenerConfig, Service};
+pub use listener::{Listener, ListenerConfig, Open, OpenCount, RefusalLog, Service};
 pub use parse::{
     header_slots, parse_request, BodyKind, Header, HeaderSlots, ParseError, Parsed, RequestHead,
 };

@@ -466,6 +466,14 @@ impl Replication {
         .await
     }
 
+    /// About how many keys this node's replica holds (fjall's estimate: deleted and
+    /// overwritten keys count until compaction), for `DBSIZE`.
+    pub fn approximate_keys(&self) -> u64 {
+        (0..self.store.shard_count())
+            .map(|s| self.store.shard_db(s).keyspace().approximate_len() as u64)
+            .sum()
+    }
+
     /// The node's change feed (what its replica stored, while prefix watches ask).
     pub fn feed(&self) -> &ChangeFeed {
         self.store.feed()
