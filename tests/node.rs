@@ -2,7 +2,7 @@
 //! exit) on a port it picks itself, so they run side by side. The API byte for byte
 //! (`api`), HTTP edge cases (`http`), the process's life, startup errors and durability
 //! across kill -9 (`lifecycle`), `/metrics` read with a Prometheus parser (`metrics`),
-//! compare-and-set (`cas`), batches (`batch`), the command-line client (`cli`), watches (`watch`), the streamed export (`export`), and what hostile clients and a full disk do to one node
+//! compare-and-set (`cas`), batches (`batch`), the command-line client (`cli`), watches (`watch`), the streamed export (`export`), the Redis port (`redis`), and what hostile clients and a full disk do to one node
 //! (`hardening`). Tests that start a cluster are in `tests/cluster.rs`.
 //!
 //! A test crate root looks for its modules beside itself, hence the `#[path]`s.
@@ -31,5 +31,7 @@ mod http;
 mod lifecycle;
 #[path = "node/metrics.rs"]
 mod metrics;
+#[path = "node/redis.rs"]
+mod redis;
 #[path = "node/watch.rs"]
 mod watch;

@@ -43,9 +43,13 @@ pub struct ClusterSpec {
     pub op_timeout_ms: u64,
     /// `MOSTDB_THREADS` of each node.
     pub threads: u32,
-    /// Further settings for every node (they override the ones above).
+    /// Further settings for every node (they override the ones above). `MOSTDB_RESP_PORT`
+    /// set to [`RESP_PORT_AUTO`] gives each node a RESP port of its own ([`Cluster::resp_addr`]).
     pub env: Vec<(String, String)>,
 }
+
+/// The `MOSTDB_RESP_PORT` value that gives each node of a cluster its own Redis port.
+pub const RESP_PORT_AUTO: &str = "auto";
 
 impl Default for ClusterSpec {
     fn default() -> ClusterSpec {
@@ -100,7 +104,12 @@ impl Cluster {
             .collect();
         let nodes = (0..spec.nodes)
             .map(|i| {
-                let env = node_env(spec, i, &addrs, &links);
+                let mut env = node_env(spec, i, &addrs, &links);
+                for (name, value) in &mut env {
+                    if name == "MOSTDB_RESP_PORT" && value == RESP_PORT_AUTO {
+                        *value = addr::fixed().port().to_string();
+                    }
+                }
                 let store = dir.path().join(format!("store{i}"));
                 let name = format!("node {i}");
                 Node::member(&name, dir.path(), Listen::At(addrs[i]), store, env)
@@ -113,6 +122,16 @@ impl Cluster {
             dir,
             _slot: slot,
         }
+    }
+
+    /// Where node `i` serves Redis clients (started with `MOSTDB_RESP_PORT` = [`RESP_PORT_AUTO`]).
+    pub fn resp_addr(&self, i: usize) -> SocketAddr {
+        let node = &self.nodes[i];
+        let port = node
+            .env_value("MOSTDB_RESP_PORT")
+            .and_then(|p| p.parse().ok())
+            .expect("the cluster was started with a RESP port per node");
+        SocketAddr::new(node.addr().ip(), port)
     }
 
     /// Waits until every core of every node has its links to all the others up (each

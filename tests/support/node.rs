@@ -165,6 +165,15 @@ impl Node {
         self
     }
 
+    /// The value of one of the node's settings given in its environment.
+    pub fn env_value(&self, name: &str) -> Option<&str> {
+        self.env
+            .iter()
+            .rev()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
     /// Where the node listens (known once it has started).
     pub fn addr(&self) -> SocketAddr {
         match (self.addr, self.listen) {
