@@ -71,9 +71,10 @@ RUN groupadd --gid 10001 mostdb \
  && install -d -o 10001 -g 10001 -m 0750 /opt/mostdb
 COPY --from=build /usr/local/bin/mostdb /usr/local/bin/mostdb
 
-# Listens on 0.0.0.0:5379 by default (MOSTDB_HOST, MOSTDB_SERVER_PORT).
+# Listens on 0.0.0.0:5379 by default (MOSTDB_HOST, MOSTDB_SERVER_PORT); Redis clients on
+# 6379 when MOSTDB_RESP_PORT=6379 (the compose file sets it).
 ENV MOSTDB_STORE_ROOT=/opt/mostdb
-EXPOSE 5379
+EXPOSE 5379 6379
 VOLUME /opt/mostdb
 WORKDIR /opt/mostdb
 USER 10001:10001

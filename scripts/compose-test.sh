@@ -112,12 +112,16 @@ write_env() {
   local commit
   commit=$(git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
   PORTS=("$(free_port)" "$(free_port)" "$(free_port)")
+  RESP_PORTS=("$(free_port)" "$(free_port)" "$(free_port)")
   cat >"$WORK/env" <<ENV
 MOSTDB_CLUSTER_SECRET=$(od -An -N32 -tx1 /dev/urandom | tr -d ' \n')
 MOSTDB_PUBLISH_ADDRESS=$HOST
 MOSTDB_NODE1_PORT=${PORTS[0]}
 MOSTDB_NODE2_PORT=${PORTS[1]}
 MOSTDB_NODE3_PORT=${PORTS[2]}
+MOSTDB_NODE1_RESP_PORT=${RESP_PORTS[0]}
+MOSTDB_NODE2_RESP_PORT=${RESP_PORTS[1]}
+MOSTDB_NODE3_RESP_PORT=${RESP_PORTS[2]}
 MOSTDB_IMAGE=$IMAGE
 MOSTDB_COMMIT=$commit
 ENV
@@ -222,6 +226,15 @@ call "${PORTS[0]}" set '{"key":"ping","value":"pong"}' "$OK"
 call "${PORTS[2]}" get '{"key":"ping"}' "$(found ping pong)"
 WRITTEN[ping]=pong
 phase_done "write node1, read node3"
+
+# The Redis port, published by the compose file: read what HTTP wrote, write what HTTP reads.
+got=$(redis-cli -h "$HOST" -p "${RESP_PORTS[1]}" GET ping) || fail "redis-cli could not reach node2"
+[[ $got == pong ]] || fail "redis-cli GET ping on node2: '$got'"
+got=$(redis-cli -h "$HOST" -p "${RESP_PORTS[2]}" SET resp-key via-redis) || fail "redis-cli SET on node3"
+[[ $got == OK ]] || fail "redis-cli SET on node3: '$got'"
+call "${PORTS[0]}" get '{"key":"resp-key"}' "$(found resp-key via-redis)"
+WRITTEN[resp-key]=via-redis
+phase_done "redis-cli: read node2, write node3, read node1 over HTTP"
 
 compose "$COMPOSE_TIMEOUT_S" stop node2
 status=$(docker inspect -f '{{.State.ExitCode}}' "$(container node2)")

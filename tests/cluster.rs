@@ -6,7 +6,8 @@
 //! majority and the reachability matrix (`monitoring`), value limits that differ from node to
 //! node or change at runtime (`limits`), compare-and-set raced from every node (`cas`), majority
 //! listings through a node that missed writes (`list`), a watch under a partition (`watch`), backup and
-//! restore under writes (`backup`). Clusters share the machine by its cores (see
+//! restore under writes (`backup`), the Redis port with a node down and INCRs under pauses
+//! (`redis`). Clusters share the machine by its cores (see
 //! `support/cluster.rs`, `LoadSlot`). Single-node tests are in `tests/node.rs`; measurements
 //! in `benches/convergence.rs`.
 //!
@@ -38,5 +39,7 @@ mod list;
 mod monitoring;
 #[path = "cluster/recovery.rs"]
 mod recovery;
+#[path = "cluster/redis.rs"]
+mod redis;
 #[path = "cluster/watch.rs"]
 mod watch;
