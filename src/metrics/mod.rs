@@ -49,6 +49,8 @@ pub enum Route {
     Watch,
     /// `/admin/export` and `/admin/import`.
     Backup,
+    /// A command on the Redis port.
+    Redis,
     Healthz,
     Readyz,
     Cluster,
@@ -60,7 +62,7 @@ pub enum Route {
 }
 
 impl Route {
-    pub const ALL: [Route; 17] = [
+    pub const ALL: [Route; 18] = [
         Route::Set,
         Route::Get,
         Route::Del,
@@ -72,6 +74,7 @@ impl Route {
         Route::List,
         Route::Watch,
         Route::Backup,
+        Route::Redis,
         Route::Healthz,
         Route::Readyz,
         Route::Cluster,
@@ -94,6 +97,7 @@ impl Route {
             Route::List => "list",
             Route::Watch => "watch",
             Route::Backup => "backup",
+            Route::Redis => "redis",
             Route::Healthz => "healthz",
             Route::AdminConfig => "admin_config",
             Route::Readyz => "readyz",

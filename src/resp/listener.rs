@@ -4,7 +4,7 @@
 //! at most `SHUTDOWN_GRACE_MS`.
 
 use std::rc::Rc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -22,6 +22,29 @@ const ACCEPT_ERROR_PAUSE_MS: u64 = 50;
 
 /// `CLIENT ID`s, node-wide.
 static NEXT_CLIENT_ID: AtomicU64 = AtomicU64::new(1);
+/// RESP connections open now, node-wide (`INFO clients`).
+static CONNECTED: AtomicUsize = AtomicUsize::new(0);
+
+/// RESP connections open on this node now.
+pub fn connected_clients() -> usize {
+    CONNECTED.load(Ordering::Relaxed)
+}
+
+/// One connection in [`CONNECTED`], given back on drop.
+struct Connected;
+
+impl Connected {
+    fn count() -> Connected {
+        CONNECTED.fetch_add(1, Ordering::Relaxed);
+        Connected
+    }
+}
+
+impl Drop for Connected {
+    fn drop(&mut self) {
+        CONNECTED.fetch_sub(1, Ordering::Relaxed);
+    }
+}
 
 pub struct RespListener<C> {
     tcp: TcpListener,
@@ -76,6 +99,7 @@ impl<C: Commands + 'static> RespListener<C> {
             };
             let _ = stream.set_nodelay(true);
             let (commands, tls, open) = (self.commands.clone(), self.tls.clone(), self.open.open());
+            let connected = Connected::count();
             let shutdown = shutdown.clone();
             let span = tracing::debug_span!("resp", core = self.core, %source);
             monoio::spawn(
@@ -89,7 +113,7 @@ impl<C: Commands + 'static> RespListener<C> {
                     };
                     let id = NEXT_CLIENT_ID.fetch_add(1, Ordering::Relaxed);
                     serve(stream, &*commands, id, &shutdown).await;
-                    drop((open, admitted));
+                    drop((open, admitted, connected));
                 }
                 .instrument(span),
             );

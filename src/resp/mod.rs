@@ -11,7 +11,7 @@ pub mod parse;
 pub mod reply;
 
 pub use conn::Commands;
-pub use listener::RespListener;
+pub use listener::{connected_clients, RespListener};
 pub use reply::{Protocol, Reply};
 
 /// What a connection does after a command.

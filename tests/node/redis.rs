@@ -36,7 +36,7 @@ fn cli(addr: SocketAddr, args: &[&str]) -> String {
 
 #[test]
 fn redis_cli_drives_every_command() {
-    let (_node, addr) = start(&[]);
+    let (node, addr) = start(&[]);
     let c = |args: &str| cli(addr, &args.split(' ').collect::<Vec<_>>());
     for (command, want) in [
         ("PING", "PONG"),
@@ -119,6 +119,26 @@ fn redis_cli_drives_every_command() {
     assert!(c("COMMAND COUNT").parse::<u64>().expect("a number") > 30);
     let id: u64 = c("CLIENT ID").parse().expect("an id");
     assert!(id > 0);
+    assert!(
+        c("INFO clients").contains("connected_clients:1"),
+        "redis-cli's own connection"
+    );
+    // /metrics counts the commands by outcome.
+    let metrics = node
+        .client()
+        .call(&request("GET", "/metrics", &[], b""))
+        .body_str()
+        .to_string();
+    let count = |outcome: &str| -> u64 {
+        let series = format!("mostdb_requests_total{{route=\"redis\",outcome=\"{outcome}\"}} ");
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(series.as_str()))
+            .and_then(|n| n.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no {series} in /metrics"))
+    };
+    assert!(count("ok") > 50, "{}", count("ok"));
+    assert!(count("bad_request") >= 5);
 }
 
 #[test]

@@ -16,6 +16,7 @@ use std::rc::Rc;
 
 use super::Api;
 use crate::limits::KEY_BYTES_MAX;
+use crate::metrics::{self, Outcome};
 use crate::replication::coordinator::CasDone;
 use crate::replication::OpError;
 use crate::resp::{Commands, Reply, Session, Step};
@@ -71,10 +72,15 @@ impl Commands for RedisCommands {
         args: &'a [&'a [u8]],
         reply: &'a mut Reply<'_>,
     ) -> Step {
+        let started = self.api.metrics.start();
         let mut name_buf = [0u8; 24];
         let name = upper(args[0], &mut name_buf);
         if !session.authenticated && self.api.resp_key_required() && !server::before_auth(name) {
             reply.error("NOAUTH Authentication required.");
+            let outcome = Outcome::Unauthorized;
+            self.api
+                .metrics
+                .record(metrics::Route::Redis, outcome, started);
             return Step::Continue;
         }
         let done = match server::run(self, session, name, args, reply).await {
@@ -90,13 +96,14 @@ impl Commands for RedisCommands {
                 },
             },
         };
-        match done {
-            Ok(step) => step,
-            Err(failure) => {
-                write_failure(reply, failure);
-                Step::Continue
-            }
-        }
+        let (step, outcome) = match done {
+            Ok(step) => (step, Outcome::Ok),
+            Err(failure) => (Step::Continue, write_failure(reply, failure)),
+        };
+        self.api
+            .metrics
+            .record(metrics::Route::Redis, outcome, started);
+        step
     }
 }
 
@@ -135,13 +142,24 @@ pub(super) fn arity(name: &[u8]) -> Failure {
     ))
 }
 
-fn write_failure(reply: &mut Reply<'_>, failure: Failure) {
+/// Writes the failure's error line; the outcome `/metrics` counts for it.
+fn write_failure(reply: &mut Reply<'_>, failure: Failure) -> Outcome {
     let text = match failure {
         Failure::Said(text) => text,
         Failure::Contended => "NOTMOST contended by other writers, nothing applied".to_string(),
         Failure::Op(err) => op_error(&err),
     };
     reply.error(&text);
+    match text.split(' ').next().unwrap_or_default() {
+        "NOTMOST" => Outcome::NotMost,
+        "INDETERMINATE" => Outcome::Indeterminate,
+        "TRYAGAIN" => Outcome::Busy,
+        "LOADING" => Outcome::NotReady,
+        "NOSPACE" => Outcome::NoSpace,
+        "NOAUTH" | "WRONGPASS" => Outcome::Unauthorized,
+        _ if text.starts_with("ERR storage") => Outcome::Internal,
+        _ => Outcome::BadRequest,
+    }
 }
 
 /// The error line of a replication failure.

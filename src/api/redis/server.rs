@@ -359,6 +359,12 @@ fn info(commands: &RedisCommands, args: &[&[u8]], reply: &mut Reply<'_>) -> Done
             commands.port,
         ));
     }
+    if want("clients") {
+        text.push_str(&format!(
+            "# Clients\r\nconnected_clients:{}\r\n\r\n",
+            crate::resp::connected_clients()
+        ));
+    }
     if want("replication") {
         text.push_str("# Replication\r\nrole:master\r\nconnected_slaves:0\r\n\r\n");
     }
