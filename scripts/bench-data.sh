@@ -8,10 +8,11 @@
 #      side by side in one script, alternated with a baseline (ROUNDS pairs per load, the order
 #      flipping each round); each ratio is loaded / baseline over the sums, in req/s. The
 #      listing load is one client listing the whole key space in a loop through the same node;
-#      the watch load is WATCHERS long polls (wait_ms=300000) on keys nobody writes.
+#      the watch load is WATCHERS long polls (wait_ms=300000) on keys nobody writes; the
+#      prefix-watch load is one prefix watch (its change feed records every write).
 #
 # Environment: LIST_KEYS=1000000  KEYS=10000 (for wrk)  DURATION=8  CONNS=32  ROUNDS=2
-#              WATCHERS=1000  PORT=5580
+#              WATCHERS=1000  PORT=5580  LOADS="list watch prefix-watch"
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -120,6 +121,19 @@ while True:
         cursor = r["cursor"]
 PY
       ;;
+    prefix-watch)
+      # One prefix watch on a prefix nobody writes, re-polled with its cursor: the change
+      # feed records every write the node stores (its mutex on every write).
+      python3 - "$HOST" $((PORT + 1)) <<'PY' &
+import http.client, json, sys
+c = http.client.HTTPConnection(sys.argv[1], int(sys.argv[2]))
+cursor = None
+while True:
+    path = "/mostdb/watch?prefix=quiet/&wait_ms=60000" + (f"&cursor={cursor}" if cursor else "")
+    c.request("GET", path)
+    cursor = json.loads(c.getresponse().read())["result"]["cursor"]
+PY
+      ;;
     watch)
       python3 - "$HOST" $((PORT + 1)) "$WATCHERS" <<'PY' &
 import socket, sys, time
@@ -138,7 +152,7 @@ PY
 }
 
 results=()
-for load in list watch; do
+for load in ${LOADS:-list watch prefix-watch}; do
   for ((round = 1; round <= ROUNDS; round++)); do
     for phase in $( ((round % 2)) && echo "base $load" || echo "$load base"); do
       LOAD_PID=
