@@ -83,9 +83,10 @@ impl Commands for RedisCommands {
                 .record(metrics::Route::Redis, outcome, started);
             return Step::Continue;
         }
-        let done = match server::run(self, session, name, args, reply).await {
+        // The key commands first: they are nearly all of the load.
+        let done = match keys::run(self, name, args, reply).await {
             Some(done) => done,
-            None => match keys::run(self, name, args, reply).await {
+            None => match server::run(self, session, name, args, reply).await {
                 Some(done) => done,
                 None => match scan::run(self, name, args, reply).await {
                     Some(done) => done,
