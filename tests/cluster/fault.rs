@@ -31,7 +31,8 @@
 //! model of CAS on synthetic histories) are tested in `fault_harness.rs`.
 
 use std::collections::{BTreeSet, HashMap};
-use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use crate::support::cluster::{Cluster, ClusterSpec};
@@ -40,7 +41,8 @@ use crate::support::history::{
 };
 use crate::support::kv::{interpret, KvClient, Padding, ReplyClass, REPLY_CLASSES};
 use crate::support::lister::{
-    final_passes, list_loop, list_reads, print_listers, ListPlan, ListerOut,
+    final_passes, list_loop, list_reads, print_listers, Attend, Focus, ListPlan, ListReads,
+    ListerOut,
 };
 use crate::support::proxy::CutMode;
 use crate::support::recorded::{
@@ -69,22 +71,23 @@ const HOT_KEYS_ACTIVE: u64 = 10;
 const HOT_OPS_PER_KEY: u64 = 150;
 const COLD_KEYS_ACTIVE: u64 = 1_000;
 const COLD_OPS_PER_KEY: u64 = 100;
-const LISTED_PERCENT: u64 = 4;
+const LISTED_PERCENT: u64 = 8;
 const LISTED_KEYS_ACTIVE: u64 = 4;
-const LISTED_OPS_PER_KEY: u64 = 20;
+const LISTED_OPS_PER_KEY: u64 = 8;
 const LISTED_AHEAD: u64 = 4;
-const LISTED_BEHIND: u64 = 24;
+const LISTED_BEHIND: u64 = 12;
+const LISTED_PREFIX: &str = "l";
 const HOT_BEHIND: u64 = 10;
 /// `BIG_PERCENT` of the listed keys' values are `BIG_VALUE_BYTES` on the wire: two never fit
 /// a replica's page (`LIST_PAGE_BYTES_MAX` in src/limits.rs, 256 KiB).
-const BIG_PERCENT: u64 = 40;
+const BIG_PERCENT: u64 = 45;
 const BIG_VALUE_BYTES: usize = 140_000;
 const _: () = assert!(2 * BIG_VALUE_BYTES > 256 * 1024);
 /// Listers, their page limits (one drawn per pass), their pause between passes, and how long
 /// after a fault ends they list through the node that came back.
 const LISTERS: usize = 2;
-const LIST_LIMIT_MIN: usize = 2;
-const LIST_LIMIT_MAX: usize = 5;
+const LIST_LIMIT_MIN: usize = 3;
+const LIST_LIMIT_MAX: usize = 6;
 const LIST_PASS_PAUSE_MS: u64 = 250;
 const LIST_FOCUS_MS: u64 = 1_500;
 /// Pause of a client after an operation that failed on every node it tried (bounds the
@@ -113,6 +116,10 @@ const COUNTER_PAUSE_MS: u64 = 10;
 const KILL_HOLD_MS: u64 = 4_000;
 const PAUSE_HOLD_MS: u64 = 2_500;
 const PARTITION_HOLD_MS: u64 = 4_000;
+/// In the half of a one-way partition where nobody reaches the node: how long it misses
+/// writes before the listers list through it (their merges repair what they list).
+const DEAF_UNLISTED_MS: u64 = 1_200;
+const _: () = assert!(DEAF_UNLISTED_MS < PARTITION_HOLD_MS / 2);
 const QUIET_MS: u64 = 3_000;
 /// Time budget of one key's linearizability check; beyond it the key is "unknown".
 const CHECK_BUDGET_PER_KEY_MS: u64 = 10_000;
@@ -175,8 +182,8 @@ struct Ctx {
     hot: Window,
     cold: Window,
     listed: Window,
-    /// The last node back from a fault: `ms << 8 | node + 1` (`ms` on the run's clock; 0: none).
-    returned: AtomicU64,
+    /// The listers' focus ([`Focus`]) and until when it holds (ms on the run's clock).
+    focus: Mutex<Option<(Focus, u64)>>,
     seed: u64,
 }
 
@@ -190,11 +197,19 @@ impl Ctx {
         }
     }
 
-    /// The node back from a fault within the last [`LIST_FOCUS_MS`], with its event's id.
-    fn list_focus(&self) -> Option<(u64, usize)> {
-        let back = self.returned.load(Ordering::Relaxed);
-        let recent = self.run.now_ms() < (back >> 8) + LIST_FOCUS_MS;
-        (back != 0 && recent).then(|| (back, (back & 0xFF) as usize - 1))
+    /// The listers' focus, while it holds.
+    fn list_focus(&self) -> Option<Focus> {
+        let focus = *self.focus.lock().unwrap_or_else(PoisonError::into_inner);
+        let now = self.run.now_ms();
+        focus.filter(|f| now < f.1).map(|f| f.0)
+    }
+
+    /// From now on for `ms`, the listers attend to `node` as `how` says.
+    fn set_focus(&self, node: usize, how: Attend, ms: u64) {
+        let now = self.run.now_ms();
+        let mut focus = self.focus.lock().unwrap_or_else(PoisonError::into_inner);
+        let id = focus.map_or(1, |f| f.0.id + 1);
+        *focus = Some((Focus { id, node, how }, now + ms));
     }
 }
 
@@ -212,7 +227,7 @@ fn cold_key(n: u64) -> String {
     format!("c{n}")
 }
 fn listed_key(n: u64) -> String {
-    format!("l{:06}", 999_999u64.saturating_sub(n))
+    format!("{LISTED_PREFIX}{:06}", 999_999u64.saturating_sub(n))
 }
 
 /// What a client thread hands back.
@@ -292,7 +307,16 @@ impl Client<'_> {
     /// One operation: tried on up to [`ATTEMPTS_MAX`] nodes, every attempt recorded.
     fn run_op(&mut self, key: &str, kind: Kind, phase: Phase) -> Outcome {
         let n = self.ctx.run.addrs.len();
-        let first = self.rng.below(n as u64) as usize;
+        let mut first = self.rng.below(n as u64) as usize;
+        // While the listers attend to a fault's node, the listed keys' ops go first to the
+        // others: the node's own reads would repair what it missed.
+        if let Some(f) = self
+            .ctx
+            .list_focus()
+            .filter(|_| key.starts_with(LISTED_PREFIX))
+        {
+            first = (f.node + 1 + self.rng.below(n as u64 - 1) as usize) % n;
+        }
         let mut done = Outcome::Failed;
         for attempt in 0..ATTEMPTS_MAX.min(n) {
             let node = (first + attempt) % n;
@@ -415,14 +439,19 @@ struct Event {
     end_ms: u64,
 }
 
-/// Quiet, kill -9, pause, partition, in turn, for `secs`; the faulty node rotates. Runs on the
-/// thread that owns the cluster (restarted nodes die with the thread that spawned them).
+/// Quiet, kill -9, pause, partition, in turn, for `secs`; the faulty node rotates. Every other
+/// partition (the first one included) is one-way, in two halves: first the node cannot send
+/// (its writes stay on it alone, while the others' merges take its page: the listers list
+/// around it), then it cannot be reached (it misses the others' writes, and its merges take
+/// their pages: the listers list through it). After each fault the listers list through the
+/// node for [`LIST_FOCUS_MS`]. Runs on the thread that owns the cluster (restarted nodes die
+/// with the thread that spawned them).
 fn run_nemeses(cluster: &mut Cluster, ctx: &Ctx, secs: u64) -> Result<Vec<Event>, String> {
     let wipe = std::env::var("FAULT_PLANT").is_ok_and(|v| v.starts_with("wipe"));
     let end = Instant::now() + Duration::from_secs(secs);
     let schedule = [Phase::Quiet, Phase::Kill, Phase::Pause, Phase::Partition];
     let mut events = Vec::new();
-    let mut faults = 0usize;
+    let (mut faults, mut partitions) = (0usize, 0usize);
     for step in 0.. {
         if Instant::now() >= end {
             break;
@@ -452,7 +481,26 @@ fn run_nemeses(cluster: &mut Cluster, ctx: &Ctx, secs: u64) -> Result<Vec<Event>
                 std::thread::sleep(Duration::from_millis(PAUSE_HOLD_MS));
                 cluster.resume(node);
             }
+            Phase::Partition if partitions % 2 == 0 => {
+                partitions += 1;
+                let half = PARTITION_HOLD_MS / 2;
+                cluster.cut_from(node, CutMode::Blackhole);
+                ctx.set_focus(node, Attend::Without, half);
+                std::thread::sleep(Duration::from_millis(half));
+                cluster.heal_links();
+                cluster.cut_to(node, CutMode::Blackhole);
+                ctx.set_focus(node, Attend::Around, DEAF_UNLISTED_MS);
+                std::thread::sleep(Duration::from_millis(DEAF_UNLISTED_MS));
+                ctx.set_focus(
+                    node,
+                    Attend::Through,
+                    half - DEAF_UNLISTED_MS + LIST_FOCUS_MS,
+                );
+                std::thread::sleep(Duration::from_millis(half - DEAF_UNLISTED_MS));
+                cluster.heal_links();
+            }
             Phase::Partition => {
+                partitions += 1;
                 cluster.isolate(node, CutMode::Blackhole);
                 std::thread::sleep(Duration::from_millis(PARTITION_HOLD_MS));
                 cluster.heal_links();
@@ -461,8 +509,7 @@ fn run_nemeses(cluster: &mut Cluster, ctx: &Ctx, secs: u64) -> Result<Vec<Event>
         }
         if phase != Phase::Quiet {
             faults += 1;
-            let back = ctx.run.now_ms() << 8 | (node as u64 + 1);
-            ctx.returned.store(back, Ordering::SeqCst);
+            ctx.set_focus(node, Attend::Through, LIST_FOCUS_MS);
         }
         let node = if phase == Phase::Quiet {
             usize::MAX
@@ -509,7 +556,7 @@ fn linearizable_under_kill_pause_and_partition() {
         cluster.dir().display()
     );
     let padding = Padding {
-        prefix: "l",
+        prefix: LISTED_PREFIX,
         percent: BIG_PERCENT,
         bytes: BIG_VALUE_BYTES,
     };
@@ -520,7 +567,7 @@ fn linearizable_under_kill_pause_and_partition() {
         hot: Window::new(HOT_KEYS_ACTIVE, HOT_OPS_PER_KEY, hot_key),
         cold: Window::new(COLD_KEYS_ACTIVE, COLD_OPS_PER_KEY, cold_key),
         listed: Window::new(LISTED_KEYS_ACTIVE, LISTED_OPS_PER_KEY, listed_key),
-        returned: AtomicU64::new(0),
+        focus: Mutex::new(None),
         seed,
     };
     let (nemesis, outs) = run_workload(&mut cluster, &ctx, secs);
@@ -552,7 +599,7 @@ fn linearizable_under_kill_pause_and_partition() {
         &g.counted,
         count,
     ));
-    problems.extend(verify(&recs, &finals, &stats));
+    problems.extend(verify(&recs, &finals, &stats, &list));
     if !problems.is_empty() {
         let shown = problems.len().min(PROBLEMS_SHOWN_MAX);
         panic!(
@@ -724,7 +771,7 @@ fn report_run(events: &[Event], stats: &Stats) {
 }
 
 /// Every assertion on a finished run; returns what failed.
-fn verify(recs: &[Rec], finals: &[Rec], stats: &Stats) -> Vec<String> {
+fn verify(recs: &[Rec], finals: &[Rec], stats: &Stats, list: &ListReads) -> Vec<String> {
     let mut problems = Vec::new();
     let mut total = PhaseStats::default();
     for s in &stats[..Phase::Final as usize] {
@@ -748,13 +795,38 @@ fn verify(recs: &[Rec], finals: &[Rec], stats: &Stats) -> Vec<String> {
             call as f64 / 1e6
         ));
     }
-    problems.extend(history::check_all(
+    let budget = Duration::from_millis(CHECK_BUDGET_PER_KEY_MS);
+    let explain = |key: &str, ops: &[&Rec]| explain_listing(key, ops, list, budget);
+    problems.extend(history::check_all_explained(
         &all,
         recs,
-        Duration::from_millis(CHECK_BUDGET_PER_KEY_MS),
+        budget,
         Duration::from_millis(CHECK_BUDGET_TOTAL_MS),
+        &explain,
     ));
     problems
+}
+
+/// For a key a listing made non-linearizable: the first listing read that the rest of the
+/// history cannot explain, which listing it was, and what the history allows there.
+fn explain_listing(key: &str, ops: &[&Rec], list: &ListReads, budget: Duration) -> Option<String> {
+    let listed = |r: &Rec| list.label(r).is_some();
+    let (read, allowed) = history::first_breaking_read(key, ops, &listed, budget)?;
+    let allowed: Vec<String> = allowed
+        .iter()
+        .map(|v| v.as_ref().map_or("absent".into(), |v| format!("{v:?}")))
+        .collect();
+    let allowed = match allowed.len() {
+        0 => "nothing".to_string(),
+        _ => allowed.join(" or "),
+    };
+    Some(format!(
+        "{} at {:.3}–{:.3} ms; with every other op (and the listings before it) a read there \
+         could only have found: {allowed}",
+        list.label(read)?,
+        read.call_ns as f64 / 1e6,
+        read.ret_ns as f64 / 1e6,
+    ))
 }
 
 /// The faults must have been felt, or the run proves nothing about them.

@@ -544,6 +544,7 @@ fn page(call_ns: u64, ret_ns: u64, items: &[(&str, &str)]) -> PageSeen {
     PageSeen {
         call_ns,
         ret_ns,
+        node: 0,
         items: items.collect(),
     }
 }
@@ -556,6 +557,7 @@ fn pass_of(pages: Vec<PageSeen>, whole: bool) -> (Vec<Rec>, Vec<String>) {
         pid,
         start,
         end,
+        limit: 2,
         pages,
         whole,
     };

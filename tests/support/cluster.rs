@@ -238,6 +238,23 @@ impl Cluster {
         }
     }
 
+    /// Cuts every link from node `i`: it cannot send to its peers (nor get answers to what it
+    /// sends), they still reach it.
+    pub fn cut_from(&self, i: usize, mode: CutMode) {
+        self.nodes[i].note(&format!("links from it cut ({mode:?})"));
+        for j in (0..self.size()).filter(|&j| j != i) {
+            self.link(i, j).cut(mode);
+        }
+    }
+
+    /// Cuts every link to node `i`: its peers cannot reach it, it still reaches them.
+    pub fn cut_to(&self, i: usize, mode: CutMode) {
+        self.nodes[i].note(&format!("links to it cut ({mode:?})"));
+        for j in (0..self.size()).filter(|&j| j != i) {
+            self.link(j, i).cut(mode);
+        }
+    }
+
     /// Lets every link pass again.
     pub fn heal_links(&self) {
         for (i, row) in self.links.iter().enumerate() {

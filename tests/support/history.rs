@@ -336,6 +336,21 @@ pub fn check_all(
     budget: Duration,
     total: Duration,
 ) -> Vec<String> {
+    check_all_explained(all, without_finals, budget, total, &|_, _| None)
+}
+
+/// What [`check_all_explained`] asks of a failing key: a line that says what broke it, if the
+/// caller can tell (e.g. which listing read, with [`first_breaking_read`]).
+pub type Explain<'a> = &'a dyn Fn(&str, &[&Rec]) -> Option<String>;
+
+/// [`check_all`], each of the first failing keys followed by what `explain` says of it.
+pub fn check_all_explained(
+    all: &[Rec],
+    without_finals: &[Rec],
+    budget: Duration,
+    total: Duration,
+    explain: Explain,
+) -> Vec<String> {
     let mut problems = Vec::new();
     let start = Instant::now();
     let results = check_within(all, budget, total);
@@ -366,6 +381,10 @@ pub fn check_all(
             if check_key(&r.key, &ops, budget).verdict == Verdict::Linearizable {
                 what.push_str(": only the final read breaks it (acknowledged write lost?)");
             }
+            let ops = by_key.get(r.key.as_str()).cloned().unwrap_or_default();
+            if let Some(why) = explain(&r.key, &ops) {
+                what.push_str(&format!("\n  {why}"));
+            }
         }
         if shown < FAILED_KEYS_SHOWN_MAX {
             shown += 1;
@@ -391,6 +410,69 @@ pub fn check_all(
         counts
     );
     problems
+}
+
+/// Candidate states [`first_breaking_read`] tries in the breaking read's place, at most
+/// (absence and the values written last before the read returned).
+pub const ALLOWED_CANDIDATES_MAX: usize = 24;
+
+/// For a key whose history `ops` is not linearizable while it is without the reads `suspect`
+/// picks: the first of those reads, in order of return, that the rest before it cannot
+/// explain (the history with every other op and the suspect reads that returned before it is
+/// linearizable, and with it is not), and what a read in its place could have returned: the
+/// states (`None`: absent) with which that history is linearizable, among absence and the
+/// last [`ALLOWED_CANDIDATES_MAX`] values written before it returned. `None` when the
+/// suspect reads are not what breaks it, or a check ran out of `budget`.
+pub fn first_breaking_read<'a>(
+    key: &str,
+    ops: &[&'a Rec],
+    suspect: &dyn Fn(&Rec) -> bool,
+    budget: Duration,
+) -> Option<(&'a Rec, Vec<Option<String>>)> {
+    let (mut reads, rest): (Vec<&Rec>, Vec<&Rec>) = ops.iter().partition(|r| suspect(r));
+    reads.sort_by_key(|r| (r.ret_ns, r.call_ns));
+    let with = |n: usize, last: Option<&Rec>| {
+        let mut h: Vec<&Rec> = rest.clone();
+        h.extend(&reads[..n]);
+        h.extend(last);
+        check_key(key, &h, budget).verdict
+    };
+    if with(0, None) != Verdict::Linearizable || with(reads.len(), None) != Verdict::NotLinearizable
+    {
+        return None;
+    }
+    // Adding reads only adds constraints: the smallest failing prefix, by bisection.
+    let (mut good, mut bad) = (0, reads.len());
+    while bad - good > 1 {
+        let mid = (good + bad) / 2;
+        match with(mid, None) {
+            Verdict::Linearizable => good = mid,
+            Verdict::NotLinearizable => bad = mid,
+            Verdict::Unknown => return None,
+        }
+    }
+    let culprit = reads[bad - 1];
+    let mut written: Vec<&Rec> = ops
+        .iter()
+        .copied()
+        .filter(|r| r.op.written().is_some() && r.call_ns < culprit.ret_ns)
+        .collect();
+    written.sort_by_key(|r| std::cmp::Reverse(r.call_ns));
+    let values = written
+        .iter()
+        .filter_map(|r| r.op.written().map(String::from));
+    let candidates = std::iter::once(None).chain(values.map(Some));
+    let allowed = candidates
+        .take(ALLOWED_CANDIDATES_MAX)
+        .filter(|state| {
+            let read = Rec {
+                op: KvOp::Get(state.clone()),
+                ..culprit.clone()
+            };
+            with(bad - 1, Some(&read)) == Verdict::Linearizable
+        })
+        .collect();
+    Some((culprit, allowed))
 }
 
 /// Values of definitely failed writes that an acknowledged op observed (a get returned it, a

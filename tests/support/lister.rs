@@ -1,8 +1,11 @@
 //! Listers beside a recorded run's clients (DESIGN §11): each lists a range of the clients' keys
 //! page by page through `GET /mostdb/list`, with a small `limit` so that pages are cut and
-//! cursors followed, through any node, or through a node just back from a fault while that is
-//! recent. What the pages showed becomes reads in the keys' histories, checked for
-//! linearizability with every other op:
+//! cursors followed, through any node, or as the run's [`Focus`] says while a fault's node is
+//! of interest ([`Attend`]): through it (its page, which lacks what it missed, meets
+//! another's), or around it (through the others, whose pages meet its own: values only it
+//! holds). What the pages
+//! showed becomes reads in the keys' histories, checked for linearizability with every other
+//! op:
 //!
 //! * an item (K, V) is a get of K that returned V, over its page's call and return;
 //! * a key of the history inside the range that no page of the pass listed is a get that found
@@ -18,7 +21,7 @@
 //!
 //! Must not import the `mostdb` library.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::ops::{Bound, RangeInclusive};
 use std::time::Duration;
 
@@ -33,7 +36,13 @@ pub const LIST_FAILED_BACKOFF_MS: u64 = 50;
 /// Pages one pass follows at most (a listing that never ends is a problem, not a hang).
 pub const LIST_PAGES_PER_PASS_MAX: usize = 1_000;
 /// Keys left uncertain by indeterminate writes a lister lists before each pass, at most.
-pub const LIST_SUSPECTS_PER_TURN: usize = 4;
+pub const LIST_SUSPECTS_PER_TURN: usize = 8;
+/// Times a lister lists each such key through each node it goes through: a value only one
+/// replica holds shows through a node whose merge took that replica's page, and the older
+/// value through one that took another's, in either order.
+pub const LIST_SUSPECT_ROUNDS: usize = 3;
+/// Such keys a lister keeps to list again when a new focus begins, at most.
+pub const LIST_SUSPECTS_AGAIN_MAX: usize = 32;
 /// Problems [`list_reads`] reports one by one (the rest are counted).
 pub const LIST_PROBLEMS_LISTED_MAX: usize = 10;
 
@@ -42,9 +51,9 @@ pub struct ListPlan<'a> {
     /// The ranges of the passes, in turn, each as it is when a pass starts: from the first
     /// key (included) to the second (excluded). After a fault, the first is listed first.
     pub ranges: &'a [&'a (dyn Fn() -> (String, String) + Sync)],
-    /// A node just back from a fault, while that is recent: (an id of the event, the node).
-    /// A new event ends the pass under way; the next ones go through that node.
-    pub focus: Focus<'a>,
+    /// The node of a fault while it is of interest, and how to list ([`Focus`]). A new event
+    /// ends the pass under way; the next ones go as it says.
+    pub focus: FocusNow<'a>,
     /// Page limits, one drawn per pass.
     pub limits: RangeInclusive<usize>,
     /// Pause between passes.
@@ -52,21 +61,47 @@ pub struct ListPlan<'a> {
     pub seed: u64,
 }
 
-/// One page as a lister got it.
+/// A fault's node the listers attend to for a while: `id` names the event.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Focus {
+    pub id: u64,
+    pub node: usize,
+    pub how: Attend,
+}
+
+/// How the listers attend to a focus node.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Attend {
+    /// Every pass through it: it lacks what the others hold, and its merge meets their pages.
+    Through,
+    /// The passes over ranges through the others (whose merges would repair it while it
+    /// misses writes); single keys through every node.
+    Around,
+    /// Every pass through the others: it cannot list (it cannot send), but it holds values
+    /// the others lack, and their merges meet its page.
+    Without,
+}
+
+/// The focus now.
+pub type FocusNow<'a> = &'a (dyn Fn() -> Option<Focus> + Sync);
+
+/// One page as a lister got it, and the node that answered it.
 #[derive(Clone, Debug)]
 pub struct PageSeen {
     pub call_ns: u64,
     pub ret_ns: u64,
+    pub node: usize,
     pub items: Vec<(String, String)>,
 }
 
 /// One pass over `start..end` (the first page from `start`, each next one from the previous
-/// page's cursor). `whole`: its last page said there is no more.
+/// page's cursor), `limit` items a page. `whole`: its last page said there is no more.
 #[derive(Clone, Debug)]
 pub struct Pass {
     pub pid: u64,
     pub start: String,
     pub end: String,
+    pub limit: usize,
     pub pages: Vec<PageSeen>,
     pub whole: bool,
 }
@@ -81,32 +116,33 @@ pub struct ListerOut {
 }
 
 /// Lister `me`: passes until the run stops. Before each, it lists every key an indeterminate
-/// write left uncertain ([`Run::suspect`]), a few at a time, through each node in turn: a
-/// value only some replicas hold must not show through one node and not through the next.
+/// write left uncertain ([`Run::suspect`]), a few at a time, through each node in turn (but
+/// one that cannot list, [`Attend::Without`]), [`LIST_SUSPECT_ROUNDS`] times: a value only some replicas hold must not show through one
+/// node and not through the next. It lists them again when a new focus begins: the value may
+/// have stayed on a node alone while it could not send, and show through it now.
 pub fn list_loop(me: usize, run: &Run, plan: &ListPlan) -> ListerOut {
     let mut kv = run.client();
     let mut rng = Rng(plan.seed ^ (me as u64 + 1).wrapping_mul(0x9FB2_1C65_1E98_DF25));
     let mut out = ListerOut::default();
     let (pid, n) = (run.new_pid(), run.addrs.len());
     let (mut turn, mut last_event) = (0, None);
+    let mut again: Vec<String> = Vec::new();
     while !run.stopped() {
         for key in (0..LIST_SUSPECTS_PER_TURN).map_while(|_| run.take_suspect()) {
-            let first = rng.below(n as u64) as usize;
-            for node in (first..first + n).map(|i| i % n) {
-                let how = How::through(pid, 1, node);
-                let (pass, _) = one_pass(
-                    run,
-                    &how,
-                    (key.clone(), format!("{key}!")),
-                    &mut kv,
-                    &mut out,
-                );
-                out.passes.push(pass);
+            let without = (plan.focus)().filter(|f| f.how == Attend::Without);
+            let avoid = without.map(|f| f.node);
+            list_key(run, (pid, &mut rng, avoid), &key, &mut kv, &mut out);
+            if again.len() < LIST_SUSPECTS_AGAIN_MAX {
+                again.push(key);
             }
         }
         let focus = (plan.focus)();
-        if focus.is_some() && focus.map(|f| f.0) != last_event {
-            (turn, last_event) = (0, focus.map(|f| f.0));
+        if focus.is_some() && focus.map(|f| f.id) != last_event {
+            (turn, last_event) = (0, focus.map(|f| f.id));
+            let avoid = focus.filter(|f| f.how == Attend::Without).map(|f| f.node);
+            for key in std::mem::take(&mut again) {
+                list_key(run, (pid, &mut rng, avoid), &key, &mut kv, &mut out);
+            }
         }
         let range = (plan.ranges[turn % plan.ranges.len()])();
         turn += 1;
@@ -115,19 +151,40 @@ pub fn list_loop(me: usize, run: &Run, plan: &ListPlan) -> ListerOut {
             pid,
             limit,
             first: rng.below(n as u64) as usize,
-            through: focus.map(|f| f.1),
-            interrupt: Some((focus.map(|f| f.0), plan.focus)),
+            through: focus.filter(|f| f.how == Attend::Through).map(|f| f.node),
+            avoid: focus.filter(|f| f.how != Attend::Through).map(|f| f.node),
+            interrupt: Some((focus.map(|f| f.id), plan.focus)),
         };
         let (pass, failed) = one_pass(run, &how, range, &mut kv, &mut out);
         let interrupted = !pass.whole && !failed;
         out.passes.push(pass);
         if failed {
             std::thread::sleep(Duration::from_millis(LIST_FAILED_BACKOFF_MS));
-        } else if !interrupted {
+        } else if !interrupted && focus.is_none() {
             std::thread::sleep(plan.pause);
         }
     }
     out
+}
+
+/// Lists `key` alone through each node but `avoid`, from a random one, in
+/// [`LIST_SUSPECT_ROUNDS`] rounds (pages of one item, each pass to its end).
+fn list_key(
+    run: &Run,
+    (pid, rng, avoid): (u64, &mut Rng, Option<usize>),
+    key: &str,
+    kv: &mut KvClient,
+    out: &mut ListerOut,
+) {
+    let n = run.addrs.len();
+    let first = rng.below(n as u64) as usize;
+    let nodes = (first..first + n * LIST_SUSPECT_ROUNDS).map(|i| i % n);
+    for node in nodes.filter(|&i| Some(i) != avoid) {
+        let how = How::through(pid, 1, node);
+        let range = (key.to_string(), format!("{key}!"));
+        let (pass, _) = one_pass(run, &how, range, kv, out);
+        out.passes.push(pass);
+    }
 }
 
 /// The final listing, after the run and before the final reads: a pass over each of `ranges`
@@ -146,30 +203,30 @@ pub fn final_passes(run: &Run, ranges: &[(String, String)], limit: usize) -> Lis
     out
 }
 
-/// The focus now: (an id of the event, the node).
-type Focus<'a> = &'a (dyn Fn() -> Option<(u64, usize)> + Sync);
-
 /// How one pass goes: its process id and page limit, and the node every page goes through
-/// first, or else the node of its first page (the next go through the next nodes).
+/// first, or else the node of its first page (the next go through the next nodes, but
+/// `avoid`).
 struct How<'a> {
     pid: u64,
     limit: usize,
     first: usize,
     through: Option<usize>,
+    avoid: Option<usize>,
     /// While the run goes on: the focus event the pass started under, and the focus now (a
     /// new event, or the run's end, ends the pass).
-    interrupt: Option<(Option<u64>, Focus<'a>)>,
+    interrupt: Option<(Option<u64>, FocusNow<'a>)>,
 }
 
 impl How<'_> {
     /// A pass through `node`, to its end whether or not the run goes on.
     fn through(pid: u64, limit: usize, node: usize) -> How<'static> {
-        let (first, through, interrupt) = (node, Some(node), None);
+        let (first, through, avoid, interrupt) = (node, Some(node), None, None);
         How {
             pid,
             limit,
             first,
             through,
+            avoid,
             interrupt,
         }
     }
@@ -188,6 +245,7 @@ fn one_pass(
         pid: how.pid,
         start,
         end,
+        limit: how.limit,
         pages: Vec::new(),
         whole: false,
     };
@@ -195,7 +253,7 @@ fn one_pass(
     let mut cursor: Option<String> = None;
     while pass.pages.len() < LIST_PAGES_PER_PASS_MAX {
         if let Some((event, focus)) = how.interrupt {
-            let now = focus().map(|f| f.0);
+            let now = focus().map(|f| f.id);
             if run.stopped() || now.is_some() && now != event {
                 return (pass, false);
             }
@@ -206,9 +264,10 @@ fn one_pass(
             query.push_str(&format!("&cursor={c}"));
         }
         let node0 = how.through.unwrap_or(how.first + pass.pages.len());
+        let nodes = (node0..node0 + n).map(|i| i % n);
+        let nodes: Vec<usize> = nodes.filter(|&i| Some(i) != how.avoid).collect();
         let mut page = None;
-        for attempt in 0..LIST_ATTEMPTS_MAX.min(n) {
-            let node = (node0 + attempt) % n;
+        for &node in nodes.iter().take(LIST_ATTEMPTS_MAX) {
             let call_ns = run.now_ns();
             let reply = kv.list(node, &query);
             let ret_ns = run.now_ns();
@@ -221,6 +280,7 @@ fn one_pass(
                         PageSeen {
                             call_ns,
                             ret_ns,
+                            node,
                             items,
                         },
                         cursor,
@@ -279,6 +339,46 @@ pub struct ListReads {
     pub items: usize,
     /// Keys read as absent.
     pub absent: usize,
+    /// Each read's listing in words (see [`ListReads::label`]).
+    labels: HashMap<(u64, String, u64, u64), String>,
+}
+
+impl ListReads {
+    /// Which listing `r` is a read of, in words, if it is one: the pass (its process, range
+    /// and limit), the page or pages and the nodes they went through, and what it read.
+    pub fn label(&self, r: &Rec) -> Option<&str> {
+        let id = (r.pid, r.key.clone(), r.call_ns, r.ret_ns);
+        self.labels.get(&id).map(String::as_str)
+    }
+}
+
+/// What `r`, one of `pass`'s reads, is in words.
+fn label(pass: &Pass, r: &Rec) -> String {
+    let at = |t: u64, ret: bool| {
+        let page = |p: &PageSeen| if ret { p.ret_ns } else { p.call_ns };
+        pass.pages.iter().position(|p| page(p) == t).unwrap_or(0)
+    };
+    let (first, last) = (at(r.call_ns, false), at(r.ret_ns, true));
+    let pages = &pass.pages[first..=last];
+    let nodes: BTreeSet<usize> = pages.iter().map(|p| p.node).collect();
+    let pages = if first == last {
+        format!("page {first}")
+    } else {
+        format!("pages {first}-{last}")
+    };
+    let what = match &r.op {
+        KvOp::Get(Some(v)) => format!("listed it as {v:?}"),
+        _ => "did not list it (read as absent)".to_string(),
+    };
+    format!(
+        "listing {}..{} (pid {}, limit {}, {} pages{}) {what} on {pages} through node {nodes:?}",
+        pass.start,
+        pass.end,
+        pass.pid,
+        pass.limit,
+        pass.pages.len(),
+        if pass.whole { "" } else { ", cut short" },
+    )
 }
 
 /// The reads `pass` implies for the keys in `keys` (see the module doc), and what made no
@@ -343,6 +443,8 @@ pub fn list_reads(listers: &[ListerOut], recs: &mut Vec<Rec>) -> (ListReads, Vec
                 KvOp::Get(Some(_)) => reads.items += 1,
                 _ => reads.absent += 1,
             }
+            let id = (r.pid, r.key.clone(), r.call_ns, r.ret_ns);
+            reads.labels.insert(id, label(pass, r));
         }
         recs.extend(got);
         problems.extend(odd);
