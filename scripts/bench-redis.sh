@@ -85,7 +85,8 @@ bench() {
     python3 -c '
 import csv, sys
 rows = {r["test"]: r for r in csv.DictReader(sys.stdin)}
-print(" ".join(f"{t} {rows[t][\"rps\"]} {rows[t][\"p50_latency_ms\"]} {rows[t][\"p99_latency_ms\"]}" for t in ("SET", "GET")))'
+fields = ("rps", "p50_latency_ms", "p99_latency_ms")
+print(" ".join(" ".join([t] + [rows[t][f] for f in fields]) for t in ("SET", "GET")))'
 }
 
 RESULTS="$WORK/results"
