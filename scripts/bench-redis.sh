@@ -69,8 +69,8 @@ start_mostdb() {
 
 # start_redis ARGS…: a redis-server on REDIS_PORT in its own directory.
 start_redis() {
+  rm -rf "$WORK/redis"
   mkdir -p "$WORK/redis"
-  rm -f "$WORK/redis/"*
   redis-server --port "$REDIS_PORT" --bind $HOST --dir "$WORK/redis" --save '' "$@" \
     >"$WORK/redis.log" 2>&1 &
   PIDS+=($!)
