@@ -119,7 +119,7 @@ for setup in $SETUPS; do
   done
 done
 
-python3 - "$RESULTS" <<'PY'
+python3 - "$RESULTS" "$N" "$NP" "$CLIENTS" <<'PY'
 import statistics, sys
 from collections import defaultdict
 runs = defaultdict(list)
@@ -139,6 +139,7 @@ for setup, pipeline, test in keys:
     (mr, mlo, mhi), (rr, rlo, rhi) = fig(m, 0), fig(r, 0)
     print(f"| {setup} | {pipeline} | {test} | {mr:,.0f} ({mlo:,.0f}-{mhi:,.0f}) | {rr:,.0f} ({rlo:,.0f}-{rhi:,.0f}) | "
           f"{mr / rr:.2f}x | {fig(m, 1)[0]:.2f} / {fig(m, 2)[0]:.2f} | {fig(r, 1)[0]:.2f} / {fig(r, 2)[0]:.2f} |")
-print(f"\n{len(m)} runs per figure (median, min-max); redis-benchmark -t set,get -r 100000 -c 50, "
-      "-n 200000 (or 1000000 with -P 16) unless set otherwise.")
+n, np_, clients = sys.argv[2:5]
+print(f"\n{len(m)} runs per figure (median, min-max); redis-benchmark -t set,get -r 100000 -c {clients}, "
+      f"-n {n} (-n {np_} with -P 16).")
 PY
