@@ -233,6 +233,11 @@ pub const RESP_IDLE_TIMEOUT_MS: u64 = 600_000;
 /// starts over, which SCAN's guarantees allow), and for how long.
 pub const RESP_SCAN_CURSORS_MAX: usize = 4_096;
 pub const RESP_SCAN_CURSOR_TTL_MS: u64 = 600_000;
+/// The values one `MGET` (or `EXISTS`) may read in all: its reply is built whole in memory.
+pub const RESP_REPLY_BYTES_MAX: usize = 64 * 1024 * 1024;
+/// Quorum reads one `MGET` or `EXISTS` runs at once (so at most this many values beyond the
+/// reply's bound are held while the bound is checked).
+pub const RESP_READS_IN_FLIGHT: usize = 16;
 /// `KEYS` answers at most this many keys; beyond, an error that points to SCAN.
 pub const RESP_KEYS_MAX: usize = 10_000;
 /// How often a read-modify-write command (`INCR`, `SET … GET`, `EXPIRE`, …) retries its

@@ -465,18 +465,12 @@ impl Api {
         match found.map_err(op_error)? {
             // This node's own copy may hold a value whose expiry passed (nothing is written
             // on a local read): it is gone.
-            Some(found)
-                if found
-                    .expires
-                    .is_some_and(|e| e < self.replication.clock_now()) =>
-            {
+            Some(found) if found.expires.is_some_and(|e| e < found.read_at) => {
                 Err(ApiError::NotFound)
             }
             Some(found) => {
                 let version = with_version.then(|| {
-                    let left = found
-                        .expires
-                        .map(|e| clock::ms_left(e, self.replication.clock_now()));
+                    let left = found.expires.map(|e| clock::ms_left(e, found.read_at));
                     (cas::version_string(found.version), left)
                 });
                 let version = version.as_ref().map(|(v, left)| (v.as_str(), *left));

@@ -45,6 +45,11 @@ pub struct Found {
     pub version: Version,
     pub value: Vec<u8>,
     pub expires: Option<u64>,
+    /// The clock of the core that read it (the key's owner, whose clock issues the key's
+    /// versions here) when the read ended: what the time left is measured against. A core's
+    /// clock may run up to ~2 s ahead of another's just after a start (each starts above every
+    /// persisted ceiling), so a time left measured on another core's clock can be off by that.
+    pub read_at: u64,
 }
 
 /// Why a client operation did not succeed.
@@ -165,6 +170,7 @@ impl CoreReplica {
                     version,
                     value,
                     expires,
+                    read_at: self.hlc.reading(),
                 }),
             )),
             ReadDone::NotFound { version } => Ok((version, None)),
@@ -225,6 +231,7 @@ impl CoreReplica {
                 version: r.version,
                 value: r.value?,
                 expires: r.meta.expires,
+                read_at: self.hlc.reading(),
             })
         }))
     }

@@ -4,7 +4,9 @@
 
 use super::{arity, cas_failure, integer, key, said, Failure, RedisCommands, NOT_INTEGER, SYNTAX};
 use crate::api::Api;
-use crate::limits::{RESP_CAS_ATTEMPTS_MAX, TTL_MS_MAX};
+use crate::limits::{
+    RESP_CAS_ATTEMPTS_MAX, RESP_READS_IN_FLIGHT, RESP_REPLY_BYTES_MAX, TTL_MS_MAX,
+};
 use crate::replication::clock;
 use crate::replication::coordinator::{CasDone, Change, Expect};
 use crate::replication::{Found, OpError};
@@ -188,7 +190,7 @@ async fn set(api: &Api, args: &[&[u8]], reply: &mut Reply<'_>) -> Done {
                     None => true,
                 };
                 let ttl_ms = match keep_ttl {
-                    true => kept_ttl(api, found),
+                    true => kept_ttl(found),
                     false => ttl_ms,
                 };
                 Ok(allowed.then(|| Change {
@@ -311,17 +313,32 @@ async fn unlink(api: &Api, args: &[&[u8]], reply: &mut Reply<'_>) -> Done {
     Ok(Step::Continue)
 }
 
-/// Reads every key at once (quorum reads); fails whole if one fails.
+/// Reads every key (quorum reads, [`RESP_READS_IN_FLIGHT`] at once); fails whole if one
+/// fails, or once the values read pass [`RESP_REPLY_BYTES_MAX`] (a reply is built whole in
+/// memory: 1,023 keys of 16 MiB values would be 16 GiB).
 async fn read_all(api: &Api, keys: &[&[u8]]) -> Result<Vec<Option<Found>>, Failure> {
     let keys = keys.iter().map(|k| key(k)).collect::<Result<Vec<_>, _>>()?;
-    let reads: Vec<Local<'_, Result<Option<Found>, Failure>>> = keys
-        .into_iter()
-        .map(|k| {
-            let read = async move { Ok(api.replication.get(k).await?) };
-            Box::pin(read) as Local<'_, _>
-        })
-        .collect();
-    all_or_failure(join_all(reads).await)
+    let (mut found, mut bytes) = (Vec::with_capacity(keys.len()), 0usize);
+    for chunk in keys.chunks(RESP_READS_IN_FLIGHT) {
+        let reads: Vec<Local<'_, Result<Option<Found>, Failure>>> = chunk
+            .iter()
+            .map(|k| {
+                let read = async move { Ok(api.replication.get(k.clone()).await?) };
+                Box::pin(read) as Local<'_, _>
+            })
+            .collect();
+        for value in all_or_failure(join_all(reads).await)? {
+            bytes += value.as_ref().map_or(0, |f| f.value.len());
+            if bytes > RESP_REPLY_BYTES_MAX {
+                return Err(said(format!(
+                    "ERR the reply would be over {} MiB: ask for fewer keys",
+                    RESP_REPLY_BYTES_MAX >> 20
+                )));
+            }
+            found.push(value);
+        }
+    }
+    Ok(found)
 }
 
 async fn exists(api: &Api, args: &[&[u8]], reply: &mut Reply<'_>) -> Done {
@@ -397,7 +414,7 @@ async fn incr(api: &Api, name: &[u8], args: &[&[u8]], reply: &mut Reply<'_>) -> 
             .ok_or(said("ERR increment or decrement would overflow"))?;
         Ok(Some(Change {
             value: Some(next.to_string().into_bytes()),
-            ttl_ms: kept_ttl(api, found),
+            ttl_ms: kept_ttl(found),
         }))
     })
     .await?;
@@ -433,9 +450,7 @@ async fn expire(api: &Api, name: &[u8], args: &[&[u8]], reply: &mut Reply<'_>) -
     }
     let (_, after) = modify(api, &key(k)?, |found| {
         let Some(found) = found else { return Ok(None) };
-        let current = found
-            .expires
-            .map(|at| clock::ms_left(at, api.replication.clock_now()));
+        let current = found.expires.map(|at| clock::ms_left(at, found.read_at));
         let allowed = match condition.as_deref() {
             Some(b"NX") => current.is_none(),
             Some(b"XX") => current.is_some(),
@@ -464,9 +479,11 @@ async fn ttl(api: &Api, name: &[u8], args: &[&[u8]], reply: &mut Reply<'_>) -> D
         None => -2,
         Some(Found { expires: None, .. }) => -1,
         Some(Found {
-            expires: Some(at), ..
+            expires: Some(at),
+            read_at,
+            ..
         }) => {
-            let ms = clock::ms_left(at, api.replication.clock_now()) as i64;
+            let ms = clock::ms_left(at, read_at) as i64;
             if name == b"TTL" {
                 (ms + 500) / 1_000
             } else {
@@ -494,9 +511,9 @@ async fn persist(api: &Api, args: &[&[u8]], reply: &mut Reply<'_>) -> Done {
 }
 
 /// The time to live a key has left, kept across a change (`KEEPTTL`, `INCR`).
-fn kept_ttl(api: &Api, found: Option<&Found>) -> Option<u64> {
-    let at = found?.expires?;
-    Some(clock::ms_left(at, api.replication.clock_now()).max(1))
+fn kept_ttl(found: Option<&Found>) -> Option<u64> {
+    let found = found?;
+    Some(clock::ms_left(found.expires?, found.read_at).max(1))
 }
 
 /// One CAS: whether it applied (`false`: the compare failed).
