@@ -40,7 +40,7 @@ use crate::http::{Admission, ConnLimits, Listener, ListenerConfig, Service, Upgr
 use crate::limits::PEER_VALUE_BYTES_MAX;
 use crate::metrics::{Build, CoreMetrics, Scraper};
 use crate::replication::antientropy::{self, AntiEntropy};
-use crate::replication::clock::{Hlc, SkewBound};
+use crate::replication::clock::{self, Hlc, SkewBound};
 use crate::replication::driver::Driver;
 use crate::replication::endpoint::PeerEndpoint;
 use crate::replication::expiry::{self, ExpiryStats};
@@ -189,6 +189,8 @@ struct Shared {
     admission: Arc<PeerAdmission>,
     /// `MOSTDB_MAX_CLOCK_SKEW_MS` and what every core's clock and replica caught with it.
     clock_bound: Arc<SkewBound>,
+    /// The highest clock ceiling earlier runs left, read before any core opens its clock.
+    previous_ceiling: u64,
     /// `None`: plain HTTP.
     tls: Option<Arc<Tls>>,
     /// The runtime settings; every core keeps a [`View`] of them.
@@ -222,6 +224,8 @@ impl Shared {
             .then(|| Arc::new(HintStats::new(membership.size())));
         // 2.
         let recovery = Arc::new(start_recovery(settings, &membership, &store)?);
+        let previous_ceiling = clock::previous_ceiling(&settings.store_root)
+            .map_err(|e| format!("cannot read the clock ceilings: {e}"))?;
         // 3.
         let admission = Arc::new(peer_admission(settings, &membership));
         let urls = membership.members.iter().map(|m| m.url.clone()).collect();
@@ -251,6 +255,7 @@ impl Shared {
             recovery,
             admission,
             clock_bound: SkewBound::new(settings.max_clock_skew_ms),
+            previous_ceiling,
             tls,
             live: Live::new(settings.clone()),
             conn_limits: ConnLimits::new(settings.body_bytes_max()),
@@ -313,7 +318,7 @@ impl Shared {
             core,
             settings.threads,
             &settings.store_root,
-            self.clock_bound.clone(),
+            (self.clock_bound.clone(), self.previous_ceiling),
             |hlc| {
                 links = self.start_links(core, &identity, hlc);
                 hints = self.open_hints(core);

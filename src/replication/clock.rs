@@ -241,6 +241,26 @@ impl Hlc {
         Hlc::open_with_clock(root, core, origin, Box::new(system_ms), bound)
     }
 
+    /// [`Hlc::open`] above `previous`, the highest ceiling the node's earlier runs left
+    /// ([`previous_ceiling`], read once before any core opens), not above the ceilings this
+    /// run's other cores just wrote: those are ~2 s ahead of physical time, and a clock that
+    /// started there would stand still (for expiries, too) until physical time caught up.
+    /// Versions stay unique without them: each core issues under its own origin.
+    pub fn open_above(
+        root: &Path,
+        (core, origin): (usize, u64),
+        bound: Arc<SkewBound>,
+        previous: u64,
+    ) -> io::Result<Hlc> {
+        Hlc::open_inner(
+            root,
+            (core, origin),
+            Box::new(system_ms),
+            bound,
+            Some(previous),
+        )
+    }
+
     /// [`Hlc::open`] with an injected physical clock.
     pub fn open_with_clock(
         root: &Path,
@@ -249,10 +269,24 @@ impl Hlc {
         physical: PhysicalClock,
         bound: Arc<SkewBound>,
     ) -> io::Result<Hlc> {
+        Hlc::open_inner(root, (core, origin), physical, bound, None)
+    }
+
+    /// Opens above `previous`, or above every ceiling in the directory when `None`.
+    fn open_inner(
+        root: &Path,
+        (core, origin): (usize, u64),
+        physical: PhysicalClock,
+        bound: Arc<SkewBound>,
+        previous: Option<u64>,
+    ) -> io::Result<Hlc> {
         let dir = root.join(CLOCK_DIR);
         std::fs::create_dir_all(&dir)?;
         sync_dir(root)?;
-        let highest = highest_ceiling(&dir)?;
+        let highest = match previous {
+            Some(previous) => previous,
+            None => highest_ceiling(&dir)?,
+        };
         let physical_ms = physical();
         let start = ms_to_hlc(physical_ms).max(highest);
         if beyond_bound(start, physical_ms, bound.max_skew_ms()) {
@@ -433,6 +467,16 @@ fn write_ceiling(path: &Path, ceiling: u64) -> io::Result<()> {
 }
 
 /// The highest ceiling of any core, from any earlier run (0 if none).
+/// The highest clock ceiling the node's earlier runs left under `root` (0 for a new node):
+/// read once at start, before any core opens its clock ([`Hlc::open_above`]).
+pub fn previous_ceiling(root: &Path) -> io::Result<u64> {
+    let dir = root.join(CLOCK_DIR);
+    match dir.is_dir() {
+        true => highest_ceiling(&dir),
+        false => Ok(0),
+    }
+}
+
 fn highest_ceiling(dir: &Path) -> io::Result<u64> {
     let mut highest = 0;
     for entry in std::fs::read_dir(dir)? {
@@ -479,6 +523,41 @@ mod tests {
     fn open(dir: &TempDir, core: usize, clock: PhysicalClock) -> Hlc {
         let bound = SkewBound::new(SKEW_MS);
         Hlc::open_with_clock(dir.path(), core, origin(0xABCD, core), clock, bound).expect("open")
+    }
+
+    #[test]
+    fn cores_of_one_run_start_at_physical_time_and_a_restart_above_every_ceiling() {
+        let dir = TempDir::new("hlc-run");
+        let bound = SkewBound::new(SKEW_MS);
+        let previous = previous_ceiling(dir.path()).expect("none yet");
+        assert_eq!(previous, 0);
+        let open_above = |core: usize, previous: u64| {
+            Hlc::open_above(
+                dir.path(),
+                (core, origin(0xABCD, core)),
+                bound.clone(),
+                previous,
+            )
+            .expect("open")
+        };
+        let a = open_above(0, previous);
+        let b = open_above(1, previous);
+        // Not above core 0's fresh ceiling (~2 s ahead): core 1 stands at physical time.
+        assert!(
+            b.reading() < a.ceiling(),
+            "{} >= {}",
+            b.reading(),
+            a.ceiling()
+        );
+        // The old way (every ceiling in the directory) starts above it.
+        let c = open(&dir, 2, Box::new(system_ms));
+        assert!(c.reading() >= a.ceiling());
+        let highest = [a.ceiling(), b.ceiling(), c.ceiling()].into_iter().max();
+        drop((a, b, c));
+        // The next run: above everything this one may have issued.
+        let previous = previous_ceiling(dir.path()).expect("read");
+        assert_eq!(Some(previous), highest);
+        assert!(open_above(0, previous).reading() >= previous);
     }
 
     #[test]

@@ -97,15 +97,15 @@ pub struct CoreReplica {
 }
 
 impl CoreReplica {
-    /// This core's share of the store (shard `s` belongs to core `s % threads`), its clock,
-    /// and the driver that reaches the other replicas (made with the clock, which the peer
-    /// links observe).
+    /// This core's share of the store (shard `s` belongs to core `s % threads`), its clock
+    /// (bounded, above the earlier runs' highest ceiling), and the driver that reaches the
+    /// other replicas (made with the clock, which the peer links observe).
     pub fn open(
         store: &Store,
         core: usize,
         threads: usize,
         root: &std::path::Path,
-        bound: Arc<clock::SkewBound>,
+        (bound, previous_ceiling): (Arc<clock::SkewBound>, u64),
         make_driver: impl FnOnce(Rc<Hlc>) -> Driver,
     ) -> std::io::Result<CoreReplica> {
         let sync = store.sync_mode();
@@ -113,7 +113,12 @@ impl CoreReplica {
             .map(|s| (s as usize % threads == core).then(|| Shard::new(store.shard_db(s), sync)))
             .collect();
         let origin = clock::origin(store.info().node_id, core);
-        let hlc = Rc::new(Hlc::open(root, core, origin, bound)?);
+        let hlc = Rc::new(Hlc::open_above(
+            root,
+            (core, origin),
+            bound,
+            previous_ceiling,
+        )?);
         let driver = make_driver(hlc.clone());
         Ok(CoreReplica {
             core,
