@@ -3,9 +3,10 @@
 //!
 //! `hlc` = physical milliseconds since the epoch in the high 48 bits, a counter in the low
 //! 16; `now()` = max(last + 1, physical). Before it issues a value above its persisted
-//! *ceiling* it makes a new ceiling (~2 s ahead) durable in `<root>/clock/core-<n>`; on open
-//! it starts above every ceiling file in that directory, so a restart with fewer cores or
-//! with the clock set back never reissues a value. Ceilings are refreshed in the background
+//! *ceiling* it makes a new ceiling (~2 s ahead) durable in `<root>/clock/core-<n>`; at start
+//! every core starts above the highest ceiling file the node's earlier runs left in that
+//! directory ([`previous_ceiling`], read before any core opens), so a restart with fewer cores
+//! or with the clock set back never reissues a value. Ceilings are refreshed in the background
 //! when the clock gets within ~1 s of them, so issuing normally never waits for the disk.
 //!
 //! **Bounded** (DESIGN §14): no clock takes in a value whose physical part is more than
