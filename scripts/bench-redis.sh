@@ -6,6 +6,7 @@
 #
 # Setups (each a pair, mostdb against the Redis configuration beside it):
 #   1node      one mostdb node (MOSTDB_SYNC=os)     vs redis-server --appendonly no --save ''
+#   1node-1thread  one mostdb node with MOSTDB_THREADS=1 vs redis-server --appendonly no
 #   1node-aof  the same mostdb node                 vs redis-server --appendonly yes --appendfsync everysec
 #   3nodes     three mostdb nodes on loopback, load on one (MOSTDB_THREADS=1 each)
 #                                                  vs redis-server --appendonly no
@@ -16,6 +17,7 @@
 #
 # Environment: ROUNDS=3  N=200000  NP=1000000 (with -P 16)  CLIENTS=50  SETUPS="1node 1node-aof 3nodes always"
 #              PORT=5680 (mostdb HTTP; RESP on PORT+100…)  REDIS_PORT=6680
+#              ONE_NODE_THREADS= (MOSTDB_THREADS of a single node; default: one per core)
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -49,11 +51,11 @@ command -v redis-benchmark >/dev/null && command -v redis-server >/dev/null ||
 log "building (release)"
 cargo build --release --bin mostdb 2>/dev/null
 
-# start_mostdb NODES SYNC: the nodes, RESP on PORT+100+i; waits until each is ready.
+# start_mostdb NODES SYNC THREADS: the nodes (THREADS each; empty: one per core), RESP on
+# PORT+100+i; waits until each is ready.
 start_mostdb() {
-  local nodes=$1 sync=$2 urls="" i threads=""
+  local nodes=$1 sync=$2 threads=$3 urls="" i
   for i in $(seq "$nodes"); do urls+="${urls:+;}http://$HOST:$((PORT + i))"; done
-  [[ $nodes -gt 1 ]] && threads=1
   for i in $(seq "$nodes"); do
     env MOSTDB_STORE_ROOT="$WORK/m$nodes-$sync-$i" MOSTDB_HOST=$HOST MOSTDB_SERVER_PORT=$((PORT + i)) \
       MOSTDB_RESP_PORT=$((PORT + 100 + i)) MOSTDB_SYNC="$sync" MOSTDB_LOG_LEVEL=WARN \
@@ -93,10 +95,11 @@ RESULTS="$WORK/results"
 : >"$RESULTS"
 for setup in $SETUPS; do
   case $setup in
-    1node) nodes=1 sync=os redis_args=(--appendonly no) ;;
-    1node-aof) nodes=1 sync=os redis_args=(--appendonly yes --appendfsync everysec) ;;
-    3nodes) nodes=3 sync=os redis_args=(--appendonly no) ;;
-    always) nodes=1 sync=always redis_args=(--appendonly yes --appendfsync always) ;;
+    1node) nodes=1 sync=os threads=${ONE_NODE_THREADS:-} redis_args=(--appendonly no) ;;
+    1node-1thread) nodes=1 sync=os threads=1 redis_args=(--appendonly no) ;;
+    1node-aof) nodes=1 sync=os threads=${ONE_NODE_THREADS:-} redis_args=(--appendonly yes --appendfsync everysec) ;;
+    3nodes) nodes=3 sync=os threads=1 redis_args=(--appendonly no) ;;
+    always) nodes=1 sync=always threads=${ONE_NODE_THREADS:-} redis_args=(--appendonly yes --appendfsync always) ;;
     *) log "unknown setup $setup"; exit 2 ;;
   esac
   for pipeline in 1 16; do
@@ -105,7 +108,7 @@ for setup in $SETUPS; do
       [[ $((round % 2)) == 0 ]] && order=(redis mostdb)
       for who in "${order[@]}"; do
         if [[ $who == mostdb ]]; then
-          start_mostdb "$nodes" "$sync"
+          start_mostdb "$nodes" "$sync" "$threads"
           line=$(bench $((PORT + 101)) "$pipeline")
         else
           start_redis "${redis_args[@]}"
