@@ -471,16 +471,10 @@ impl Client {
             if let Some(ms) = wait_ms {
                 query.push_str(&format!("&wait_ms={ms}"));
             }
-            let answer = self.call("GET", &format!("{}/watch?{query}", self.context), None)?;
-            let exit = exit_of(&answer);
-            if cli.json {
-                println!("{answer}");
-            } else if exit != Exit::Ok {
-                report(&answer);
-            }
-            if exit != Exit::Ok {
-                return Ok(exit);
-            }
+            let answer = match self.page(cli, &format!("{}/watch?{query}", self.context))? {
+                Ok(answer) => answer,
+                Err(exit) => return Ok(exit),
+            };
             let result = &answer["result"];
             if !cli.json {
                 if result["resync"] == true {
@@ -508,6 +502,22 @@ impl Client {
         }
     }
 
+    /// One `GET` of a command that follows pages (a listing, a prefix watch): the answer, printed
+    /// as it is with `--json`; a failure reported, as its exit status.
+    fn page(&self, cli: &Cli, path: &str) -> Result<Result<Value, Exit>, String> {
+        let answer = self.call("GET", path, None)?;
+        let exit = exit_of(&answer);
+        if cli.json {
+            println!("{answer}");
+        } else if exit != Exit::Ok {
+            report(&answer);
+        }
+        Ok(match exit {
+            Exit::Ok => Ok(answer),
+            failed => Err(failed),
+        })
+    }
+
     /// Every page of a listing, printed as it comes: `key<TAB>value` (or the key alone).
     fn list(
         &self,
@@ -533,16 +543,10 @@ impl Client {
             if let Some(cursor) = &cursor {
                 path.push_str(&format!("&cursor={cursor}"));
             }
-            let answer = self.call("GET", &path, None)?;
-            let exit = exit_of(&answer);
-            if cli.json {
-                println!("{answer}");
-            } else if exit != Exit::Ok {
-                report(&answer);
-            }
-            if exit != Exit::Ok {
-                return Ok(exit);
-            }
+            let answer = match self.page(cli, &path)? {
+                Ok(answer) => answer,
+                Err(exit) => return Ok(exit),
+            };
             let result = &answer["result"];
             if !cli.json {
                 for item in result["items"].as_array().into_iter().flatten() {

@@ -21,9 +21,9 @@ fn watch(c: &mut Client, query: &str) -> Value {
     serde_json::from_slice(&resp.body).expect("json")
 }
 
-#[test]
-fn a_watch_reports_no_change_that_a_majority_does_not_hold() {
-    let mut cluster = Cluster::start(&ClusterSpec {
+/// Three nodes without hints or anti-entropy (only the write itself reaches a replica), links up.
+fn without_convergence() -> Cluster {
+    let cluster = Cluster::start(&ClusterSpec {
         op_timeout_ms: 1_000,
         env: vec![
             env("MOSTDB_HINTS", "off"),
@@ -32,6 +32,12 @@ fn a_watch_reports_no_change_that_a_majority_does_not_hold() {
         ..ClusterSpec::default()
     });
     cluster.wait_links_up();
+    cluster
+}
+
+#[test]
+fn a_watch_reports_no_change_that_a_majority_does_not_hold() {
+    let mut cluster = without_convergence();
     let mut c0 = cluster.node(0).client();
     c0.post("/mostdb/set", &kv("w", "v1"));
     let start = watch(&mut c0, "key=w&wait_ms=1");
@@ -82,15 +88,7 @@ fn a_watch_reports_no_change_that_a_majority_does_not_hold() {
 
 #[test]
 fn a_prefix_watch_reports_no_change_that_a_majority_does_not_hold() {
-    let mut cluster = Cluster::start(&ClusterSpec {
-        op_timeout_ms: 1_000,
-        env: vec![
-            env("MOSTDB_HINTS", "off"),
-            env("MOSTDB_ANTI_ENTROPY", "off"),
-        ],
-        ..ClusterSpec::default()
-    });
-    cluster.wait_links_up();
+    let mut cluster = without_convergence();
     let mut c0 = cluster.node(0).client();
     c0.post("/mostdb/set", &kv("p/w", "v1"));
     let start = watch(&mut c0, "prefix=p/&wait_ms=1");
