@@ -454,6 +454,9 @@ summarize() {
 # get FIGURE FIELD: one field of a figure's summary line (empty when there is none).
 get() { awk -v k="$1" '$1 == k' "$WORK/summary" | { read -r line || true; [[ -z ${line:-} ]] || field "$2" "$line"; }; }
 
+# span FIGURE: minutes from the start of a figure's first run to the start of its last.
+span() { awk -v a="$(get "$1" first)" -v b="$(get "$1" last)" 'BEGIN { if (a != "") printf "%.1f min", (b - a) / 60 }'; }
+
 # failures FIGURE...: the failures of the figures summed (0 for a figure not run).
 failures() {
   local k total=0 v
@@ -520,7 +523,7 @@ plot() {
 set terminal svg size 1100,800 dynamic font "sans,11" background "white"
 set output "$OUT/$NAME.svg"
 set multiplot layout 2,2 title "mostdb $NAME: medians of $RUNS runs (store steps: 1 run each), ${DURATION}s each, load and server sharing $(nproc) CPUs"
-set key top right font ",9" opaque
+set key top right font ",9" samplen 2
 set grid
 set ytics nomirror
 set y2tics
@@ -585,7 +588,8 @@ report() {
   echo "whose body says success (GET: with the value written); /ceil and /nginx divide by the ceilings'"
   echo "bases (mean of their first and last runs); failed = bad answers + socket errors + timeouts,"
   echo "summed over the runs; runs, spread, span = number of runs, (max - min) / median of their req/s,"
-  echo "minutes from the first run's start to the last's."
+  echo "minutes from the first run's start to the last's. Latencies are wrk's, over every answer (failures"
+  echo "included), from the request's send to its answer (wrk 4 corrects no coordinated omission)."
   echo
   echo "== Ceilings (fixed answers, $CONNS connections) =="
   header ceiling
@@ -629,24 +633,24 @@ report() {
   echo "(raw = key + value bytes of the successful inserts; disk = du -sb of the store directory; RSS = VmRSS)"
   echo
   echo "== Connections: one node, $BASE_KEYS keys; /nginx@c = ratio to nginx at the same connection count =="
-  printf '%6s %9s %8s %7s %9s %8s %7s %9s %7s %7s   %s\n' conns "GET/s" "/nginx@c" "p99 ms" "SET/s" "/nginx@c" "p99 ms" "nginx/s" "p99 ms" failed "runs, spread (GET/SET)"
+  printf '%6s %9s %8s %7s %9s %8s %7s %9s %7s %7s   %s\n' conns "GET/s" "/nginx@c" "p99 ms" "SET/s" "/nginx@c" "p99 ms" "nginx/s" "p99 ms" failed "runs, spread (GET/SET), span"
   for c in $CONNS_LIST; do
-    printf '%6s %9s %8s %7s %9s %8s %7s %9s %7s %7s   %s, %s/%s\n' "$c" "$(get "get-c$c" rps)" "$(ratio "$(get "get-c$c" rps)" "$(get "nginx-c$c" rps)")" \
+    printf '%6s %9s %8s %7s %9s %8s %7s %9s %7s %7s   %s, %s/%s, %s\n' "$c" "$(get "get-c$c" rps)" "$(ratio "$(get "get-c$c" rps)" "$(get "nginx-c$c" rps)")" \
       "$(awk -v v="$(get "get-c$c" p99_us)" 'BEGIN { printf "%.2f", v / 1000 }')" "$(get "set-c$c" rps)" "$(ratio "$(get "set-c$c" rps)" "$(get "nginx-c$c" rps)")" \
       "$(awk -v v="$(get "set-c$c" p99_us)" 'BEGIN { printf "%.2f", v / 1000 }')" "$(get "nginx-c$c" rps)" \
       "$(awk -v v="$(get "nginx-c$c" p99_us)" 'BEGIN { printf "%.2f", v / 1000 }')" "$(failures "get-c$c" "set-c$c")" \
-      "$(get "get-c$c" n)" "$(awk -v v="$(get "get-c$c" spread)" 'BEGIN { printf "%.0f%%", 100 * v }')" "$(awk -v v="$(get "set-c$c" spread)" 'BEGIN { printf "%.0f%%", 100 * v }')"
+      "$(get "get-c$c" n)" "$(awk -v v="$(get "get-c$c" spread)" 'BEGIN { printf "%.0f%%", 100 * v }')" "$(awk -v v="$(get "set-c$c" spread)" 'BEGIN { printf "%.0f%%", 100 * v }')" "$(span "get-c$c")"
   done
   echo
   echo "== Value sizes: one node, $CONNS connections, $VALUE_KEYS keys per size; bytes/s of values; /nginx = ratio to nginx at the same size =="
-  printf '%9s %11s %7s %7s %11s %7s %7s %7s   %s\n' bytes "GET MB/s" "/nginx" "p99 ms" "SET MB/s" "/nginx" "p99 ms" failed "runs, spread (GET/SET)"
+  printf '%9s %11s %7s %7s %11s %7s %7s %7s   %s\n' bytes "GET MB/s" "/nginx" "p99 ms" "SET MB/s" "/nginx" "p99 ms" failed "runs, spread (GET/SET), span"
   for size in $VALUE_SIZES; do
-    printf '%9s %11s %7s %7s %11s %7s %7s %7s   %s, %s/%s\n' "$size" \
+    printf '%9s %11s %7s %7s %11s %7s %7s %7s   %s, %s/%s, %s\n' "$size" \
       "$(awk -v r="$(get "get-v$size" rps)" -v s="$size" 'BEGIN { printf "%.1f", r * s / 1e6 }')" "$(ratio "$(get "get-v$size" rps)" "$(get "nginx-get-v$size" rps)")" \
       "$(awk -v v="$(get "get-v$size" p99_us)" 'BEGIN { printf "%.2f", v / 1000 }')" \
       "$(awk -v r="$(get "set-v$size" rps)" -v s="$size" 'BEGIN { printf "%.1f", r * s / 1e6 }')" "$(ratio "$(get "set-v$size" rps)" "$(get "nginx-set-v$size" rps)")" \
       "$(awk -v v="$(get "set-v$size" p99_us)" 'BEGIN { printf "%.2f", v / 1000 }')" "$(failures "get-v$size" "set-v$size")" \
-      "$(get "get-v$size" n)" "$(awk -v v="$(get "get-v$size" spread)" 'BEGIN { printf "%.0f%%", 100 * v }')" "$(awk -v v="$(get "set-v$size" spread)" 'BEGIN { printf "%.0f%%", 100 * v }')"
+      "$(get "get-v$size" n)" "$(awk -v v="$(get "get-v$size" spread)" 'BEGIN { printf "%.0f%%", 100 * v }')" "$(awk -v v="$(get "set-v$size" spread)" 'BEGIN { printf "%.0f%%", 100 * v }')" "$(span "get-v$size")"
   done
   echo "(nginx ceilings: SET, nginx reads and discards the same request bodies; GET, it serves a static file the size of mostdb's answer)"
   echo
@@ -656,10 +660,10 @@ report() {
   echo "== Targets (ratios to the nginx base; the mostdb-ceiling ratio is in the tables above) =="
   for line in "base:$(awk '$1 == "STEP" { sub("keys=", "", $2); print $2; exit }' "$RAW")" "grown:$(awk '$1 == "STORE" { sub("keys=", "", $2); print $2 }' "$RAW")"; do
     keys=${line#*:}
-    verdict "1 node, 64 conns, ${keys:-?} keys: GET >= 0.95x nginx" "$(ratio "$(get "get-${line%%:*}" rps)" "$NGINX_BASE")" ">=" 0.95
-    verdict "1 node, 64 conns, ${keys:-?} keys: SET >= 0.9x nginx" "$(ratio "$(get "set-${line%%:*}" rps)" "$NGINX_BASE")" ">=" 0.9
-    verdict "1 node, 64 conns, ${keys:-?} keys: GET p99 <= 3 ms" "$(awk -v v="$(get "get-${line%%:*}" p99_us)" 'BEGIN { if (v != "") printf "%.2f", v / 1000 }')" "<=" 3
-    verdict "1 node, 64 conns, ${keys:-?} keys: SET p99 <= 3 ms" "$(awk -v v="$(get "set-${line%%:*}" p99_us)" 'BEGIN { if (v != "") printf "%.2f", v / 1000 }')" "<=" 3
+    verdict "1 node, $CONNS conns, ${keys:-?} keys: GET >= 0.95x nginx" "$(ratio "$(get "get-${line%%:*}" rps)" "$NGINX_BASE")" ">=" 0.95
+    verdict "1 node, $CONNS conns, ${keys:-?} keys: SET >= 0.9x nginx" "$(ratio "$(get "set-${line%%:*}" rps)" "$NGINX_BASE")" ">=" 0.9
+    verdict "1 node, $CONNS conns, ${keys:-?} keys: GET p99 <= 3 ms" "$(awk -v v="$(get "get-${line%%:*}" p99_us)" 'BEGIN { if (v != "") printf "%.2f", v / 1000 }')" "<=" 3
+    verdict "1 node, $CONNS conns, ${keys:-?} keys: SET p99 <= 3 ms" "$(awk -v v="$(get "set-${line%%:*}" p99_us)" 'BEGIN { if (v != "") printf "%.2f", v / 1000 }')" "<=" 3
   done
   keys=$(awk '$1 == "STORE" { sub("keys=", "", $2); print $2 }' "$RAW")
   verdict "store at ${keys:-?} keys: SET >= 0.95x of the first figure" "$(ratio "$(get set-grown rps)" "$(get set-base rps)")" ">=" 0.95
