@@ -59,6 +59,8 @@ pub const PORT_IN_USE_RETRY_MS: u64 = 3_000;
 pub const PORT_IN_USE_POLL_MS: u64 = 20;
 /// Jobs queued for one core by the others; senders wait when it is full.
 pub const CORE_INBOX_JOBS_MAX: usize = 4_096;
+/// How long a sender waits before it tries a full core inbox again.
+pub const CORE_INBOX_FULL_POLL_US: u64 = 100;
 /// Most threads (cores) a node runs; the core number lives in the low 8 bits of a version's origin.
 pub const THREADS_MAX: usize = 256;
 /// Most shards a data directory may be created with.
@@ -97,6 +99,13 @@ pub const SHARD_STALL_WAIT_MS_MAX: u64 = 10_000;
 /// that a 64 MiB volume stays usable; raise it on big stores, where a compaction rewrites
 /// tables of up to several times the memtable size before it frees the old ones.
 pub const DISK_RESERVE_BYTES_DEFAULT: u64 = 16 * 1024 * 1024;
+/// How often each shard's active journal is handed to the kernel's writeback under
+/// `MOSTDB_SYNC=os` (`storage::writeback`): the fsync fjall makes before a flush, holding the
+/// journal's lock against inserts, then waits for about this long's writes at most.
+pub const JOURNAL_WRITEBACK_INTERVAL_MS: u64 = 10;
+/// How often, at most, a shard's directory is looked through for a newer journal (once the
+/// one held stopped growing).
+pub const JOURNAL_RESCAN_MS: u64 = 200;
 /// How often the store's free space is measured (one `statvfs`).
 pub const DISK_CHECK_INTERVAL_MS: u64 = 50;
 /// Once writes are refused for lack of space, they resume only with this much to spare above

@@ -84,8 +84,10 @@ pub fn start(
     live: Arc<Live>,
     audit: Arc<AuditLog>,
 ) -> Result<Running, String> {
-    let (hub, inboxes) = Hub::<CoreReplica>::new(settings.threads);
-    let (metrics_hub, metrics_inboxes) = Hub::<CoreMetrics>::new(settings.threads);
+    let doorbells = |e: std::io::Error| format!("cannot make the cores' doorbells: {e}");
+    let (hub, inboxes) = Hub::<CoreReplica>::new(settings.threads).map_err(doorbells)?;
+    let (metrics_hub, metrics_inboxes) =
+        Hub::<CoreMetrics>::new(settings.threads).map_err(doorbells)?;
     // Steps 1 to 3.
     let hubs = (hub, metrics_hub);
     let shared = Shared::new(settings, membership, store, addr, tls, hubs)?;

@@ -2,24 +2,23 @@
 //! threads' start and stop ([`threads`]), shutdown.
 //!
 //! Each core runs its own event loop (io_uring where the kernel and seccomp allow it, epoll
-//! otherwise). Work for another core travels as a boxed job over that core's bounded inbox
-//! and its answer comes back over a oneshot; nothing on the hot path takes a lock shared
-//! between cores. Must not import `http`, `api`, `replication` or `storage`: the per-core
+//! otherwise). Work for another core travels as a boxed job over that core's bounded,
+//! lock-free inbox and its answer comes back the same way ([`hop`]); nothing on the hot path
+//! takes a lock shared between cores. Must not import `http`, `api`, `replication` or `storage`: the per-core
 //! state a job receives is a type parameter.
 
+pub mod hop;
 pub mod join;
 pub mod latch;
 pub mod memory;
 pub mod threads;
 
+pub use hop::{CoreGone, Hub, Inbox, Job};
 pub use join::{join_all, Local};
 pub use latch::Latch;
 pub use threads::{Running, Startup};
 
 use std::future::Future;
-use std::rc::Rc;
-
-use crate::limits::CORE_INBOX_JOBS_MAX;
 
 /// Ring entries of an io_uring runtime (monoio's default; 256 is its minimum).
 const URING_ENTRIES: u32 = 1024;
@@ -83,82 +82,15 @@ impl CoreRuntime {
     }
 }
 
-/// A unit of work sent to another core; it receives that core's state.
-pub type Job<L> = Box<dyn FnOnce(&Rc<L>) + Send>;
-
-/// The target core has stopped (shutdown): the job was not run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("core {core} has stopped")]
-pub struct CoreGone {
-    pub core: usize,
-}
-
-/// The senders to every core's inbox. Shared by all cores (`Arc`).
-pub struct Hub<L> {
-    inboxes: Vec<flume::Sender<Job<L>>>,
-}
-
-/// The receiving side of one core's inbox; its core drains it with [`Inbox::run`].
-pub struct Inbox<L> {
-    receiver: flume::Receiver<Job<L>>,
-}
-
-impl<L: 'static> Hub<L> {
-    /// A hub for `threads` cores and the inbox of each, in core order.
-    pub fn new(threads: usize) -> (Hub<L>, Vec<Inbox<L>>) {
-        let (inboxes, receivers) = (0..threads)
-            .map(|_| {
-                let (tx, rx) = flume::bounded(CORE_INBOX_JOBS_MAX);
-                (tx, Inbox { receiver: rx })
-            })
-            .unzip();
-        (Hub { inboxes }, receivers)
-    }
-
-    pub fn threads(&self) -> usize {
-        self.inboxes.len()
-    }
-
-    /// Runs `f` on `core` with that core's state and returns its answer. Waits while the
-    /// core's inbox is full (backpressure, not an unbounded queue).
-    pub async fn run_on<T, F, Fut>(&self, core: usize, f: F) -> Result<T, CoreGone>
-    where
-        T: Send + 'static,
-        F: FnOnce(Rc<L>) -> Fut + Send + 'static,
-        Fut: Future<Output = T> + 'static,
-    {
-        let (tx, rx) = futures_channel::oneshot::channel();
-        let job: Job<L> = Box::new(move |local: &Rc<L>| {
-            let local = local.clone();
-            monoio::spawn(async move {
-                let _ = tx.send(f(local).await);
-            });
-        });
-        self.inboxes[core]
-            .send_async(job)
-            .await
-            .map_err(|_| CoreGone { core })?;
-        rx.await.map_err(|_| CoreGone { core })
-    }
-}
-
-impl<L: 'static> Inbox<L> {
-    /// Runs every job sent to this core until all senders are gone.
-    pub async fn run(self, local: Rc<L>) {
-        while let Ok(job) = self.receiver.recv_async().await {
-            job(&local);
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::rc::Rc;
     use std::sync::Arc;
 
     #[test]
     fn jobs_hop_to_their_core_and_answer() {
-        let (hub, mut inboxes) = Hub::<usize>::new(2);
+        let (hub, mut inboxes) = Hub::<usize>::new(2).unwrap();
         let hub = Arc::new(hub);
         let inbox1 = inboxes.pop().unwrap();
         let core1 = std::thread::spawn(move || {

@@ -23,6 +23,7 @@ pub mod scan;
 pub mod shard;
 pub mod space;
 pub mod store;
+pub mod writeback;
 
 pub use record::{Meta, Record, Version};
 pub use rule::{PrepareOutcome, Rejection, WriteOutcome};

@@ -20,6 +20,7 @@ use super::layout::{
     self, BOOT_ID_FILE, CLEAN_SHUTDOWN_FILE, LOCK_FILE, META_FILE, SHARD_KEYSPACE,
 };
 use super::space::{DiskSpace, SpaceWatch};
+use super::writeback::JournalWriteback;
 use super::StorageError;
 use super::Version;
 use crate::config::SyncMode;
@@ -119,6 +120,9 @@ pub struct Store {
     feed: Arc<ChangeFeed>,
     /// Measures the free space while the store is open.
     _space_watch: SpaceWatch,
+    /// Starts the journals' writeback as they grow (`MOSTDB_SYNC=os` only: under `always`
+    /// the group commit's fsyncs keep them clean).
+    _writeback: Option<JournalWriteback>,
     /// Holds the `flock` on `<root>/LOCK`; closing the descriptor releases it.
     _lock: File,
 }
@@ -170,6 +174,7 @@ impl Store {
             .map_err(io_err("measure free space of", &root))?;
         let space_watch = SpaceWatch::start(space.clone(), handles)
             .map_err(io_err("start the free-space watcher for", &root))?;
+        let writeback = start_writeback(&root, meta.shards, opts.sync)?;
         if created {
             write_atomically(&root.join(META_FILE), &meta_bytes(&meta)?)
                 .map_err(io_err("write", &root.join(META_FILE)))?;
@@ -193,6 +198,7 @@ impl Store {
             cas_mark,
             feed,
             _space_watch: space_watch,
+            _writeback: writeback,
             _lock: lock,
         })
     }
@@ -519,6 +525,22 @@ fn open_shard(
         cas_mark: cas_mark.clone(),
         feed: feed.clone(),
     })
+}
+
+/// The journals' writeback thread under `MOSTDB_SYNC=os`; none under `always`, whose group
+/// commit's fsyncs keep the journals clean.
+fn start_writeback(
+    root: &Path,
+    shards: u32,
+    sync: SyncMode,
+) -> Result<Option<JournalWriteback>, StorageError> {
+    if sync == SyncMode::Always {
+        return Ok(None);
+    }
+    let dirs = (0..shards).map(|i| layout::shard_dir(root, i)).collect();
+    JournalWriteback::start(dirs)
+        .map(Some)
+        .map_err(io_err("start the journal writeback for", root))
 }
 
 fn parent_of(path: &Path) -> &Path {
