@@ -63,6 +63,8 @@ pub const CORE_INBOX_JOBS_MAX: usize = 4_096;
 pub const CORE_INBOX_FULL_POLL_US: u64 = 100;
 /// Most threads (cores) a node runs; the core number lives in the low 8 bits of a version's origin.
 pub const THREADS_MAX: usize = 256;
+/// Machines of up to this many cores run one event loop by default (`config::threads_for`).
+pub const SMALL_MACHINE_CORES: usize = 2;
 /// Most shards a data directory may be created with.
 pub const SHARDS_MAX: u32 = 256;
 

@@ -97,10 +97,15 @@ fn hardening_settings_take_their_forms() {
 }
 
 #[test]
-fn default_threads_is_the_cores_within_bounds() {
+fn default_threads_is_the_cores_within_bounds_and_one_on_a_small_machine() {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    assert_eq!(default_threads(), cores.min(limits::THREADS_MAX));
+    assert_eq!(default_threads(), threads_for(cores));
     assert!((1..=limits::THREADS_MAX).contains(&default_threads()));
+    assert_eq!(threads_for(1), 1);
+    assert_eq!(threads_for(2), 1);
+    assert_eq!(threads_for(3), 3);
+    assert_eq!(threads_for(8), 8);
+    assert_eq!(threads_for(100_000), limits::THREADS_MAX);
 }
 
 #[test]
