@@ -25,6 +25,7 @@ use super::StorageError;
 use super::Version;
 use crate::config::SyncMode;
 use crate::limits;
+use fjall::config::PinningPolicy;
 use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode};
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
@@ -487,6 +488,11 @@ fn write_marker(path: &Path) -> std::io::Result<()> {
 ///   every insert reaches the OS with `write()` before returning (`MOSTDB_SYNC=os`).
 /// * keyspace `max_memtable_size(SHARD_MEMTABLE_BYTES)`: 16 MiB instead of 64 MiB bounds
 ///   memory (S active + sealed memtables) and journal replay time.
+/// * keyspace filter and index blocks pinned in memory at every level (fjall pins filters of
+///   L0 and indexes of L0-L1 only): otherwise a random read of a large store fetches and
+///   decodes them again through the block cache, which data blocks keep evicting. They cost
+///   about 2 bytes of memory per key (bloom filters at 10 bits per key, one index entry per
+///   4 KiB block). Stored with the keyspace when it is created: older stores keep fjall's default.
 /// * `max_journaling_size` stays at its default (512 MiB): with one keyspace per Database
 ///   the journals are freed as memtables flush, long before that.
 fn open_shard(
@@ -514,7 +520,10 @@ fn open_shard(
         .manual_journal_persist(false)
         .open()?;
     let keyspace = db.keyspace(SHARD_KEYSPACE, || {
-        KeyspaceCreateOptions::default().max_memtable_size(limits::SHARD_MEMTABLE_BYTES)
+        KeyspaceCreateOptions::default()
+            .max_memtable_size(limits::SHARD_MEMTABLE_BYTES)
+            .filter_block_pinning_policy(PinningPolicy::all(true))
+            .index_block_pinning_policy(PinningPolicy::all(true))
     })?;
     Ok(ShardDb {
         index,
