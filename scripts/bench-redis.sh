@@ -17,7 +17,8 @@
 #
 # Environment: ROUNDS=3  N=200000  NP=1000000 (with -P 16)  CLIENTS=50  SETUPS="1node 1node-aof 3nodes always"
 #              PORT=5680 (mostdb HTTP; RESP on PORT+100…)  REDIS_PORT=6680
-#              ONE_NODE_THREADS= (MOSTDB_THREADS of a single node; default: one per core)
+#              ONE_NODE_THREADS= (MOSTDB_THREADS of a single node; default: the node's, one
+#              per core, one on a machine of 1-2 cores)
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
