@@ -12,6 +12,7 @@ mod file;
 mod live;
 mod registry;
 mod switches;
+mod threads;
 mod values;
 
 pub use live::{describe, Change, ChangeError, Live, SettingState, View, CHANGE_NAMES_MAX};
@@ -22,6 +23,9 @@ use registry::{
     Key, API_KEY_VALUE_WELL_KNOWN, ENV_API_KEY_VALUE, ENV_API_KEY_VAULE, ENV_PREFIX, KEY_COUNT,
     SETTINGS,
 };
+use threads::default_threads;
+#[cfg(test)]
+use threads::threads_for;
 
 use crate::limits;
 use std::net::IpAddr;
@@ -414,25 +418,6 @@ pub fn version() -> String {
 pub const COMMIT: &str = env!("MOSTDB_COMMIT");
 /// The day this binary was built (`YYYY-MM-DD`, UTC; `SOURCE_DATE_EPOCH` when given).
 pub const BUILD_DATE: &str = env!("MOSTDB_BUILD_DATE");
-
-/// The default thread count: the cores this process may run on, within the bound; one on a
-/// machine of up to `limits::SMALL_MACHINE_CORES` cores.
-fn default_threads() -> usize {
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    threads_for(cores)
-}
-
-/// Event-loop threads for `cores` cores. On two cores, one loop served 1.4-1.9x the requests
-/// of two (GET and SET, wrk sharing the machine, README "Benchmarks"): with two, half of the
-/// operations hop to the other core, and the hop's wake-ups and the kernel's network work
-/// compete for the same two CPUs; a fixed-answer server, which never hops, serves the same
-/// with one loop or two.
-pub(crate) fn threads_for(cores: usize) -> usize {
-    if cores <= limits::SMALL_MACHINE_CORES {
-        return 1;
-    }
-    cores.clamp(1, limits::THREADS_MAX)
-}
 
 enum Args {
     Help,
