@@ -229,3 +229,66 @@ impl<L: 'static> Inbox<L> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runtime::{join_all, CoreRuntime, Local};
+    use std::sync::atomic::AtomicUsize;
+
+    /// One core's side: runs its inbox, asks the other core `n` things at once, then keeps
+    /// answering until the other core is done too. A lost doorbell ring hangs it: bounded.
+    fn core_side(
+        core: usize,
+        inbox: Inbox<usize>,
+        hub: Arc<Hub<usize>>,
+        done: Arc<AtomicUsize>,
+    ) -> Vec<(usize, u64)> {
+        let mut rt = CoreRuntime::build().unwrap();
+        rt.block_on(async move {
+            monoio::spawn(inbox.run(Rc::new(core)));
+            // The inbox runs once polled: from then on answers come home through it.
+            monoio::time::sleep(Duration::from_millis(5)).await;
+            assert_eq!(HOME.with(Cell::get), Some(core));
+            let other = 1 - core;
+            let asks: Vec<Local<'_, (usize, u64)>> = (0..2_000u64)
+                .map(|i| {
+                    let hub = hub.clone();
+                    Box::pin(async move {
+                        hub.run_on(other, move |local: Rc<usize>| async move { (*local, i) })
+                            .await
+                            .unwrap()
+                    }) as Local<'_, (usize, u64)>
+                })
+                .collect();
+            let answers = monoio::time::timeout(Duration::from_secs(20), join_all(asks))
+                .await
+                .expect("every answer came home");
+            done.fetch_add(1, Ordering::SeqCst);
+            while done.load(Ordering::SeqCst) < 2 {
+                monoio::time::sleep(Duration::from_millis(1)).await;
+            }
+            answers
+        })
+    }
+
+    #[test]
+    fn two_cores_asking_each_other_at_once_get_every_answer_at_home() {
+        let (hub, mut inboxes) = Hub::<usize>::new(2).unwrap();
+        let hub = Arc::new(hub);
+        let done = Arc::new(AtomicUsize::new(0));
+        let (inbox1, inbox0) = (inboxes.pop().unwrap(), inboxes.pop().unwrap());
+        let (hub1, done1) = (hub.clone(), done.clone());
+        let core1 = std::thread::spawn(move || core_side(1, inbox1, hub1, done1));
+        let answers0 = core_side(0, inbox0, hub, done);
+        let answers1 = core1.join().unwrap();
+        assert!(answers0
+            .iter()
+            .enumerate()
+            .all(|(i, a)| *a == (1, i as u64)));
+        assert!(answers1
+            .iter()
+            .enumerate()
+            .all(|(i, a)| *a == (0, i as u64)));
+    }
+}
